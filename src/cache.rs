@@ -1,0 +1,224 @@
+//! The last known endpoint of each compute, so that a connection made soon after another one needs no token and
+//! no ARM call at all. Entries hold only public facts (an address and a time) — never a token.
+//!
+//! Layout: `$XDG_CACHE_HOME/azml-ssh/endpoints/<sha256 of the lower-cased resource ID>.json`, directory 0700, files
+//! 0600, replaced atomically so concurrent proxies never read a torn entry. Any problem with the cache is logged
+//! and ignored: the cache can make a connection faster, never make it fail.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::fsutil;
+use crate::resource_id::ComputeId;
+
+/// Environment variable equivalent of `--cache-max-age`.
+pub const MAX_AGE_ENV: &str = "AZML_SSH_CACHE_MAX_AGE";
+
+/// An endpoint only changes when the instance is stopped and started again, and a wrong one costs a failed
+/// connect plus a fresh lookup. An hour covers the bursts of connections VS Code, scp and git make, while a
+/// stale address is not tried for long.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    resource_id: String,
+    address: SocketAddr,
+    /// Unix seconds.
+    resolved_at: u64,
+}
+
+#[derive(Debug)]
+pub struct EndpointCache {
+    dir: PathBuf,
+}
+
+/// `$XDG_CACHE_HOME/azml-ssh`, else `$HOME/.cache/azml-ssh`; relative values are ignored, as the XDG spec says.
+pub fn cache_root() -> Option<PathBuf> {
+    let absolute = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    absolute("XDG_CACHE_HOME")
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
+        .map(|base| base.join("azml-ssh"))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl EndpointCache {
+    pub fn new(root: &Path) -> Self {
+        EndpointCache {
+            dir: root.join("endpoints"),
+        }
+    }
+
+    /// The user's cache, or `None` when there is no home to put it in.
+    pub fn open_default() -> Option<Self> {
+        cache_root().map(|root| Self::new(&root))
+    }
+
+    fn path(&self, id: &ComputeId) -> PathBuf {
+        let digest = Sha256::digest(id.cache_key().as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{hex}.json"))
+    }
+
+    /// The cached endpoint if it is younger than `max_age`.
+    pub fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<SocketAddr> {
+        let path = self.path(id);
+        let text = std::fs::read(&path).ok()?;
+        let entry: Entry = match serde_json::from_slice(&text) {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::debug!("ignoring unreadable cache entry {}: {e}", path.display());
+                return None;
+            }
+        };
+        // Guards against a hash collision or a file copied from elsewhere.
+        if !entry.resource_id.eq_ignore_ascii_case(&id.cache_key()) {
+            return None;
+        }
+        let age = now().saturating_sub(entry.resolved_at);
+        if entry.resolved_at > now() + 60 || age > max_age.as_secs() {
+            tracing::debug!(age, "cached endpoint is stale");
+            return None;
+        }
+        tracing::debug!(address = %entry.address, age, "using cached endpoint");
+        Some(entry.address)
+    }
+
+    pub fn store(&self, id: &ComputeId, address: SocketAddr) {
+        let entry = Entry {
+            resource_id: id.cache_key(),
+            address,
+            resolved_at: now(),
+        };
+        let result = serde_json::to_vec_pretty(&entry)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                fsutil::private_dir(&self.dir)?;
+                fsutil::write_atomic(&self.path(id), &bytes, 0o600)
+            });
+        if let Err(e) = result {
+            tracing::warn!(
+                "could not cache the endpoint in {}: {e}",
+                self.dir.display()
+            );
+        }
+    }
+
+    pub fn forget(&self, id: &ComputeId) {
+        match std::fs::remove_file(self.path(id)) {
+            Ok(()) => tracing::debug!("forgot cached endpoint"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("could not remove cached endpoint: {e}"),
+        }
+    }
+}
+
+/// Parses `90`, `90s`, `15m`, `2h`, `1d`; `0` disables the cache.
+pub fn parse_max_age(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 2h or 1d"))?;
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("{text:?} has an unknown unit; use s, m, h or d")),
+    };
+    number
+        .checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn id(name: &str) -> ComputeId {
+        format!("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/{name}")
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn stores_reads_and_forgets_per_compute() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = EndpointCache::new(root.path());
+        let addr: SocketAddr = "20.1.2.3:50000".parse().unwrap();
+        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
+        cache.store(&id("ci1"), addr);
+        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), Some(addr));
+        assert_eq!(
+            cache.fresh(&id("CI1"), DEFAULT_MAX_AGE),
+            Some(addr),
+            "ARM names are case-insensitive"
+        );
+        assert_eq!(cache.fresh(&id("ci2"), DEFAULT_MAX_AGE), None);
+        cache.forget(&id("ci1"));
+        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
+    }
+
+    #[test]
+    fn files_are_private_and_corrupt_entries_ignored() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = EndpointCache::new(root.path());
+        cache.store(&id("ci1"), "1.2.3.4:22".parse().unwrap());
+        let dir_mode = std::fs::metadata(root.path().join("endpoints"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+        let file = cache.path(&id("ci1"));
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::fs::write(&file, b"{not json").unwrap();
+        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
+    }
+
+    #[test]
+    fn zero_max_age_means_always_stale() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = EndpointCache::new(root.path());
+        let entry = Entry {
+            resource_id: id("ci1").cache_key(),
+            address: "1.2.3.4:22".parse().unwrap(),
+            resolved_at: now() - 10,
+        };
+        std::fs::create_dir_all(&cache.dir).unwrap();
+        std::fs::write(cache.path(&id("ci1")), serde_json::to_vec(&entry).unwrap()).unwrap();
+        assert_eq!(cache.fresh(&id("ci1"), Duration::ZERO), None);
+        assert!(cache.fresh(&id("ci1"), Duration::from_secs(60)).is_some());
+    }
+
+    #[test]
+    fn max_age_parses_units() {
+        assert_eq!(parse_max_age("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_max_age("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_max_age("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_max_age("1d"), Ok(Duration::from_secs(86400)));
+        assert!(parse_max_age("1w").is_err());
+        assert!(parse_max_age("h").is_err());
+        assert!(parse_max_age("-1").is_err());
+    }
+}

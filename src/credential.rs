@@ -1,0 +1,273 @@
+//! Getting an ARM access token through `azure_identity`, the way the Azure SDKs' default chain would — minus
+//! managed identity, which probes the instance metadata address and can take over a minute to give up.
+//!
+//! Inside a ProxyCommand there is no terminal: nothing here may prompt, and every failure must end in one line that
+//! tells the user what to run.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::ClientOptions;
+use azure_identity::{
+    AzureCliCredential, AzureDeveloperCliCredential, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
+
+use crate::cloud::Cloud;
+use crate::text::one_line;
+
+/// Environment variable equivalent of `--auth`.
+pub const AUTH_ENV: &str = "AZML_SSH_AUTH";
+
+/// Which credential to use. `Auto` is the chain; every other value forces one credential.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMethod {
+    /// Service principal from the environment, then workload identity, then `az login`, then `azd auth login`.
+    #[default]
+    Auto,
+    /// Service principal: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.
+    Env,
+    /// Workload identity: AZURE_FEDERATED_TOKEN_FILE with AZURE_TENANT_ID and AZURE_CLIENT_ID.
+    WorkloadIdentity,
+    /// The Azure CLI's login (`az login`).
+    Cli,
+    /// The Azure Developer CLI's login (`azd auth login`).
+    Azd,
+    /// The managed identity of the Azure machine this runs on (never tried unless asked for).
+    ManagedIdentity,
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthMethod::Auto => "automatic",
+            AuthMethod::Env => "service principal (environment)",
+            AuthMethod::WorkloadIdentity => "workload identity",
+            AuthMethod::Cli => "Azure CLI",
+            AuthMethod::Azd => "Azure Developer CLI",
+            AuthMethod::ManagedIdentity => "managed identity",
+        })
+    }
+}
+
+impl AuthMethod {
+    /// What the user should do when this credential fails.
+    fn remedy(self) -> &'static str {
+        match self {
+            AuthMethod::Auto | AuthMethod::Cli => "run `az login`",
+            AuthMethod::Env => {
+                "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or unset them to use `az login`)"
+            }
+            AuthMethod::WorkloadIdentity => {
+                "check AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID"
+            }
+            AuthMethod::Azd => "run `azd auth login`",
+            AuthMethod::ManagedIdentity => {
+                "managed identity works only on an Azure resource that has one; use `az login` elsewhere"
+            }
+        }
+    }
+}
+
+/// An access token. Its Debug form is redacted so it can never reach a log by accident.
+#[derive(Clone)]
+pub struct Token {
+    secret: String,
+    /// Unix time at which the token expires.
+    pub expires_on: i64,
+    /// The credential that produced it.
+    pub method: AuthMethod,
+}
+
+impl Token {
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("secret", &"<redacted>")
+            .field("expires_on", &self.expires_on)
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("not signed in to Azure: {remedy} (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal); {details}", remedy = AuthMethod::Cli.remedy())]
+    NotSignedIn { details: String },
+    #[error("{method} sign-in failed: {message}; {remedy}", remedy = method.remedy())]
+    Failed { method: AuthMethod, message: String },
+    #[error("--auth {flag} needs {needs}", flag = clap::ValueEnum::to_possible_value(method).map(|v| v.get_name().to_owned()).unwrap_or_default())]
+    NotConfigured {
+        method: AuthMethod,
+        needs: &'static str,
+    },
+    #[error("{method} did not produce a token within {secs} s; {remedy}", secs = timeout.as_secs(), remedy = method.remedy())]
+    Timeout {
+        method: AuthMethod,
+        timeout: Duration,
+    },
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+fn service_principal_configured() -> bool {
+    env_set("AZURE_TENANT_ID") && env_set("AZURE_CLIENT_ID") && env_set("AZURE_CLIENT_SECRET")
+}
+
+fn workload_identity_configured() -> bool {
+    env_set("AZURE_FEDERATED_TOKEN_FILE")
+        && env_set("AZURE_TENANT_ID")
+        && env_set("AZURE_CLIENT_ID")
+}
+
+fn client_options(cloud: Cloud) -> ClientOptions {
+    ClientOptions {
+        cloud: cloud.identity_cloud().map(Arc::new),
+        ..Default::default()
+    }
+}
+
+fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, CredentialError> {
+    let failed = |e: azure_core::Error| CredentialError::Failed {
+        method,
+        message: one_line(&e.to_string()),
+    };
+    Ok(match method {
+        AuthMethod::Env => {
+            let var = |name: &str| std::env::var(name).unwrap_or_default();
+            if !service_principal_configured() {
+                return Err(CredentialError::NotConfigured {
+                    method,
+                    needs: "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
+                });
+            }
+            let options = ClientSecretCredentialOptions {
+                client_options: client_options(cloud),
+            };
+            ClientSecretCredential::new(
+                &var("AZURE_TENANT_ID"),
+                var("AZURE_CLIENT_ID"),
+                var("AZURE_CLIENT_SECRET").into(),
+                Some(options),
+            )
+            .map_err(failed)?
+        }
+        AuthMethod::WorkloadIdentity => {
+            if !workload_identity_configured() {
+                return Err(CredentialError::NotConfigured {
+                    method,
+                    needs: "AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID",
+                });
+            }
+            let mut options = WorkloadIdentityCredentialOptions::default();
+            options.credential_options.client_options = client_options(cloud);
+            WorkloadIdentityCredential::new(Some(options)).map_err(failed)?
+        }
+        AuthMethod::Cli => AzureCliCredential::new(None).map_err(failed)?,
+        AuthMethod::Azd => AzureDeveloperCliCredential::new(None).map_err(failed)?,
+        AuthMethod::ManagedIdentity => {
+            let options = ManagedIdentityCredentialOptions {
+                client_options: client_options(cloud),
+                ..Default::default()
+            };
+            ManagedIdentityCredential::new(Some(options)).map_err(failed)?
+        }
+        AuthMethod::Auto => unreachable!("auto is a chain, not a credential"),
+    })
+}
+
+async fn token_from(
+    method: AuthMethod,
+    cloud: Cloud,
+    timeout: Duration,
+) -> Result<Token, CredentialError> {
+    let credential = build(method, cloud)?;
+    let scope = cloud.management_scope();
+    tracing::debug!(%method, scope, "requesting a token");
+    match tokio::time::timeout(timeout, credential.get_token(&[scope], None)).await {
+        Err(_) => Err(CredentialError::Timeout { method, timeout }),
+        Ok(Err(e)) => Err(CredentialError::Failed {
+            method,
+            message: one_line(&e.to_string()),
+        }),
+        Ok(Ok(token)) => Ok(Token {
+            secret: token.token.secret().to_owned(),
+            expires_on: token.expires_on.unix_timestamp(),
+            method,
+        }),
+    }
+}
+
+/// Gets a token for the cloud's management scope, each credential attempt bounded by `timeout`.
+pub async fn get_token(
+    method: AuthMethod,
+    cloud: Cloud,
+    timeout: Duration,
+) -> Result<Token, CredentialError> {
+    if method != AuthMethod::Auto {
+        return token_from(method, cloud, timeout).await;
+    }
+    // A credential the user configured explicitly through the environment is final: falling back to a different
+    // identity would hide their misconfiguration behind a confusing permission error later.
+    if service_principal_configured() {
+        return token_from(AuthMethod::Env, cloud, timeout).await;
+    }
+    if workload_identity_configured() {
+        return token_from(AuthMethod::WorkloadIdentity, cloud, timeout).await;
+    }
+    let cli_error = match token_from(AuthMethod::Cli, cloud, timeout).await {
+        Ok(token) => return Ok(token),
+        Err(e) => e,
+    };
+    tracing::debug!("Azure CLI gave no token ({cli_error}); trying the Azure Developer CLI");
+    match token_from(AuthMethod::Azd, cloud, timeout).await {
+        Ok(token) => Ok(token),
+        Err(azd_error) => {
+            let cli = match cli_error {
+                CredentialError::Failed { message, .. } => message,
+                other => other.to_string(),
+            };
+            let azd = match azd_error {
+                CredentialError::Failed { message, .. } => message,
+                other => other.to_string(),
+            };
+            Err(CredentialError::NotSignedIn {
+                details: format!("Azure CLI: {cli}; azd: {azd}"),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_never_shows_the_secret() {
+        let token = Token {
+            secret: "eyJ-very-secret".into(),
+            expires_on: 1,
+            method: AuthMethod::Cli,
+        };
+        assert!(!format!("{token:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn forced_method_names_its_flag() {
+        let err = CredentialError::NotConfigured {
+            method: AuthMethod::WorkloadIdentity,
+            needs: "X",
+        };
+        assert_eq!(err.to_string(), "--auth workload-identity needs X");
+    }
+}

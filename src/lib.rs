@@ -1,0 +1,22 @@
+//! azml-ssh: `ssh <alias>` for Azure Machine Learning compute instances.
+//!
+//! The binary is a thin shell around these modules; each has one job:
+//! - [`resource_id`]: the compute's ARM ID, validated before anything else runs;
+//! - [`cloud`], [`credential`], [`http`], [`arm`]: reaching Azure Resource Manager;
+//! - [`compute`], [`resolve`]: from the compute document to an endpoint, or a precise reason there is none;
+//! - [`cache`]: the last known endpoint, so warm connections make no Azure call;
+//! - [`relay`], [`proxy`]: the ProxyCommand itself.
+
+pub mod arm;
+pub mod cache;
+pub mod cloud;
+pub mod compute;
+pub mod credential;
+pub mod fsutil;
+pub mod http;
+pub mod logging;
+pub mod proxy;
+pub mod relay;
+pub mod resolve;
+pub mod resource_id;
+pub mod text;
