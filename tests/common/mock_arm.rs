@@ -1,0 +1,335 @@
+//! A mock of the Azure Resource Manager endpoints azml-ssh calls, following the REST spec's paths, JSON shapes
+//! and error bodies (`{"error":{"code","message"}}`). It requires the Bearer token the fake `az` hands out and
+//! the api-version, records every request, and can serve scripted replies (429, 500, garbage) before the normal
+//! ones. Optionally it speaks TLS with a certificate from a test CA, and also answers the Entra ID token endpoint
+//! so the service-principal credential can be exercised.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::tls::TestCa;
+
+pub const API_VERSION: &str = "2025-12-01";
+
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Self {
+        Reply {
+            status,
+            headers: vec![],
+            body: body.to_string(),
+        }
+    }
+    pub fn error(status: u16, code: &str, message: &str) -> Self {
+        Reply::json(status, json!({"error": {"code": code, "message": message}}))
+    }
+    pub fn raw(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            headers: vec![],
+            body: body.to_owned(),
+        }
+    }
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub authorization: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Lower-cased ARM path → compute document.
+    computes: HashMap<String, Value>,
+    /// Lower-cased path → replies served (in order) before the normal behaviour.
+    scripts: HashMap<String, VecDeque<Reply>>,
+    requests: Vec<Recorded>,
+    /// The token ARM accepts.
+    token: String,
+    /// Token the Entra endpoint hands out to a service principal with the right secret.
+    sp_secret: String,
+}
+
+#[derive(Clone)]
+pub struct MockArm {
+    inner: Arc<Mutex<Inner>>,
+    pub addr: SocketAddr,
+    pub url: String,
+    _runtime: Arc<RuntimeGuard>,
+}
+
+/// Keeps the server's runtime alive as long as any handle to the mock exists.
+struct RuntimeGuard(Option<tokio::runtime::Runtime>);
+
+impl Drop for RuntimeGuard {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl MockArm {
+    /// Plain HTTP on 127.0.0.1.
+    pub fn start(token: &str) -> Self {
+        Self::start_inner(token, None)
+    }
+
+    /// HTTPS on 127.0.0.1 with a certificate for `localhost` and `127.0.0.1` from `ca`.
+    pub fn start_tls(token: &str, ca: &TestCa) -> Self {
+        Self::start_inner(token, Some(ca.server_config()))
+    }
+
+    fn start_inner(token: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let inner = Arc::new(Mutex::new(Inner {
+            token: token.to_owned(),
+            sp_secret: "sp-secret".into(),
+            ..Default::default()
+        }));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("mock runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind mock ARM");
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(inner.clone());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        match tls {
+            None => {
+                runtime.spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                });
+            }
+            Some(config) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                runtime.spawn(async move {
+                    loop {
+                        let Ok((tcp, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let acceptor = acceptor.clone();
+                        let app = app.clone();
+                        tokio::spawn(async move {
+                            let Ok(stream) = acceptor.accept(tcp).await else {
+                                return;
+                            };
+                            let service = hyper_util::service::TowerToHyperService::new(app);
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                });
+            }
+        }
+        let host = if scheme == "https" {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
+        MockArm {
+            inner,
+            addr,
+            url: format!("{scheme}://{host}:{}", addr.port()),
+            _runtime: Arc::new(RuntimeGuard(Some(runtime))),
+        }
+    }
+
+    pub fn put_compute(&self, path: &str, document: Value) {
+        self.inner
+            .lock()
+            .unwrap()
+            .computes
+            .insert(path.to_ascii_lowercase(), document);
+    }
+
+    /// Replies served for `path` (any method) before the normal behaviour.
+    pub fn script(&self, path: &str, replies: Vec<Reply>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .scripts
+            .insert(path.to_ascii_lowercase(), replies.into());
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.inner.lock().unwrap().requests.len()
+    }
+
+    /// Requests to `path` (case-insensitive), any method.
+    pub fn count(&self, path: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.path.eq_ignore_ascii_case(path))
+            .count()
+    }
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let query = uri.query().unwrap_or("").to_owned();
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut state = inner.lock().unwrap();
+    state.requests.push(Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        authorization: authorization.clone(),
+    });
+
+    // Entra ID's token endpoint, for the service-principal credential: POST /{tenant}/oauth2/v2.0/token.
+    if method == Method::POST && path.ends_with("/oauth2/v2.0/token") {
+        let form = String::from_utf8_lossy(&body).into_owned();
+        let secret_ok = form
+            .split('&')
+            .any(|kv| kv == format!("client_secret={}", state.sp_secret));
+        return if secret_ok {
+            let token = state.token.clone();
+            reply(Reply::json(
+                200,
+                json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}),
+            ))
+        } else {
+            reply(Reply::json(
+                401,
+                json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": [7000215]}),
+            ))
+        };
+    }
+
+    if let Some(next) = state
+        .scripts
+        .get_mut(&path.to_ascii_lowercase())
+        .and_then(VecDeque::pop_front)
+    {
+        return reply(next);
+    }
+    if authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
+        return reply(Reply::error(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+        ));
+    }
+    if !query
+        .split('&')
+        .any(|kv| kv == format!("api-version={API_VERSION}"))
+    {
+        return reply(Reply::error(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        ));
+    }
+    if method == Method::GET
+        && let Some(doc) = state.computes.get(&path.to_ascii_lowercase())
+    {
+        return reply(Reply::json(200, doc.clone()));
+    }
+    let name = path.rsplit('/').next().unwrap_or("");
+    reply(Reply::error(
+        404,
+        "ResourceNotFound",
+        &format!(
+            "The Resource 'Microsoft.MachineLearningServices/workspaces/computes/{name}' was not found."
+        ),
+    ))
+}
+
+fn reply(r: Reply) -> Response {
+    let mut response = (StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        "application/json; charset=utf-8".parse().unwrap(),
+    );
+    for (name, value) in r.headers {
+        headers.insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    response
+}
+
+/// A compute instance document shaped like ARM's (GET .../computes/{name}, api-version 2025-12-01).
+pub fn compute_instance(
+    id: &str,
+    state: &str,
+    ssh_enabled: bool,
+    ip: Option<&str>,
+    port: Option<u16>,
+) -> Value {
+    let name = id.rsplit('/').next().unwrap();
+    json!({
+        "id": id,
+        "name": name,
+        "type": "Microsoft.MachineLearningServices/workspaces/computes",
+        "location": "eastus2",
+        "properties": {
+            "computeType": "ComputeInstance",
+            "computeLocation": "eastus2",
+            "provisioningState": "Succeeded",
+            "isAttachedCompute": false,
+            "disableLocalAuth": true,
+            "properties": {
+                "vmSize": "STANDARD_DS3_V2",
+                "state": state,
+                "sshSettings": {
+                    "sshPublicAccess": if ssh_enabled { "Enabled" } else { "Disabled" },
+                    "adminUserName": "azureuser",
+                    "sshPort": port,
+                    "adminPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA test"
+                },
+                "connectivityEndpoints": {"publicIpAddress": ip, "privateIpAddress": "10.0.0.4"},
+                "applications": [
+                    {"displayName": "Jupyter", "endpointUri": format!("https://{name}.eastus2.instances.azureml.ms/tree/")},
+                    {"displayName": "Jupyter Lab", "endpointUri": format!("https://{name}.eastus2.instances.azureml.ms/lab")}
+                ],
+                "computeInstanceAuthorizationType": "personal",
+                "personalComputeInstanceSettings": {
+                    "assignedUser": {"objectId": "11111111-2222-3333-4444-555555555555", "tenantId": "99999999-8888-7777-6666-555555555555"}
+                },
+                "lastOperation": null
+            }
+        }
+    })
+}

@@ -1,0 +1,304 @@
+//! Shared test harness: a temporary HOME with a fake `az`, keys and ssh config; a mock ARM; a real sshd; and a
+//! helper that runs a command with a hard deadline so no test can hang.
+#![allow(dead_code)]
+
+pub mod mock_arm;
+pub mod sshd;
+pub mod tls;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use mock_arm::MockArm;
+use sshd::Sshd;
+
+pub const SUB: &str = "00000000-1111-2222-3333-444444444444";
+pub const TOKEN: &str = "fake-arm-token-for-tests";
+pub const BIN: &str = env!("CARGO_BIN_EXE_azml-ssh");
+
+pub fn compute_id(name: &str) -> String {
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-test/providers/Microsoft.MachineLearningServices/workspaces/ws-test/computes/{name}"
+    )
+}
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub arm: MockArm,
+    pub user_key: PathBuf,
+    pub known_hosts: PathBuf,
+    pub az_dir: PathBuf,
+    /// Extra environment for every command (on top of the clean base).
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        Self::with_arm(MockArm::start(TOKEN))
+    }
+
+    pub fn with_arm(arm: MockArm) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("azml-ssh-test")
+            .tempdir()
+            .unwrap();
+        let root = dir.path();
+        for sub in ["home", "cache", "az", "sshd"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let user_key = root.join("home/id_azmlcitest");
+        sshd::keygen(&user_key);
+        let az_dir = root.join("az");
+        write_fake_az(&az_dir, TOKEN);
+        let env = TestEnv {
+            known_hosts: root.join("home/known_hosts"),
+            dir,
+            arm,
+            user_key,
+            az_dir,
+            extra_env: Vec::new(),
+        };
+        // Host key made now, so known_hosts can name it before any sshd runs.
+        sshd::keygen(&env.sshd_dir().join("host_key"));
+        env
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn sshd_dir(&self) -> PathBuf {
+        self.path("sshd")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.path("cache")
+    }
+
+    pub fn start_sshd(&self) -> Sshd {
+        Sshd::start(&self.sshd_dir(), &self.user_key.with_extension("pub"))
+    }
+
+    /// Registers compute `name` in the mock as a running instance with public SSH at `port`.
+    pub fn put_running(&self, name: &str, port: u16) {
+        self.arm.put_compute(
+            &compute_id(name),
+            mock_arm::compute_instance(
+                &compute_id(name),
+                "Running",
+                true,
+                Some("127.0.0.1"),
+                Some(port),
+            ),
+        );
+    }
+
+    /// An ssh config whose `alias` uses `azml-ssh proxy <id>` as its ProxyCommand, with host-key checking on.
+    pub fn ssh_config(&self, alias: &str, id: &str, proxy_args: &str) -> PathBuf {
+        std::fs::write(
+            &self.known_hosts,
+            format!("{alias} {}\n", Sshd::host_public_key(&self.sshd_dir())),
+        )
+        .unwrap();
+        let config = self.path(&format!("home/ssh_config.{alias}"));
+        std::fs::write(
+            &config,
+            format!(
+                "Host {alias}\n\
+                 \x20   User {user}\n\
+                 \x20   IdentityFile {key}\n\
+                 \x20   IdentitiesOnly yes\n\
+                 \x20   BatchMode yes\n\
+                 \x20   UserKnownHostsFile {kh}\n\
+                 \x20   GlobalKnownHostsFile /dev/null\n\
+                 \x20   StrictHostKeyChecking yes\n\
+                 \x20   ConnectTimeout 20\n\
+                 \x20   LogLevel ERROR\n\
+                 \x20   ProxyCommand {bin} proxy {proxy_args}{id}\n",
+                user = sshd::current_user(),
+                key = self.user_key.display(),
+                kh = self.known_hosts.display(),
+                bin = BIN,
+            ),
+        )
+        .unwrap();
+        config
+    }
+
+    /// Applies a clean, loopback-only environment: nothing from the developer's shell (AZURE_*, proxies, a real
+    /// az login) leaks in, and the fake `az` is first on PATH.
+    pub fn apply_env(&self, cmd: &mut Command) {
+        let path = format!(
+            "{}:{}",
+            self.az_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.env_clear()
+            .env("PATH", path)
+            .env("HOME", self.path("home"))
+            .env("XDG_CACHE_HOME", self.cache_dir())
+            .env("AZML_SSH_ARM_ENDPOINT", &self.arm.url)
+            .env("LANG", "C.UTF-8");
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+    }
+
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        self.apply_env(&mut cmd);
+        cmd
+    }
+
+    /// `ssh -F <config> <alias> <remote command...>`.
+    pub fn ssh(&self, config: &Path, alias: &str, remote: &[&str]) -> Command {
+        let mut cmd = self.command("ssh");
+        cmd.arg("-F").arg(config).arg(alias).args(remote);
+        cmd
+    }
+
+    /// `azml-ssh proxy <args...>` run directly.
+    pub fn proxy(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(BIN);
+        cmd.arg("proxy").args(args);
+        cmd
+    }
+
+    pub fn az_calls(&self) -> usize {
+        std::fs::read_to_string(self.az_dir.join("calls.log"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Makes the fake `az` answer like a CLI with no login.
+    pub fn az_logged_out(&self) {
+        std::fs::write(self.az_dir.join("logged-out"), "").unwrap();
+    }
+}
+
+/// A fake `az` that answers `az account get-access-token` exactly as the real CLI does (JSON with accessToken,
+/// expiresOn, expires_on, tokenType) and logs each call. azure_identity's real AzureCliCredential runs it.
+fn write_fake_az(dir: &Path, token: &str) {
+    let script = format!(
+        r#"#!/bin/sh
+echo "$*" >> "{dir}/calls.log"
+if [ -e "{dir}/logged-out" ]; then
+    echo "ERROR: Please run 'az login' to setup account." >&2
+    exit 1
+fi
+case "$*" in
+    "account get-access-token"*) ;;
+    *) echo "fake az: unsupported: $*" >&2; exit 2 ;;
+esac
+now=$(date +%s)
+exp=$((now + 3600))
+cat <<JSON
+{{
+  "accessToken": "{token}",
+  "expiresOn": "$(date -d @$exp '+%Y-%m-%d %H:%M:%S.000000')",
+  "expires_on": $exp,
+  "subscription": "{SUB}",
+  "tenant": "99999999-8888-7777-6666-555555555555",
+  "tokenType": "Bearer"
+}}
+JSON
+"#,
+        dir = dir.display(),
+    );
+    let path = dir.join("az");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `cmd` feeding `input` to stdin (closed after), collecting output, and kills it — failing the test — if
+/// it is still running after `limit`.
+pub fn run(cmd: &mut Command, input: Option<Vec<u8>>, limit: Duration) -> Outcome {
+    let start = Instant::now();
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let writer = input.map(|data| {
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        })
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = err_reader.join().unwrap();
+            panic!(
+                "{cmd:?} still running after {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    Outcome {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned(),
+        elapsed,
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so large transfers are not trivially compressible.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let data = std::fs::read(path).unwrap();
+    format!("{:x}", sha2::Sha256::digest(&data))
+}
