@@ -102,6 +102,10 @@ impl fmt::Debug for Token {
 pub enum CredentialError {
     #[error("not signed in to Azure: {remedy} (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal); {details}", remedy = AuthMethod::Cli.remedy())]
     NotSignedIn { details: String },
+    #[error(
+        "no Azure credential: the Azure CLI (`az`) is not on PATH; install it and run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal{details}"
+    )]
+    NoCli { details: String },
     #[error("{method} sign-in failed: {message}; {remedy}", remedy = method.remedy())]
     Failed { method: AuthMethod, message: String },
     #[error("--auth {flag} needs {needs}", flag = clap::ValueEnum::to_possible_value(method).map(|v| v.get_name().to_owned()).unwrap_or_default())]
@@ -140,7 +144,7 @@ fn client_options(cloud: Cloud) -> ClientOptions {
 fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, CredentialError> {
     let failed = |e: azure_core::Error| CredentialError::Failed {
         method,
-        message: one_line(&e.to_string()),
+        message: sdk_message(&e),
     };
     Ok(match method {
         AuthMethod::Env => {
@@ -198,7 +202,7 @@ async fn token_from(
         Err(_) => Err(CredentialError::Timeout { method, timeout }),
         Ok(Err(e)) => Err(CredentialError::Failed {
             method,
-            message: one_line(&e.to_string()),
+            message: sdk_message(&e),
         }),
         Ok(Ok(token)) => Ok(Token {
             secret: token.token.secret().to_owned(),
@@ -230,21 +234,39 @@ pub async fn get_token(
         Err(e) => e,
     };
     tracing::debug!("Azure CLI gave no token ({cli_error}); trying the Azure Developer CLI");
-    match token_from(AuthMethod::Azd, cloud, timeout).await {
-        Ok(token) => Ok(token),
-        Err(azd_error) => {
-            let cli = match cli_error {
-                CredentialError::Failed { message, .. } => message,
-                other => other.to_string(),
-            };
-            let azd = match azd_error {
-                CredentialError::Failed { message, .. } => message,
-                other => other.to_string(),
-            };
-            Err(CredentialError::NotSignedIn {
-                details: format!("Azure CLI: {cli}; azd: {azd}"),
-            })
+    let azd_error = match token_from(AuthMethod::Azd, cloud, timeout).await {
+        Ok(token) => return Ok(token),
+        Err(e) => e,
+    };
+    let reason = |error: CredentialError| match error {
+        CredentialError::Failed { message, .. } => message,
+        other => other.to_string(),
+    };
+    let (cli, azd) = (reason(cli_error), reason(azd_error));
+    let cli_missing = cli.contains("not found on PATH");
+    // azd is the fallback most people do not have; mention it only when it is installed and failed too.
+    let azd_note = if azd.contains("not found on PATH") {
+        String::new()
+    } else {
+        format!("; azd: {azd}")
+    };
+    Err(if cli_missing {
+        CredentialError::NoCli { details: azd_note }
+    } else {
+        CredentialError::NotSignedIn {
+            details: format!("Azure CLI: {cli}{azd_note}"),
         }
+    })
+}
+/// azure_identity prefixes every message with "<Credential> authentication failed."; the user already knows which
+/// credential from our wording, so only the tool's own words are kept.
+fn sdk_message(error: &azure_core::Error) -> String {
+    let text = one_line(&error.to_string());
+    match text.split_once(" authentication failed. ") {
+        Some((prefix, rest)) if prefix.ends_with("Credential") && !prefix.contains(' ') => {
+            rest.to_owned()
+        }
+        _ => text,
     }
 }
 

@@ -80,7 +80,12 @@ pub async fn resolve(id: &ComputeId, options: &AzureOptions) -> Result<SocketAdd
 async fn resolve_inner(id: &ComputeId, options: &AzureOptions) -> Result<SocketAddr, ResolveError> {
     let deadline = Instant::now() + options.timeout;
     let base = cloud::arm_base_url(options.cloud).map_err(ResolveError::Setup)?;
-    let token = credential::get_token(options.auth, options.cloud, options.timeout).await?;
+    // A second less than the whole, so a hanging sign-in is reported as such rather than as a lookup timeout.
+    let sign_in_timeout = options
+        .timeout
+        .saturating_sub(Duration::from_secs(1))
+        .max(Duration::from_secs(1));
+    let token = credential::get_token(options.auth, options.cloud, sign_in_timeout).await?;
     let arm = ArmClient::new(base, token, deadline)?;
     let compute = arm.get_compute(id).await?;
     Ok(direct_endpoint(id, &compute)?)

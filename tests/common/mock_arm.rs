@@ -17,6 +17,10 @@ use serde_json::{Value, json};
 use super::tls::TestCa;
 
 pub const API_VERSION: &str = "2025-12-01";
+/// The secret the mock expects from an App Service managed identity client.
+pub const MI_SECRET: &str = "mi-secret";
+/// The client secret the mock Entra endpoint accepts.
+pub const SP_SECRET: &str = "sp-secret";
 
 #[derive(Clone, Debug)]
 pub struct Reply {
@@ -103,7 +107,7 @@ impl MockArm {
     fn start_inner(token: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
             token: token.to_owned(),
-            sp_secret: "sp-secret".into(),
+            sp_secret: SP_SECRET.into(),
             ..Default::default()
         }));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -232,6 +236,28 @@ async fn handle(
                 401,
                 json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": [7000215]}),
             ))
+        };
+    }
+
+    // App Service managed identity: GET $IDENTITY_ENDPOINT?api-version=2019-08-01&resource=... with the secret
+    // from IDENTITY_HEADER in X-IDENTITY-HEADER.
+    if method == Method::GET && path == "/msi/token" {
+        let secret_ok = headers
+            .get("x-identity-header")
+            .and_then(|v| v.to_str().ok())
+            == Some(MI_SECRET);
+        return if secret_ok && query.contains("resource=") {
+            let expires_on = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + 3600;
+            reply(Reply::json(
+                200,
+                json!({"access_token": state.token, "expires_on": expires_on.to_string(), "resource": "https://management.core.windows.net/", "token_type": "Bearer"}),
+            ))
+        } else {
+            reply(Reply::error(400, "BadRequest", "bad identity header"))
         };
     }
 

@@ -2,6 +2,7 @@
 //! helper that runs a command with a hard deadline so no test can hang.
 #![allow(dead_code)]
 
+pub mod connect_proxy;
 pub mod mock_arm;
 pub mod sshd;
 pub mod tls;
@@ -301,4 +302,20 @@ pub fn sha256_file(path: &Path) -> String {
     use sha2::Digest;
     let data = std::fs::read(path).unwrap();
     format!("{:x}", sha2::Sha256::digest(&data))
+}
+
+/// A TCP echo server on 127.0.0.1: echoes each connection until the client half-closes, then closes.
+pub fn echo_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = stream.try_clone().unwrap();
+                let _ = std::io::copy(&mut reader, &mut stream);
+            });
+        }
+    });
+    addr
 }
