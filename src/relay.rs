@@ -153,6 +153,15 @@ mod tests {
     }
 
     #[test]
+    fn connections_have_nodelay_and_keepalive() {
+        let socket = connect(echo_server(), Duration::from_secs(5)).unwrap();
+        assert!(socket.nodelay().unwrap());
+        let sock = socket2::SockRef::from(&socket);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(30));
+    }
+
+    #[test]
     fn relays_every_byte_in_order_and_ends_on_half_close() {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
         let socket = connect(echo_server(), Duration::from_secs(5)).unwrap();
