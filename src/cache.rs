@@ -33,6 +33,7 @@ struct Entry {
 
 #[derive(Debug)]
 pub struct EndpointCache {
+    root: PathBuf,
     dir: PathBuf,
 }
 
@@ -57,6 +58,7 @@ fn now() -> u64 {
 impl EndpointCache {
     pub fn new(root: &Path) -> Self {
         EndpointCache {
+            root: root.to_owned(),
             dir: root.join("endpoints"),
         }
     }
@@ -105,6 +107,7 @@ impl EndpointCache {
         let result = serde_json::to_vec_pretty(&entry)
             .map_err(std::io::Error::other)
             .and_then(|bytes| {
+                fsutil::private_dir(&self.root)?;
                 fsutil::private_dir(&self.dir)?;
                 fsutil::write_atomic(&self.path(id), &bytes, 0o600)
             });

@@ -73,11 +73,11 @@ impl ComputeResource {
         self.properties.as_ref()?.compute_type.as_deref()
     }
 
-    /// The instance-specific properties; `Err` carries serde's reason when they have the wrong shape.
-    pub fn instance(&self) -> Result<InstanceProperties, serde_json::Error> {
+    /// The instance-specific properties; `Err` says why they are absent or have the wrong shape.
+    pub fn instance(&self) -> Result<InstanceProperties, String> {
         match self.properties.as_ref().and_then(|p| p.properties.as_ref()) {
-            None => Ok(InstanceProperties::default()),
-            Some(value) => InstanceProperties::deserialize(value),
+            None | Some(serde_json::Value::Null) => Err("it has no properties.properties".into()),
+            Some(value) => InstanceProperties::deserialize(value).map_err(|e| e.to_string()),
         }
     }
 }

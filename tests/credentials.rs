@@ -245,14 +245,24 @@ fn forced_cli_ignores_service_principal_variables() {
 fn the_token_scope_follows_the_cloud_even_with_an_endpoint_override() {
     let env = TestEnv::new();
     let id = echo_instance(&env);
-    let out = run(&mut env.proxy(&["--cloud", "AzureChinaCloud", &id]), Some(b"cn".to_vec()), LIMIT);
+    let out = run(
+        &mut env.proxy(&["--cloud", "AzureChinaCloud", &id]),
+        Some(b"cn".to_vec()),
+        LIMIT,
+    );
     assert!(out.status.success(), "{}", out.stderr);
     let calls = std::fs::read_to_string(env.az_dir.join("calls.log")).unwrap();
-    assert_eq!(calls.trim(), "account get-access-token -o json --scope https://management.core.chinacloudapi.cn/.default");
+    assert_eq!(
+        calls.trim(),
+        "account get-access-token -o json --scope https://management.core.chinacloudapi.cn/.default"
+    );
 
     std::fs::remove_dir_all(env.cache_dir()).unwrap();
     let out = run(&mut env.proxy(&[&id]), Some(b"public".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     let calls = std::fs::read_to_string(env.az_dir.join("calls.log")).unwrap();
-    assert!(calls.ends_with("--scope https://management.core.windows.net/.default\n"), "{calls}");
+    assert!(
+        calls.ends_with("--scope https://management.core.windows.net/.default\n"),
+        "{calls}"
+    );
 }

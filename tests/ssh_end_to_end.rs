@@ -302,13 +302,24 @@ fn hand_written_config_with_azml_ssh_found_on_path() {
     let bin_dir = env.path("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     std::os::unix::fs::symlink(common::BIN, bin_dir.join("azml-ssh")).unwrap();
-    let path = format!("{}:{}:{}", bin_dir.display(), env.az_dir.display(), std::env::var("PATH").unwrap());
+    let path = format!(
+        "{}:{}:{}",
+        bin_dir.display(),
+        env.az_dir.display(),
+        std::env::var("PATH").unwrap()
+    );
     env.extra_env.push(("PATH".into(), path));
     let config = env.ssh_config("azmlci1", &compute_id("ci1"), "");
-    let text = std::fs::read_to_string(&config).unwrap().replace(common::BIN, "azml-ssh");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(common::BIN, "azml-ssh");
     std::fs::write(&config, text).unwrap();
 
-    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, LIMIT);
+    let out = run(
+        &mut env.ssh(&config, "azmlci1", &["echo", "ok"]),
+        None,
+        LIMIT,
+    );
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout_text(), "ok\n");
 }
