@@ -196,6 +196,14 @@ impl ArmClient {
         tries: u32,
     ) -> Result<Vec<u8>, Failure> {
         tracing::debug!(%method, %url, "ARM request");
+        let unreachable = |e: reqwest::Error| Failure::Retry {
+            error: ArmError::Unreachable {
+                base: self.base.to_string(),
+                tries,
+                reason: error_chain(&e),
+            },
+            wait: None,
+        };
         let response = self
             .http
             .request(method, url)
@@ -203,25 +211,11 @@ impl ArmClient {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| Failure::Retry {
-                error: ArmError::Unreachable {
-                    base: self.base.to_string(),
-                    tries,
-                    reason: error_chain(&e),
-                },
-                wait: None,
-            })?;
+            .map_err(unreachable)?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         tracing::debug!(%status, "ARM response");
-        let body = response.bytes().await.map_err(|e| Failure::Retry {
-            error: ArmError::Unreachable {
-                base: self.base.to_string(),
-                tries,
-                reason: error_chain(&e),
-            },
-            wait: None,
-        })?;
+        let body = response.bytes().await.map_err(unreachable)?;
         if status.is_success() {
             return Ok(body.to_vec());
         }

@@ -90,12 +90,7 @@ fn not_found_404_names_the_compute() {
 #[test]
 fn throttled_429_honours_retry_after_then_succeeds() {
     let env = TestEnv::new();
-    let echo = common::echo_server();
-    let id = compute_id("ci1");
-    env.arm.put_compute(
-        &id,
-        compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(echo.port())),
-    );
+    let id = env.put_echo_instance("ci1");
     env.arm.script(
         &id,
         vec![Reply::error(429, "TooManyRequests", "slow down").with_header("Retry-After", "1")],
@@ -114,12 +109,7 @@ fn throttled_429_honours_retry_after_then_succeeds() {
 #[test]
 fn server_errors_500_500_then_200_succeed() {
     let env = TestEnv::new();
-    let echo = common::echo_server();
-    let id = compute_id("ci1");
-    env.arm.put_compute(
-        &id,
-        compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(echo.port())),
-    );
+    let id = env.put_echo_instance("ci1");
     env.arm.script(
         &id,
         vec![

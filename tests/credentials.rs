@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::connect_proxy::ConnectProxy;
-use common::mock_arm::{MI_SECRET, MockArm, SP_SECRET, compute_instance};
+use common::mock_arm::{MI_SECRET, MockArm, SP_SECRET};
 use common::tls::TestCa;
 use common::{TOKEN, TestEnv, compute_id, run};
 
@@ -24,17 +24,6 @@ fn tls_env() -> TestEnv {
     env.extra_env
         .push(("SSL_CERT_FILE".into(), pem.display().to_string()));
     env
-}
-
-/// Registers `ci1` pointing at an echo server and returns its ID.
-fn echo_instance(env: &TestEnv) -> String {
-    let echo = common::echo_server();
-    let id = compute_id("ci1");
-    env.arm.put_compute(
-        &id,
-        compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(echo.port())),
-    );
-    id
 }
 
 #[test]
@@ -78,7 +67,7 @@ fn missing_az_is_named() {
 #[test]
 fn service_principal_over_tls_is_used_first_and_az_is_not_called() {
     let mut env = tls_env();
-    let id = echo_instance(&env);
+    let id = env.put_echo_instance("ci1");
     let authority = env.arm.url.clone();
     env.extra_env.extend([
         ("AZURE_TENANT_ID".into(), TENANT.into()),
@@ -111,7 +100,7 @@ fn service_principal_over_tls_is_used_first_and_az_is_not_called() {
 #[test]
 fn a_configured_service_principal_that_fails_is_final() {
     let mut env = tls_env();
-    let id = echo_instance(&env);
+    let id = env.put_echo_instance("ci1");
     let authority = env.arm.url.clone();
     env.extra_env.extend([
         ("AZURE_TENANT_ID".into(), TENANT.into()),
@@ -139,7 +128,7 @@ fn a_configured_service_principal_that_fails_is_final() {
 #[test]
 fn https_arm_is_verified_against_ssl_cert_file() {
     let mut env = tls_env();
-    let id = echo_instance(&env);
+    let id = env.put_echo_instance("ci1");
     let out = run(&mut env.proxy(&[&id]), Some(b"trusted".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout, b"trusted");
@@ -159,7 +148,7 @@ fn https_arm_is_verified_against_ssl_cert_file() {
 #[test]
 fn https_proxy_is_used_for_arm() {
     let mut env = tls_env();
-    let id = echo_instance(&env);
+    let id = env.put_echo_instance("ci1");
     let proxy = ConnectProxy::start();
     env.extra_env.push(("HTTPS_PROXY".into(), proxy.url()));
     let out = run(&mut env.proxy(&[&id]), Some(b"proxied".to_vec()), LIMIT);
@@ -181,7 +170,7 @@ fn https_proxy_is_used_for_arm() {
 #[test]
 fn managed_identity_only_when_asked() {
     let mut env = TestEnv::new();
-    let id = echo_instance(&env);
+    let id = env.put_echo_instance("ci1");
     env.az_logged_out();
     env.extra_env.extend([
         (
@@ -222,7 +211,7 @@ fn managed_identity_only_when_asked() {
 #[test]
 fn forced_cli_ignores_service_principal_variables() {
     let mut env = TestEnv::new();
-    let id = echo_instance(&env);
+    let id = env.put_echo_instance("ci1");
     env.extra_env.extend([
         ("AZURE_TENANT_ID".into(), TENANT.into()),
         (
@@ -244,7 +233,7 @@ fn forced_cli_ignores_service_principal_variables() {
 #[test]
 fn the_token_scope_follows_the_cloud_even_with_an_endpoint_override() {
     let env = TestEnv::new();
-    let id = echo_instance(&env);
+    let id = env.put_echo_instance("ci1");
     let out = run(
         &mut env.proxy(&["--cloud", "AzureChinaCloud", &id]),
         Some(b"cn".to_vec()),

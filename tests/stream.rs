@@ -5,19 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::mock_arm::compute_instance;
-use common::{TestEnv, compute_id, run};
+use common::{TestEnv, run};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn echo_env() -> (TestEnv, String) {
     let env = TestEnv::new();
-    let echo = common::echo_server();
-    let id = compute_id("ci1");
-    env.arm.put_compute(
-        &id,
-        compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(echo.port())),
-    );
+    let id = env.put_echo_instance("ci1");
     (env, id)
 }
 

@@ -97,6 +97,17 @@ impl TestEnv {
         );
     }
 
+    /// Registers compute `name` as a running instance whose "SSH port" is a TCP echo server; returns its ID.
+    pub fn put_echo_instance(&self, name: &str) -> String {
+        let echo = echo_server();
+        let id = compute_id(name);
+        self.arm.put_compute(
+            &id,
+            mock_arm::compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(echo.port())),
+        );
+        id
+    }
+
     /// An ssh config whose `alias` uses `azml-ssh proxy <id>` as its ProxyCommand, with host-key checking on.
     pub fn ssh_config(&self, alias: &str, id: &str, proxy_args: &str) -> PathBuf {
         std::fs::write(
