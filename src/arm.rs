@@ -142,17 +142,66 @@ impl ArmClient {
 
     /// `GET .../computes/{name}`.
     pub async fn get_compute(&self, id: &ComputeId) -> Result<ComputeResource, ArmError> {
-        let url = self.url(&id.to_string());
+        let url = self.url(&id.to_string(), API_VERSION);
         self.get_json(url, &format!("compute {}", id.compute)).await
     }
 
+    /// Every item of a list operation, following `nextLink` page by page. `what` names the list in messages.
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        api_version: &str,
+        what: &str,
+    ) -> Result<Vec<T>, ArmError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page<T> {
+            #[serde(default = "Vec::new")]
+            value: Vec<T>,
+            next_link: Option<String>,
+        }
+        let mut items = Vec::new();
+        let mut url = self.url(path, api_version);
+        // A broken server could hand out links forever; no real listing here is anywhere near this long.
+        for _ in 0..1000 {
+            let page: Page<T> = self.get_json(url, what).await?;
+            items.extend(page.value);
+            match page.next_link.filter(|link| !link.is_empty()) {
+                None => return Ok(items),
+                Some(link) => url = self.next_link(&link, what)?,
+            }
+        }
+        Err(ArmError::BadResponse {
+            what: what.to_owned(),
+            reason: "more than 1000 pages".into(),
+        })
+    }
+
+    /// `nextLink` is followed verbatim (it carries its own api-version and skip token), but only on the origin we
+    /// were configured with: the bearer token must never be sent anywhere else.
+    fn next_link(&self, link: &str, what: &str) -> Result<Url, ArmError> {
+        let bad = |reason: String| ArmError::BadResponse {
+            what: what.to_owned(),
+            reason,
+        };
+        let url =
+            Url::parse(link).map_err(|e| bad(format!("nextLink {link:?} is not a URL: {e}")))?;
+        if url.origin() != self.base.origin() {
+            return Err(bad(format!(
+                "nextLink {link:?} points away from {}",
+                self.base
+            )));
+        }
+        Ok(url)
+    }
+
     /// `{base}{path}?api-version=...`, keeping any path prefix the base URL has (Azure Stack, test mocks).
-    fn url(&self, path: &str) -> Url {
+    fn url(&self, path: &str, api_version: &str) -> Url {
         let mut url = self.base.clone();
         let prefix = url.path().trim_end_matches('/').to_owned();
         url.set_path(&format!("{prefix}{path}"));
         url.query_pairs_mut()
-            .append_pair("api-version", API_VERSION);
+            .append_pair("api-version", api_version);
         url
     }
 

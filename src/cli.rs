@@ -1,5 +1,6 @@
 //! Command-line definitions.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +36,127 @@ pub enum Command {
         IdentityFile ~/.ssh/id_azmlcitest_rsa\n      \
         ProxyCommand azml-ssh proxy /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>/computes/<ci>")]
     Proxy(ProxyArgs),
+
+    /// Find your compute instances and write an ssh host for each (~/.ssh/azml-ssh/config, included from
+    /// ~/.ssh/config).
+    #[command(after_help = "Examples:\n  \
+        azml-ssh config                          # every instance assigned to you, in every subscription\n  \
+        azml-ssh config --subscription <id> --workspace ws1 --prefix ml-\n  \
+        azml-ssh config --identity-file ~/.ssh/id_azml --dry-run\n  \
+        azml-ssh config --remove                 # undo everything azml-ssh added")]
+    Config(ConfigArgs),
+
+    /// Add or update one host by resource ID, with no discovery.
+    #[command(after_help = "Example:\n  \
+        azml-ssh add azmlci1 /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>/computes/<ci> \\\n      \
+        --identity-file ~/.ssh/id_azmlcitest_rsa")]
+    Add(AddArgs),
+
+    /// Remove one host written by azml-ssh.
+    Remove(RemoveArgs),
+
+    /// Show the hosts azml-ssh has configured.
+    List(ListArgs),
+}
+
+/// Where the ssh configuration lives and how it is written.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// The ssh config to add the Include line to.
+    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config", hide_default_value = false, value_parser = clap::value_parser!(PathBuf))]
+    pub ssh_config: PathBuf,
+
+    /// Show what would change, as a unified diff, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Per-host settings.
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// The login user (default: the instance's admin user, normally azureuser).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// The private key to log in with (it must not be readable by others: chmod 600).
+    #[arg(long, value_name = "FILE")]
+    pub identity_file: Option<PathBuf>,
+
+    /// An extra ssh option for the host, e.g. --ssh-option LocalForward="8888 localhost:8888" (repeatable).
+    #[arg(long = "ssh-option", value_name = "KEY=VALUE")]
+    pub ssh_options: Vec<String>,
+
+    /// The azml-ssh program to write into ProxyCommand (default: this one, as found on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Search only this subscription (repeatable; default: every subscription you can see).
+    #[arg(long = "subscription", value_name = "ID")]
+    pub subscriptions: Vec<String>,
+
+    /// Search only this resource group.
+    #[arg(long, value_name = "GROUP")]
+    pub resource_group: Option<String>,
+
+    /// Search only workspaces with this name.
+    #[arg(long, value_name = "NAME")]
+    pub workspace: Option<String>,
+
+    /// Include instances assigned to other users, not only yours.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Put this before each compute name to make its host alias.
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub prefix: String,
+
+    /// Take out the Include line and azml-ssh's file, leaving ~/.ssh/config as it was.
+    #[arg(long)]
+    pub remove: bool,
+
+    #[command(flatten)]
+    pub host: HostArgs,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The host name to use with ssh, e.g. azmlci1.
+    pub alias: String,
+
+    /// The compute instance's full ARM resource ID.
+    #[arg(value_name = "RESOURCE_ID", allow_hyphen_values = true)]
+    pub resource_id: String,
+
+    #[command(flatten)]
+    pub host: HostArgs,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The host to remove.
+    pub alias: String,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The ssh config that should include azml-ssh's file.
+    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
+    pub ssh_config: PathBuf,
 }
 
 /// How to reach Azure; shared by every command that talks to it.
@@ -49,9 +171,10 @@ pub struct AzureArgs {
     #[arg(long, value_enum, env = AUTH_ENV, default_value_t = AuthMethod::Auto)]
     pub auth: AuthMethod,
 
-    /// Give up on Azure (sign-in and lookup, retries included) after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub timeout: u64,
+    /// Give up on Azure (sign-in and lookup, retries included) after this many seconds [default: 30 for proxy,
+    /// 120 for config].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]

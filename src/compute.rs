@@ -33,6 +33,20 @@ pub struct InstanceProperties {
     pub connectivity_endpoints: Option<ConnectivityEndpoints>,
     pub applications: Option<Vec<Application>>,
     pub last_operation: Option<LastOperation>,
+    pub personal_compute_instance_settings: Option<PersonalSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PersonalSettings {
+    pub assigned_user: Option<AssignedUser>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AssignedUser {
+    pub object_id: Option<String>,
+    pub tenant_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

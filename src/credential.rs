@@ -86,6 +86,18 @@ impl Token {
     pub fn secret(&self) -> &str {
         &self.secret
     }
+
+    /// The signed-in identity's object ID (`oid` claim). The token is only decoded, not verified: it came from
+    /// our own credential, and the answer only filters which instances are listed.
+    pub fn object_id(&self) -> Option<String> {
+        use base64::Engine as _;
+        let payload = self.secret.split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        claims.get("oid")?.as_str().map(str::to_owned)
+    }
 }
 
 impl fmt::Debug for Token {
@@ -282,6 +294,24 @@ mod tests {
             method: AuthMethod::Cli,
         };
         assert!(!format!("{token:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn object_id_comes_from_the_oid_claim() {
+        // {"alg":"none"} . {"oid":"1234-abcd","tid":"t"} . sig
+        let secret = "eyJhbGciOiJub25lIn0.eyJvaWQiOiIxMjM0LWFiY2QiLCJ0aWQiOiJ0In0.c2ln".to_owned();
+        let token = Token {
+            secret,
+            expires_on: 0,
+            method: AuthMethod::Cli,
+        };
+        assert_eq!(token.object_id().as_deref(), Some("1234-abcd"));
+        let opaque = Token {
+            secret: "not-a-jwt".into(),
+            expires_on: 0,
+            method: AuthMethod::Cli,
+        };
+        assert_eq!(opaque.object_id(), None);
     }
 
     #[test]

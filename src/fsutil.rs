@@ -51,6 +51,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// An exclusive advisory lock on `path` (created if needed), held until the returned file is dropped. The kernel
+/// releases it when a holder dies, so a crashed azml-ssh never blocks the next one.
+pub fn lock_exclusive(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    file.lock()?;
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +84,17 @@ mod tests {
             fs::read_dir(dir.path()).unwrap().count(),
             1,
             "no temporary file left behind"
+        );
+    }
+
+    #[test]
+    fn atomic_write_keeps_a_looser_mode_despite_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        write_atomic(&path, b"x", 0o644).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
         );
     }
 

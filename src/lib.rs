@@ -8,15 +8,21 @@
 //! - [`relay`], [`proxy`]: the ProxyCommand itself.
 
 pub mod arm;
+pub mod binpath;
 pub mod cache;
 pub mod cloud;
+pub mod commands;
 pub mod compute;
+pub mod configure;
 pub mod credential;
+pub mod discover;
 pub mod fsutil;
+pub mod hosts;
 pub mod http;
 pub mod logging;
 pub mod proxy;
 pub mod relay;
 pub mod resolve;
 pub mod resource_id;
+pub mod sshconfig;
 pub mod text;

@@ -4,19 +4,33 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use std::path::{Path, PathBuf};
+
+use azml_ssh::commands::{self, Discover, HostSettings, WriteOptions};
 use azml_ssh::proxy::{self, ProxyOptions};
 use azml_ssh::resolve::AzureOptions;
 use azml_ssh::resource_id::ComputeId;
 
 mod cli;
 
-use cli::{AzureArgs, Cli, Command};
+use cli::{AzureArgs, Cli, Command, HostArgs, WriteArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     azml_ssh::logging::init(cli.verbose);
     let result = match cli.command {
         Command::Proxy(args) => run_proxy(args),
+        Command::Config(args) => run_config(args),
+        Command::Add(args) => commands::add(
+            &args.alias,
+            &args.resource_id,
+            &host_settings(&args.host),
+            &write_options(&args.write, &args.host),
+        ),
+        Command::Remove(args) => {
+            commands::remove(&args.alias, &write_options(&args.write, &NO_HOST))
+        }
+        Command::List(args) => commands::list(ssh_config_path(&args.ssh_config)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -27,18 +41,66 @@ fn main() -> ExitCode {
     }
 }
 
-fn azure_options(args: &AzureArgs) -> AzureOptions {
+fn azure_options(args: &AzureArgs, default_timeout: u64) -> AzureOptions {
     AzureOptions {
         cloud: args.cloud,
         auth: args.auth,
-        timeout: Duration::from_secs(args.timeout),
+        timeout: Duration::from_secs(args.timeout.unwrap_or(default_timeout)),
     }
+}
+
+const NO_HOST: HostArgs = HostArgs {
+    user: None,
+    identity_file: None,
+    ssh_options: Vec::new(),
+    binary: None,
+};
+
+/// `~/.ssh/config` is the default in help text; `None` lets the library find it under $HOME.
+fn ssh_config_path(path: &Path) -> Option<PathBuf> {
+    (path != Path::new("~/.ssh/config")).then(|| path.to_owned())
+}
+
+fn write_options(write: &WriteArgs, host: &HostArgs) -> WriteOptions {
+    WriteOptions {
+        ssh_config: ssh_config_path(&write.ssh_config),
+        binary: host.binary.clone(),
+        dry_run: write.dry_run,
+    }
+}
+
+fn host_settings(host: &HostArgs) -> HostSettings {
+    HostSettings {
+        user: host.user.clone(),
+        identity_file: host.identity_file.clone(),
+        ssh_options: host.ssh_options.clone(),
+    }
+}
+
+fn run_config(args: cli::ConfigArgs) -> Result<(), String> {
+    let write = write_options(&args.write, &args.host);
+    if args.remove {
+        return commands::config_remove(&write);
+    }
+    let discover = Discover {
+        subscriptions: args.subscriptions,
+        resource_group: args.resource_group,
+        workspace: args.workspace,
+        all: args.all,
+        prefix: args.prefix,
+    };
+    commands::config(
+        &discover,
+        &host_settings(&args.host),
+        &azure_options(&args.azure, 120),
+        &write,
+    )
 }
 
 fn run_proxy(args: cli::ProxyArgs) -> Result<(), String> {
     let id: ComputeId = args.resource_id.parse().map_err(|e| format!("{e}"))?;
     let options = ProxyOptions {
-        azure: azure_options(&args.azure),
+        azure: azure_options(&args.azure, 30),
         cache_max_age: args.cache_max_age,
     };
     let result = proxy::run(&id, &options).map_err(|e| e.to_string());

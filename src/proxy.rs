@@ -43,7 +43,27 @@ pub enum ProxyError {
 }
 
 pub fn run(id: &ComputeId, options: &ProxyOptions) -> Result<(), ProxyError> {
-    let stdio = relay::take_stdio().map_err(ProxyError::Stdio)?;
+    let mut stdio = Some(relay::take_stdio().map_err(ProxyError::Stdio)?);
+    let result = connect_and_relay(id, options, &mut stdio);
+    if result.is_err() {
+        // Keep ssh's end of the stream open until the process exits, which the caller does right after printing
+        // the error. Closing it first lets ssh see EOF, give up, and SIGHUP us before our message is written —
+        // and that one line is all the user gets.
+        std::mem::forget(stdio);
+    }
+    result
+}
+
+fn connect_and_relay(
+    id: &ComputeId,
+    options: &ProxyOptions,
+    stdio: &mut Option<relay::Stdio>,
+) -> Result<(), ProxyError> {
+    let mut take = || {
+        stdio
+            .take()
+            .ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")))
+    };
     let cache = EndpointCache::open_default();
     let use_cache = !options.cache_max_age.is_zero();
 
@@ -53,6 +73,7 @@ pub fn run(id: &ComputeId, options: &ProxyOptions) -> Result<(), ProxyError> {
         match relay::connect(addr, CACHED_CONNECT_TIMEOUT) {
             Ok(socket) => {
                 tracing::debug!(%addr, "connected to the cached endpoint");
+                let stdio = take()?;
                 return Ok(relay::relay(stdio.input, stdio.output, socket)?);
             }
             Err(e) => {
@@ -73,6 +94,7 @@ pub fn run(id: &ComputeId, options: &ProxyOptions) -> Result<(), ProxyError> {
             addr,
             source,
         })?;
+    let stdio = take()?;
     Ok(relay::relay(stdio.input, stdio.output, socket)?)
 }
 

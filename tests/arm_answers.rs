@@ -242,13 +242,16 @@ fn messages_reach_the_user_through_real_ssh() {
         compute_instance(&id, "Stopped", true, None, Some(50000)),
     );
     let config = env.ssh_config("azmlci1", &id, "");
-    let out = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
-    assert!(!out.status.success());
-    assert!(
-        out.stderr.contains("azml-ssh: ci1 is Stopped"),
-        "{}",
-        out.stderr
-    );
+    // Repeated, because the message used to race with ssh hanging up on the proxy once the stream closed.
+    for _ in 0..20 {
+        let out = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
+        assert!(!out.status.success());
+        assert!(
+            out.stderr.contains("azml-ssh: ci1 is Stopped"),
+            "{}",
+            out.stderr
+        );
+    }
 }
 
 #[test]

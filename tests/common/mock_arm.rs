@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::tls::TestCa;
 
 pub const API_VERSION: &str = "2025-12-01";
+pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
 /// The secret the mock expects from an App Service managed identity client.
 pub const MI_SECRET: &str = "mi-secret";
 /// The client secret the mock Entra endpoint accepts.
@@ -70,8 +71,14 @@ struct Inner {
     requests: Vec<Recorded>,
     /// The token ARM accepts.
     token: String,
-    /// Token the Entra endpoint hands out to a service principal with the right secret.
+    /// The client secret the Entra endpoint accepts.
     sp_secret: String,
+    /// Subscriptions returned by the subscription list (id, state).
+    subscriptions: Vec<(String, String)>,
+    /// Items per page for list operations; smaller lists still get a nextLink when this is small.
+    page_size: usize,
+    /// This server's own base URL, for nextLink.
+    base_url: String,
 }
 
 #[derive(Clone)]
@@ -108,6 +115,7 @@ impl MockArm {
         let inner = Arc::new(Mutex::new(Inner {
             token: token.to_owned(),
             sp_secret: SP_SECRET.into(),
+            page_size: 2,
             ..Default::default()
         }));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -156,10 +164,12 @@ impl MockArm {
         } else {
             "127.0.0.1"
         };
+        let url = format!("{scheme}://{host}:{}", addr.port());
+        inner.lock().unwrap().base_url = url.clone();
         MockArm {
             inner,
             addr,
-            url: format!("{scheme}://{host}:{}", addr.port()),
+            url,
             _runtime: Arc::new(RuntimeGuard(Some(runtime))),
         }
     }
@@ -170,6 +180,14 @@ impl MockArm {
             .unwrap()
             .computes
             .insert(path.to_ascii_lowercase(), document);
+    }
+
+    /// The subscriptions the signed-in identity can see, as `(id, state)`.
+    pub fn set_subscriptions(&self, subscriptions: &[(&str, &str)]) {
+        self.inner.lock().unwrap().subscriptions = subscriptions
+            .iter()
+            .map(|(id, state)| (id.to_string(), state.to_string()))
+            .collect();
     }
 
     /// Replies served for `path` (any method) before the normal behaviour.
@@ -275,9 +293,14 @@ async fn handle(
             "The access token is invalid.",
         ));
     }
+    let wanted = if path == "/subscriptions" {
+        SUBSCRIPTIONS_API_VERSION
+    } else {
+        API_VERSION
+    };
     if !query
         .split('&')
-        .any(|kv| kv == format!("api-version={API_VERSION}"))
+        .any(|kv| kv == format!("api-version={wanted}"))
     {
         return reply(Reply::error(
             400,
@@ -290,6 +313,11 @@ async fn handle(
     {
         return reply(Reply::json(200, doc.clone()));
     }
+    if method == Method::GET
+        && let Some(items) = list(&state, &path)
+    {
+        return reply(page(&state, &path, &query, items));
+    }
     let name = path.rsplit('/').next().unwrap_or("");
     reply(Reply::error(
         404,
@@ -298,6 +326,75 @@ async fn handle(
             "The Resource 'Microsoft.MachineLearningServices/workspaces/computes/{name}' was not found."
         ),
     ))
+}
+
+/// The items of a list operation at `path`, if it is one: subscriptions, workspaces (per subscription or per
+/// resource group) or the computes of a workspace. Workspaces are those that hold a registered compute.
+fn list(state: &Inner, path: &str) -> Option<Vec<Value>> {
+    let lower = path.to_ascii_lowercase();
+    if lower == "/subscriptions" {
+        return Some(
+            state
+                .subscriptions
+                .iter()
+                .map(|(id, st)| json!({"id": format!("/subscriptions/{id}"), "subscriptionId": id, "displayName": format!("Subscription {id}"), "state": st}))
+                .collect(),
+        );
+    }
+    let mut keys: Vec<&String> = state.computes.keys().collect();
+    keys.sort();
+    if let Some(scope) =
+        lower.strip_suffix("/providers/microsoft.machinelearningservices/workspaces")
+    {
+        let mut workspaces: Vec<String> = keys
+            .iter()
+            .filter(|k| k.starts_with(&format!("{scope}/")))
+            .filter_map(|k| k.split("/computes/").next().map(str::to_owned))
+            .collect();
+        workspaces.dedup();
+        return Some(
+            workspaces
+                .into_iter()
+                .map(|ws| {
+                    let name = ws.rsplit('/').next().unwrap_or_default().to_owned();
+                    json!({"id": ws, "name": name, "type": "Microsoft.MachineLearningServices/workspaces", "location": "eastus2", "kind": "Default", "properties": {}})
+                })
+                .collect(),
+        );
+    }
+    let workspace = lower.strip_suffix("/computes")?;
+    Some(
+        keys.iter()
+            .filter(|k| {
+                k.strip_prefix(workspace)
+                    .is_some_and(|rest| rest.starts_with("/computes/"))
+            })
+            .map(|k| state.computes[*k].clone())
+            .collect(),
+    )
+}
+
+/// One page of `items`, with an absolute `nextLink` carrying its own api-version and a skip token.
+fn page(state: &Inner, path: &str, query: &str, items: Vec<Value>) -> Reply {
+    let skip: usize = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("$skipToken="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let end = (skip + state.page_size).min(items.len());
+    let value: Vec<Value> = items.get(skip..end).unwrap_or_default().to_vec();
+    let mut body = json!({"value": value});
+    if end < items.len() {
+        let version = query
+            .split('&')
+            .find(|kv| kv.starts_with("api-version="))
+            .unwrap_or_default();
+        body["nextLink"] = json!(format!(
+            "{}{path}?{version}&$skipToken={end}",
+            state.base_url
+        ));
+    }
+    Reply::json(200, body)
 }
 
 fn reply(r: Reply) -> Response {

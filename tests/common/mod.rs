@@ -17,12 +17,19 @@ use mock_arm::MockArm;
 use sshd::Sshd;
 
 pub const SUB: &str = "00000000-1111-2222-3333-444444444444";
-pub const TOKEN: &str = "fake-arm-token-for-tests";
+/// A JWT-shaped token (unsigned) whose `oid` is [`MY_OID`], as the real CLI's tokens carry the user's object ID.
+pub const TOKEN: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJvaWQiOiIxMTExMTExMS0yMjIyLTMzMzMtNDQ0NC01NTU1NTU1NTU1NTUiLCJ0aWQiOiI5OTk5OTk5OS04ODg4LTc3NzctNjY2Ni01NTU1NTU1NTU1NTUiLCJuYW1lIjoiVGVzdCBVc2VyIn0.c2lnbmF0dXJl";
+/// The signed-in user's object ID inside [`TOKEN`].
+pub const MY_OID: &str = "11111111-2222-3333-4444-555555555555";
 pub const BIN: &str = env!("CARGO_BIN_EXE_azml-ssh");
 
 pub fn compute_id(name: &str) -> String {
+    compute_id_in(SUB, "rg-test", "ws-test", name)
+}
+
+pub fn compute_id_in(sub: &str, rg: &str, ws: &str, name: &str) -> String {
     format!(
-        "/subscriptions/{SUB}/resourceGroups/rg-test/providers/Microsoft.MachineLearningServices/workspaces/ws-test/computes/{name}"
+        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}/computes/{name}"
     )
 }
 

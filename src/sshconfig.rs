@@ -1,0 +1,352 @@
+//! Lossless editing of the user's ssh config: adding and removing the one `Include` line that pulls in
+//! azml-ssh's own file.
+//!
+//! The user's file is treated as bytes and lines, never re-rendered: comments, order, indentation, tabs, CRLF line
+//! endings and a missing final newline all survive because only whole lines of ours are inserted or removed.
+//! Inserting and then removing gives back the original bytes exactly.
+
+use std::path::{Path, PathBuf};
+
+/// The comment line that marks our Include, so `--remove` can find exactly what we added.
+pub const MARKER: &str = "# Added by azml-ssh: hosts for Azure ML compute instances (undo with `azml-ssh config --remove`)";
+
+/// One line of the file, with its terminator ("\n", "\r\n" or none for a last line without one).
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Line<'a> {
+    fn content(&self) -> &'a [u8] {
+        let b = self.bytes;
+        let b = b.strip_suffix(b"\n").unwrap_or(b);
+        b.strip_suffix(b"\r").unwrap_or(b)
+    }
+
+    /// The keyword (lower-cased) and its arguments, or `None` for blank and comment lines.
+    fn directive(&self) -> Option<(String, Vec<String>)> {
+        let text = String::from_utf8_lossy(self.content());
+        let text = text.trim_start_matches([' ', '\t']);
+        if text.is_empty() || text.starts_with('#') {
+            return None;
+        }
+        let end = text.find([' ', '\t', '=']).unwrap_or(text.len());
+        let keyword = text[..end].to_ascii_lowercase();
+        let rest = text[end..].trim_start_matches([' ', '\t']);
+        let rest = rest.strip_prefix('=').unwrap_or(rest);
+        Some((keyword, split_args(rest)))
+    }
+}
+
+fn lines(bytes: &[u8]) -> Vec<Line<'_>> {
+    bytes
+        .split_inclusive(|&b| b == b'\n')
+        .map(|bytes| Line { bytes })
+        .collect()
+}
+
+/// ssh's argument splitting: whitespace-separated, with double or single quotes grouping, and a trailing `#`
+/// comment ignored.
+pub fn split_args(text: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut in_arg = false;
+    let mut quote: Option<char> = None;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => current.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_arg = true;
+            }
+            (None, ' ' | '\t' | '\r' | '\n') => {
+                if in_arg {
+                    args.push(std::mem::take(&mut current));
+                    in_arg = false;
+                }
+            }
+            (None, '#') if !in_arg => break,
+            (None, c) => {
+                current.push(c);
+                in_arg = true;
+            }
+        }
+    }
+    if in_arg {
+        args.push(current);
+    }
+    args
+}
+
+/// The line ending the file already uses, so inserted lines match it.
+fn line_ending(bytes: &[u8]) -> &'static str {
+    match bytes.iter().position(|&b| b == b'\n') {
+        Some(i) if i > 0 && bytes[i - 1] == b'\r' => "\r\n",
+        Some(_) => "\n",
+        None if cfg!(windows) => "\r\n",
+        None => "\n",
+    }
+}
+
+/// How ssh resolves an Include argument from a user config: `~` is the home directory, relative paths are under
+/// `~/.ssh`.
+fn resolve_include(arg: &str, home: &Path) -> PathBuf {
+    if let Some(rest) = arg.strip_prefix("~/") {
+        home.join(rest)
+    } else if arg == "~" {
+        home.to_owned()
+    } else if Path::new(arg).is_absolute() {
+        PathBuf::from(arg)
+    } else {
+        home.join(".ssh").join(arg)
+    }
+}
+
+fn include_covers(arg: &str, target: &Path, home: &Path) -> bool {
+    let resolved = resolve_include(arg, home);
+    if resolved == target {
+        return true;
+    }
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    glob::Pattern::new(&resolved.to_string_lossy())
+        .map(|p| p.matches_path_with(target, options))
+        .unwrap_or(false)
+}
+
+/// Where an existing Include of our file stands.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IncludeState {
+    /// Included where it applies to every host: before any Host/Match block, or under `Match all` / `Host *`.
+    Effective {
+        line: usize,
+    },
+    /// Included only inside a narrower Host/Match block, where it does not apply generally.
+    Conditional {
+        line: usize,
+    },
+    Missing,
+}
+
+/// Finds an Include (exact, `~`, relative or glob form) that covers `target`.
+pub fn include_state(config: &[u8], target: &Path, home: &Path) -> IncludeState {
+    let mut global = true;
+    let mut conditional = None;
+    for (index, line) in lines(config).iter().enumerate() {
+        let Some((keyword, args)) = line.directive() else {
+            continue;
+        };
+        match keyword.as_str() {
+            "host" => global = args.len() == 1 && args[0] == "*",
+            "match" => global = args.len() == 1 && args[0].eq_ignore_ascii_case("all"),
+            "include" if args.iter().any(|a| include_covers(a, target, home)) => {
+                if global {
+                    return IncludeState::Effective { line: index + 1 };
+                }
+                conditional.get_or_insert(index + 1);
+            }
+            _ => {}
+        }
+    }
+    match conditional {
+        Some(line) => IncludeState::Conditional { line },
+        None => IncludeState::Missing,
+    }
+}
+
+/// The Include line we write: an absolute path, quoted when it has spaces.
+pub fn include_line(target: &Path) -> String {
+    let path = target.to_string_lossy();
+    if path.contains([' ', '\t']) {
+        format!("Include \"{path}\"")
+    } else {
+        format!("Include {path}")
+    }
+}
+
+/// Adds our marker and Include before the first directive, so it precedes every Host/Match block *and* every
+/// global option (with ssh's "first value wins", an earlier global `User` would otherwise beat ours). A blank line
+/// separates it from what follows. Returns `None` when an effective Include already exists.
+pub fn add_include(config: &[u8], target: &Path, home: &Path) -> Option<Vec<u8>> {
+    if let IncludeState::Effective { .. } = include_state(config, target, home) {
+        return None;
+    }
+    let eol = line_ending(config);
+    let all = lines(config);
+    let at = all
+        .iter()
+        .position(|l| l.directive().is_some())
+        .unwrap_or(0);
+    let offset: usize = all[..at].iter().map(|l| l.bytes.len()).sum();
+    let mut block = format!("{MARKER}{eol}{}{eol}", include_line(target));
+    // A blank line separates ours from whatever follows. Nothing is ever appended after the user's last line, so
+    // a file without a final newline keeps it that way.
+    if offset < config.len() {
+        block.push_str(eol);
+    }
+    let mut out = Vec::with_capacity(config.len() + block.len());
+    out.extend_from_slice(&config[..offset]);
+    out.extend_from_slice(block.as_bytes());
+    out.extend_from_slice(&config[offset..]);
+    Some(out)
+}
+
+/// Removes what [`add_include`] added: the marker, the Include of `target` right after it, and the blank line
+/// after that. Returns `None` when there is nothing of ours in the file.
+pub fn remove_include(config: &[u8], target: &Path) -> Option<Vec<u8>> {
+    let all = lines(config);
+    let ours = include_line(target);
+    let start = all.iter().position(|l| l.content() == MARKER.as_bytes())?;
+    let mut end = start + 1;
+    if all.get(end).is_some_and(|l| l.content() == ours.as_bytes()) {
+        end += 1;
+        // We add a blank separator exactly when something followed the insertion point.
+        if all.get(end).is_some_and(|l| l.content().is_empty()) {
+            end += 1;
+        }
+    }
+    let mut out = Vec::with_capacity(config.len());
+    for line in all[..start].iter().chain(&all[end..]) {
+        out.extend_from_slice(line.bytes);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOME: &str = "/home/u";
+
+    fn target() -> PathBuf {
+        PathBuf::from("/home/u/.ssh/azml-ssh/config")
+    }
+
+    fn state(config: &str) -> IncludeState {
+        include_state(config.as_bytes(), &target(), Path::new(HOME))
+    }
+
+    #[test]
+    fn recognises_equivalent_includes() {
+        for form in [
+            "Include /home/u/.ssh/azml-ssh/config",
+            "Include ~/.ssh/azml-ssh/config",
+            "Include azml-ssh/config",
+            "include \"~/.ssh/azml-ssh/config\"",
+            "Include ~/.ssh/*/config",
+            "Include azml-ssh/*",
+            "Include other.conf ~/.ssh/azml-ssh/conf?g",
+            "  Include=azml-ssh/config",
+        ] {
+            assert_eq!(
+                state(&format!("{form}\nHost x\n")),
+                IncludeState::Effective { line: 1 },
+                "{form}"
+            );
+        }
+        for other in [
+            "Include ~/.ssh/*.conf",
+            "Include ~/other/azml-ssh/config",
+            "# Include azml-ssh/config",
+        ] {
+            assert_eq!(
+                state(&format!("{other}\n")),
+                IncludeState::Missing,
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_include_inside_a_host_block_is_only_conditional() {
+        assert_eq!(
+            state("Host a\n  Include azml-ssh/config\n"),
+            IncludeState::Conditional { line: 2 }
+        );
+        assert_eq!(
+            state("Host a\nMatch all\nInclude azml-ssh/config\n"),
+            IncludeState::Effective { line: 3 }
+        );
+        assert_eq!(
+            state("Host *\nInclude azml-ssh/config\n"),
+            IncludeState::Effective { line: 2 }
+        );
+    }
+
+    #[test]
+    fn inserts_before_the_first_directive_and_removes_exactly() {
+        let original = "# my config\n\nServerAliveInterval 60\nHost a\n    User me\n";
+        let added = add_include(original.as_bytes(), &target(), Path::new(HOME)).unwrap();
+        let added_text = String::from_utf8(added.clone()).unwrap();
+        assert_eq!(
+            added_text,
+            format!(
+                "# my config\n\n{MARKER}\nInclude /home/u/.ssh/azml-ssh/config\n\nServerAliveInterval 60\nHost a\n    User me\n"
+            )
+        );
+        assert_eq!(
+            add_include(&added, &target(), Path::new(HOME)),
+            None,
+            "idempotent"
+        );
+        assert_eq!(
+            remove_include(&added, &target()).unwrap(),
+            original.as_bytes()
+        );
+    }
+
+    #[test]
+    fn keeps_crlf_and_a_missing_final_newline() {
+        let original = "Host a\r\n\tUser me";
+        let added = add_include(original.as_bytes(), &target(), Path::new(HOME)).unwrap();
+        assert!(String::from_utf8_lossy(&added).starts_with(&format!("{MARKER}\r\nInclude ")));
+        assert!(added.ends_with(b"\tUser me"));
+        assert_eq!(
+            remove_include(&added, &target()).unwrap(),
+            original.as_bytes()
+        );
+    }
+
+    #[test]
+    fn comment_only_and_empty_files() {
+        for original in ["", "# nothing yet", "# nothing yet\n", "\n\n"] {
+            let added = add_include(original.as_bytes(), &target(), Path::new(HOME)).unwrap();
+            assert_eq!(
+                state(std::str::from_utf8(&added).unwrap()),
+                IncludeState::Effective { line: 2 }
+            );
+            assert_eq!(
+                remove_include(&added, &target()).unwrap(),
+                original.as_bytes(),
+                "{original:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_with_spaces_are_quoted() {
+        let t = PathBuf::from("/home/u v/.ssh/azml-ssh/config");
+        assert_eq!(
+            include_line(&t),
+            "Include \"/home/u v/.ssh/azml-ssh/config\""
+        );
+        let added = add_include(b"Host a\n", &t, Path::new("/home/u v")).unwrap();
+        assert_eq!(
+            include_state(&added, &t, Path::new("/home/u v")),
+            IncludeState::Effective { line: 2 }
+        );
+    }
+
+    #[test]
+    fn argument_splitting_follows_ssh() {
+        assert_eq!(
+            split_args("a \"b c\" 'd' e#x # comment"),
+            ["a", "b c", "d", "e#x"]
+        );
+        assert_eq!(split_args(""), Vec::<String>::new());
+    }
+}
