@@ -39,15 +39,9 @@ impl Detail {
             message: Option<String>,
         }
         match serde_json::from_str::<Envelope>(body) {
-            Ok(Envelope { error }) => Detail {
-                code: error.code,
-                message: error.message,
-            },
+            Ok(Envelope { error }) => Detail { code: error.code, message: error.message },
             Err(_) if body.trim().is_empty() => Detail::default(),
-            Err(_) => Detail {
-                code: None,
-                message: Some(body.to_owned()),
-            },
+            Err(_) => Detail { code: None, message: Some(body.to_owned()) },
         }
     }
 }
@@ -70,9 +64,7 @@ pub enum ArmError {
         "Azure Resource Manager rejected the sign-in while reading {what} (HTTP 401{detail}); run `az login` again"
     )]
     Unauthorized { what: String, detail: Detail },
-    #[error(
-        "no permission to read {what} (HTTP 403{detail}); you need at least Reader access to the workspace"
-    )]
+    #[error("no permission to read {what} (HTTP 403{detail}); you need at least Reader access to the workspace")]
     Forbidden { what: String, detail: Detail },
     #[error(
         "{what} was not found (HTTP 404{detail}); check the subscription, resource group, workspace and compute names"
@@ -81,32 +73,15 @@ pub enum ArmError {
     #[error(
         "Azure Resource Manager kept throttling requests for {what} (HTTP 429{detail}); try again in {retry_after} s"
     )]
-    Throttled {
-        what: String,
-        detail: Detail,
-        retry_after: u64,
-    },
+    Throttled { what: String, detail: Detail, retry_after: u64 },
     #[error(
         "Azure Resource Manager failed while reading {what} after {tries} tries (HTTP {status}{detail}); try again later"
     )]
-    Server {
-        what: String,
-        status: u16,
-        detail: Detail,
-        tries: u32,
-    },
+    Server { what: String, status: u16, detail: Detail, tries: u32 },
     #[error("Azure Resource Manager refused the request for {what} (HTTP {status}{detail})")]
-    Rejected {
-        what: String,
-        status: u16,
-        detail: Detail,
-    },
+    Rejected { what: String, status: u16, detail: Detail },
     #[error("cannot reach Azure Resource Manager at {base} after {tries} tries: {reason}")]
-    Unreachable {
-        base: String,
-        tries: u32,
-        reason: String,
-    },
+    Unreachable { base: String, tries: u32, reason: String },
     #[error("Azure Resource Manager sent an unreadable answer for {what}: {reason}")]
     BadResponse { what: String, reason: String },
     #[error("cannot set up the HTTPS client: {0}")]
@@ -116,10 +91,7 @@ pub enum ArmError {
 /// A failed try: either final, or worth another try after `wait`.
 enum Failure {
     Final(ArmError),
-    Retry {
-        error: ArmError,
-        wait: Option<Duration>,
-    },
+    Retry { error: ArmError, wait: Option<Duration> },
 }
 
 pub struct ArmClient {
@@ -132,12 +104,7 @@ pub struct ArmClient {
 impl ArmClient {
     pub fn new(base: Url, token: Token, deadline: Instant) -> Result<Self, ArmError> {
         let http = crate::http::client().map_err(ArmError::Client)?;
-        Ok(ArmClient {
-            http,
-            base,
-            token,
-            deadline,
-        })
+        Ok(ArmClient { http, base, token, deadline })
     }
 
     /// `GET .../computes/{name}`.
@@ -171,26 +138,16 @@ impl ArmClient {
                 Some(link) => url = self.next_link(&link, what)?,
             }
         }
-        Err(ArmError::BadResponse {
-            what: what.to_owned(),
-            reason: "more than 1000 pages".into(),
-        })
+        Err(ArmError::BadResponse { what: what.to_owned(), reason: "more than 1000 pages".into() })
     }
 
     /// `nextLink` is followed verbatim (it carries its own api-version and skip token), but only on the origin we
     /// were configured with: the bearer token must never be sent anywhere else.
     fn next_link(&self, link: &str, what: &str) -> Result<Url, ArmError> {
-        let bad = |reason: String| ArmError::BadResponse {
-            what: what.to_owned(),
-            reason,
-        };
-        let url =
-            Url::parse(link).map_err(|e| bad(format!("nextLink {link:?} is not a URL: {e}")))?;
+        let bad = |reason: String| ArmError::BadResponse { what: what.to_owned(), reason };
+        let url = Url::parse(link).map_err(|e| bad(format!("nextLink {link:?} is not a URL: {e}")))?;
         if url.origin() != self.base.origin() {
-            return Err(bad(format!(
-                "nextLink {link:?} points away from {}",
-                self.base
-            )));
+            return Err(bad(format!("nextLink {link:?} points away from {}", self.base)));
         }
         Ok(url)
     }
@@ -200,8 +157,7 @@ impl ArmClient {
         let mut url = self.base.clone();
         let prefix = url.path().trim_end_matches('/').to_owned();
         url.set_path(&format!("{prefix}{path}"));
-        url.query_pairs_mut()
-            .append_pair("api-version", api_version);
+        url.query_pairs_mut().append_pair("api-version", api_version);
         url
     }
 
@@ -218,10 +174,7 @@ impl ArmClient {
         let mut tries = 0;
         loop {
             tries += 1;
-            let failure = match self
-                .try_once(method.clone(), url.clone(), what, tries)
-                .await
-            {
+            let failure = match self.try_once(method.clone(), url.clone(), what, tries).await {
                 Ok(body) => return Ok(body),
                 Err(failure) => failure,
             };
@@ -237,20 +190,10 @@ impl ArmClient {
         }
     }
 
-    async fn try_once(
-        &self,
-        method: Method,
-        url: Url,
-        what: &str,
-        tries: u32,
-    ) -> Result<Vec<u8>, Failure> {
+    async fn try_once(&self, method: Method, url: Url, what: &str, tries: u32) -> Result<Vec<u8>, Failure> {
         tracing::debug!(%method, %url, "ARM request");
         let unreachable = |e: reqwest::Error| Failure::Retry {
-            error: ArmError::Unreachable {
-                base: self.base.to_string(),
-                tries,
-                reason: error_chain(&e),
-            },
+            error: ArmError::Unreachable { base: self.base.to_string(), tries, reason: error_chain(&e) },
             wait: None,
         };
         let response = self
@@ -277,28 +220,15 @@ impl ArmClient {
             StatusCode::TOO_MANY_REQUESTS => {
                 let retry_after_secs = retry_after.map_or(0, |d| d.as_secs().max(1));
                 Failure::Retry {
-                    error: ArmError::Throttled {
-                        what,
-                        detail,
-                        retry_after: retry_after_secs,
-                    },
+                    error: ArmError::Throttled { what, detail, retry_after: retry_after_secs },
                     wait: retry_after,
                 }
             }
             s if s.is_server_error() => Failure::Retry {
-                error: ArmError::Server {
-                    what,
-                    status: s.as_u16(),
-                    detail,
-                    tries,
-                },
+                error: ArmError::Server { what, status: s.as_u16(), detail, tries },
                 wait: retry_after,
             },
-            s => Failure::Final(ArmError::Rejected {
-                what,
-                status: s.as_u16(),
-                detail,
-            }),
+            s => Failure::Final(ArmError::Rejected { what, status: s.as_u16(), detail }),
         })
     }
 }
@@ -334,9 +264,7 @@ mod tests {
     fn backoff_grows_is_capped_and_jittered() {
         for tries in 1..20 {
             let d = backoff(tries);
-            let ceiling = FIRST_BACKOFF
-                .saturating_mul(1 << (tries - 1).min(16))
-                .min(MAX_BACKOFF);
+            let ceiling = FIRST_BACKOFF.saturating_mul(1 << (tries - 1).min(16)).min(MAX_BACKOFF);
             assert!(d >= ceiling / 2 && d <= ceiling, "try {tries}: {d:?}");
         }
     }
@@ -346,15 +274,9 @@ mod tests {
         let d = Detail::from_body(
             r#"{"error":{"code":"ResourceNotFound","message":"The Resource\n'ci9' was not found."}}"#,
         );
-        assert_eq!(
-            d.to_string(),
-            " ResourceNotFound: The Resource 'ci9' was not found."
-        );
+        assert_eq!(d.to_string(), " ResourceNotFound: The Resource 'ci9' was not found.");
         assert_eq!(Detail::from_body("").to_string(), "");
-        assert_eq!(
-            Detail::from_body("<html>bad gateway</html>").to_string(),
-            ": <html>bad gateway</html>"
-        );
+        assert_eq!(Detail::from_body("<html>bad gateway</html>").to_string(), ": <html>bad gateway</html>");
     }
 
     #[test]
@@ -362,10 +284,7 @@ mod tests {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert(
-            reqwest::header::RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
+        headers.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
     }
 }

@@ -13,18 +13,13 @@ pub struct Choice {
 /// `explicit` is `--binary`; otherwise the `azml-ssh` on PATH when it is this very program, else this program.
 pub fn choose(explicit: Option<&Path>) -> Result<Choice, String> {
     if let Some(path) = explicit {
-        let absolute =
-            std::path::absolute(path).map_err(|e| format!("--binary {}: {e}", path.display()))?;
+        let absolute = std::path::absolute(path).map_err(|e| format!("--binary {}: {e}", path.display()))?;
         if !absolute.is_file() {
             return Err(format!("--binary {}: no such file", absolute.display()));
         }
-        return Ok(Choice {
-            path: absolute,
-            warnings: Vec::new(),
-        });
+        return Ok(Choice { path: absolute, warnings: Vec::new() });
     }
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
     let real = std::fs::canonicalize(&exe).unwrap_or_else(|_| exe.clone());
     let mut warnings = Vec::new();
     match which::which("azml-ssh") {
@@ -44,10 +39,7 @@ pub fn choose(explicit: Option<&Path>) -> Result<Choice, String> {
             real.display()
         ));
     }
-    Ok(Choice {
-        path: real,
-        warnings,
-    })
+    Ok(Choice { path: real, warnings })
 }
 
 /// Why a path is a poor thing to write into a config that outlives this run.
@@ -56,13 +48,8 @@ fn fragile(path: &Path) -> Option<&'static str> {
     if path.starts_with(&temp) || path.starts_with("/tmp") || path.starts_with("/var/tmp") {
         return Some("in a temporary directory");
     }
-    let components: Vec<_> = path
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    let in_build_dir = components
-        .windows(2)
-        .any(|w| w[0] == "target" && matches!(w[1].as_str(), "debug" | "release"));
+    let components: Vec<_> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let in_build_dir = components.windows(2).any(|w| w[0] == "target" && matches!(w[1].as_str(), "debug" | "release"));
     in_build_dir.then_some("in a cargo build directory")
 }
 

@@ -39,28 +39,19 @@ pub struct EndpointCache {
 
 /// `$XDG_CACHE_HOME/azml-ssh`, else `$HOME/.cache/azml-ssh`; relative values are ignored, as the XDG spec says.
 pub fn cache_root() -> Option<PathBuf> {
-    let absolute = |var: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
+    let absolute = |var: &str| std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_absolute());
     absolute("XDG_CACHE_HOME")
         .or_else(|| absolute("HOME").map(|home| home.join(".cache")))
         .map(|base| base.join("azml-ssh"))
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl EndpointCache {
     pub fn new(root: &Path) -> Self {
-        EndpointCache {
-            root: root.to_owned(),
-            dir: root.join("endpoints"),
-        }
+        EndpointCache { root: root.to_owned(), dir: root.join("endpoints") }
     }
 
     /// The user's cache, or `None` when there is no home to put it in.
@@ -99,23 +90,14 @@ impl EndpointCache {
     }
 
     pub fn store(&self, id: &ComputeId, address: SocketAddr) {
-        let entry = Entry {
-            resource_id: id.cache_key(),
-            address,
-            resolved_at: now(),
-        };
-        let result = serde_json::to_vec_pretty(&entry)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                fsutil::private_dir(&self.root)?;
-                fsutil::private_dir(&self.dir)?;
-                fsutil::write_atomic(&self.path(id), &bytes, 0o600)
-            });
+        let entry = Entry { resource_id: id.cache_key(), address, resolved_at: now() };
+        let result = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other).and_then(|bytes| {
+            fsutil::private_dir(&self.root)?;
+            fsutil::private_dir(&self.dir)?;
+            fsutil::write_atomic(&self.path(id), &bytes, 0o600)
+        });
         if let Err(e) = result {
-            tracing::warn!(
-                "could not cache the endpoint in {}: {e}",
-                self.dir.display()
-            );
+            tracing::warn!("could not cache the endpoint in {}: {e}", self.dir.display());
         }
     }
 
@@ -131,13 +113,9 @@ impl EndpointCache {
 /// Parses `90`, `90s`, `15m`, `2h`, `1d`; `0` disables the cache.
 pub fn parse_max_age(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 2h or 1d"))?;
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 2h or 1d"))?;
     let unit_secs = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -145,10 +123,7 @@ pub fn parse_max_age(text: &str) -> Result<Duration, String> {
         "d" => 86400,
         _ => return Err(format!("{text:?} has an unknown unit; use s, m, h or d")),
     };
-    number
-        .checked_mul(unit_secs)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long"))
+    number.checked_mul(unit_secs).map(Duration::from_secs).ok_or_else(|| format!("{text:?} is too long"))
 }
 
 #[cfg(test)]
@@ -170,11 +145,7 @@ mod tests {
         assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
         cache.store(&id("ci1"), addr);
         assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), Some(addr));
-        assert_eq!(
-            cache.fresh(&id("CI1"), DEFAULT_MAX_AGE),
-            Some(addr),
-            "ARM names are case-insensitive"
-        );
+        assert_eq!(cache.fresh(&id("CI1"), DEFAULT_MAX_AGE), Some(addr), "ARM names are case-insensitive");
         assert_eq!(cache.fresh(&id("ci2"), DEFAULT_MAX_AGE), None);
         cache.forget(&id("ci1"));
         assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
@@ -185,16 +156,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let cache = EndpointCache::new(root.path());
         cache.store(&id("ci1"), "1.2.3.4:22".parse().unwrap());
-        let dir_mode = std::fs::metadata(root.path().join("endpoints"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let dir_mode = std::fs::metadata(root.path().join("endpoints")).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
         let file = cache.path(&id("ci1"));
-        assert_eq!(
-            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         std::fs::write(&file, b"{not json").unwrap();
         assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
     }

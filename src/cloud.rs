@@ -61,8 +61,9 @@ impl fmt::Display for Cloud {
 /// The ARM base URL in effect: `AZML_SSH_ARM_ENDPOINT` when set, otherwise the cloud's.
 pub fn arm_base_url(cloud: Cloud) -> Result<reqwest::Url, String> {
     match std::env::var(ARM_ENDPOINT_ENV) {
-        Ok(value) if !value.is_empty() => parse_base_url(&value)
-            .map_err(|why| format!("{ARM_ENDPOINT_ENV}={value:?} is not usable: {why}")),
+        Ok(value) if !value.is_empty() => {
+            parse_base_url(&value).map_err(|why| format!("{ARM_ENDPOINT_ENV}={value:?} is not usable: {why}"))
+        }
         _ => parse_base_url(cloud.arm_base()),
     }
 }

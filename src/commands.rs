@@ -42,35 +42,20 @@ fn check(settings: &HostSettings) -> Result<Checked, String> {
     let options = if settings.ssh_options.is_empty() {
         None
     } else {
-        let parsed: Result<Vec<_>, _> = settings
-            .ssh_options
-            .iter()
-            .map(|o| hosts::parse_ssh_option(o))
-            .collect();
+        let parsed: Result<Vec<_>, _> = settings.ssh_options.iter().map(|o| hosts::parse_ssh_option(o)).collect();
         Some(parsed.map_err(|e| e.to_string())?)
     };
-    Ok(Checked {
-        user: settings.user.clone(),
-        identity_file,
-        options,
-    })
+    Ok(Checked { user: settings.user.clone(), identity_file, options })
 }
 
 impl Checked {
     /// Fills `entry` from these settings, falling back to `previous` (remembered from the last run).
     fn apply(&self, entry: &mut HostEntry, previous: Option<&HostEntry>) {
         // The admin user is fixed when an instance is created, so a user chosen on an earlier run stays right.
-        if let Some(user) = self
-            .user
-            .clone()
-            .or_else(|| previous.map(|p| p.user.clone()))
-        {
+        if let Some(user) = self.user.clone().or_else(|| previous.map(|p| p.user.clone())) {
             entry.user = user;
         }
-        entry.identity_file = self
-            .identity_file
-            .clone()
-            .or_else(|| previous.and_then(|p| p.identity_file.clone()));
+        entry.identity_file = self.identity_file.clone().or_else(|| previous.and_then(|p| p.identity_file.clone()));
         entry.options = match &self.options {
             Some(options) => options.clone(),
             None => previous.map(|p| p.options.clone()).unwrap_or_default(),
@@ -124,22 +109,14 @@ fn show(report: &Report, dry_run: bool) {
     }
 }
 
-pub fn add(
-    alias: &str,
-    id: &str,
-    settings: &HostSettings,
-    options: &WriteOptions,
-) -> Result<(), String> {
+pub fn add(alias: &str, id: &str, settings: &HostSettings, options: &WriteOptions) -> Result<(), String> {
     hosts::check_alias(alias).map_err(|e| e.to_string())?;
     let id: ComputeId = id.parse().map_err(|e| format!("{e}"))?;
     let checked = check(settings)?;
     let program = program(options)?;
     let layout = layout(options)?;
     let report = configure::update_hosts(&layout, &program, true, options.dry_run, |entries| {
-        let previous = entries
-            .iter()
-            .position(|e| e.alias == alias)
-            .map(|i| entries.remove(i));
+        let previous = entries.iter().position(|e| e.alias == alias).map(|i| entries.remove(i));
         let mut entry = HostEntry {
             alias: alias.to_owned(),
             id: id.clone(),
@@ -155,10 +132,7 @@ pub fn add(
     .map_err(|e| e.to_string())?;
     show(&report, options.dry_run);
     if !options.dry_run && report.changed() {
-        println!(
-            "ssh {alias} now reaches compute {} in workspace {}.",
-            id.compute, id.workspace
-        );
+        println!("ssh {alias} now reaches compute {} in workspace {}.", id.compute, id.workspace);
     }
     Ok(())
 }
@@ -186,22 +160,10 @@ pub fn list(ssh_config: Option<PathBuf>) -> Result<(), String> {
     let layout = Layout::new(ssh_config.as_deref()).map_err(|e| e.to_string())?;
     let entries = configure::read_entries(&layout).map_err(|e| e.to_string())?;
     if entries.is_empty() {
-        println!(
-            "No hosts configured yet: run `azml-ssh config` or `azml-ssh add <alias> <resource-id>`."
-        );
+        println!("No hosts configured yet: run `azml-ssh config` or `azml-ssh add <alias> <resource-id>`.");
         return Ok(());
     }
-    let mut rows = vec![
-        [
-            "HOST",
-            "COMPUTE",
-            "WORKSPACE",
-            "RESOURCE GROUP",
-            "USER",
-            "SOURCE",
-        ]
-        .map(String::from),
-    ];
+    let mut rows = vec![["HOST", "COMPUTE", "WORKSPACE", "RESOURCE GROUP", "USER", "SOURCE"].map(String::from)];
     let mut sorted = entries;
     sorted.sort_by(|a, b| a.alias.cmp(&b.alias));
     for e in &sorted {
@@ -210,26 +172,12 @@ pub fn list(ssh_config: Option<PathBuf>) -> Result<(), String> {
             Source::Discovered => "config",
         };
         rows.push(
-            [
-                &e.alias,
-                &e.id.compute,
-                &e.id.workspace,
-                &e.id.resource_group,
-                &e.user,
-                source,
-            ]
-            .map(|s| s.to_string()),
+            [&e.alias, &e.id.compute, &e.id.workspace, &e.id.resource_group, &e.user, source].map(|s| s.to_string()),
         );
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:w$}"))
-            .collect();
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
         println!("{}", line.join("  ").trim_end());
     }
     match configure::include_state(&layout) {
@@ -264,16 +212,13 @@ fn check_scope(d: &Discover) -> Result<(), String> {
     };
     const ANY_SUB: &str = "00000000-0000-0000-0000-000000000000";
     for sub in &d.subscriptions {
-        probe(sub, "rg", "ws")
-            .map_err(|_| format!("--subscription {sub:?} is not a subscription ID (a GUID)"))?;
+        probe(sub, "rg", "ws").map_err(|_| format!("--subscription {sub:?} is not a subscription ID (a GUID)"))?;
     }
     if let Some(rg) = &d.resource_group {
-        probe(ANY_SUB, rg, "ws")
-            .map_err(|_| format!("--resource-group {rg:?} is not a valid resource group name"))?;
+        probe(ANY_SUB, rg, "ws").map_err(|_| format!("--resource-group {rg:?} is not a valid resource group name"))?;
     }
     if let Some(ws) = &d.workspace {
-        probe(ANY_SUB, "rg", ws)
-            .map_err(|_| format!("--workspace {ws:?} is not a valid workspace name"))?;
+        probe(ANY_SUB, "rg", ws).map_err(|_| format!("--workspace {ws:?} is not a valid workspace name"))?;
     }
     if !d.prefix.is_empty() {
         hosts::check_alias(&format!("{}x", d.prefix)).map_err(|_| {
@@ -320,7 +265,9 @@ pub fn config(
         };
         match tokio::time::timeout(azure.timeout, discover::discover(&arm, &filter)).await {
             Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("listing compute instances took longer than {} s (--timeout)", azure.timeout.as_secs())),
+            Err(_) => {
+                Err(format!("listing compute instances took longer than {} s (--timeout)", azure.timeout.as_secs()))
+            }
         }
     });
     runtime.shutdown_background();
@@ -338,10 +285,7 @@ pub fn config(
             (Some(user), _) => user.clone(),
             (None, Some(admin)) if hosts::check_user(admin).is_ok() => admin.clone(),
             (None, Some(admin)) => {
-                notes.push(format!(
-                    "skipped {}: ARM reports an unusable admin user name {admin:?}",
-                    f.id.compute
-                ));
+                notes.push(format!("skipped {}: ARM reports an unusable admin user name {admin:?}", f.id.compute));
                 continue;
             }
             (None, None) => hosts::DEFAULT_USER.to_owned(),
@@ -362,25 +306,15 @@ pub fn config(
         });
     }
     if found.is_empty() {
-        let whose = if d.all {
-            ""
-        } else {
-            " assigned to you (use --all for every instance)"
-        };
+        let whose = if d.all { "" } else { " assigned to you (use --all for every instance)" };
         notes.push(format!("no compute instances{whose} were found"));
     }
 
     let in_scope = |e: &HostEntry| {
         e.source == Source::Discovered
-            && discovery
-                .searched
-                .contains(&e.id.subscription.to_ascii_lowercase())
-            && d.resource_group
-                .as_ref()
-                .is_none_or(|rg| rg.eq_ignore_ascii_case(&e.id.resource_group))
-            && d.workspace
-                .as_ref()
-                .is_none_or(|ws| ws.eq_ignore_ascii_case(&e.id.workspace))
+            && discovery.searched.contains(&e.id.subscription.to_ascii_lowercase())
+            && d.resource_group.as_ref().is_none_or(|rg| rg.eq_ignore_ascii_case(&e.id.resource_group))
+            && d.workspace.as_ref().is_none_or(|ws| ws.eq_ignore_ascii_case(&e.id.workspace))
     };
     let aliases: Vec<String> = found.iter().map(|e| e.alias.clone()).collect();
     let report = configure::update_hosts(&layout, &program, true, options.dry_run, |entries| {

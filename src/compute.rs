@@ -156,12 +156,11 @@ impl ComputeState {
         use ComputeState::*;
         match self {
             Running | JobRunning => StateClass::Connectable,
-            Creating | Starting | Restarting | SettingUp | UserSettingUp => {
-                StateClass::Transitional
-            }
+            Creating | Starting | Restarting | SettingUp | UserSettingUp => StateClass::Transitional,
             Stopping | Stopped => StateClass::Stopped,
-            CreateFailed | SetupFailed | UserSetupFailed | Unusable | Deleting | Unknown
-            | Other(_) => StateClass::Hopeless,
+            CreateFailed | SetupFailed | UserSetupFailed | Unusable | Deleting | Unknown | Other(_) => {
+                StateClass::Hopeless
+            }
         }
     }
 }
@@ -198,15 +197,9 @@ mod tests {
     #[test]
     fn states_parse_case_insensitively_and_keep_unknown_text() {
         assert_eq!(ComputeState::parse("running"), ComputeState::Running);
-        assert_eq!(
-            ComputeState::parse("JobRunning").class(),
-            StateClass::Connectable
-        );
+        assert_eq!(ComputeState::parse("JobRunning").class(), StateClass::Connectable);
         assert_eq!(ComputeState::parse("Stopping").class(), StateClass::Stopped);
-        assert_eq!(
-            ComputeState::parse("SettingUp").class(),
-            StateClass::Transitional
-        );
+        assert_eq!(ComputeState::parse("SettingUp").class(), StateClass::Transitional);
         let odd = ComputeState::parse("Hibernating");
         assert_eq!(odd.class(), StateClass::Hopeless);
         assert_eq!(odd.to_string(), "\"Hibernating\"");

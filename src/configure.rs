@@ -14,14 +14,8 @@ pub enum ConfigError {
     #[error("HOME is not set, so there is no ~/.ssh to configure")]
     NoHome,
     #[error("cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "{path} is a symbolic link to {target}, which does not exist; create it or fix the link"
-    )]
+    Io { action: &'static str, path: String, source: std::io::Error },
+    #[error("{path} is a symbolic link to {target}, which does not exist; create it or fix the link")]
     DanglingSymlink { path: String, target: String },
     #[error(transparent)]
     HostsFile(#[from] HostsFileError),
@@ -33,11 +27,7 @@ pub enum ConfigError {
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + use<> {
     let path = path.display().to_string();
-    move |source| ConfigError::Io {
-        action,
-        path,
-        source,
-    }
+    move |source| ConfigError::Io { action, path, source }
 }
 
 /// Where everything lives.
@@ -52,22 +42,14 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(ssh_config: Option<&Path>) -> Result<Self, ConfigError> {
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-            .ok_or(ConfigError::NoHome)?;
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).ok_or(ConfigError::NoHome)?;
         let ssh_dir = home.join(".ssh");
         let user_config = match ssh_config {
             Some(p) => std::path::absolute(p).map_err(io("resolve", p))?,
             None => ssh_dir.join("config"),
         };
         let include_dir = ssh_dir.join("azml-ssh");
-        Ok(Layout {
-            include_file: include_dir.join("config"),
-            include_dir,
-            user_config,
-            home,
-        })
+        Ok(Layout { include_file: include_dir.join("config"), include_dir, user_config, home })
     }
 
     fn lock_file(&self) -> PathBuf {
@@ -83,17 +65,10 @@ impl Layout {
     fn user_config_target(&self) -> Result<PathBuf, ConfigError> {
         let path = &self.user_config;
         match std::fs::symlink_metadata(path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                std::fs::canonicalize(path).map_err(|_| {
-                    let target = std::fs::read_link(path)
-                        .map(|t| t.display().to_string())
-                        .unwrap_or_default();
-                    ConfigError::DanglingSymlink {
-                        path: path.display().to_string(),
-                        target,
-                    }
-                })
-            }
+            Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|_| {
+                let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+                ConfigError::DanglingSymlink { path: path.display().to_string(), target }
+            }),
             _ => Ok(path.clone()),
         }
     }
@@ -129,24 +104,11 @@ impl Edit {
     /// A unified diff, `/dev/null` standing for an absent file.
     pub fn diff(&self) -> String {
         let name = self.path.display().to_string();
-        let before =
-            String::from_utf8_lossy(self.before.as_deref().unwrap_or_default()).into_owned();
+        let before = String::from_utf8_lossy(self.before.as_deref().unwrap_or_default()).into_owned();
         let after = String::from_utf8_lossy(self.after.as_deref().unwrap_or_default()).into_owned();
-        let old = if self.before.is_some() {
-            name.clone()
-        } else {
-            "/dev/null".into()
-        };
-        let new = if self.after.is_some() {
-            name
-        } else {
-            "/dev/null".into()
-        };
-        similar::TextDiff::from_lines(&before, &after)
-            .unified_diff()
-            .context_radius(3)
-            .header(&old, &new)
-            .to_string()
+        let old = if self.before.is_some() { name.clone() } else { "/dev/null".into() };
+        let new = if self.after.is_some() { name } else { "/dev/null".into() };
+        similar::TextDiff::from_lines(&before, &after).unified_diff().context_radius(3).header(&old, &new).to_string()
     }
 }
 
@@ -164,13 +126,9 @@ impl Report {
 }
 
 /// Holds the cross-process lock for the duration of `work`.
-fn locked<T>(
-    layout: &Layout,
-    work: impl FnOnce() -> Result<T, ConfigError>,
-) -> Result<T, ConfigError> {
+fn locked<T>(layout: &Layout, work: impl FnOnce() -> Result<T, ConfigError>) -> Result<T, ConfigError> {
     fsutil::private_dir(&layout.include_dir).map_err(io("create", &layout.include_dir))?;
-    let _lock =
-        fsutil::lock_exclusive(&layout.lock_file()).map_err(io("lock", &layout.lock_file()))?;
+    let _lock = fsutil::lock_exclusive(&layout.lock_file()).map_err(io("lock", &layout.lock_file()))?;
     work()
 }
 
@@ -192,11 +150,7 @@ pub fn read_entries(layout: &Layout) -> Result<Vec<HostEntry>, ConfigError> {
 pub fn include_state(layout: &Layout) -> Result<IncludeState, ConfigError> {
     let target = layout.user_config_target()?;
     let bytes = read_optional(&target)?.unwrap_or_default();
-    Ok(sshconfig::include_state(
-        &bytes,
-        &layout.include_file,
-        &layout.home,
-    ))
+    Ok(sshconfig::include_state(&bytes, &layout.include_file, &layout.home))
 }
 
 /// Changes the host entries with `change` and, with `ensure_include`, makes sure the user's config includes the
@@ -213,43 +167,27 @@ pub fn update_hosts(
         let mut entries = read_entries(layout)?;
         let notes = change(&mut entries)?;
         let rendered = hosts::render(&entries, program).into_bytes();
-        let hosts_edit = Edit {
-            path: layout.include_file.clone(),
-            before,
-            after: Some(rendered),
-        };
+        let hosts_edit = Edit { path: layout.include_file.clone(), before, after: Some(rendered) };
 
         let target = layout.user_config_target()?;
         let config_before = read_optional(&target)?;
         let bytes = config_before.clone().unwrap_or_default();
-        let mut report = Report {
-            notes,
-            ..Default::default()
-        };
-        if let (true, IncludeState::Conditional { line }) = (
-            ensure_include,
-            sshconfig::include_state(&bytes, &layout.include_file, &layout.home),
-        ) {
+        let mut report = Report { notes, ..Default::default() };
+        if let (true, IncludeState::Conditional { line }) =
+            (ensure_include, sshconfig::include_state(&bytes, &layout.include_file, &layout.home))
+        {
             report.notes.push(format!(
                 "{} line {line} includes {} inside a Host/Match block, where it does not apply to every host; adding a general Include at the top",
                 target.display(),
                 layout.include_file.display()
             ));
         }
-        let added = ensure_include
-            .then(|| sshconfig::add_include(&bytes, &layout.include_file, &layout.home));
+        let added = ensure_include.then(|| sshconfig::add_include(&bytes, &layout.include_file, &layout.home));
         let config_after = match added.flatten() {
             Some(after) => Some(after),
             None => config_before.clone(),
         };
-        report.edits = vec![
-            hosts_edit,
-            Edit {
-                path: target,
-                before: config_before,
-                after: config_after,
-            },
-        ];
+        report.edits = vec![hosts_edit, Edit { path: target, before: config_before, after: config_after }];
         if !dry_run {
             apply(layout, &report.edits)?;
         }
@@ -272,13 +210,11 @@ fn remove_all_locked(layout: &Layout, dry_run: bool) -> Result<Report, ConfigErr
     let target = layout.user_config_target()?;
     let config_before = read_optional(&target)?;
     let mut config_after = match &config_before {
-        Some(bytes) => {
-            sshconfig::remove_include(bytes, &layout.include_file).or_else(|| config_before.clone())
-        }
+        Some(bytes) => sshconfig::remove_include(bytes, &layout.include_file).or_else(|| config_before.clone()),
         None => None,
     };
-    let created_by_us = read_optional(&layout.created_marker())?
-        .is_some_and(|marker| marker == target.to_string_lossy().as_bytes());
+    let created_by_us =
+        read_optional(&layout.created_marker())?.is_some_and(|marker| marker == target.to_string_lossy().as_bytes());
     if created_by_us && config_after.as_deref() == Some(&[][..]) {
         config_after = None;
     }
@@ -295,16 +231,8 @@ fn remove_all_locked(layout: &Layout, dry_run: bool) -> Result<Report, ConfigErr
     }
     let hosts_before = read_optional(&layout.include_file)?;
     report.edits = vec![
-        Edit {
-            path: target,
-            before: config_before,
-            after: config_after,
-        },
-        Edit {
-            path: layout.include_file.clone(),
-            before: hosts_before,
-            after: None,
-        },
+        Edit { path: target, before: config_before, after: config_after },
+        Edit { path: layout.include_file.clone(), before: hosts_before, after: None },
     ];
     if !dry_run {
         apply(layout, &report.edits)?;
@@ -334,12 +262,7 @@ fn apply(layout: &Layout, edits: &[Edit]) -> Result<(), ConfigError> {
 
 /// Writes the user's config: same mode as before (0600 for a new file, in a 0700 `~/.ssh`), a backup of the
 /// original on first touch, and a note when we created it.
-fn write_user_config(
-    layout: &Layout,
-    path: &Path,
-    existed: bool,
-    bytes: &[u8],
-) -> Result<(), ConfigError> {
+fn write_user_config(layout: &Layout, path: &Path, existed: bool, bytes: &[u8]) -> Result<(), ConfigError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = if existed {
         let backup = Layout::backup_path(path);
@@ -348,24 +271,14 @@ fn write_user_config(
             std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o600))
                 .map_err(io("protect", &backup))?;
         }
-        std::fs::metadata(path)
-            .map_err(io("read", path))?
-            .permissions()
-            .mode()
-            & 0o7777
+        std::fs::metadata(path).map_err(io("read", path))?.permissions().mode() & 0o7777
     } else {
-        let parent = path
-            .parent()
-            .ok_or_else(|| ConfigError::Other(format!("{} has no directory", path.display())))?;
+        let parent = path.parent().ok_or_else(|| ConfigError::Other(format!("{} has no directory", path.display())))?;
         if !parent.exists() {
             fsutil::private_dir(parent).map_err(io("create", parent))?;
         }
-        fsutil::write_atomic(
-            &layout.created_marker(),
-            path.to_string_lossy().as_bytes(),
-            0o600,
-        )
-        .map_err(io("write", &layout.created_marker()))?;
+        fsutil::write_atomic(&layout.created_marker(), path.to_string_lossy().as_bytes(), 0o600)
+            .map_err(io("write", &layout.created_marker()))?;
         0o600
     };
     fsutil::write_atomic(path, bytes, mode).map_err(io("write", path))
@@ -416,10 +329,7 @@ mod tests {
         assert_eq!(mode(&l.user_config), 0o600);
         assert_eq!(mode(&l.include_file), 0o600);
         remove_all(&l, false).unwrap();
-        assert!(
-            !l.user_config.exists(),
-            "a config azml-ssh created is removed again"
-        );
+        assert!(!l.user_config.exists(), "a config azml-ssh created is removed again");
         assert!(!l.include_file.exists());
     }
 
@@ -435,29 +345,15 @@ mod tests {
 
         add(&l, "ci1");
         add(&l, "ci2");
-        assert!(
-            std::fs::symlink_metadata(&l.user_config)
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
-        assert_eq!(
-            std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
-            0o644
-        );
+        assert!(std::fs::symlink_metadata(&l.user_config).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o644);
         let backup = Layout::backup_path(&real);
-        assert_eq!(
-            std::fs::read_to_string(&backup).unwrap(),
-            "Host x\n  User me\n"
-        );
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), "Host x\n  User me\n");
         let text = std::fs::read_to_string(&real).unwrap();
         assert_eq!(text.matches("Include ").count(), 1);
 
         remove_all(&l, false).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&real).unwrap(),
-            "Host x\n  User me\n"
-        );
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "Host x\n  User me\n");
     }
 
     #[test]

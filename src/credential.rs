@@ -11,9 +11,9 @@ use std::time::Duration;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::ClientOptions;
 use azure_identity::{
-    AzureCliCredential, AzureDeveloperCliCredential, ClientSecretCredential,
-    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    AzureCliCredential, AzureDeveloperCliCredential, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, WorkloadIdentityCredential,
+    WorkloadIdentityCredentialOptions,
 };
 
 use crate::cloud::Cloud;
@@ -61,9 +61,7 @@ impl AuthMethod {
             AuthMethod::Env => {
                 "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or unset them to use `az login`)"
             }
-            AuthMethod::WorkloadIdentity => {
-                "check AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID"
-            }
+            AuthMethod::WorkloadIdentity => "check AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID",
             AuthMethod::Azd => "run `azd auth login`",
             AuthMethod::ManagedIdentity => {
                 "managed identity works only on an Azure resource that has one; use `az login` elsewhere"
@@ -92,9 +90,7 @@ impl Token {
     pub fn object_id(&self) -> Option<String> {
         use base64::Engine as _;
         let payload = self.secret.split('.').nth(1)?;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload.trim_end_matches('='))
-            .ok()?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
         let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         claims.get("oid")?.as_str().map(str::to_owned)
     }
@@ -121,15 +117,9 @@ pub enum CredentialError {
     #[error("{method} sign-in failed: {message}; {remedy}", remedy = method.remedy())]
     Failed { method: AuthMethod, message: String },
     #[error("--auth {flag} needs {needs}", flag = clap::ValueEnum::to_possible_value(method).map(|v| v.get_name().to_owned()).unwrap_or_default())]
-    NotConfigured {
-        method: AuthMethod,
-        needs: &'static str,
-    },
+    NotConfigured { method: AuthMethod, needs: &'static str },
     #[error("{method} did not produce a token within {secs} s; {remedy}", secs = timeout.as_secs(), remedy = method.remedy())]
-    Timeout {
-        method: AuthMethod,
-        timeout: Duration,
-    },
+    Timeout { method: AuthMethod, timeout: Duration },
 }
 
 fn env_set(name: &str) -> bool {
@@ -141,23 +131,15 @@ fn service_principal_configured() -> bool {
 }
 
 fn workload_identity_configured() -> bool {
-    env_set("AZURE_FEDERATED_TOKEN_FILE")
-        && env_set("AZURE_TENANT_ID")
-        && env_set("AZURE_CLIENT_ID")
+    env_set("AZURE_FEDERATED_TOKEN_FILE") && env_set("AZURE_TENANT_ID") && env_set("AZURE_CLIENT_ID")
 }
 
 fn client_options(cloud: Cloud) -> ClientOptions {
-    ClientOptions {
-        cloud: cloud.identity_cloud().map(Arc::new),
-        ..Default::default()
-    }
+    ClientOptions { cloud: cloud.identity_cloud().map(Arc::new), ..Default::default() }
 }
 
 fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, CredentialError> {
-    let failed = |e: azure_core::Error| CredentialError::Failed {
-        method,
-        message: sdk_message(&e),
-    };
+    let failed = |e: azure_core::Error| CredentialError::Failed { method, message: sdk_message(&e) };
     Ok(match method {
         AuthMethod::Env => {
             let var = |name: &str| std::env::var(name).unwrap_or_default();
@@ -167,9 +149,7 @@ fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, C
                     needs: "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
                 });
             }
-            let options = ClientSecretCredentialOptions {
-                client_options: client_options(cloud),
-            };
+            let options = ClientSecretCredentialOptions { client_options: client_options(cloud) };
             ClientSecretCredential::new(
                 &var("AZURE_TENANT_ID"),
                 var("AZURE_CLIENT_ID"),
@@ -192,44 +172,29 @@ fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, C
         AuthMethod::Cli => AzureCliCredential::new(None).map_err(failed)?,
         AuthMethod::Azd => AzureDeveloperCliCredential::new(None).map_err(failed)?,
         AuthMethod::ManagedIdentity => {
-            let options = ManagedIdentityCredentialOptions {
-                client_options: client_options(cloud),
-                ..Default::default()
-            };
+            let options =
+                ManagedIdentityCredentialOptions { client_options: client_options(cloud), ..Default::default() };
             ManagedIdentityCredential::new(Some(options)).map_err(failed)?
         }
         AuthMethod::Auto => unreachable!("auto is a chain, not a credential"),
     })
 }
 
-async fn token_from(
-    method: AuthMethod,
-    cloud: Cloud,
-    timeout: Duration,
-) -> Result<Token, CredentialError> {
+async fn token_from(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Result<Token, CredentialError> {
     let credential = build(method, cloud)?;
     let scope = cloud.management_scope();
     tracing::debug!(%method, scope, "requesting a token");
     match tokio::time::timeout(timeout, credential.get_token(&[scope], None)).await {
         Err(_) => Err(CredentialError::Timeout { method, timeout }),
-        Ok(Err(e)) => Err(CredentialError::Failed {
-            method,
-            message: sdk_message(&e),
-        }),
-        Ok(Ok(token)) => Ok(Token {
-            secret: token.token.secret().to_owned(),
-            expires_on: token.expires_on.unix_timestamp(),
-            method,
-        }),
+        Ok(Err(e)) => Err(CredentialError::Failed { method, message: sdk_message(&e) }),
+        Ok(Ok(token)) => {
+            Ok(Token { secret: token.token.secret().to_owned(), expires_on: token.expires_on.unix_timestamp(), method })
+        }
     }
 }
 
 /// Gets a token for the cloud's management scope, each credential attempt bounded by `timeout`.
-pub async fn get_token(
-    method: AuthMethod,
-    cloud: Cloud,
-    timeout: Duration,
-) -> Result<Token, CredentialError> {
+pub async fn get_token(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Result<Token, CredentialError> {
     if method != AuthMethod::Auto {
         return token_from(method, cloud, timeout).await;
     }
@@ -257,17 +222,11 @@ pub async fn get_token(
     let (cli, azd) = (reason(cli_error), reason(azd_error));
     let cli_missing = cli.contains("not found on PATH");
     // azd is the fallback most people do not have; mention it only when it is installed and failed too.
-    let azd_note = if azd.contains("not found on PATH") {
-        String::new()
-    } else {
-        format!("; azd: {azd}")
-    };
+    let azd_note = if azd.contains("not found on PATH") { String::new() } else { format!("; azd: {azd}") };
     Err(if cli_missing {
         CredentialError::NoCli { details: azd_note }
     } else {
-        CredentialError::NotSignedIn {
-            details: format!("Azure CLI: {cli}{azd_note}"),
-        }
+        CredentialError::NotSignedIn { details: format!("Azure CLI: {cli}{azd_note}") }
     })
 }
 /// azure_identity prefixes every message with "<Credential> authentication failed."; the user already knows which
@@ -275,9 +234,7 @@ pub async fn get_token(
 fn sdk_message(error: &azure_core::Error) -> String {
     let text = one_line(&error.to_string());
     match text.split_once(" authentication failed. ") {
-        Some((prefix, rest)) if prefix.ends_with("Credential") && !prefix.contains(' ') => {
-            rest.to_owned()
-        }
+        Some((prefix, rest)) if prefix.ends_with("Credential") && !prefix.contains(' ') => rest.to_owned(),
         _ => text,
     }
 }
@@ -288,11 +245,7 @@ mod tests {
 
     #[test]
     fn token_debug_never_shows_the_secret() {
-        let token = Token {
-            secret: "eyJ-very-secret".into(),
-            expires_on: 1,
-            method: AuthMethod::Cli,
-        };
+        let token = Token { secret: "eyJ-very-secret".into(), expires_on: 1, method: AuthMethod::Cli };
         assert!(!format!("{token:?}").contains("very-secret"));
     }
 
@@ -300,26 +253,15 @@ mod tests {
     fn object_id_comes_from_the_oid_claim() {
         // {"alg":"none"} . {"oid":"1234-abcd","tid":"t"} . sig
         let secret = "eyJhbGciOiJub25lIn0.eyJvaWQiOiIxMjM0LWFiY2QiLCJ0aWQiOiJ0In0.c2ln".to_owned();
-        let token = Token {
-            secret,
-            expires_on: 0,
-            method: AuthMethod::Cli,
-        };
+        let token = Token { secret, expires_on: 0, method: AuthMethod::Cli };
         assert_eq!(token.object_id().as_deref(), Some("1234-abcd"));
-        let opaque = Token {
-            secret: "not-a-jwt".into(),
-            expires_on: 0,
-            method: AuthMethod::Cli,
-        };
+        let opaque = Token { secret: "not-a-jwt".into(), expires_on: 0, method: AuthMethod::Cli };
         assert_eq!(opaque.object_id(), None);
     }
 
     #[test]
     fn forced_method_names_its_flag() {
-        let err = CredentialError::NotConfigured {
-            method: AuthMethod::WorkloadIdentity,
-            needs: "X",
-        };
+        let err = CredentialError::NotConfigured { method: AuthMethod::WorkloadIdentity, needs: "X" };
         assert_eq!(err.to_string(), "--auth workload-identity needs X");
     }
 }

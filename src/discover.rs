@@ -66,33 +66,23 @@ fn workspace_path(id: &str) -> Option<String> {
 pub async fn discover(arm: &ArmClient, filter: &Filter) -> Result<Discovery, ArmError> {
     let mut discovery = Discovery::default();
     let subscriptions = if filter.subscriptions.is_empty() {
-        let all: Vec<Subscription> = arm
-            .list(
-                "/subscriptions",
-                SUBSCRIPTIONS_API_VERSION,
-                "the list of subscriptions",
-            )
-            .await?;
+        let all: Vec<Subscription> =
+            arm.list("/subscriptions", SUBSCRIPTIONS_API_VERSION, "the list of subscriptions").await?;
         all.into_iter()
-            .filter(|s| {
-                s.state
-                    .as_deref()
-                    .is_none_or(|state| state.eq_ignore_ascii_case("Enabled"))
-            })
+            .filter(|s| s.state.as_deref().is_none_or(|state| state.eq_ignore_ascii_case("Enabled")))
             .map(|s| s.subscription_id)
             .filter(|s| is_guid(s))
             .collect()
     } else {
         filter.subscriptions.clone()
     };
-    discovery.searched = subscriptions
-        .iter()
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
+    discovery.searched = subscriptions.iter().map(|s| s.to_ascii_lowercase()).collect();
 
     let workspace_lists = stream::iter(subscriptions.iter().map(|sub| async move {
         let path = match &filter.resource_group {
-            Some(rg) => format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces"),
+            Some(rg) => format!(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces"
+            ),
             None => format!("/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/workspaces"),
         };
         let what = format!("the workspaces of subscription {sub}");
@@ -107,28 +97,22 @@ pub async fn discover(arm: &ArmClient, filter: &Filter) -> Result<Discovery, Arm
         match result {
             Ok(list) => workspaces.extend(list),
             // A subscription named explicitly must work; among all visible ones, one we cannot read is skipped.
-            Err(e) if filter.subscriptions.is_empty() => discovery
-                .warnings
-                .push(format!("skipped subscription {sub}: {e}")),
+            Err(e) if filter.subscriptions.is_empty() => {
+                discovery.warnings.push(format!("skipped subscription {sub}: {e}"))
+            }
             Err(e) => return Err(e),
         }
     }
     let mut paths = Vec::new();
     for ws in workspaces {
         if let Some(wanted) = &filter.workspace
-            && !ws
-                .name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(wanted))
+            && !ws.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(wanted))
         {
             continue;
         }
         match ws.id.as_deref().and_then(workspace_path) {
             Some(path) => paths.push(path),
-            None => discovery.warnings.push(format!(
-                "skipped a workspace with an unusable ID: {:?}",
-                ws.id
-            )),
+            None => discovery.warnings.push(format!("skipped a workspace with an unusable ID: {:?}", ws.id)),
         }
     }
     paths.sort();
@@ -137,11 +121,7 @@ pub async fn discover(arm: &ArmClient, filter: &Filter) -> Result<Discovery, Arm
     let compute_lists = stream::iter(paths.iter().map(|path| async move {
         let name = path.rsplit('/').next().unwrap_or_default();
         let what = format!("the computes of workspace {name}");
-        (
-            name.to_owned(),
-            arm.list::<ComputeResource>(&format!("{path}/computes"), API_VERSION, &what)
-                .await,
-        )
+        (name.to_owned(), arm.list::<ComputeResource>(&format!("{path}/computes"), API_VERSION, &what).await)
     }))
     .buffer_unordered(CONCURRENCY)
     .collect::<Vec<_>>()
@@ -151,24 +131,15 @@ pub async fn discover(arm: &ArmClient, filter: &Filter) -> Result<Discovery, Arm
         let computes = match result {
             Ok(list) => list,
             Err(e) => {
-                discovery
-                    .warnings
-                    .push(format!("skipped workspace {workspace}: {e}"));
+                discovery.warnings.push(format!("skipped workspace {workspace}: {e}"));
                 continue;
             }
         };
         for compute in computes {
-            if !compute
-                .compute_type()
-                .is_some_and(|t| t.eq_ignore_ascii_case("ComputeInstance"))
-            {
+            if !compute.compute_type().is_some_and(|t| t.eq_ignore_ascii_case("ComputeInstance")) {
                 continue;
             }
-            let Some(id) = compute
-                .id
-                .as_deref()
-                .and_then(|id| id.parse::<ComputeId>().ok())
-            else {
+            let Some(id) = compute.id.as_deref().and_then(|id| id.parse::<ComputeId>().ok()) else {
                 discovery.warnings.push(format!(
                     "skipped a compute instance in workspace {workspace} whose name cannot be used safely: {:?}",
                     compute.name.as_deref().unwrap_or("?")
@@ -176,10 +147,7 @@ pub async fn discover(arm: &ArmClient, filter: &Filter) -> Result<Discovery, Arm
                 continue;
             };
             let Ok(instance) = compute.instance() else {
-                discovery.warnings.push(format!(
-                    "skipped {}: its properties are not readable",
-                    id.compute
-                ));
+                discovery.warnings.push(format!("skipped {}: its properties are not readable", id.compute));
                 continue;
             };
             if let Some(me) = &filter.assigned_to {
@@ -194,10 +162,7 @@ pub async fn discover(arm: &ArmClient, filter: &Filter) -> Result<Discovery, Arm
             }
             let ssh = instance.ssh_settings.unwrap_or_default();
             discovery.found.push(Found {
-                ssh_public_access: ssh
-                    .ssh_public_access
-                    .as_deref()
-                    .is_some_and(|a| a.eq_ignore_ascii_case("Enabled")),
+                ssh_public_access: ssh.ssh_public_access.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("Enabled")),
                 admin_user: ssh.admin_user_name,
                 state: instance.state,
                 id,

@@ -57,22 +57,14 @@ pub enum Flavor {
 
 impl Flavor {
     pub fn native() -> Self {
-        if cfg!(windows) {
-            Flavor::Windows
-        } else {
-            Flavor::Posix
-        }
+        if cfg!(windows) { Flavor::Windows } else { Flavor::Posix }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidValue {
     #[error("{what} {value:?} is not usable in an ssh config: {why}")]
-    Refused {
-        what: &'static str,
-        value: String,
-        why: &'static str,
-    },
+    Refused { what: &'static str, value: String, why: &'static str },
     #[error("{path} is readable by other users; run `chmod 600 {path}` (ssh refuses such keys)")]
     KeyPermissions { path: String },
     #[error("{path} is not a private key file ({why})")]
@@ -80,11 +72,7 @@ pub enum InvalidValue {
 }
 
 fn refuse(what: &'static str, value: &str, why: &'static str) -> InvalidValue {
-    InvalidValue::Refused {
-        what,
-        value: value.to_owned(),
-        why,
-    }
+    InvalidValue::Refused { what, value: value.to_owned(), why }
 }
 
 /// A host alias: a plain host token, as people type it after `ssh`.
@@ -96,15 +84,8 @@ pub fn check_alias(alias: &str) -> Result<(), InvalidValue> {
     if alias.starts_with(['-', '.']) {
         return Err(refuse(WHAT, alias, "it cannot start with '-' or '.'"));
     }
-    if !alias
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(refuse(
-            WHAT,
-            alias,
-            "use only letters, digits, '-', '_' and '.'",
-        ));
+    if !alias.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(refuse(WHAT, alias, "use only letters, digits, '-', '_' and '.'"));
     }
     Ok(())
 }
@@ -113,18 +94,9 @@ pub fn check_alias(alias: &str) -> Result<(), InvalidValue> {
 pub fn check_user(user: &str) -> Result<(), InvalidValue> {
     const WHAT: &str = "user name";
     let mut chars = user.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !first_ok
-        || user.len() > 32
-        || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(refuse(
-            WHAT,
-            user,
-            "use a Linux login name (letters, digits, '-', '_', '.'; 32 at most)",
-        ));
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || user.len() > 32 || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(refuse(WHAT, user, "use a Linux login name (letters, digits, '-', '_', '.'; 32 at most)"));
     }
     Ok(())
 }
@@ -147,51 +119,26 @@ const RESERVED_OPTIONS: [&str; 10] = [
 /// one of ssh's expansion tokens.
 pub fn parse_ssh_option(text: &str) -> Result<(String, String), InvalidValue> {
     const WHAT: &str = "ssh option";
-    let (key, value) = text
-        .split_once('=')
-        .ok_or_else(|| refuse(WHAT, text, "write it as KEY=VALUE"))?;
+    let (key, value) = text.split_once('=').ok_or_else(|| refuse(WHAT, text, "write it as KEY=VALUE"))?;
     if key.is_empty()
         || !key.chars().all(|c| c.is_ascii_alphanumeric())
         || key.starts_with(|c: char| c.is_ascii_digit())
     {
-        return Err(refuse(
-            WHAT,
-            text,
-            "KEY must be an ssh option name such as ForwardAgent",
-        ));
+        return Err(refuse(WHAT, text, "KEY must be an ssh option name such as ForwardAgent"));
     }
     if RESERVED_OPTIONS.contains(&key.to_ascii_lowercase().as_str()) {
-        return Err(refuse(
-            WHAT,
-            text,
-            "azml-ssh writes this option itself; use --user, --identity-file or --binary",
-        ));
+        return Err(refuse(WHAT, text, "azml-ssh writes this option itself; use --user, --identity-file or --binary"));
     }
     if value.is_empty() || value.starts_with(' ') || value.ends_with(' ') || value.contains("  ") {
-        return Err(refuse(
-            WHAT,
-            text,
-            "VALUE must be non-empty words separated by single spaces",
-        ));
+        return Err(refuse(WHAT, text, "VALUE must be non-empty words separated by single spaces"));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() || matches!(c, '"' | '\'' | '#' | '\\' | '=' | '`' | '$'))
-    {
-        return Err(refuse(
-            WHAT,
-            text,
-            "VALUE cannot contain quotes, '#', '\\', '=', '`', '$' or control characters",
-        ));
+    if value.chars().any(|c| c.is_control() || matches!(c, '"' | '\'' | '#' | '\\' | '=' | '`' | '$')) {
+        return Err(refuse(WHAT, text, "VALUE cannot contain quotes, '#', '\\', '=', '`', '$' or control characters"));
     }
     let mut percent = value.chars().peekable();
     while let Some(c) = percent.next() {
         if c == '%' && !percent.next().is_some_and(|t| "%CdhijkLlnprTu".contains(t)) {
-            return Err(refuse(
-                WHAT,
-                text,
-                "'%' must start an ssh token such as %h or be written %%",
-            ));
+            return Err(refuse(WHAT, text, "'%' must start an ssh token such as %h or be written %%"));
         }
     }
     Ok((key.to_owned(), value.to_owned()))
@@ -201,32 +148,19 @@ pub fn parse_ssh_option(text: &str) -> Result<(String, String), InvalidValue> {
 pub fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display().to_string();
-    let absolute = std::path::absolute(path).map_err(|e| InvalidValue::NotAKey {
-        path: shown.clone(),
-        why: e.to_string(),
-    })?;
+    let absolute =
+        std::path::absolute(path).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
     let text = absolute.to_string_lossy();
     if text.chars().any(|c| c.is_control() || c == '"') {
-        return Err(refuse(
-            "identity file path",
-            &text,
-            "it contains a quote or control character",
-        ));
+        return Err(refuse("identity file path", &text, "it contains a quote or control character"));
     }
-    let meta = std::fs::metadata(&absolute).map_err(|e| InvalidValue::NotAKey {
-        path: shown.clone(),
-        why: e.to_string(),
-    })?;
+    let meta =
+        std::fs::metadata(&absolute).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
     if !meta.is_file() {
-        return Err(InvalidValue::NotAKey {
-            path: shown,
-            why: "not a regular file".into(),
-        });
+        return Err(InvalidValue::NotAKey { path: shown, why: "not a regular file".into() });
     }
-    let head = std::fs::read(&absolute).map_err(|e| InvalidValue::NotAKey {
-        path: shown.clone(),
-        why: e.to_string(),
-    })?;
+    let head =
+        std::fs::read(&absolute).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
     let head = String::from_utf8_lossy(&head[..head.len().min(200)]).into_owned();
     if !(head.starts_with("-----BEGIN ") && head.contains("PRIVATE KEY-----")) {
         let why = if head.starts_with("ssh-") || head.starts_with("ecdsa-") {
@@ -247,11 +181,7 @@ pub fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
 pub fn quote_program(path: &Path, flavor: Flavor) -> Result<String, InvalidValue> {
     let text = path.to_string_lossy();
     if text.chars().any(char::is_control) {
-        return Err(refuse(
-            "program path",
-            &text,
-            "it contains control characters",
-        ));
+        return Err(refuse("program path", &text, "it contains control characters"));
     }
     let mut out = String::from("\"");
     for c in text.chars() {
@@ -274,21 +204,13 @@ pub fn quote_program(path: &Path, flavor: Flavor) -> Result<String, InvalidValue
 /// IdentityFile takes `%` tokens and quotes; anything else in the path is literal.
 fn render_identity_file(path: &Path) -> String {
     let text = path.to_string_lossy().replace('%', "%%");
-    if text.contains([' ', '\t']) {
-        format!("\"{text}\"")
-    } else {
-        text
-    }
+    if text.contains([' ', '\t']) { format!("\"{text}\"") } else { text }
 }
 
 /// The resource ID needs quoting only for parentheses, which Azure allows in resource group names.
 fn render_id(id: &ComputeId) -> String {
     let text = id.to_string();
-    if text.contains(['(', ')']) {
-        format!("\"{text}\"")
-    } else {
-        text
-    }
+    if text.contains(['(', ')']) { format!("\"{text}\"") } else { text }
 }
 
 /// Renders the whole file. `program` is the already quoted azml-ssh path.
@@ -341,25 +263,15 @@ struct Block {
 }
 
 impl Block {
-    fn into_entry(
-        self,
-        fail: impl Fn(usize, String) -> HostsFileError,
-    ) -> Result<HostEntry, HostsFileError> {
+    fn into_entry(self, fail: impl Fn(usize, String) -> HostsFileError) -> Result<HostEntry, HostsFileError> {
         let line = self.line;
         let mut user = None;
         let mut identity_file = None;
         let mut id = None;
         let mut extra = Vec::new();
         // Our ServerAlive defaults are the last of their kind in the block; earlier ones are the user's.
-        let last_of = |name: &str| {
-            self.options
-                .iter()
-                .rposition(|(k, _)| k.eq_ignore_ascii_case(name))
-        };
-        let ours = [
-            last_of("ServerAliveInterval"),
-            last_of("ServerAliveCountMax"),
-        ];
+        let last_of = |name: &str| self.options.iter().rposition(|(k, _)| k.eq_ignore_ascii_case(name));
+        let ours = [last_of("ServerAliveInterval"), last_of("ServerAliveCountMax")];
         for (index, (key, value)) in self.options.into_iter().enumerate() {
             match key.to_ascii_lowercase().as_str() {
                 _ if ours.contains(&Some(index)) => {}
@@ -371,10 +283,7 @@ impl Block {
                 }
                 "proxycommand" => {
                     let last = split_args(&value).pop().unwrap_or_default();
-                    id = Some(
-                        last.parse::<ComputeId>()
-                            .map_err(|e| fail(line, e.to_string()))?,
-                    );
+                    id = Some(last.parse::<ComputeId>().map_err(|e| fail(line, e.to_string()))?);
                 }
                 _ => extra.push((key, value)),
             }
@@ -393,11 +302,7 @@ impl Block {
 /// Parses a file written by [`render`]. Anything else is refused rather than guessed at, so a hand-edited file is
 /// never silently rewritten.
 pub fn parse(text: &str, path: &Path) -> Result<Vec<HostEntry>, HostsFileError> {
-    let fail = |line: usize, why: String| HostsFileError {
-        path: path.display().to_string(),
-        line,
-        why,
-    };
+    let fail = |line: usize, why: String| HostsFileError { path: path.display().to_string(), line, why };
     let mut blocks: Vec<Block> = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
@@ -406,12 +311,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<HostEntry>, HostsFileError> 
         }
         if let Some(alias) = raw.strip_prefix("Host ") {
             check_alias(alias).map_err(|e| fail(number, e.to_string()))?;
-            blocks.push(Block {
-                line: number,
-                alias: alias.to_owned(),
-                source: None,
-                options: Vec::new(),
-            });
+            blocks.push(Block { line: number, alias: alias.to_owned(), source: None, options: Vec::new() });
         } else if raw.starts_with('#') && blocks.is_empty() {
             // The header.
         } else if let Some(body) = raw.strip_prefix("    ") {
@@ -463,15 +363,8 @@ mod tests {
 
     #[test]
     fn render_then_parse_round_trips() {
-        let entries = vec![
-            entry("b1"),
-            HostEntry {
-                identity_file: None,
-                options: vec![],
-                source: Source::Added,
-                ..entry("a1")
-            },
-        ];
+        let entries =
+            vec![entry("b1"), HostEntry { identity_file: None, options: vec![], source: Source::Added, ..entry("a1") }];
         let text = render(&entries, "\"/usr/bin/azml-ssh\"");
         let mut parsed = parse(&text, Path::new("f")).unwrap();
         parsed.sort_by(|a, b| b.alias.cmp(&a.alias));
@@ -494,34 +387,16 @@ mod tests {
     #[test]
     fn programs_are_quoted_per_flavor() {
         let p = Path::new("/home/a b/bin/azml$ssh`x\"%");
-        assert_eq!(
-            quote_program(p, Flavor::Posix).unwrap(),
-            r#""/home/a b/bin/azml\$ssh\`x\"%%""#
-        );
+        assert_eq!(quote_program(p, Flavor::Posix).unwrap(), r#""/home/a b/bin/azml\$ssh\`x\"%%""#);
         let w = Path::new(r"C:\Program Files\azml-ssh\azml-ssh.exe");
-        assert_eq!(
-            quote_program(w, Flavor::Windows).unwrap(),
-            r#""C:\Program Files\azml-ssh\azml-ssh.exe""#
-        );
+        assert_eq!(quote_program(w, Flavor::Windows).unwrap(), r#""C:\Program Files\azml-ssh\azml-ssh.exe""#);
         assert!(quote_program(Path::new("C:\\a\"b"), Flavor::Windows).is_err());
         assert!(quote_program(Path::new("/a\nb"), Flavor::Posix).is_err());
     }
 
     #[test]
     fn aliases_users_and_options_are_validated() {
-        for bad in [
-            "",
-            "-oProxyCommand=x",
-            "a b",
-            "a%h",
-            "a\"b",
-            "a#b",
-            "a=b",
-            "a\nb",
-            ".hidden",
-            "a*",
-            "ci1;rm",
-        ] {
+        for bad in ["", "-oProxyCommand=x", "a b", "a%h", "a\"b", "a#b", "a=b", "a\nb", ".hidden", "a*", "ci1;rm"] {
             assert!(check_alias(bad).is_err(), "{bad:?}");
         }
         check_alias("azml-ci1.dev_2").unwrap();
@@ -544,15 +419,7 @@ mod tests {
         ] {
             assert!(parse_ssh_option(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(
-            parse_ssh_option("LocalForward=8888 localhost:8888")
-                .unwrap()
-                .1,
-            "8888 localhost:8888"
-        );
-        assert_eq!(
-            parse_ssh_option("ControlPath=~/.ssh/cm-%C").unwrap().0,
-            "ControlPath"
-        );
+        assert_eq!(parse_ssh_option("LocalForward=8888 localhost:8888").unwrap().1, "8888 localhost:8888");
+        assert_eq!(parse_ssh_option("ControlPath=~/.ssh/cm-%C").unwrap().0, "ControlPath");
     }
 }

@@ -27,9 +27,7 @@ fn main() -> ExitCode {
             &host_settings(&args.host),
             &write_options(&args.write, &args.host),
         ),
-        Command::Remove(args) => {
-            commands::remove(&args.alias, &write_options(&args.write, &NO_HOST))
-        }
+        Command::Remove(args) => commands::remove(&args.alias, &write_options(&args.write, &NO_HOST)),
         Command::List(args) => commands::list(ssh_config_path(&args.ssh_config)),
     };
     match result {
@@ -49,12 +47,7 @@ fn azure_options(args: &AzureArgs, default_timeout: u64) -> AzureOptions {
     }
 }
 
-const NO_HOST: HostArgs = HostArgs {
-    user: None,
-    identity_file: None,
-    ssh_options: Vec::new(),
-    binary: None,
-};
+const NO_HOST: HostArgs = HostArgs { user: None, identity_file: None, ssh_options: Vec::new(), binary: None };
 
 /// `~/.ssh/config` is the default in help text; `None` lets the library find it under $HOME.
 fn ssh_config_path(path: &Path) -> Option<PathBuf> {
@@ -62,11 +55,7 @@ fn ssh_config_path(path: &Path) -> Option<PathBuf> {
 }
 
 fn write_options(write: &WriteArgs, host: &HostArgs) -> WriteOptions {
-    WriteOptions {
-        ssh_config: ssh_config_path(&write.ssh_config),
-        binary: host.binary.clone(),
-        dry_run: write.dry_run,
-    }
+    WriteOptions { ssh_config: ssh_config_path(&write.ssh_config), binary: host.binary.clone(), dry_run: write.dry_run }
 }
 
 fn host_settings(host: &HostArgs) -> HostSettings {
@@ -89,20 +78,12 @@ fn run_config(args: cli::ConfigArgs) -> Result<(), String> {
         all: args.all,
         prefix: args.prefix,
     };
-    commands::config(
-        &discover,
-        &host_settings(&args.host),
-        &azure_options(&args.azure, 120),
-        &write,
-    )
+    commands::config(&discover, &host_settings(&args.host), &azure_options(&args.azure, 120), &write)
 }
 
 fn run_proxy(args: cli::ProxyArgs) -> Result<(), String> {
     let id: ComputeId = args.resource_id.parse().map_err(|e| format!("{e}"))?;
-    let options = ProxyOptions {
-        azure: azure_options(&args.azure, 30),
-        cache_max_age: args.cache_max_age,
-    };
+    let options = ProxyOptions { azure: azure_options(&args.azure, 30), cache_max_age: args.cache_max_age };
     let result = proxy::run(&id, &options).map_err(|e| e.to_string());
     // The relay may leave a thread blocked on stdin that ssh never closes; exiting here, rather than returning
     // through the runtime and thread teardown, ends the process as soon as the stream is done.

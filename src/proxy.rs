@@ -29,11 +29,7 @@ pub enum ProxyError {
     #[error(
         "cannot connect to {name} at {addr}: {source}; check that nothing (a firewall, a VPN) blocks the port, or look at the instance in Azure ML studio"
     )]
-    Connect {
-        name: String,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Connect { name: String, addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Relay(#[from] RelayError),
     #[error("cannot take over stdin/stdout: {0}")]
@@ -59,11 +55,8 @@ fn connect_and_relay(
     options: &ProxyOptions,
     stdio: &mut Option<relay::Stdio>,
 ) -> Result<(), ProxyError> {
-    let mut take = || {
-        stdio
-            .take()
-            .ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")))
-    };
+    let mut take =
+        || stdio.take().ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")));
     let cache = EndpointCache::open_default();
     let use_cache = !options.cache_max_age.is_zero();
 
@@ -88,12 +81,11 @@ fn connect_and_relay(
     if let Some(cache) = cache.as_ref().filter(|_| use_cache) {
         cache.store(id, addr);
     }
-    let socket =
-        relay::connect(addr, FRESH_CONNECT_TIMEOUT).map_err(|source| ProxyError::Connect {
-            name: id.compute.clone(),
-            addr,
-            source,
-        })?;
+    let socket = relay::connect(addr, FRESH_CONNECT_TIMEOUT).map_err(|source| ProxyError::Connect {
+        name: id.compute.clone(),
+        addr,
+        source,
+    })?;
     let stdio = take()?;
     Ok(relay::relay(stdio.input, stdio.output, socket)?)
 }
@@ -101,10 +93,7 @@ fn connect_and_relay(
 /// The async part: token and ARM. A single-threaded runtime is enough for a handful of sequential requests and
 /// is created only here, so the warm path never pays for one.
 fn lookup(id: &ComputeId, azure: &AzureOptions) -> Result<SocketAddr, ProxyError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(ProxyError::Runtime)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ProxyError::Runtime)?;
     let result = runtime.block_on(resolve::resolve(id, azure));
     // Do not wait for stray blocking tasks (a hung `az` after a timeout): the answer is all we need.
     runtime.shutdown_background();

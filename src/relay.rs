@@ -42,10 +42,7 @@ pub fn take_stdio() -> io::Result<Stdio> {
     let null = File::options().read(true).write(true).open("/dev/null")?;
     nix::unistd::dup2_stdin(&null)?;
     nix::unistd::dup2_stdout(&null)?;
-    Ok(Stdio {
-        input: File::from(input),
-        output: File::from(output),
-    })
+    Ok(Stdio { input: File::from(input), output: File::from(output) })
 }
 
 /// Connects with TCP_NODELAY (SSH sends small interactive packets) and keepalive (a dead peer after a laptop
@@ -53,9 +50,8 @@ pub fn take_stdio() -> io::Result<Stdio> {
 pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     let stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_nodelay(true)?;
-    let keepalive = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(30))
-        .with_interval(Duration::from_secs(10));
+    let keepalive =
+        socket2::TcpKeepalive::new().with_time(Duration::from_secs(30)).with_interval(Duration::from_secs(10));
     socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
     Ok(stream)
 }
@@ -66,13 +62,10 @@ where
     R: Read + Send + 'static,
     W: Write,
 {
-    let peer = socket.peer_addr().map_err(|source| RelayError::FromPeer {
-        peer: SocketAddr::from(([0, 0, 0, 0], 0)),
-        source,
-    })?;
-    let upstream = socket
-        .try_clone()
-        .map_err(|source| RelayError::ToPeer { peer, source })?;
+    let peer = socket
+        .peer_addr()
+        .map_err(|source| RelayError::FromPeer { peer: SocketAddr::from(([0, 0, 0, 0], 0)), source })?;
+    let upstream = socket.try_clone().map_err(|source| RelayError::ToPeer { peer, source })?;
     let up = std::thread::Builder::new()
         .name("stdin-to-socket".into())
         .spawn(move || pump_up(input, upstream))
@@ -90,10 +83,7 @@ where
 }
 
 fn is_peer_gone(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected
-    )
+    matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected)
 }
 
 fn pump_up<R: Read>(mut input: R, socket: TcpStream) -> io::Result<()> {
@@ -125,11 +115,7 @@ fn pump_down<W: Write>(socket: &TcpStream, mut output: W) -> io::Result<()> {
         };
         if let Err(e) = output.write_all(&buffer[..n]) {
             // ssh closed its end: the session is over from its side.
-            return if e.kind() == io::ErrorKind::BrokenPipe {
-                Ok(())
-            } else {
-                Err(e)
-            };
+            return if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) };
         }
     }
     output.flush()

@@ -36,19 +36,12 @@ pub enum ResolveError {
 /// Why a compute document does not give a usable direct SSH endpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
-    #[error(
-        "{name} is a {kind} compute, not a compute instance; azml-ssh connects only to compute instances"
-    )]
+    #[error("{name} is a {kind} compute, not a compute instance; azml-ssh connects only to compute instances")]
     NotComputeInstance { name: String, kind: String },
     #[error("the compute document for {name} is not a valid compute instance: {reason}")]
     Malformed { name: String, reason: String },
     #[error("{name} is {state}{why}; {remedy}")]
-    NotConnectable {
-        name: String,
-        state: ComputeState,
-        why: String,
-        remedy: String,
-    },
+    NotConnectable { name: String, state: ComputeState, why: String, remedy: String },
     #[error(
         "{name} has SSH public access disabled, so it has no direct SSH endpoint; create the instance with SSH access enabled (it cannot be changed later) or reach it with `az ml compute connect-ssh`"
     )]
@@ -70,10 +63,7 @@ pub async fn resolve(id: &ComputeId, options: &AzureOptions) -> Result<SocketAdd
     let what = format!("compute {}", id.compute);
     match tokio::time::timeout(options.timeout, resolve_inner(id, options)).await {
         Ok(result) => result,
-        Err(_) => Err(ResolveError::Timeout {
-            what,
-            timeout: options.timeout,
-        }),
+        Err(_) => Err(ResolveError::Timeout { what, timeout: options.timeout }),
     }
 }
 
@@ -81,10 +71,7 @@ async fn resolve_inner(id: &ComputeId, options: &AzureOptions) -> Result<SocketA
     let deadline = Instant::now() + options.timeout;
     let base = cloud::arm_base_url(options.cloud).map_err(ResolveError::Setup)?;
     // A second less than the whole, so a hanging sign-in is reported as such rather than as a lookup timeout.
-    let sign_in_timeout = options
-        .timeout
-        .saturating_sub(Duration::from_secs(1))
-        .max(Duration::from_secs(1));
+    let sign_in_timeout = options.timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1));
     let token = credential::get_token(options.auth, options.cloud, sign_in_timeout).await?;
     let arm = ArmClient::new(base, token, deadline)?;
     let compute = arm.get_compute(id).await?;
@@ -93,10 +80,7 @@ async fn resolve_inner(id: &ComputeId, options: &AzureOptions) -> Result<SocketA
 
 /// Checks, in an order that gives the most useful message first: the kind of compute (never fixable), SSH access
 /// (fixed at creation), the state (fixable by starting), then the endpoint itself (absent while stopped).
-pub fn direct_endpoint(
-    id: &ComputeId,
-    compute: &ComputeResource,
-) -> Result<SocketAddr, EndpointError> {
+pub fn direct_endpoint(id: &ComputeId, compute: &ComputeResource) -> Result<SocketAddr, EndpointError> {
     let name = id.compute.clone();
     match compute.compute_type() {
         Some(kind) if kind.eq_ignore_ascii_case("ComputeInstance") => {}
@@ -105,10 +89,8 @@ pub fn direct_endpoint(
             return Err(EndpointError::NotComputeInstance { name, kind });
         }
     }
-    let instance = compute.instance().map_err(|e| EndpointError::Malformed {
-        name: name.clone(),
-        reason: e.to_string(),
-    })?;
+    let instance =
+        compute.instance().map_err(|e| EndpointError::Malformed { name: name.clone(), reason: e.to_string() })?;
     let ssh = instance.ssh_settings.unwrap_or_default();
     let public_access = ssh.ssh_public_access.as_deref().unwrap_or("Disabled");
     if !public_access.eq_ignore_ascii_case("Enabled") {
@@ -118,10 +100,7 @@ pub fn direct_endpoint(
     let state = ComputeState::parse(instance.state.as_deref().unwrap_or("Unknown"));
     if state.class() != StateClass::Connectable {
         let last = instance.last_operation.unwrap_or_default();
-        let why = match (
-            last.operation_trigger.as_deref(),
-            last.operation_time.as_deref(),
-        ) {
+        let why = match (last.operation_trigger.as_deref(), last.operation_time.as_deref()) {
             (Some(t), Some(at)) if t.eq_ignore_ascii_case("IdleShutdown") => {
                 format!(" (idle shutdown at {at})")
             }
@@ -133,12 +112,7 @@ pub fn direct_endpoint(
             StateClass::Transitional => "wait until it is Running and connect again".into(),
             _ => "it cannot accept connections; check it in Azure ML studio (it may need to be recreated)".into(),
         };
-        return Err(EndpointError::NotConnectable {
-            name,
-            state,
-            why,
-            remedy,
-        });
+        return Err(EndpointError::NotConnectable { name, state, why, remedy });
     }
 
     let ip_text = instance
@@ -146,33 +120,24 @@ pub fn direct_endpoint(
         .and_then(|c| c.public_ip_address)
         .filter(|ip| !ip.is_empty())
         .ok_or_else(|| EndpointError::NoPublicIp { name: name.clone() })?;
-    let ip: IpAddr = ip_text.parse().map_err(|_| EndpointError::BadIp {
-        name: name.clone(),
-        value: ip_text.clone(),
-    })?;
+    let ip: IpAddr =
+        ip_text.parse().map_err(|_| EndpointError::BadIp { name: name.clone(), value: ip_text.clone() })?;
     let port = parse_port(ssh.ssh_port.as_ref(), &name)?;
     Ok(SocketAddr::new(ip, port))
 }
 
 fn parse_port(value: Option<&serde_json::Value>, name: &str) -> Result<u16, EndpointError> {
-    let bad = |value: &serde_json::Value| EndpointError::BadPort {
-        name: name.to_owned(),
-        value: value.to_string(),
-    };
+    let bad = |value: &serde_json::Value| EndpointError::BadPort { name: name.to_owned(), value: value.to_string() };
     let value = match value {
         None | Some(serde_json::Value::Null) => {
-            return Err(EndpointError::NoPort {
-                name: name.to_owned(),
-            });
+            return Err(EndpointError::NoPort { name: name.to_owned() });
         }
         Some(value) => value,
     };
     let number = match value {
         serde_json::Value::Number(n) => n.as_u64(),
         // Tolerate a numeric string: some ARM serialisers have sent ports as strings.
-        serde_json::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse().ok()
-        }
+        serde_json::Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
         _ => None,
     };
     match number {
@@ -201,8 +166,10 @@ mod tests {
     }
 
     fn doc(instance: serde_json::Value) -> ComputeResource {
-        serde_json::from_value(json!({"name": "ci1", "properties": {"computeType": "ComputeInstance", "properties": instance}}))
-            .unwrap()
+        serde_json::from_value(
+            json!({"name": "ci1", "properties": {"computeType": "ComputeInstance", "properties": instance}}),
+        )
+        .unwrap()
     }
 
     fn running(ip: serde_json::Value, port: serde_json::Value) -> ComputeResource {
@@ -250,37 +217,28 @@ mod tests {
             "lastOperation": {"operationName": "Stop", "operationTrigger": "IdleShutdown", "operationTime": "2026-11-26T14:02:00Z"}
         }));
         let message = direct_endpoint(&id(), &compute).unwrap_err().to_string();
-        assert!(message.starts_with("ci1 is Stopped (idle shutdown at 2026-11-26T14:02:00Z); start it with `az ml compute start --name ci1"), "{message}");
+        assert!(
+            message.starts_with(
+                "ci1 is Stopped (idle shutdown at 2026-11-26T14:02:00Z); start it with `az ml compute start --name ci1"
+            ),
+            "{message}"
+        );
     }
 
     #[test]
     fn checks_come_in_order_of_usefulness() {
-        let not_ci: ComputeResource = serde_json::from_value(
-            json!({"properties": {"computeType": "AmlCompute", "properties": {"state": 3}}}),
-        )
-        .unwrap();
-        assert!(matches!(
-            direct_endpoint(&id(), &not_ci),
-            Err(EndpointError::NotComputeInstance { .. })
-        ));
-        let disabled_and_stopped =
-            doc(json!({"state": "Stopped", "sshSettings": {"sshPublicAccess": "Disabled"}}));
-        assert!(matches!(
-            direct_endpoint(&id(), &disabled_and_stopped),
-            Err(EndpointError::SshDisabled { .. })
-        ));
+        let not_ci: ComputeResource =
+            serde_json::from_value(json!({"properties": {"computeType": "AmlCompute", "properties": {"state": 3}}}))
+                .unwrap();
+        assert!(matches!(direct_endpoint(&id(), &not_ci), Err(EndpointError::NotComputeInstance { .. })));
+        let disabled_and_stopped = doc(json!({"state": "Stopped", "sshSettings": {"sshPublicAccess": "Disabled"}}));
+        assert!(matches!(direct_endpoint(&id(), &disabled_and_stopped), Err(EndpointError::SshDisabled { .. })));
         let malformed = doc(json!({"state": ["Running"]}));
-        assert!(matches!(
-            direct_endpoint(&id(), &malformed),
-            Err(EndpointError::Malformed { .. })
-        ));
-        for (state, expected) in [
-            ("Starting", "wait until"),
-            ("Unusable", "cannot accept"),
-            ("Frobbing", "\"Frobbing\""),
-        ] {
-            let compute =
-                doc(json!({"state": state, "sshSettings": {"sshPublicAccess": "Enabled"}}));
+        assert!(matches!(direct_endpoint(&id(), &malformed), Err(EndpointError::Malformed { .. })));
+        for (state, expected) in
+            [("Starting", "wait until"), ("Unusable", "cannot accept"), ("Frobbing", "\"Frobbing\"")]
+        {
+            let compute = doc(json!({"state": state, "sshSettings": {"sshPublicAccess": "Enabled"}}));
             let message = direct_endpoint(&id(), &compute).unwrap_err().to_string();
             assert!(message.contains(expected), "{message}");
         }

@@ -30,23 +30,14 @@ pub struct InvalidComputeId {
     reason: String,
 }
 
-const KEYWORDS: [&str; 6] = [
-    "subscriptions",
-    "resourceGroups",
-    "providers",
-    "workspaces",
-    "computes",
-    "Microsoft.MachineLearningServices",
-];
+const KEYWORDS: [&str; 6] =
+    ["subscriptions", "resourceGroups", "providers", "workspaces", "computes", "Microsoft.MachineLearningServices"];
 
 impl FromStr for ComputeId {
     type Err = InvalidComputeId;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let fail = |reason: String| InvalidComputeId {
-            input: input.to_owned(),
-            reason,
-        };
+        let fail = |reason: String| InvalidComputeId { input: input.to_owned(), reason };
 
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(fail("it contains whitespace or control characters".into()));
@@ -56,20 +47,13 @@ impl FromStr for ComputeId {
         };
         let segments: Vec<&str> = rest.split('/').collect();
         if segments.len() != 10 {
-            return Err(fail(format!(
-                "it has {} path segments, not 10",
-                segments.len()
-            )));
+            return Err(fail(format!("it has {} path segments, not 10", segments.len())));
         }
         let expect_keyword = |index: usize, keyword: &str| {
             if segments[index].eq_ignore_ascii_case(keyword) {
                 Ok(())
             } else {
-                Err(fail(format!(
-                    "segment {} is {:?}, not {keyword:?}",
-                    index + 1,
-                    segments[index]
-                )))
+                Err(fail(format!("segment {} is {:?}, not {keyword:?}", index + 1, segments[index])))
             }
         };
         expect_keyword(0, KEYWORDS[0])?;
@@ -92,15 +76,10 @@ impl FromStr for ComputeId {
             return Err(fail("a resource group name cannot end with '.'".into()));
         }
         let workspace = segments[7];
-        check_name("workspace", workspace, 64, |c| {
-            c.is_ascii_alphanumeric() || matches!(c, '-' | '_')
-        })
-        .map_err(&fail)?;
+        check_name("workspace", workspace, 64, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            .map_err(&fail)?;
         let compute = segments[9];
-        check_name("compute", compute, 64, |c| {
-            c.is_ascii_alphanumeric() || c == '-'
-        })
-        .map_err(&fail)?;
+        check_name("compute", compute, 64, |c| c.is_ascii_alphanumeric() || c == '-').map_err(&fail)?;
 
         Ok(ComputeId {
             subscription: subscription.to_owned(),
@@ -114,28 +93,18 @@ impl FromStr for ComputeId {
 /// Every character must pass `allowed`, and no name may start like an option or a relative path. The character sets are narrower
 /// than "anything ARM might accept" on purpose: they are what the portal and CLI let users create, and they keep
 /// the ID inert in a shell and in an ssh config.
-fn check_name(
-    what: &str,
-    name: &str,
-    max_len: usize,
-    allowed: impl Fn(char) -> bool,
-) -> Result<(), String> {
+fn check_name(what: &str, name: &str, max_len: usize, allowed: impl Fn(char) -> bool) -> Result<(), String> {
     if name.is_empty() {
         return Err(format!("the {what} name is empty"));
     }
     if name.len() > max_len {
-        return Err(format!(
-            "the {what} name is longer than {max_len} characters"
-        ));
+        return Err(format!("the {what} name is longer than {max_len} characters"));
     }
     if let Some(bad) = name.chars().find(|&c| !allowed(c)) {
         return Err(format!("the {what} name contains {bad:?}"));
     }
     if name.starts_with(['-', '.']) {
-        return Err(format!(
-            "the {what} name cannot start with {:?}",
-            &name[..1]
-        ));
+        return Err(format!("the {what} name cannot start with {:?}", &name[..1]));
     }
     Ok(())
 }

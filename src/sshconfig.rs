@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 
 /// The comment line that marks our Include, so `--remove` can find exactly what we added.
-pub const MARKER: &str = "# Added by azml-ssh: hosts for Azure ML compute instances (undo with `azml-ssh config --remove`)";
+pub const MARKER: &str =
+    "# Added by azml-ssh: hosts for Azure ML compute instances (undo with `azml-ssh config --remove`)";
 
 /// One line of the file, with its terminator ("\n", "\r\n" or none for a last line without one).
 #[derive(Clone, Copy)]
@@ -39,10 +40,7 @@ impl<'a> Line<'a> {
 }
 
 fn lines(bytes: &[u8]) -> Vec<Line<'_>> {
-    bytes
-        .split_inclusive(|&b| b == b'\n')
-        .map(|bytes| Line { bytes })
-        .collect()
+    bytes.split_inclusive(|&b| b == b'\n').map(|bytes| Line { bytes }).collect()
 }
 
 /// ssh's argument splitting: whitespace-separated, with double or single quotes grouping, and a trailing `#`
@@ -113,9 +111,7 @@ fn include_covers(arg: &str, target: &Path, home: &Path) -> bool {
         require_literal_separator: true,
         require_literal_leading_dot: false,
     };
-    glob::Pattern::new(&resolved.to_string_lossy())
-        .map(|p| p.matches_path_with(target, options))
-        .unwrap_or(false)
+    glob::Pattern::new(&resolved.to_string_lossy()).map(|p| p.matches_path_with(target, options)).unwrap_or(false)
 }
 
 /// Where an existing Include of our file stands.
@@ -161,11 +157,7 @@ pub fn include_state(config: &[u8], target: &Path, home: &Path) -> IncludeState 
 /// The Include line we write: an absolute path, quoted when it has spaces.
 pub fn include_line(target: &Path) -> String {
     let path = target.to_string_lossy();
-    if path.contains([' ', '\t']) {
-        format!("Include \"{path}\"")
-    } else {
-        format!("Include {path}")
-    }
+    if path.contains([' ', '\t']) { format!("Include \"{path}\"") } else { format!("Include {path}") }
 }
 
 /// Adds our marker and Include before the first directive, so it precedes every Host/Match block *and* every
@@ -177,10 +169,7 @@ pub fn add_include(config: &[u8], target: &Path, home: &Path) -> Option<Vec<u8>>
     }
     let eol = line_ending(config);
     let all = lines(config);
-    let at = all
-        .iter()
-        .position(|l| l.directive().is_some())
-        .unwrap_or(0);
+    let at = all.iter().position(|l| l.directive().is_some()).unwrap_or(0);
     let offset: usize = all[..at].iter().map(|l| l.bytes.len()).sum();
     let mut block = format!("{MARKER}{eol}{}{eol}", include_line(target));
     // A blank line separates ours from whatever follows. Nothing is ever appended after the user's last line, so
@@ -242,39 +231,18 @@ mod tests {
             "Include other.conf ~/.ssh/azml-ssh/conf?g",
             "  Include=azml-ssh/config",
         ] {
-            assert_eq!(
-                state(&format!("{form}\nHost x\n")),
-                IncludeState::Effective { line: 1 },
-                "{form}"
-            );
+            assert_eq!(state(&format!("{form}\nHost x\n")), IncludeState::Effective { line: 1 }, "{form}");
         }
-        for other in [
-            "Include ~/.ssh/*.conf",
-            "Include ~/other/azml-ssh/config",
-            "# Include azml-ssh/config",
-        ] {
-            assert_eq!(
-                state(&format!("{other}\n")),
-                IncludeState::Missing,
-                "{other}"
-            );
+        for other in ["Include ~/.ssh/*.conf", "Include ~/other/azml-ssh/config", "# Include azml-ssh/config"] {
+            assert_eq!(state(&format!("{other}\n")), IncludeState::Missing, "{other}");
         }
     }
 
     #[test]
     fn an_include_inside_a_host_block_is_only_conditional() {
-        assert_eq!(
-            state("Host a\n  Include azml-ssh/config\n"),
-            IncludeState::Conditional { line: 2 }
-        );
-        assert_eq!(
-            state("Host a\nMatch all\nInclude azml-ssh/config\n"),
-            IncludeState::Effective { line: 3 }
-        );
-        assert_eq!(
-            state("Host *\nInclude azml-ssh/config\n"),
-            IncludeState::Effective { line: 2 }
-        );
+        assert_eq!(state("Host a\n  Include azml-ssh/config\n"), IncludeState::Conditional { line: 2 });
+        assert_eq!(state("Host a\nMatch all\nInclude azml-ssh/config\n"), IncludeState::Effective { line: 3 });
+        assert_eq!(state("Host *\nInclude azml-ssh/config\n"), IncludeState::Effective { line: 2 });
     }
 
     #[test]
@@ -288,15 +256,8 @@ mod tests {
                 "# my config\n\n{MARKER}\nInclude /home/u/.ssh/azml-ssh/config\n\nServerAliveInterval 60\nHost a\n    User me\n"
             )
         );
-        assert_eq!(
-            add_include(&added, &target(), Path::new(HOME)),
-            None,
-            "idempotent"
-        );
-        assert_eq!(
-            remove_include(&added, &target()).unwrap(),
-            original.as_bytes()
-        );
+        assert_eq!(add_include(&added, &target(), Path::new(HOME)), None, "idempotent");
+        assert_eq!(remove_include(&added, &target()).unwrap(), original.as_bytes());
     }
 
     #[test]
@@ -305,48 +266,29 @@ mod tests {
         let added = add_include(original.as_bytes(), &target(), Path::new(HOME)).unwrap();
         assert!(String::from_utf8_lossy(&added).starts_with(&format!("{MARKER}\r\nInclude ")));
         assert!(added.ends_with(b"\tUser me"));
-        assert_eq!(
-            remove_include(&added, &target()).unwrap(),
-            original.as_bytes()
-        );
+        assert_eq!(remove_include(&added, &target()).unwrap(), original.as_bytes());
     }
 
     #[test]
     fn comment_only_and_empty_files() {
         for original in ["", "# nothing yet", "# nothing yet\n", "\n\n"] {
             let added = add_include(original.as_bytes(), &target(), Path::new(HOME)).unwrap();
-            assert_eq!(
-                state(std::str::from_utf8(&added).unwrap()),
-                IncludeState::Effective { line: 2 }
-            );
-            assert_eq!(
-                remove_include(&added, &target()).unwrap(),
-                original.as_bytes(),
-                "{original:?}"
-            );
+            assert_eq!(state(std::str::from_utf8(&added).unwrap()), IncludeState::Effective { line: 2 });
+            assert_eq!(remove_include(&added, &target()).unwrap(), original.as_bytes(), "{original:?}");
         }
     }
 
     #[test]
     fn paths_with_spaces_are_quoted() {
         let t = PathBuf::from("/home/u v/.ssh/azml-ssh/config");
-        assert_eq!(
-            include_line(&t),
-            "Include \"/home/u v/.ssh/azml-ssh/config\""
-        );
+        assert_eq!(include_line(&t), "Include \"/home/u v/.ssh/azml-ssh/config\"");
         let added = add_include(b"Host a\n", &t, Path::new("/home/u v")).unwrap();
-        assert_eq!(
-            include_state(&added, &t, Path::new("/home/u v")),
-            IncludeState::Effective { line: 2 }
-        );
+        assert_eq!(include_state(&added, &t, Path::new("/home/u v")), IncludeState::Effective { line: 2 });
     }
 
     #[test]
     fn argument_splitting_follows_ssh() {
-        assert_eq!(
-            split_args("a \"b c\" 'd' e#x # comment"),
-            ["a", "b c", "d", "e#x"]
-        );
+        assert_eq!(split_args("a \"b c\" 'd' e#x # comment"), ["a", "b c", "d", "e#x"]);
         assert_eq!(split_args(""), Vec::<String>::new());
     }
 }

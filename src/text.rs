@@ -6,11 +6,7 @@ use std::error::Error;
 pub fn one_line(text: &str) -> String {
     let text = text.split("To troubleshoot, visit").next().unwrap_or(text);
     let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if folded.is_empty() {
-        "no details".into()
-    } else {
-        folded
-    }
+    if folded.is_empty() { "no details".into() } else { folded }
 }
 
 /// Like [`one_line`], and cut to `max` characters: error bodies from servers can be whole HTML pages.

@@ -21,8 +21,7 @@ fn tls_env() -> TestEnv {
     let mut env = TestEnv::with_arm(arm);
     let pem = env.path("ca.pem");
     std::fs::copy(&ca.pem_path, &pem).unwrap();
-    env.extra_env
-        .push(("SSL_CERT_FILE".into(), pem.display().to_string()));
+    env.extra_env.push(("SSL_CERT_FILE".into(), pem.display().to_string()));
     env
 }
 
@@ -33,17 +32,8 @@ fn not_logged_in_says_to_run_az_login() {
     let out = run(&mut env.proxy(&[&compute_id("ci1")]), None, LIMIT);
     assert!(!out.status.success());
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .starts_with("azml-ssh: not signed in to Azure: run `az login`"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("Please run 'az login'"),
-        "the CLI's own words are kept: {}",
-        out.stderr
-    );
+    assert!(out.stderr.starts_with("azml-ssh: not signed in to Azure: run `az login`"), "{}", out.stderr);
+    assert!(out.stderr.contains("Please run 'az login'"), "the CLI's own words are kept: {}", out.stderr);
     assert_eq!(env.arm.request_count(), 0);
 }
 
@@ -52,13 +42,11 @@ fn missing_az_is_named() {
     let mut env = TestEnv::new();
     let empty = env.path("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
-    env.extra_env
-        .push(("PATH".into(), empty.display().to_string()));
+    env.extra_env.push(("PATH".into(), empty.display().to_string()));
     let out = run(&mut env.proxy(&[&compute_id("ci1")]), None, LIMIT);
     assert!(!out.status.success());
     assert!(
-        out.stderr
-            .contains("the Azure CLI (`az`) is not on PATH; install it and run `az login`"),
+        out.stderr.contains("the Azure CLI (`az`) is not on PATH; install it and run `az login`"),
         "{}",
         out.stderr
     );
@@ -71,29 +59,15 @@ fn service_principal_over_tls_is_used_first_and_az_is_not_called() {
     let authority = env.arm.url.clone();
     env.extra_env.extend([
         ("AZURE_TENANT_ID".into(), TENANT.into()),
-        (
-            "AZURE_CLIENT_ID".into(),
-            "22222222-3333-4444-5555-666666666666".into(),
-        ),
+        ("AZURE_CLIENT_ID".into(), "22222222-3333-4444-5555-666666666666".into()),
         ("AZURE_CLIENT_SECRET".into(), SP_SECRET.into()),
         ("AZURE_AUTHORITY_HOST".into(), authority),
     ]);
     let out = run(&mut env.proxy(&[&id]), Some(b"over tls".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout, b"over tls");
-    let paths: Vec<String> = env
-        .arm
-        .requests()
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
-    assert_eq!(
-        paths,
-        [
-            format!("POST /{TENANT}/oauth2/v2.0/token"),
-            format!("GET {id}")
-        ]
-    );
+    let paths: Vec<String> = env.arm.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(paths, [format!("POST /{TENANT}/oauth2/v2.0/token"), format!("GET {id}")]);
     assert_eq!(env.az_calls(), 0);
 }
 
@@ -104,22 +78,14 @@ fn a_configured_service_principal_that_fails_is_final() {
     let authority = env.arm.url.clone();
     env.extra_env.extend([
         ("AZURE_TENANT_ID".into(), TENANT.into()),
-        (
-            "AZURE_CLIENT_ID".into(),
-            "22222222-3333-4444-5555-666666666666".into(),
-        ),
+        ("AZURE_CLIENT_ID".into(), "22222222-3333-4444-5555-666666666666".into()),
         ("AZURE_CLIENT_SECRET".into(), "wrong".into()),
         ("AZURE_AUTHORITY_HOST".into(), authority),
     ]);
     let out = run(&mut env.proxy(&[&id]), None, LIMIT);
     assert!(!out.status.success());
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("service principal (environment) sign-in failed"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("service principal (environment) sign-in failed"), "{}", out.stderr);
     assert!(out.stderr.contains("AADSTS7000215"), "{}", out.stderr);
     assert!(out.stderr.contains("AZURE_CLIENT_SECRET"), "{}", out.stderr);
     assert_eq!(env.az_calls(), 0, "no silent fallback to another identity");
@@ -138,11 +104,7 @@ fn https_arm_is_verified_against_ssl_cert_file() {
     std::fs::remove_dir_all(env.cache_dir()).unwrap();
     let out = run(&mut env.proxy(&["--timeout", "5", &id]), None, LIMIT);
     assert!(!out.status.success());
-    assert!(
-        out.stderr.to_lowercase().contains("certificate"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.to_lowercase().contains("certificate"), "{}", out.stderr);
 }
 
 #[test]
@@ -154,10 +116,7 @@ fn https_proxy_is_used_for_arm() {
     let out = run(&mut env.proxy(&[&id]), Some(b"proxied".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout, b"proxied");
-    assert_eq!(
-        proxy.targets(),
-        [format!("localhost:{}", env.arm.addr.port())]
-    );
+    assert_eq!(proxy.targets(), [format!("localhost:{}", env.arm.addr.port())]);
 
     // NO_PROXY wins over HTTPS_PROXY.
     std::fs::remove_dir_all(env.cache_dir()).unwrap();
@@ -173,10 +132,7 @@ fn managed_identity_only_when_asked() {
     let id = env.put_echo_instance("ci1");
     env.az_logged_out();
     env.extra_env.extend([
-        (
-            "IDENTITY_ENDPOINT".into(),
-            format!("{}/msi/token", env.arm.url),
-        ),
+        ("IDENTITY_ENDPOINT".into(), format!("{}/msi/token", env.arm.url)),
         ("IDENTITY_HEADER".into(), MI_SECRET.into()),
     ]);
     // By default the chain never tries managed identity, even where it is configured.
@@ -185,24 +141,14 @@ fn managed_identity_only_when_asked() {
     assert!(out.stderr.contains("az login"), "{}", out.stderr);
     assert_eq!(env.arm.count("/msi/token"), 0);
 
-    let out = run(
-        &mut env.proxy(&["--auth", "managed-identity", &id]),
-        Some(b"mi".to_vec()),
-        LIMIT,
-    );
-    assert!(
-        out.status.success(),
-        "{} {:?}",
-        out.stderr,
-        env.arm.requests()
-    );
+    let out = run(&mut env.proxy(&["--auth", "managed-identity", &id]), Some(b"mi".to_vec()), LIMIT);
+    assert!(out.status.success(), "{} {:?}", out.stderr, env.arm.requests());
     assert_eq!(out.stdout, b"mi");
     assert_eq!(env.arm.count("/msi/token"), 1);
 
     // The environment variable selects it too.
     std::fs::remove_dir_all(env.cache_dir()).unwrap();
-    env.extra_env
-        .push(("AZML_SSH_AUTH".into(), "managed-identity".into()));
+    env.extra_env.push(("AZML_SSH_AUTH".into(), "managed-identity".into()));
     let out = run(&mut env.proxy(&[&id]), Some(b"mi2".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(env.arm.count("/msi/token"), 2);
@@ -214,18 +160,11 @@ fn forced_cli_ignores_service_principal_variables() {
     let id = env.put_echo_instance("ci1");
     env.extra_env.extend([
         ("AZURE_TENANT_ID".into(), TENANT.into()),
-        (
-            "AZURE_CLIENT_ID".into(),
-            "22222222-3333-4444-5555-666666666666".into(),
-        ),
+        ("AZURE_CLIENT_ID".into(), "22222222-3333-4444-5555-666666666666".into()),
         ("AZURE_CLIENT_SECRET".into(), "unused".into()),
         ("AZURE_AUTHORITY_HOST".into(), "https://localhost:1".into()),
     ]);
-    let out = run(
-        &mut env.proxy(&["--auth", "cli", &id]),
-        Some(b"cli".to_vec()),
-        LIMIT,
-    );
+    let out = run(&mut env.proxy(&["--auth", "cli", &id]), Some(b"cli".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(env.az_calls(), 1);
 }
@@ -234,11 +173,7 @@ fn forced_cli_ignores_service_principal_variables() {
 fn the_token_scope_follows_the_cloud_even_with_an_endpoint_override() {
     let env = TestEnv::new();
     let id = env.put_echo_instance("ci1");
-    let out = run(
-        &mut env.proxy(&["--cloud", "AzureChinaCloud", &id]),
-        Some(b"cn".to_vec()),
-        LIMIT,
-    );
+    let out = run(&mut env.proxy(&["--cloud", "AzureChinaCloud", &id]), Some(b"cn".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     let calls = std::fs::read_to_string(env.az_dir.join("calls.log")).unwrap();
     assert_eq!(
@@ -250,8 +185,5 @@ fn the_token_scope_follows_the_cloud_even_with_an_endpoint_override() {
     let out = run(&mut env.proxy(&[&id]), Some(b"public".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     let calls = std::fs::read_to_string(env.az_dir.join("calls.log")).unwrap();
-    assert!(
-        calls.ends_with("--scope https://management.core.windows.net/.default\n"),
-        "{calls}"
-    );
+    assert!(calls.ends_with("--scope https://management.core.windows.net/.default\n"), "{calls}");
 }

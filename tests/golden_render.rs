@@ -42,44 +42,25 @@ fn entries() -> Vec<HostEntry> {
 
 fn check(golden: &str, program: &Path, flavor: Flavor) {
     let rendered = render(&entries(), &quote_program(program, flavor).unwrap());
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(golden);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(golden);
     if std::env::var_os("AZML_SSH_BLESS").is_some() {
         std::fs::write(&path, &rendered).unwrap();
     }
     let expected = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(
-        rendered,
-        expected,
-        "rendering differs from {}",
-        path.display()
-    );
+    assert_eq!(rendered, expected, "rendering differs from {}", path.display());
 }
 
 #[test]
 fn posix_rendering_matches_the_golden_file() {
-    check(
-        "posix.config",
-        Path::new("/home/me/.cargo/bin/azml-ssh"),
-        Flavor::Posix,
-    );
+    check("posix.config", Path::new("/home/me/.cargo/bin/azml-ssh"), Flavor::Posix);
 }
 
 #[test]
 fn posix_rendering_of_an_awkward_program_path() {
-    check(
-        "posix-awkward.config",
-        Path::new("/Users/Me Too/bin/$x`y\"z%/azml-ssh"),
-        Flavor::Posix,
-    );
+    check("posix-awkward.config", Path::new("/Users/Me Too/bin/$x`y\"z%/azml-ssh"), Flavor::Posix);
 }
 
 #[test]
 fn windows_rendering_matches_the_golden_file() {
-    check(
-        "windows.config",
-        Path::new(r"C:\Users\Me Too\.cargo\bin\azml-ssh.exe"),
-        Flavor::Windows,
-    );
+    check("windows.config", Path::new(r"C:\Users\Me Too\.cargo\bin\azml-ssh.exe"), Flavor::Windows);
 }

@@ -34,36 +34,22 @@ fn line() -> impl Strategy<Value = String> {
 }
 
 fn config() -> impl Strategy<Value = Vec<u8>> {
-    (
-        prop::collection::vec(line(), 0..25),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(lines, crlf, final_newline)| {
-            let eol = if crlf { "\r\n" } else { "\n" };
-            let mut text = lines.join(eol);
-            if final_newline && !lines.is_empty() {
-                text.push_str(eol);
-            }
-            text.into_bytes()
-        })
+    (prop::collection::vec(line(), 0..25), any::<bool>(), any::<bool>()).prop_map(|(lines, crlf, final_newline)| {
+        let eol = if crlf { "\r\n" } else { "\n" };
+        let mut text = lines.join(eol);
+        if final_newline && !lines.is_empty() {
+            text.push_str(eol);
+        }
+        text.into_bytes()
+    })
 }
 
 /// `added` is `original` with one contiguous run of whole lines inserted, all of them ours.
 fn only_our_lines_inserted(original: &[u8], added: &[u8]) -> bool {
-    let lines = |b: &[u8]| {
-        b.split_inclusive(|&c| c == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect::<Vec<_>>()
-    };
+    let lines = |b: &[u8]| b.split_inclusive(|&c| c == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>();
     let (old, new) = (lines(original), lines(added));
     let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let suffix = old[prefix..]
-        .iter()
-        .rev()
-        .zip(new[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let suffix = old[prefix..].iter().rev().zip(new[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
     if prefix + suffix != old.len() {
         return false;
     }

@@ -16,33 +16,22 @@ fn ssh_echo_ok_through_the_proxy_with_host_key_checked() {
     env.put_running("ci1", sshd.port());
     let config = env.ssh_config("azmlci1", &compute_id("ci1"), "");
 
-    let out = run(
-        &mut env.ssh(&config, "azmlci1", &["echo", "ok"]),
-        None,
-        LIMIT,
-    );
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, LIMIT);
     assert!(out.status.success(), "ssh failed: {}", out.stderr);
     assert_eq!(out.stdout_text(), "ok\n");
     assert_eq!(env.arm.count(&compute_id("ci1")), 1, "one ARM lookup");
     let auth = env.arm.requests()[0].authorization.clone();
-    assert_eq!(
-        auth.as_deref(),
-        Some(format!("Bearer {}", common::TOKEN).as_str())
-    );
+    assert_eq!(auth.as_deref(), Some(format!("Bearer {}", common::TOKEN).as_str()));
 
     // The same server under a host key ssh does not know must be refused: checking is really on.
-    std::fs::write(&env.known_hosts, "azmlci1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n").unwrap();
-    let out = run(
-        &mut env.ssh(&config, "azmlci1", &["echo", "ok"]),
-        None,
-        LIMIT,
-    );
+    std::fs::write(
+        &env.known_hosts,
+        "azmlci1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+    )
+    .unwrap();
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, LIMIT);
     assert!(!out.status.success());
-    assert!(
-        out.stderr.contains("Host key verification failed"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("Host key verification failed"), "{}", out.stderr);
 }
 
 #[test]
@@ -55,21 +44,13 @@ fn warm_connect_makes_no_azure_call_at_all() {
     let cold = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
     assert!(cold.status.success(), "{}", cold.stderr);
     let (requests, az_calls) = (env.arm.request_count(), env.az_calls());
-    assert_eq!(
-        (requests, az_calls),
-        (1, 1),
-        "cold connect: one token, one ARM request"
-    );
+    assert_eq!((requests, az_calls), (1, 1), "cold connect: one token, one ARM request");
 
     for _ in 0..3 {
         let warm = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
         assert!(warm.status.success(), "{}", warm.stderr);
     }
-    assert_eq!(
-        env.arm.request_count(),
-        requests,
-        "warm connects make no HTTP request"
-    );
+    assert_eq!(env.arm.request_count(), requests, "warm connects make no HTTP request");
     assert_eq!(env.az_calls(), az_calls, "warm connects fetch no token");
 }
 
@@ -79,11 +60,7 @@ fn moved_endpoint_is_found_again_with_one_arm_call() {
     let first = env.start_sshd();
     env.put_running("ci1", first.port());
     let config = env.ssh_config("azmlci1", &compute_id("ci1"), "");
-    let out = run(
-        &mut env.ssh(&config, "azmlci1", &["echo", "one"]),
-        None,
-        LIMIT,
-    );
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "one"]), None, LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
 
     // The instance was stopped and started: same host key, new port. The cache still points at the old one.
@@ -92,25 +69,13 @@ fn moved_endpoint_is_found_again_with_one_arm_call() {
     env.put_running("ci1", second.port());
     let before = env.arm.count(&compute_id("ci1"));
 
-    let out = run(
-        &mut env.ssh(&config, "azmlci1", &["echo", "two"]),
-        None,
-        LIMIT,
-    );
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "two"]), None, LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout_text(), "two\n");
-    assert_eq!(
-        env.arm.count(&compute_id("ci1")) - before,
-        1,
-        "exactly one fresh lookup"
-    );
+    assert_eq!(env.arm.count(&compute_id("ci1")) - before, 1, "exactly one fresh lookup");
 
     // And the new endpoint is now the cached one.
-    let out = run(
-        &mut env.ssh(&config, "azmlci1", &["echo", "three"]),
-        None,
-        LIMIT,
-    );
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "three"]), None, LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(env.arm.count(&compute_id("ci1")) - before, 1);
 }
@@ -125,16 +90,9 @@ fn half_close_cat_to_file_ends_by_itself_with_the_whole_file() {
     let target = env.path("received.bin");
 
     let remote = format!("cat > '{}'", target.display());
-    let out = run(
-        &mut env.ssh(&config, "azmlci1", &[&remote]),
-        Some(data.clone()),
-        LIMIT,
-    );
+    let out = run(&mut env.ssh(&config, "azmlci1", &[&remote]), Some(data.clone()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
-    assert!(
-        std::fs::read(&target).unwrap() == data,
-        "remote file differs from what was sent"
-    );
+    assert!(std::fs::read(&target).unwrap() == data, "remote file differs from what was sent");
 }
 
 #[test]
@@ -149,18 +107,12 @@ fn scp_64_mib_both_ways_is_byte_exact() {
     let back = env.path("back.bin");
 
     let mut up = env.command("scp");
-    up.arg("-F")
-        .arg(&config)
-        .arg(&local)
-        .arg(format!("azmlci1:{}", remote.display()));
+    up.arg("-F").arg(&config).arg(&local).arg(format!("azmlci1:{}", remote.display()));
     let out = run(&mut up, None, LIMIT);
     assert!(out.status.success(), "scp up: {}", out.stderr);
 
     let mut down = env.command("scp");
-    down.arg("-F")
-        .arg(&config)
-        .arg(format!("azmlci1:{}", remote.display()))
-        .arg(&back);
+    down.arg("-F").arg(&config).arg(format!("azmlci1:{}", remote.display())).arg(&back);
     let out = run(&mut down, None, LIMIT);
     assert!(out.status.success(), "scp down: {}", out.stderr);
 
@@ -199,31 +151,11 @@ fn git_clone_and_push_over_ssh() {
     git(&seed, &["add", "README"]);
     git(&seed, &["commit", "-q", "-m", "first"]);
     let bare = env.path("remote.git");
-    git(
-        env.dir.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
+    git(env.dir.path(), &["clone", "-q", "--bare", seed.to_str().unwrap(), bare.to_str().unwrap()]);
 
     let work = env.path("work");
-    git(
-        env.dir.path(),
-        &[
-            "clone",
-            "-q",
-            &format!("azmlci1:{}", bare.display()),
-            work.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(
-        std::fs::read_to_string(work.join("README")).unwrap(),
-        "hello from the instance\n"
-    );
+    git(env.dir.path(), &["clone", "-q", &format!("azmlci1:{}", bare.display()), work.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(work.join("README")).unwrap(), "hello from the instance\n");
 
     std::fs::write(work.join("notes.txt"), "pushed through azml-ssh\n").unwrap();
     git(&work, &["add", "notes.txt"]);
@@ -282,11 +214,7 @@ fn cache_is_private_and_never_holds_the_token() {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", path.display());
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            !text.contains(common::TOKEN),
-            "token leaked into {}",
-            path.display()
-        );
+        assert!(!text.contains(common::TOKEN), "token leaked into {}", path.display());
         assert!(text.contains(&format!("{}", sshd.port())));
         files += 1;
     }
@@ -302,24 +230,13 @@ fn hand_written_config_with_azml_ssh_found_on_path() {
     let bin_dir = env.path("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     std::os::unix::fs::symlink(common::BIN, bin_dir.join("azml-ssh")).unwrap();
-    let path = format!(
-        "{}:{}:{}",
-        bin_dir.display(),
-        env.az_dir.display(),
-        std::env::var("PATH").unwrap()
-    );
+    let path = format!("{}:{}:{}", bin_dir.display(), env.az_dir.display(), std::env::var("PATH").unwrap());
     env.extra_env.push(("PATH".into(), path));
     let config = env.ssh_config("azmlci1", &compute_id("ci1"), "");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(common::BIN, "azml-ssh");
+    let text = std::fs::read_to_string(&config).unwrap().replace(common::BIN, "azml-ssh");
     std::fs::write(&config, text).unwrap();
 
-    let out = run(
-        &mut env.ssh(&config, "azmlci1", &["echo", "ok"]),
-        None,
-        LIMIT,
-    );
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout_text(), "ok\n");
 }

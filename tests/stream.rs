@@ -36,19 +36,9 @@ fn debug_logging_goes_to_stderr_only() {
         std::fs::remove_dir_all(env.cache_dir()).ok();
         let out = run(&mut cmd, Some(data.clone()), LIMIT);
         assert!(out.status.success(), "{}", out.stderr);
-        assert!(
-            out.stdout == data,
-            "stdout carried something besides the stream"
-        );
-        assert!(
-            out.stderr.contains("resolved endpoint"),
-            "debug log expected on stderr: {}",
-            out.stderr
-        );
-        assert!(
-            !out.stderr.contains(common::TOKEN),
-            "the token must never be logged"
-        );
+        assert!(out.stdout == data, "stdout carried something besides the stream");
+        assert!(out.stderr.contains("resolved endpoint"), "debug log expected on stderr: {}", out.stderr);
+        assert!(!out.stderr.contains(common::TOKEN), "the token must never be logged");
     }
 }
 
@@ -61,11 +51,7 @@ fn stdin_from_a_file_and_empty_stdin_both_end_cleanly() {
     let mut cmd = env.proxy(&[&id]);
     cmd.stdin(std::fs::File::open(&file).unwrap());
     let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout == data);
 
     let out = run(&mut env.proxy(&[&id]), Some(Vec::new()), LIMIT);
@@ -77,22 +63,11 @@ fn stdin_from_a_file_and_empty_stdin_both_end_cleanly() {
 fn cache_can_be_disabled() {
     let (env, id) = echo_env();
     for _ in 0..2 {
-        let out = run(
-            &mut env.proxy(&["--cache-max-age", "0", &id]),
-            Some(b"x".to_vec()),
-            LIMIT,
-        );
+        let out = run(&mut env.proxy(&["--cache-max-age", "0", &id]), Some(b"x".to_vec()), LIMIT);
         assert!(out.status.success(), "{}", out.stderr);
     }
-    assert_eq!(
-        env.arm.count(&id),
-        2,
-        "every connect looks up when the cache is off"
-    );
-    assert!(
-        !env.cache_dir().join("azml-ssh/endpoints").exists(),
-        "nothing cached when disabled"
-    );
+    assert_eq!(env.arm.count(&id), 2, "every connect looks up when the cache is off");
+    assert!(!env.cache_dir().join("azml-ssh/endpoints").exists(), "nothing cached when disabled");
 }
 
 #[test]
@@ -102,22 +77,12 @@ fn a_stale_cache_entry_is_looked_up_again() {
     assert!(out.status.success(), "{}", out.stderr);
     // Age the entry past the limit by rewriting its timestamp.
     let dir = env.cache_dir().join("azml-ssh/endpoints");
-    let entry = std::fs::read_dir(&dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mut json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+    let entry = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
     json["resolved_at"] = serde_json::json!(json["resolved_at"].as_u64().unwrap() - 7200);
     std::fs::write(&entry, serde_json::to_vec(&json).unwrap()).unwrap();
 
     let out = run(&mut env.proxy(&[&id]), Some(b"y".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
-    assert_eq!(
-        env.arm.count(&id),
-        2,
-        "a 2-hour-old entry is stale under the 1h default"
-    );
+    assert_eq!(env.arm.count(&id), 2, "a 2-hour-old entry is stale under the 1h default");
 }

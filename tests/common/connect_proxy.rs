@@ -47,10 +47,7 @@ fn serve(client: TcpStream, seen: &Mutex<Vec<String>>) -> std::io::Result<()> {
         }
     }
     let mut parts = request_line.split_whitespace();
-    let (method, target) = (
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or("").to_owned(),
-    );
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_owned());
     let mut client_w = client.try_clone()?;
     // Only loopback targets: the test proxy must never reach out anywhere else.
     let allowed = target.starts_with("localhost:") || target.starts_with("127.0.0.1:");

@@ -32,21 +32,13 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Self {
-        Reply {
-            status,
-            headers: vec![],
-            body: body.to_string(),
-        }
+        Reply { status, headers: vec![], body: body.to_string() }
     }
     pub fn error(status: u16, code: &str, message: &str) -> Self {
         Reply::json(status, json!({"error": {"code": code, "message": message}}))
     }
     pub fn raw(status: u16, body: &str) -> Self {
-        Reply {
-            status,
-            headers: vec![],
-            body: body.to_owned(),
-        }
+        Reply { status, headers: vec![], body: body.to_owned() }
     }
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
@@ -118,18 +110,11 @@ impl MockArm {
             page_size: 2,
             ..Default::default()
         }));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("mock runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind mock ARM");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("mock runtime");
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind mock ARM");
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(inner.clone());
+        let app = axum::Router::new().fallback(handle).with_state(inner.clone());
         let scheme = if tls.is_some() { "https" } else { "http" };
         match tls {
             None => {
@@ -159,44 +144,25 @@ impl MockArm {
                 });
             }
         }
-        let host = if scheme == "https" {
-            "localhost"
-        } else {
-            "127.0.0.1"
-        };
+        let host = if scheme == "https" { "localhost" } else { "127.0.0.1" };
         let url = format!("{scheme}://{host}:{}", addr.port());
         inner.lock().unwrap().base_url = url.clone();
-        MockArm {
-            inner,
-            addr,
-            url,
-            _runtime: Arc::new(RuntimeGuard(Some(runtime))),
-        }
+        MockArm { inner, addr, url, _runtime: Arc::new(RuntimeGuard(Some(runtime))) }
     }
 
     pub fn put_compute(&self, path: &str, document: Value) {
-        self.inner
-            .lock()
-            .unwrap()
-            .computes
-            .insert(path.to_ascii_lowercase(), document);
+        self.inner.lock().unwrap().computes.insert(path.to_ascii_lowercase(), document);
     }
 
     /// The subscriptions the signed-in identity can see, as `(id, state)`.
     pub fn set_subscriptions(&self, subscriptions: &[(&str, &str)]) {
-        self.inner.lock().unwrap().subscriptions = subscriptions
-            .iter()
-            .map(|(id, state)| (id.to_string(), state.to_string()))
-            .collect();
+        self.inner.lock().unwrap().subscriptions =
+            subscriptions.iter().map(|(id, state)| (id.to_string(), state.to_string())).collect();
     }
 
     /// Replies served for `path` (any method) before the normal behaviour.
     pub fn script(&self, path: &str, replies: Vec<Reply>) {
-        self.inner
-            .lock()
-            .unwrap()
-            .scripts
-            .insert(path.to_ascii_lowercase(), replies.into());
+        self.inner.lock().unwrap().scripts.insert(path.to_ascii_lowercase(), replies.into());
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -209,10 +175,7 @@ impl MockArm {
 
     /// Requests to `path` (case-insensitive), any method.
     pub fn count(&self, path: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| r.path.eq_ignore_ascii_case(path))
-            .count()
+        self.requests().iter().filter(|r| r.path.eq_ignore_ascii_case(path)).count()
     }
 }
 
@@ -225,10 +188,7 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or("").to_owned();
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut state = inner.lock().unwrap();
     state.requests.push(Recorded {
         method: method.to_string(),
@@ -240,9 +200,7 @@ async fn handle(
     // Entra ID's token endpoint, for the service-principal credential: POST /{tenant}/oauth2/v2.0/token.
     if method == Method::POST && path.ends_with("/oauth2/v2.0/token") {
         let form = String::from_utf8_lossy(&body).into_owned();
-        let secret_ok = form
-            .split('&')
-            .any(|kv| kv == format!("client_secret={}", state.sp_secret));
+        let secret_ok = form.split('&').any(|kv| kv == format!("client_secret={}", state.sp_secret));
         return if secret_ok {
             let token = state.token.clone();
             reply(Reply::json(
@@ -260,16 +218,10 @@ async fn handle(
     // App Service managed identity: GET $IDENTITY_ENDPOINT?api-version=2019-08-01&resource=... with the secret
     // from IDENTITY_HEADER in X-IDENTITY-HEADER.
     if method == Method::GET && path == "/msi/token" {
-        let secret_ok = headers
-            .get("x-identity-header")
-            .and_then(|v| v.to_str().ok())
-            == Some(MI_SECRET);
+        let secret_ok = headers.get("x-identity-header").and_then(|v| v.to_str().ok()) == Some(MI_SECRET);
         return if secret_ok && query.contains("resource=") {
-            let expires_on = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-                + 3600;
+            let expires_on =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
             reply(Reply::json(
                 200,
                 json!({"access_token": state.token, "expires_on": expires_on.to_string(), "resource": "https://management.core.windows.net/", "token_type": "Bearer"}),
@@ -279,29 +231,14 @@ async fn handle(
         };
     }
 
-    if let Some(next) = state
-        .scripts
-        .get_mut(&path.to_ascii_lowercase())
-        .and_then(VecDeque::pop_front)
-    {
+    if let Some(next) = state.scripts.get_mut(&path.to_ascii_lowercase()).and_then(VecDeque::pop_front) {
         return reply(next);
     }
     if authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
-        return reply(Reply::error(
-            401,
-            "InvalidAuthenticationToken",
-            "The access token is invalid.",
-        ));
+        return reply(Reply::error(401, "InvalidAuthenticationToken", "The access token is invalid."));
     }
-    let wanted = if path == "/subscriptions" {
-        SUBSCRIPTIONS_API_VERSION
-    } else {
-        API_VERSION
-    };
-    if !query
-        .split('&')
-        .any(|kv| kv == format!("api-version={wanted}"))
-    {
+    let wanted = if path == "/subscriptions" { SUBSCRIPTIONS_API_VERSION } else { API_VERSION };
+    if !query.split('&').any(|kv| kv == format!("api-version={wanted}")) {
         return reply(Reply::error(
             400,
             "MissingApiVersionParameter",
@@ -322,9 +259,7 @@ async fn handle(
     reply(Reply::error(
         404,
         "ResourceNotFound",
-        &format!(
-            "The Resource 'Microsoft.MachineLearningServices/workspaces/computes/{name}' was not found."
-        ),
+        &format!("The Resource 'Microsoft.MachineLearningServices/workspaces/computes/{name}' was not found."),
     ))
 }
 
@@ -343,9 +278,7 @@ fn list(state: &Inner, path: &str) -> Option<Vec<Value>> {
     }
     let mut keys: Vec<&String> = state.computes.keys().collect();
     keys.sort();
-    if let Some(scope) =
-        lower.strip_suffix("/providers/microsoft.machinelearningservices/workspaces")
-    {
+    if let Some(scope) = lower.strip_suffix("/providers/microsoft.machinelearningservices/workspaces") {
         let mut workspaces: Vec<String> = keys
             .iter()
             .filter(|k| k.starts_with(&format!("{scope}/")))
@@ -365,10 +298,7 @@ fn list(state: &Inner, path: &str) -> Option<Vec<Value>> {
     let workspace = lower.strip_suffix("/computes")?;
     Some(
         keys.iter()
-            .filter(|k| {
-                k.strip_prefix(workspace)
-                    .is_some_and(|rest| rest.starts_with("/computes/"))
-            })
+            .filter(|k| k.strip_prefix(workspace).is_some_and(|rest| rest.starts_with("/computes/")))
             .map(|k| state.computes[*k].clone())
             .collect(),
     )
@@ -376,23 +306,14 @@ fn list(state: &Inner, path: &str) -> Option<Vec<Value>> {
 
 /// One page of `items`, with an absolute `nextLink` carrying its own api-version and a skip token.
 fn page(state: &Inner, path: &str, query: &str, items: Vec<Value>) -> Reply {
-    let skip: usize = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("$skipToken="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let skip: usize =
+        query.split('&').find_map(|kv| kv.strip_prefix("$skipToken=")).and_then(|v| v.parse().ok()).unwrap_or(0);
     let end = (skip + state.page_size).min(items.len());
     let value: Vec<Value> = items.get(skip..end).unwrap_or_default().to_vec();
     let mut body = json!({"value": value});
     if end < items.len() {
-        let version = query
-            .split('&')
-            .find(|kv| kv.starts_with("api-version="))
-            .unwrap_or_default();
-        body["nextLink"] = json!(format!(
-            "{}{path}?{version}&$skipToken={end}",
-            state.base_url
-        ));
+        let version = query.split('&').find(|kv| kv.starts_with("api-version=")).unwrap_or_default();
+        body["nextLink"] = json!(format!("{}{path}?{version}&$skipToken={end}", state.base_url));
     }
     Reply::json(200, body)
 }
@@ -400,27 +321,15 @@ fn page(state: &Inner, path: &str, query: &str, items: Vec<Value>) -> Reply {
 fn reply(r: Reply) -> Response {
     let mut response = (StatusCode::from_u16(r.status).unwrap(), r.body).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        "content-type",
-        "application/json; charset=utf-8".parse().unwrap(),
-    );
+    headers.insert("content-type", "application/json; charset=utf-8".parse().unwrap());
     for (name, value) in r.headers {
-        headers.insert(
-            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            value.parse().unwrap(),
-        );
+        headers.insert(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
     }
     response
 }
 
 /// A compute instance document shaped like ARM's (GET .../computes/{name}, api-version 2025-12-01).
-pub fn compute_instance(
-    id: &str,
-    state: &str,
-    ssh_enabled: bool,
-    ip: Option<&str>,
-    port: Option<u16>,
-) -> Value {
+pub fn compute_instance(id: &str, state: &str, ssh_enabled: bool, ip: Option<&str>, port: Option<u16>) -> Value {
     let name = id.rsplit('/').next().unwrap();
     json!({
         "id": id,

@@ -49,10 +49,7 @@ impl TestEnv {
     }
 
     pub fn with_arm(arm: MockArm) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("azml-ssh-test")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("azml-ssh-test").tempdir().unwrap();
         let root = dir.path();
         for sub in ["home", "cache", "az", "sshd"] {
             std::fs::create_dir_all(root.join(sub)).unwrap();
@@ -61,14 +58,8 @@ impl TestEnv {
         sshd::keygen(&user_key);
         let az_dir = root.join("az");
         write_fake_az(&az_dir, TOKEN);
-        let env = TestEnv {
-            known_hosts: root.join("home/known_hosts"),
-            dir,
-            arm,
-            user_key,
-            az_dir,
-            extra_env: Vec::new(),
-        };
+        let env =
+            TestEnv { known_hosts: root.join("home/known_hosts"), dir, arm, user_key, az_dir, extra_env: Vec::new() };
         // Host key made now, so known_hosts can name it before any sshd runs.
         sshd::keygen(&env.sshd_dir().join("host_key"));
         env
@@ -94,13 +85,7 @@ impl TestEnv {
     pub fn put_running(&self, name: &str, port: u16) {
         self.arm.put_compute(
             &compute_id(name),
-            mock_arm::compute_instance(
-                &compute_id(name),
-                "Running",
-                true,
-                Some("127.0.0.1"),
-                Some(port),
-            ),
+            mock_arm::compute_instance(&compute_id(name), "Running", true, Some("127.0.0.1"), Some(port)),
         );
     }
 
@@ -108,20 +93,14 @@ impl TestEnv {
     pub fn put_echo_instance(&self, name: &str) -> String {
         let echo = echo_server();
         let id = compute_id(name);
-        self.arm.put_compute(
-            &id,
-            mock_arm::compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(echo.port())),
-        );
+        self.arm
+            .put_compute(&id, mock_arm::compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(echo.port())));
         id
     }
 
     /// An ssh config whose `alias` uses `azml-ssh proxy <id>` as its ProxyCommand, with host-key checking on.
     pub fn ssh_config(&self, alias: &str, id: &str, proxy_args: &str) -> PathBuf {
-        std::fs::write(
-            &self.known_hosts,
-            format!("{alias} {}\n", Sshd::host_public_key(&self.sshd_dir())),
-        )
-        .unwrap();
+        std::fs::write(&self.known_hosts, format!("{alias} {}\n", Sshd::host_public_key(&self.sshd_dir()))).unwrap();
         let config = self.path(&format!("home/ssh_config.{alias}"));
         std::fs::write(
             &config,
@@ -150,11 +129,7 @@ impl TestEnv {
     /// Applies a clean, loopback-only environment: nothing from the developer's shell (AZURE_*, proxies, a real
     /// az login) leaks in, and the fake `az` is first on PATH.
     pub fn apply_env(&self, cmd: &mut Command) {
-        let path = format!(
-            "{}:{}",
-            self.az_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = format!("{}:{}", self.az_dir.display(), std::env::var("PATH").unwrap_or_default());
         cmd.env_clear()
             .env("PATH", path)
             .env("HOME", self.path("home"))
@@ -187,9 +162,7 @@ impl TestEnv {
     }
 
     pub fn az_calls(&self) -> usize {
-        std::fs::read_to_string(self.az_dir.join("calls.log"))
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
+        std::fs::read_to_string(self.az_dir.join("calls.log")).map(|s| s.lines().count()).unwrap_or(0)
     }
 
     /// Makes the fake `az` answer like a CLI with no login.
@@ -249,13 +222,9 @@ impl Outcome {
 /// it is still running after `limit`.
 pub fn run(cmd: &mut Command, input: Option<Vec<u8>>, limit: Duration) -> Outcome {
     let start = Instant::now();
-    cmd.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     let writer = input.map(|data| {
         let mut stdin = child.stdin.take().unwrap();
@@ -283,10 +252,7 @@ pub fn run(cmd: &mut Command, input: Option<Vec<u8>>, limit: Duration) -> Outcom
             let _ = child.kill();
             let _ = child.wait();
             let err = err_reader.join().unwrap();
-            panic!(
-                "{cmd:?} still running after {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&err)
-            );
+            panic!("{cmd:?} still running after {limit:?}; stderr: {}", String::from_utf8_lossy(&err));
         }
         std::thread::sleep(Duration::from_millis(10));
     };

@@ -68,10 +68,7 @@ impl Sshd {
 
     pub fn host_public_key(dir: &Path) -> String {
         let text = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
-        text.split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ")
+        text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -104,11 +101,7 @@ fn sshd_config(dir: &Path, port: u16, host_key: &Path, authorized_keys: &Path) -
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Polls until sshd accepts connections, it exits, or ten seconds pass.
@@ -127,11 +120,7 @@ fn wait_listening(child: &mut Child, addr: SocketAddr) -> bool {
 }
 
 pub fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 pub fn current_user() -> String {
