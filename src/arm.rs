@@ -61,11 +61,13 @@ impl fmt::Display for Detail {
 #[derive(Debug, thiserror::Error)]
 pub enum ArmError {
     #[error(
-        "Azure Resource Manager rejected the sign-in while reading {what} (HTTP 401{detail}); run `az login` again"
+        "Azure Resource Manager rejected the sign-in trying to {verb} {what} (HTTP 401{detail}); run `az login` again"
     )]
-    Unauthorized { what: String, detail: Detail },
-    #[error("no permission to read {what} (HTTP 403{detail}); you need at least Reader access to the workspace")]
-    Forbidden { what: String, detail: Detail },
+    Unauthorized { verb: Verb, what: String, detail: Detail },
+    #[error("no permission to {verb} {what} (HTTP 403{detail}); {}", forbidden_remedy(*verb))]
+    Forbidden { verb: Verb, what: String, detail: Detail },
+    #[error("cannot {verb} {what} now: another operation is in progress (HTTP 409{detail})")]
+    Conflict { verb: Verb, what: String, detail: Detail },
     #[error(
         "{what} was not found (HTTP 404{detail}); check the subscription, resource group, workspace and compute names"
     )]
@@ -88,6 +90,15 @@ pub enum ArmError {
     Client(String),
 }
 
+fn forbidden_remedy(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Read | Verb::List => "you need at least Reader access to the workspace",
+        Verb::Start | Verb::Stop => {
+            "starting and stopping needs Contributor access to the workspace (or ask the instance's owner to do it in Azure ML studio)"
+        }
+    }
+}
+
 /// A failed try: either final, or worth another try after `wait`.
 enum Failure {
     Final(ArmError),
@@ -98,19 +109,52 @@ pub struct ArmClient {
     http: reqwest::Client,
     base: Url,
     token: Token,
-    deadline: Instant,
+    /// How long one call may spend on retries before giving up.
+    retry_budget: Duration,
+}
+
+/// What a request does, for messages: "read compute ci1", "start compute ci1".
+#[derive(Clone, Copy, Debug)]
+pub enum Verb {
+    Read,
+    List,
+    Start,
+    Stop,
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verb::Read => "read",
+            Verb::List => "list",
+            Verb::Start => "start",
+            Verb::Stop => "stop",
+        })
+    }
 }
 
 impl ArmClient {
-    pub fn new(base: Url, token: Token, deadline: Instant) -> Result<Self, ArmError> {
+    pub fn new(base: Url, token: Token, retry_budget: Duration) -> Result<Self, ArmError> {
         let http = crate::http::client().map_err(ArmError::Client)?;
-        Ok(ArmClient { http, base, token, deadline })
+        Ok(ArmClient { http, base, token, retry_budget })
+    }
+
+    /// The signed-in identity's object ID, from the token.
+    pub fn signed_in_object_id(&self) -> Option<String> {
+        self.token.object_id()
+    }
+
+    /// `POST .../computes/{name}/start` (or `/stop`). ARM answers 202 (sometimes 200) and works in the background;
+    /// callers poll the compute's state.
+    pub async fn compute_action(&self, id: &ComputeId, verb: Verb) -> Result<(), ArmError> {
+        let url = self.url(&format!("{id}/{verb}"), API_VERSION);
+        self.send(Method::POST, url, verb, &format!("compute {}", id.compute)).await.map(|_| ())
     }
 
     /// `GET .../computes/{name}`.
     pub async fn get_compute(&self, id: &ComputeId) -> Result<ComputeResource, ArmError> {
         let url = self.url(&id.to_string(), API_VERSION);
-        self.get_json(url, &format!("compute {}", id.compute)).await
+        self.get_json(url, Verb::Read, &format!("compute {}", id.compute)).await
     }
 
     /// Every item of a list operation, following `nextLink` page by page. `what` names the list in messages.
@@ -131,7 +175,7 @@ impl ArmClient {
         let mut url = self.url(path, api_version);
         // A broken server could hand out links forever; no real listing here is anywhere near this long.
         for _ in 0..1000 {
-            let page: Page<T> = self.get_json(url, what).await?;
+            let page: Page<T> = self.get_json(url, Verb::List, what).await?;
             items.extend(page.value);
             match page.next_link.filter(|link| !link.is_empty()) {
                 None => return Ok(items),
@@ -161,20 +205,21 @@ impl ArmClient {
         url
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, url: Url, what: &str) -> Result<T, ArmError> {
-        let body = self.send(Method::GET, url, what).await?;
+    async fn get_json<T: DeserializeOwned>(&self, url: Url, verb: Verb, what: &str) -> Result<T, ArmError> {
+        let body = self.send(Method::GET, url, verb, what).await?;
         serde_json::from_slice(&body).map_err(|e| ArmError::BadResponse {
             what: what.to_owned(),
             reason: format!("{e} (not the JSON document the API describes)"),
         })
     }
 
-    /// Sends with retries until success, a final error, `MAX_TRIES`, or the deadline.
-    async fn send(&self, method: Method, url: Url, what: &str) -> Result<Vec<u8>, ArmError> {
+    /// Sends with retries until success, a final error, `MAX_TRIES`, or the retry budget is spent.
+    async fn send(&self, method: Method, url: Url, verb: Verb, what: &str) -> Result<Vec<u8>, ArmError> {
+        let deadline = Instant::now() + self.retry_budget;
         let mut tries = 0;
         loop {
             tries += 1;
-            let failure = match self.try_once(method.clone(), url.clone(), what, tries).await {
+            let failure = match self.try_once(method.clone(), url.clone(), verb, what, tries).await {
                 Ok(body) => return Ok(body),
                 Err(failure) => failure,
             };
@@ -182,7 +227,7 @@ impl ArmClient {
                 Failure::Final(error) => return Err(error),
                 Failure::Retry { error, wait } => (error, wait.unwrap_or_else(|| backoff(tries))),
             };
-            if tries >= MAX_TRIES || Instant::now() + wait >= self.deadline {
+            if tries >= MAX_TRIES || Instant::now() + wait >= deadline {
                 return Err(error);
             }
             tracing::debug!("{what}: try {tries} failed ({error}); retrying in {wait:?}");
@@ -190,7 +235,7 @@ impl ArmClient {
         }
     }
 
-    async fn try_once(&self, method: Method, url: Url, what: &str, tries: u32) -> Result<Vec<u8>, Failure> {
+    async fn try_once(&self, method: Method, url: Url, verb: Verb, what: &str, tries: u32) -> Result<Vec<u8>, Failure> {
         tracing::debug!(%method, %url, "ARM request");
         let unreachable = |e: reqwest::Error| Failure::Retry {
             error: ArmError::Unreachable { base: self.base.to_string(), tries, reason: error_chain(&e) },
@@ -214,8 +259,9 @@ impl ArmClient {
         let detail = Detail::from_body(&String::from_utf8_lossy(&body));
         let what = what.to_owned();
         Err(match status {
-            StatusCode::UNAUTHORIZED => Failure::Final(ArmError::Unauthorized { what, detail }),
-            StatusCode::FORBIDDEN => Failure::Final(ArmError::Forbidden { what, detail }),
+            StatusCode::UNAUTHORIZED => Failure::Final(ArmError::Unauthorized { verb, what, detail }),
+            StatusCode::FORBIDDEN => Failure::Final(ArmError::Forbidden { verb, what, detail }),
+            StatusCode::CONFLICT => Failure::Final(ArmError::Conflict { verb, what, detail }),
             StatusCode::NOT_FOUND => Failure::Final(ArmError::NotFound { what, detail }),
             StatusCode::TOO_MANY_REQUESTS => {
                 let retry_after_secs = retry_after.map_or(0, |d| d.as_secs().max(1));

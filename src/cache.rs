@@ -45,6 +45,11 @@ pub fn cache_root() -> Option<PathBuf> {
         .map(|base| base.join("azml-ssh"))
 }
 
+/// A file-name-safe key per compute, equal for IDs ARM treats as equal.
+pub fn key_hash(id: &ComputeId) -> String {
+    Sha256::digest(id.cache_key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -60,9 +65,7 @@ impl EndpointCache {
     }
 
     fn path(&self, id: &ComputeId) -> PathBuf {
-        let digest = Sha256::digest(id.cache_key().as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join(format!("{hex}.json"))
+        self.dir.join(format!("{}.json", key_hash(id)))
     }
 
     /// The cached endpoint if it is younger than `max_age`.
@@ -108,22 +111,6 @@ impl EndpointCache {
             Err(e) => tracing::warn!("could not remove cached endpoint: {e}"),
         }
     }
-}
-
-/// Parses `90`, `90s`, `15m`, `2h`, `1d`; `0` disables the cache.
-pub fn parse_max_age(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 15m, 2h or 1d"))?;
-    let unit_secs = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(format!("{text:?} has an unknown unit; use s, m, h or d")),
-    };
-    number.checked_mul(unit_secs).map(Duration::from_secs).ok_or_else(|| format!("{text:?} is too long"))
 }
 
 #[cfg(test)]
@@ -177,16 +164,5 @@ mod tests {
         std::fs::write(cache.path(&id("ci1")), serde_json::to_vec(&entry).unwrap()).unwrap();
         assert_eq!(cache.fresh(&id("ci1"), Duration::ZERO), None);
         assert!(cache.fresh(&id("ci1"), Duration::from_secs(60)).is_some());
-    }
-
-    #[test]
-    fn max_age_parses_units() {
-        assert_eq!(parse_max_age("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_max_age("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_max_age("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_max_age("1d"), Ok(Duration::from_secs(86400)));
-        assert!(parse_max_age("1w").is_err());
-        assert!(parse_max_age("h").is_err());
-        assert!(parse_max_age("-1").is_err());
     }
 }

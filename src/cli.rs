@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use azml_ssh::cache::{self, MAX_AGE_ENV};
+use azml_ssh::cache::MAX_AGE_ENV;
 use azml_ssh::cloud::Cloud;
 use azml_ssh::credential::{AUTH_ENV, AuthMethod};
+use azml_ssh::text;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,6 +58,50 @@ pub enum Command {
 
     /// Show the hosts azml-ssh has configured.
     List(ListArgs),
+
+    /// Show instances' state, why they are stopped, endpoint and transport.
+    #[command(
+        after_help = "Examples:\n  azml-ssh status              # every configured host\n  azml-ssh status azmlci1 --json"
+    )]
+    Status(StatusArgs),
+
+    /// Start an instance (once, even if connections are starting it too).
+    Start(LifecycleArgs),
+
+    /// Stop an instance.
+    Stop(LifecycleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// A configured host alias or a compute resource ID (default: every configured host).
+    #[arg(value_name = "ALIAS|RESOURCE_ID", allow_hyphen_values = true)]
+    pub target: Option<String>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    /// A configured host alias or a compute resource ID.
+    #[arg(value_name = "ALIAS|RESOURCE_ID", allow_hyphen_values = true)]
+    pub target: String,
+
+    /// Wait until the operation has finished.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// With --wait, give up after this long (e.g. 10m).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = text::parse_duration)]
+    pub wait_timeout: Duration,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 /// Where the ssh configuration lives and how it is written.
@@ -185,8 +230,16 @@ pub struct ProxyArgs {
     pub resource_id: String,
 
     /// Use a cached endpoint younger than this without asking Azure (e.g. 90s, 15m, 1h; 0 disables the cache).
-    #[arg(long, value_name = "AGE", env = MAX_AGE_ENV, default_value = "1h", value_parser = cache::parse_max_age)]
+    #[arg(long, value_name = "AGE", env = MAX_AGE_ENV, default_value = "1h", value_parser = text::parse_duration)]
     pub cache_max_age: Duration,
+
+    /// Fail instead of starting a stopped instance.
+    #[arg(long)]
+    pub no_start: bool,
+
+    /// How long to wait for a starting instance to run (e.g. 10m, 600).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = text::parse_duration)]
+    pub start_timeout: Duration,
 
     #[command(flatten)]
     pub azure: AzureArgs,

@@ -3,17 +3,14 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use crate::arm::ArmClient;
 use crate::binpath;
-use crate::cloud;
 use crate::configure::{self, ConfigError, Layout, Report};
-use crate::credential;
 use crate::discover::{self, Filter};
 use crate::hosts::{self, Flavor, HostEntry, Source};
-use crate::resolve::AzureOptions;
+use crate::resolve::{self, AzureOptions};
 use crate::resource_id::ComputeId;
+use crate::runtime;
 use crate::sshconfig::IncludeState;
 
 /// What `--user`, `--identity-file` and `--ssh-option` say; unset fields keep what an entry had before.
@@ -239,24 +236,15 @@ pub fn config(
     let program = program(options)?;
     let layout = layout(options)?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let discovery = runtime.block_on(async {
-        let deadline = Instant::now() + azure.timeout;
-        let base = cloud::arm_base_url(azure.cloud)?;
-        let token = credential::get_token(azure.auth, azure.cloud, azure.timeout.min(Duration::from_secs(60)))
-            .await
-            .map_err(|e| e.to_string())?;
+    let discovery = runtime::block_on(async {
+        let arm = resolve::session(azure).await.map_err(|e| e.to_string())?;
         let assigned_to = if d.all {
             None
         } else {
-            Some(token.object_id().ok_or(
+            Some(arm.signed_in_object_id().ok_or(
                 "cannot tell who is signed in (the token has no object ID); use --all to configure every instance",
             )?)
         };
-        let arm = ArmClient::new(base, token, deadline).map_err(|e| e.to_string())?;
         let filter = Filter {
             subscriptions: d.subscriptions.clone(),
             resource_group: d.resource_group.clone(),
@@ -269,8 +257,8 @@ pub fn config(
                 Err(format!("listing compute instances took longer than {} s (--timeout)", azure.timeout.as_secs()))
             }
         }
-    });
-    runtime.shutdown_background();
+    })
+    .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let discovery = discovery?;
 
     let mut notes = discovery.warnings.clone();

@@ -7,9 +7,11 @@ use clap::Parser;
 use std::path::{Path, PathBuf};
 
 use azml_ssh::commands::{self, Discover, HostSettings, WriteOptions};
+use azml_ssh::lifecycle::StartOptions;
 use azml_ssh::proxy::{self, ProxyOptions};
 use azml_ssh::resolve::AzureOptions;
 use azml_ssh::resource_id::ComputeId;
+use azml_ssh::status;
 
 mod cli;
 
@@ -29,6 +31,13 @@ fn main() -> ExitCode {
         ),
         Command::Remove(args) => commands::remove(&args.alias, &write_options(&args.write, &NO_HOST)),
         Command::List(args) => commands::list(ssh_config_path(&args.ssh_config)),
+        Command::Status(args) => run_status(args),
+        Command::Start(args) => status::target(&args.target).and_then(|target| {
+            status::start(&target, &azure_options(&args.azure, 30), args.wait.then_some(args.wait_timeout))
+        }),
+        Command::Stop(args) => status::target(&args.target).and_then(|target| {
+            status::stop(&target, &azure_options(&args.azure, 30), args.wait.then_some(args.wait_timeout))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,6 +75,19 @@ fn host_settings(host: &HostArgs) -> HostSettings {
     }
 }
 
+fn run_status(args: cli::StatusArgs) -> Result<(), String> {
+    let targets = match &args.target {
+        Some(text) => vec![status::target(text)?],
+        None => status::all_targets()?,
+    };
+    if targets.is_empty() {
+        return Err(
+            "no hosts are configured yet; name one (`azml-ssh status <resource-id>`) or run `azml-ssh config`".into()
+        );
+    }
+    status::status(&targets, &azure_options(&args.azure, 30), args.json)
+}
+
 fn run_config(args: cli::ConfigArgs) -> Result<(), String> {
     let write = write_options(&args.write, &args.host);
     if args.remove {
@@ -83,7 +105,15 @@ fn run_config(args: cli::ConfigArgs) -> Result<(), String> {
 
 fn run_proxy(args: cli::ProxyArgs) -> Result<(), String> {
     let id: ComputeId = args.resource_id.parse().map_err(|e| format!("{e}"))?;
-    let options = ProxyOptions { azure: azure_options(&args.azure, 30), cache_max_age: args.cache_max_age };
+    let options = ProxyOptions {
+        azure: azure_options(&args.azure, 30),
+        cache_max_age: args.cache_max_age,
+        start: StartOptions {
+            allow_start: !args.no_start,
+            timeout: args.start_timeout,
+            cache_root: azml_ssh::cache::cache_root(),
+        },
+    };
     let result = proxy::run(&id, &options).map_err(|e| e.to_string());
     // The relay may leave a thread blocked on stdin that ssh never closes; exiting here, rather than returning
     // through the runtime and thread teardown, ends the process as soon as the stream is done.

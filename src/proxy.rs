@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::cache::EndpointCache;
+use crate::lifecycle::StartOptions;
 use crate::relay::{self, RelayError};
 use crate::resolve::{self, AzureOptions, ResolveError};
 use crate::resource_id::ComputeId;
+use crate::runtime;
 
 /// A cached address that does not accept within this is presumed stale (the instance moved or is stopped);
 /// kept short because the fresh lookup that follows must fit in VS Code's 15 s connect timeout.
@@ -18,6 +20,7 @@ const FRESH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct ProxyOptions {
     pub azure: AzureOptions,
+    pub start: StartOptions,
     /// How old a cached endpoint may be and still be tried without asking ARM; zero disables the cache.
     pub cache_max_age: Duration,
 }
@@ -76,7 +79,7 @@ fn connect_and_relay(
         }
     }
 
-    let addr = lookup(id, &options.azure)?;
+    let addr = lookup(id, options)?;
     tracing::debug!(%addr, "resolved endpoint");
     if let Some(cache) = cache.as_ref().filter(|_| use_cache) {
         cache.store(id, addr);
@@ -90,12 +93,9 @@ fn connect_and_relay(
     Ok(relay::relay(stdio.input, stdio.output, socket)?)
 }
 
-/// The async part: token and ARM. A single-threaded runtime is enough for a handful of sequential requests and
-/// is created only here, so the warm path never pays for one.
-fn lookup(id: &ComputeId, azure: &AzureOptions) -> Result<SocketAddr, ProxyError> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ProxyError::Runtime)?;
-    let result = runtime.block_on(resolve::resolve(id, azure));
-    // Do not wait for stray blocking tasks (a hung `az` after a timeout): the answer is all we need.
-    runtime.shutdown_background();
+/// The async part: token, ARM, and starting the instance if needed.
+fn lookup(id: &ComputeId, options: &ProxyOptions) -> Result<SocketAddr, ProxyError> {
+    let result =
+        runtime::block_on(resolve::resolve(id, &options.azure, &options.start)).map_err(ProxyError::Runtime)?;
     Ok(result?)
 }

@@ -2,12 +2,13 @@
 //! reason an instance cannot be reached into its own message.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::arm::{ArmClient, ArmError};
 use crate::cloud::{self, Cloud};
 use crate::compute::{ComputeResource, ComputeState, StateClass};
 use crate::credential::{self, AuthMethod, CredentialError};
+use crate::lifecycle::{self, LifecycleError, StartOptions};
 use crate::resource_id::ComputeId;
 
 /// How to reach Azure; shared by every command that talks to ARM.
@@ -27,6 +28,8 @@ pub enum ResolveError {
     Arm(#[from] ArmError),
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
     #[error("{0}")]
     Setup(String),
     #[error("looking up {what} took longer than {secs} s (--timeout)", secs = timeout.as_secs())]
@@ -58,29 +61,37 @@ pub enum EndpointError {
     BadPort { name: String, value: String },
 }
 
-/// Looks the compute up in ARM and returns its direct SSH endpoint.
-pub async fn resolve(id: &ComputeId, options: &AzureOptions) -> Result<SocketAddr, ResolveError> {
-    let what = format!("compute {}", id.compute);
-    match tokio::time::timeout(options.timeout, resolve_inner(id, options)).await {
-        Ok(result) => result,
-        Err(_) => Err(ResolveError::Timeout { what, timeout: options.timeout }),
-    }
-}
-
-async fn resolve_inner(id: &ComputeId, options: &AzureOptions) -> Result<SocketAddr, ResolveError> {
-    let deadline = Instant::now() + options.timeout;
+/// Signs in and returns an ARM client for the cloud in effect.
+pub async fn session(options: &AzureOptions) -> Result<ArmClient, ResolveError> {
     let base = cloud::arm_base_url(options.cloud).map_err(ResolveError::Setup)?;
     // A second less than the whole, so a hanging sign-in is reported as such rather than as a lookup timeout.
     let sign_in_timeout = options.timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1));
     let token = credential::get_token(options.auth, options.cloud, sign_in_timeout).await?;
-    let arm = ArmClient::new(base, token, deadline)?;
-    let compute = arm.get_compute(id).await?;
+    Ok(ArmClient::new(base, token, options.timeout)?)
+}
+
+/// Looks the compute up in ARM, starts it and waits for it when it is stopped (as `start` allows), and returns its
+/// direct SSH endpoint. Sign-in and lookup are bounded by `azure.timeout`, the wait by `start.timeout`.
+pub async fn resolve(id: &ComputeId, azure: &AzureOptions, start: &StartOptions) -> Result<SocketAddr, ResolveError> {
+    let what = format!("compute {}", id.compute);
+    let lookup = async {
+        let arm = session(azure).await?;
+        let compute = arm.get_compute(id).await?;
+        Ok::<_, ResolveError>((arm, compute))
+    };
+    let (arm, compute) = match tokio::time::timeout(azure.timeout, lookup).await {
+        Ok(result) => result?,
+        Err(_) => return Err(ResolveError::Timeout { what, timeout: azure.timeout }),
+    };
+    // Never start an instance that could not be connected to anyway.
+    preflight(id, &compute)?;
+    let compute = lifecycle::ensure_running(&arm, id, compute, start).await?;
     Ok(direct_endpoint(id, &compute)?)
 }
 
-/// Checks, in an order that gives the most useful message first: the kind of compute (never fixable), SSH access
-/// (fixed at creation), the state (fixable by starting), then the endpoint itself (absent while stopped).
-pub fn direct_endpoint(id: &ComputeId, compute: &ComputeResource) -> Result<SocketAddr, EndpointError> {
+/// The checks that do not depend on the state: the kind of compute (never fixable) and SSH access (fixed at
+/// creation).
+pub fn preflight(id: &ComputeId, compute: &ComputeResource) -> Result<(), EndpointError> {
     let name = id.compute.clone();
     match compute.compute_type() {
         Some(kind) if kind.eq_ignore_ascii_case("ComputeInstance") => {}
@@ -89,13 +100,22 @@ pub fn direct_endpoint(id: &ComputeId, compute: &ComputeResource) -> Result<Sock
             return Err(EndpointError::NotComputeInstance { name, kind });
         }
     }
-    let instance =
-        compute.instance().map_err(|e| EndpointError::Malformed { name: name.clone(), reason: e.to_string() })?;
+    let instance = compute.instance().map_err(|reason| EndpointError::Malformed { name: name.clone(), reason })?;
     let ssh = instance.ssh_settings.unwrap_or_default();
     let public_access = ssh.ssh_public_access.as_deref().unwrap_or("Disabled");
     if !public_access.eq_ignore_ascii_case("Enabled") {
         return Err(EndpointError::SshDisabled { name });
     }
+    Ok(())
+}
+
+/// Checks, in an order that gives the most useful message first: the kind of compute (never fixable), SSH access
+/// (fixed at creation), the state (fixable by starting), then the endpoint itself (absent while stopped).
+pub fn direct_endpoint(id: &ComputeId, compute: &ComputeResource) -> Result<SocketAddr, EndpointError> {
+    preflight(id, compute)?;
+    let name = id.compute.clone();
+    let instance = compute.instance().map_err(|reason| EndpointError::Malformed { name: name.clone(), reason })?;
+    let ssh = instance.ssh_settings.unwrap_or_default();
 
     let state = ComputeState::parse(instance.state.as_deref().unwrap_or("Unknown"));
     if state.class() != StateClass::Connectable {
@@ -108,7 +128,7 @@ pub fn direct_endpoint(id: &ComputeId, compute: &ComputeResource) -> Result<Sock
             _ => String::new(),
         };
         let remedy = match state.class() {
-            StateClass::Stopped => format!("start it with `{}`", az_start_command(id)),
+            StateClass::Stopped => format!("start it with `azml-ssh start {id}` (or connect without --no-start)"),
             StateClass::Transitional => "wait until it is Running and connect again".into(),
             _ => "it cannot accept connections; check it in Azure ML studio (it may need to be recreated)".into(),
         };
@@ -144,14 +164,6 @@ fn parse_port(value: Option<&serde_json::Value>, name: &str) -> Result<u16, Endp
         Some(n @ 1..=65535) => Ok(n as u16),
         _ => Err(bad(value)),
     }
-}
-
-/// The Azure CLI command that starts the instance, for messages.
-pub fn az_start_command(id: &ComputeId) -> String {
-    format!(
-        "az ml compute start --name {} --workspace-name {} --resource-group {} --subscription {}",
-        id.compute, id.workspace, id.resource_group, id.subscription
-    )
 }
 
 #[cfg(test)]
@@ -219,7 +231,7 @@ mod tests {
         let message = direct_endpoint(&id(), &compute).unwrap_err().to_string();
         assert!(
             message.starts_with(
-                "ci1 is Stopped (idle shutdown at 2026-11-26T14:02:00Z); start it with `az ml compute start --name ci1"
+                "ci1 is Stopped (idle shutdown at 2026-11-26T14:02:00Z); start it with `azml-ssh start /subscriptions/"
             ),
             "{message}"
         );

@@ -13,14 +13,18 @@ use serde_json::json;
 const LIMIT: Duration = Duration::from_secs(10);
 
 /// Runs the proxy directly (stdin closed) and returns (success, the single stderr line).
-fn proxy_outcome(env: &TestEnv, id: &str) -> (bool, String) {
-    let out = run(&mut env.proxy(&[id]), None, LIMIT);
+fn proxy_outcome(env: &TestEnv, args: &[&str]) -> (bool, String) {
+    let out = run(&mut env.proxy(args), None, LIMIT);
     assert!(out.stdout.is_empty(), "nothing but the stream may reach stdout: {:?}", out.stdout_text());
     (out.status.success(), out.stderr)
 }
 
 fn assert_fails_with(env: &TestEnv, id: &str, expected: &[&str]) {
-    let (ok, stderr) = proxy_outcome(env, id);
+    assert_args_fail_with(env, &[id], expected);
+}
+
+fn assert_args_fail_with(env: &TestEnv, args: &[&str], expected: &[&str]) {
+    let (ok, stderr) = proxy_outcome(env, args);
     assert!(!ok, "expected failure, stderr: {stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "exactly one line: {stderr:?}");
@@ -142,14 +146,12 @@ fn stopped_instance_says_why_and_how_to_start_it() {
         "operationTrigger": "IdleShutdown", "operationTime": "2026-11-26T14:02:00Z"
     });
     env.arm.put_compute(&id, doc);
-    assert_fails_with(
+    assert_args_fail_with(
         &env,
-        &id,
-        &[
-            "ci1 is Stopped (idle shutdown at 2026-11-26T14:02:00Z)",
-            "az ml compute start --name ci1 --workspace-name ws-test",
-        ],
+        &["--no-start", &id],
+        &["ci1 is Stopped (idle shutdown at 2026-11-26T14:02:00Z)", &format!("start it with `azml-ssh start {id}`")],
     );
+    assert_eq!(env.arm.count_method("POST", &format!("{id}/start")), 0, "--no-start sends no start");
 }
 
 #[test]
@@ -171,13 +173,13 @@ fn other_compute_types_are_refused() {
 fn messages_reach_the_user_through_real_ssh() {
     let env = TestEnv::new();
     let id = compute_id("ci1");
-    env.arm.put_compute(&id, compute_instance(&id, "Stopped", true, None, Some(50000)));
+    env.arm.put_compute(&id, compute_instance(&id, "Unusable", true, None, Some(50000)));
     let config = env.ssh_config("azmlci1", &id, "");
     // Repeated, because the message used to race with ssh hanging up on the proxy once the stream closed.
     for _ in 0..20 {
         let out = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
         assert!(!out.status.success());
-        assert!(out.stderr.contains("azml-ssh: ci1 is Stopped"), "{}", out.stderr);
+        assert!(out.stderr.contains("azml-ssh: ci1 is Unusable"), "{}", out.stderr);
     }
 }
 

@@ -71,6 +71,99 @@ struct Inner {
     page_size: usize,
     /// This server's own base URL, for nextLink.
     base_url: String,
+    /// Lower-cased compute path → its lifecycle state machine.
+    machines: HashMap<String, Machine>,
+    /// A delay before answering the next POST .../start (once).
+    start_delay_once: Option<std::time::Duration>,
+}
+
+/// A compute instance's lifecycle as the mock plays it: start and stop are accepted with 202 and move the state
+/// through Starting or Stopping, which last a given number of GETs.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// GETs that see Starting before Running.
+    pub polls_to_running: usize,
+    /// GETs that see Stopping before Stopped.
+    pub polls_to_stopped: usize,
+    /// The status POST .../start answers with: 202; 403 to refuse; 409 as when another client's start is under way.
+    pub start_status: u16,
+    /// The address the instance gets when it runs.
+    pub ip: String,
+    pub port: u16,
+    pub countdown: usize,
+}
+
+impl Machine {
+    pub fn new(port: u16) -> Self {
+        Machine {
+            polls_to_running: 2,
+            polls_to_stopped: 1,
+            start_status: 202,
+            ip: "127.0.0.1".into(),
+            port,
+            countdown: 0,
+        }
+    }
+}
+
+fn set_state(doc: &mut Value, state: &str, machine: &Machine) {
+    let props = &mut doc["properties"]["properties"];
+    props["state"] = json!(state);
+    let running = matches!(state, "Running" | "JobRunning");
+    props["connectivityEndpoints"]["publicIpAddress"] = if running { json!(machine.ip) } else { Value::Null };
+    props["sshSettings"]["sshPort"] = json!(machine.port);
+}
+
+/// One GET's worth of progress for a transitional state.
+fn advance(state: &mut Inner, key: &str) {
+    let Some(machine) = state.machines.get_mut(key) else { return };
+    let current = state.computes[key]["properties"]["properties"]["state"].as_str().unwrap_or("").to_owned();
+    let next = match current.as_str() {
+        "Starting" | "Stopping" if machine.countdown > 0 => {
+            machine.countdown -= 1;
+            return;
+        }
+        "Starting" => "Running",
+        "Stopping" => "Stopped",
+        _ => return,
+    };
+    let machine = machine.clone();
+    set_state(state.computes.get_mut(key).unwrap(), next, &machine);
+}
+
+fn lifecycle_action(state: &mut Inner, key: &str, action: &str) -> Reply {
+    let current = state.computes[key]["properties"]["properties"]["state"].as_str().unwrap_or("").to_owned();
+    let machine = state.machines.get_mut(key).unwrap();
+    if action == "start" && machine.start_status == 403 {
+        return Reply::error(
+            403,
+            "AuthorizationFailed",
+            "The client does not have authorization to perform action 'Microsoft.MachineLearningServices/workspaces/computes/start/action'.",
+        );
+    }
+    let (from, to, polls) = match action {
+        "start" => ("Stopped", "Starting", machine.polls_to_running),
+        _ => ("Running", "Stopping", machine.polls_to_stopped),
+    };
+    let conflict = Reply::error(
+        409,
+        "Conflict",
+        &format!("Cannot {action} compute in state {current}: an operation is in progress."),
+    );
+    if current != from {
+        return conflict;
+    }
+    if action == "start" && machine.start_status == 409 {
+        // Somebody else's start (the studio, the CLI) got there first: refused, but the instance is starting.
+        machine.countdown = polls;
+        let machine = machine.clone();
+        set_state(state.computes.get_mut(key).unwrap(), to, &machine);
+        return conflict;
+    }
+    machine.countdown = polls;
+    let machine = machine.clone();
+    set_state(state.computes.get_mut(key).unwrap(), to, &machine);
+    Reply::raw(202, "")
 }
 
 #[derive(Clone)]
@@ -154,6 +247,37 @@ impl MockArm {
         self.inner.lock().unwrap().computes.insert(path.to_ascii_lowercase(), document);
     }
 
+    /// Registers `id` as an instance in `state` whose start/stop follow `machine`.
+    pub fn put_machine(&self, id: &str, state: &str, machine: Machine) {
+        let mut doc = compute_instance(id, state, true, None, Some(machine.port));
+        set_state(&mut doc, state, &machine);
+        let mut inner = self.inner.lock().unwrap();
+        inner.computes.insert(id.to_ascii_lowercase(), doc);
+        inner.machines.insert(id.to_ascii_lowercase(), machine);
+    }
+
+    /// Sets a field of a registered compute's instance properties (e.g. lastOperation).
+    pub fn patch_instance(&self, id: &str, field: &str, value: Value) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.computes.get_mut(&id.to_ascii_lowercase()).unwrap()["properties"]["properties"][field] = value;
+    }
+
+    /// The current state of a registered compute.
+    pub fn state_of(&self, id: &str) -> String {
+        let inner = self.inner.lock().unwrap();
+        inner.computes[&id.to_ascii_lowercase()]["properties"]["properties"]["state"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// Delays the answer to the next POST .../start.
+    pub fn delay_next_start(&self, delay: std::time::Duration) {
+        self.inner.lock().unwrap().start_delay_once = Some(delay);
+    }
+
+    /// How many requests had this method and path (case-insensitive).
+    pub fn count_method(&self, method: &str, path: &str) -> usize {
+        self.requests().iter().filter(|r| r.method == method && r.path.eq_ignore_ascii_case(path)).count()
+    }
+
     /// The subscriptions the signed-in identity can see, as `(id, state)`.
     pub fn set_subscriptions(&self, subscriptions: &[(&str, &str)]) {
         self.inner.lock().unwrap().subscriptions =
@@ -186,6 +310,20 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A delay is served before the request is looked at, without holding the lock; a client that gives up (or is
+    // killed) meanwhile leaves no trace, as with a real slow server.
+    let delay = if method == Method::POST && uri.path().to_ascii_lowercase().ends_with("/start") {
+        inner.lock().unwrap().start_delay_once.take()
+    } else {
+        None
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    respond(&inner, method, uri, headers, body)
+}
+
+fn respond(inner: &Mutex<Inner>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or("").to_owned();
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -245,10 +383,17 @@ async fn handle(
             "The api-version query parameter (?api-version=) is required for all requests.",
         ));
     }
-    if method == Method::GET
-        && let Some(doc) = state.computes.get(&path.to_ascii_lowercase())
+    if method == Method::POST
+        && let Some((compute, action)) = path.to_ascii_lowercase().rsplit_once('/')
+        && matches!(action, "start" | "stop")
+        && state.machines.contains_key(compute)
     {
-        return reply(Reply::json(200, doc.clone()));
+        return reply(lifecycle_action(&mut state, compute, action));
+    }
+    if method == Method::GET && state.computes.contains_key(&path.to_ascii_lowercase()) {
+        let key = path.to_ascii_lowercase();
+        advance(&mut state, &key);
+        return reply(Reply::json(200, state.computes[&key].clone()));
     }
     if method == Method::GET
         && let Some(items) = list(&state, &path)

@@ -303,3 +303,10 @@ pub fn echo_server() -> std::net::SocketAddr {
     });
     addr
 }
+
+/// The file-name key azml-ssh uses for a compute in its cache directory.
+pub fn cache_key(id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.to_ascii_lowercase().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
