@@ -139,6 +139,11 @@ impl ArmClient {
         Ok(ArmClient { http, base, token, retry_budget })
     }
 
+    /// The token this client sends.
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
     /// The signed-in identity's object ID, from the token.
     pub fn signed_in_object_id(&self) -> Option<String> {
         self.token.object_id()

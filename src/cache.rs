@@ -1,11 +1,10 @@
 //! The last known endpoint of each compute, so that a connection made soon after another one needs no token and
-//! no ARM call at all. Entries hold only public facts (an address and a time) — never a token.
+//! no ARM call at all. Entries hold only public facts (an address or gateway, and a time) — never a token.
 //!
 //! Layout: `$XDG_CACHE_HOME/azml-ssh/endpoints/<sha256 of the lower-cased resource ID>.json`, directory 0700, files
 //! 0600, replaced atomically so concurrent proxies never read a torn entry. Any problem with the cache is logged
 //! and ignored: the cache can make a connection faster, never make it fail.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
+use crate::resolve::Endpoint;
 use crate::resource_id::ComputeId;
 
 /// Environment variable equivalent of `--cache-max-age`.
@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     resource_id: String,
-    address: SocketAddr,
+    endpoint: Endpoint,
     /// Unix seconds.
     resolved_at: u64,
 }
@@ -69,7 +69,7 @@ impl EndpointCache {
     }
 
     /// The cached endpoint if it is younger than `max_age`.
-    pub fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<SocketAddr> {
+    pub fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<Endpoint> {
         let path = self.path(id);
         let text = std::fs::read(&path).ok()?;
         let entry: Entry = match serde_json::from_slice(&text) {
@@ -88,12 +88,12 @@ impl EndpointCache {
             tracing::debug!(age, "cached endpoint is stale");
             return None;
         }
-        tracing::debug!(address = %entry.address, age, "using cached endpoint");
-        Some(entry.address)
+        tracing::debug!(endpoint = %entry.endpoint, age, "using cached endpoint");
+        Some(entry.endpoint)
     }
 
-    pub fn store(&self, id: &ComputeId, address: SocketAddr) {
-        let entry = Entry { resource_id: id.cache_key(), address, resolved_at: now() };
+    pub fn store(&self, id: &ComputeId, endpoint: &Endpoint) {
+        let entry = Entry { resource_id: id.cache_key(), endpoint: endpoint.clone(), resolved_at: now() };
         let result = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other).and_then(|bytes| {
             fsutil::private_dir(&self.root)?;
             fsutil::private_dir(&self.dir)?;
@@ -118,6 +118,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    fn direct(text: &str) -> Endpoint {
+        Endpoint::Direct { address: text.parse().unwrap() }
+    }
+
     fn id(name: &str) -> ComputeId {
         format!("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/{name}")
             .parse()
@@ -128,11 +132,11 @@ mod tests {
     fn stores_reads_and_forgets_per_compute() {
         let root = tempfile::tempdir().unwrap();
         let cache = EndpointCache::new(root.path());
-        let addr: SocketAddr = "20.1.2.3:50000".parse().unwrap();
+        let addr = direct("20.1.2.3:50000");
         assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
-        cache.store(&id("ci1"), addr);
-        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), Some(addr));
-        assert_eq!(cache.fresh(&id("CI1"), DEFAULT_MAX_AGE), Some(addr), "ARM names are case-insensitive");
+        cache.store(&id("ci1"), &addr);
+        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), Some(addr.clone()));
+        assert_eq!(cache.fresh(&id("CI1"), DEFAULT_MAX_AGE), Some(addr.clone()), "ARM names are case-insensitive");
         assert_eq!(cache.fresh(&id("ci2"), DEFAULT_MAX_AGE), None);
         cache.forget(&id("ci1"));
         assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
@@ -142,7 +146,7 @@ mod tests {
     fn files_are_private_and_corrupt_entries_ignored() {
         let root = tempfile::tempdir().unwrap();
         let cache = EndpointCache::new(root.path());
-        cache.store(&id("ci1"), "1.2.3.4:22".parse().unwrap());
+        cache.store(&id("ci1"), &direct("1.2.3.4:22"));
         let dir_mode = std::fs::metadata(root.path().join("endpoints")).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
         let file = cache.path(&id("ci1"));
@@ -155,11 +159,8 @@ mod tests {
     fn zero_max_age_means_always_stale() {
         let root = tempfile::tempdir().unwrap();
         let cache = EndpointCache::new(root.path());
-        let entry = Entry {
-            resource_id: id("ci1").cache_key(),
-            address: "1.2.3.4:22".parse().unwrap(),
-            resolved_at: now() - 10,
-        };
+        let entry =
+            Entry { resource_id: id("ci1").cache_key(), endpoint: direct("1.2.3.4:22"), resolved_at: now() - 10 };
         std::fs::create_dir_all(&cache.dir).unwrap();
         std::fs::write(cache.path(&id("ci1")), serde_json::to_vec(&entry).unwrap()).unwrap();
         assert_eq!(cache.fresh(&id("ci1"), Duration::ZERO), None);

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use azml_ssh::cache::MAX_AGE_ENV;
 use azml_ssh::cloud::Cloud;
 use azml_ssh::credential::{AUTH_ENV, AuthMethod};
+use azml_ssh::resolve::Transport;
 use azml_ssh::text;
 
 #[derive(Debug, Parser)]
@@ -232,6 +233,11 @@ pub struct ProxyArgs {
     /// Use a cached endpoint younger than this without asking Azure (e.g. 90s, 15m, 1h; 0 disables the cache).
     #[arg(long, value_name = "AGE", env = MAX_AGE_ENV, default_value = "1h", value_parser = text::parse_duration)]
     pub cache_max_age: Duration,
+
+    /// How to reach the instance: directly when it has public SSH and a public IP, else through the Azure ML
+    /// WebSocket tunnel (auto); or force one.
+    #[arg(long, value_enum, default_value_t = Transport::Auto)]
+    pub transport: Transport,
 
     /// Fail instead of starting a stopped instance.
     #[arg(long)]

@@ -278,12 +278,6 @@ pub fn config(
             }
             (None, None) => hosts::DEFAULT_USER.to_owned(),
         };
-        if !f.ssh_public_access {
-            notes.push(format!(
-                "{alias}: SSH public access is disabled on {}, so connecting will fail until it is recreated with SSH enabled",
-                f.id.compute
-            ));
-        }
         found.push(HostEntry {
             alias,
             id: f.id.clone(),

@@ -78,6 +78,10 @@ pub struct Token {
     pub expires_on: i64,
     /// The credential that produced it.
     pub method: AuthMethod,
+    /// Where it is cached (see [`cache_key`]); set when it came from or went into the token cache.
+    pub cache_key: Option<String>,
+    /// It came from the cache rather than from the credential just now, so a refusal may mean it is stale.
+    pub from_cache: bool,
 }
 
 impl Token {
@@ -188,8 +192,49 @@ async fn token_from(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Resu
         Err(_) => Err(CredentialError::Timeout { method, timeout }),
         Ok(Err(e)) => Err(CredentialError::Failed { method, message: sdk_message(&e) }),
         Ok(Ok(token)) => {
-            Ok(Token { secret: token.token.secret().to_owned(), expires_on: token.expires_on.unix_timestamp(), method })
+            let (secret, expires_on) = (token.token.secret().to_owned(), token.expires_on.unix_timestamp());
+            Ok(Token { secret, expires_on, method, cache_key: None, from_cache: false })
         }
+    }
+}
+
+/// The token cache key: what was asked for (the method, and the identity the environment selects) and for which
+/// scope. Signing in as someone else with `az login` is picked up when the cached token expires (within an hour).
+fn cache_key(method: AuthMethod, cloud: Cloud) -> String {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let method = clap::ValueEnum::to_possible_value(&method).map(|v| v.get_name().to_owned()).unwrap_or_default();
+    format!("{method}|{}|{}|{}", var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID"), cloud.management_scope())
+}
+
+/// Like [`get_token`], but reuses a cached token that is not about to expire, and caches a new one.
+pub async fn cached_token(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Result<Token, CredentialError> {
+    let key = cache_key(method, cloud);
+    if let Some(entry) = crate::tokencache::get(&key) {
+        let method = <AuthMethod as clap::ValueEnum>::from_str(&entry.method, true).unwrap_or(method);
+        tracing::debug!(%method, "using a cached token");
+        return Ok(Token {
+            secret: entry.secret,
+            expires_on: entry.expires_on,
+            method,
+            cache_key: Some(key),
+            from_cache: true,
+        });
+    }
+    let mut token = get_token(method, cloud, timeout).await?;
+    let produced_by =
+        clap::ValueEnum::to_possible_value(&token.method).map(|v| v.get_name().to_owned()).unwrap_or_default();
+    crate::tokencache::put(
+        &key,
+        crate::tokencache::Entry { secret: token.secret.clone(), expires_on: token.expires_on, method: produced_by },
+    );
+    token.cache_key = Some(key);
+    Ok(token)
+}
+
+/// Forgets a cached token that a server refused, so the next attempt asks the credential again.
+pub fn forget_cached(token: &Token) {
+    if let Some(key) = &token.cache_key {
+        crate::tokencache::forget(key);
     }
 }
 
@@ -245,7 +290,7 @@ mod tests {
 
     #[test]
     fn token_debug_never_shows_the_secret() {
-        let token = Token { secret: "eyJ-very-secret".into(), expires_on: 1, method: AuthMethod::Cli };
+        let token = Token { secret: "eyJ-very-secret".into(), expires_on: 1, method: AuthMethod::Cli, cache_key: None, from_cache: false };
         assert!(!format!("{token:?}").contains("very-secret"));
     }
 
@@ -253,9 +298,9 @@ mod tests {
     fn object_id_comes_from_the_oid_claim() {
         // {"alg":"none"} . {"oid":"1234-abcd","tid":"t"} . sig
         let secret = "eyJhbGciOiJub25lIn0.eyJvaWQiOiIxMjM0LWFiY2QiLCJ0aWQiOiJ0In0.c2ln".to_owned();
-        let token = Token { secret, expires_on: 0, method: AuthMethod::Cli };
+        let token = Token { secret, expires_on: 0, method: AuthMethod::Cli, cache_key: None, from_cache: false };
         assert_eq!(token.object_id().as_deref(), Some("1234-abcd"));
-        let opaque = Token { secret: "not-a-jwt".into(), expires_on: 0, method: AuthMethod::Cli };
+        let opaque = Token { secret: "not-a-jwt".into(), expires_on: 0, method: AuthMethod::Cli, cache_key: None, from_cache: false };
         assert_eq!(opaque.object_id(), None);
     }
 

@@ -108,6 +108,7 @@ fn run_proxy(args: cli::ProxyArgs) -> Result<(), String> {
     let options = ProxyOptions {
         azure: azure_options(&args.azure, 30),
         cache_max_age: args.cache_max_age,
+        transport: args.transport,
         start: StartOptions {
             allow_start: !args.no_start,
             timeout: args.start_timeout,

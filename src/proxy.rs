@@ -1,15 +1,18 @@
-//! `azml-ssh proxy`: the ProxyCommand. Cached endpoint first (no token, no HTTP client, no async runtime), ARM
-//! lookup when there is none or it no longer answers, then the relay.
+//! `azml-ssh proxy`: the ProxyCommand. Cached endpoint first (a direct connection then needs no token, no HTTP
+//! client and no async runtime), a fresh ARM lookup — which also starts a stopped instance — when there is none or
+//! it no longer answers, then the relay: TCP for the direct transport, the WebSocket tunnel otherwise.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::cache::EndpointCache;
+use crate::credential;
 use crate::lifecycle::StartOptions;
-use crate::relay::{self, RelayError};
-use crate::resolve::{self, AzureOptions, ResolveError};
+use crate::relay::{self, RelayError, Stdio};
+use crate::resolve::{self, AzureOptions, Endpoint, ResolveError, Transport};
 use crate::resource_id::ComputeId;
 use crate::runtime;
+use crate::tunnel::{self, Gateway, TunnelError};
 
 /// A cached address that does not accept within this is presumed stale (the instance moved or is stopped);
 /// kept short because the fresh lookup that follows must fit in VS Code's 15 s connect timeout.
@@ -21,6 +24,7 @@ const FRESH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ProxyOptions {
     pub azure: AzureOptions,
     pub start: StartOptions,
+    pub transport: Transport,
     /// How old a cached endpoint may be and still be tried without asking ARM; zero disables the cache.
     pub cache_max_age: Duration,
 }
@@ -35,6 +39,10 @@ pub enum ProxyError {
     Connect { name: String, addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Relay(#[from] RelayError),
+    #[error(transparent)]
+    Tunnel(#[from] TunnelError),
+    #[error(transparent)]
+    Credential(#[from] credential::CredentialError),
     #[error("cannot take over stdin/stdout: {0}")]
     Stdio(std::io::Error),
     #[error("cannot start the async runtime: {0}")]
@@ -53,49 +61,99 @@ pub fn run(id: &ComputeId, options: &ProxyOptions) -> Result<(), ProxyError> {
     result
 }
 
-fn connect_and_relay(
-    id: &ComputeId,
-    options: &ProxyOptions,
-    stdio: &mut Option<relay::Stdio>,
-) -> Result<(), ProxyError> {
-    let mut take =
-        || stdio.take().ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")));
-    let cache = EndpointCache::open_default();
-    let use_cache = !options.cache_max_age.is_zero();
+/// A connection that got as far as it could before relaying starts.
+enum Connected {
+    Tcp(std::net::TcpStream),
+    Tunnel(Gateway),
+}
 
-    if let Some(cache) = cache.as_ref().filter(|_| use_cache)
-        && let Some(addr) = cache.fresh(id, options.cache_max_age)
-    {
-        match relay::connect(addr, CACHED_CONNECT_TIMEOUT) {
-            Ok(socket) => {
-                tracing::debug!(%addr, "connected to the cached endpoint");
-                let stdio = take()?;
-                return Ok(relay::relay(stdio.input, stdio.output, socket)?);
+fn connect_and_relay(id: &ComputeId, options: &ProxyOptions, stdio: &mut Option<Stdio>) -> Result<(), ProxyError> {
+    let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
+    let cached = cache
+        .as_ref()
+        .and_then(|c| c.fresh(id, options.cache_max_age))
+        .filter(|e| options.transport == Transport::Auto || e.transport_name() == transport_name(options.transport));
+
+    if let Some(endpoint) = cached {
+        match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT) {
+            Ok(connected) => {
+                tracing::debug!(%endpoint, "using the cached endpoint");
+                match relay_over(connected, options, stdio, true) {
+                    Err(ProxyError::Tunnel(e))
+                        if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
+                    {
+                        tracing::debug!("cached tunnel endpoint failed ({e}); asking Azure again");
+                    }
+                    other => return other,
+                }
             }
-            Err(e) => {
-                tracing::debug!(%addr, "cached endpoint did not answer ({e}); asking Azure again");
-                cache.forget(id);
-            }
+            Err(e) => tracing::debug!(%endpoint, "cached endpoint did not answer ({e}); asking Azure again"),
+        }
+        if let Some(cache) = &cache {
+            cache.forget(id);
         }
     }
 
-    let addr = lookup(id, options)?;
-    tracing::debug!(%addr, "resolved endpoint");
-    if let Some(cache) = cache.as_ref().filter(|_| use_cache) {
-        cache.store(id, addr);
+    let runtime_result = runtime::block_on(resolve::resolve(id, &options.azure, &options.start, options.transport));
+    let endpoint = runtime_result.map_err(ProxyError::Runtime)??;
+    tracing::debug!(%endpoint, transport = endpoint.transport_name(), "resolved endpoint");
+    if let Some(cache) = &cache {
+        cache.store(id, &endpoint);
     }
-    let socket = relay::connect(addr, FRESH_CONNECT_TIMEOUT).map_err(|source| ProxyError::Connect {
-        name: id.compute.clone(),
-        addr,
-        source,
-    })?;
-    let stdio = take()?;
-    Ok(relay::relay(stdio.input, stdio.output, socket)?)
+    let connected = connect(id, &endpoint, FRESH_CONNECT_TIMEOUT)?;
+    relay_over(connected, options, stdio, false)
 }
 
-/// The async part: token, ARM, and starting the instance if needed.
-fn lookup(id: &ComputeId, options: &ProxyOptions) -> Result<SocketAddr, ProxyError> {
-    let result =
-        runtime::block_on(resolve::resolve(id, &options.azure, &options.start)).map_err(ProxyError::Runtime)?;
-    Ok(result?)
+fn transport_name(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Direct => "direct",
+        Transport::Tunnel => "tunnel",
+        Transport::Auto => "auto",
+    }
+}
+
+/// The TCP connect for a direct endpoint; the tunnel's handshake happens in [`relay_over`], where the runtime is.
+fn connect(id: &ComputeId, endpoint: &Endpoint, timeout: Duration) -> Result<Connected, ProxyError> {
+    match endpoint {
+        Endpoint::Direct { address } => relay::connect(*address, timeout)
+            .map(Connected::Tcp)
+            .map_err(|source| ProxyError::Connect { name: id.compute.clone(), addr: *address, source }),
+        Endpoint::Tunnel { gateway } => Ok(Connected::Tunnel(gateway.clone())),
+    }
+}
+
+/// Relays over the connection. For the tunnel this first signs in (a cached token makes that free) and performs
+/// the handshake; `cached` handshakes try only once, since a fresh lookup follows a failure.
+fn relay_over(
+    connected: Connected,
+    options: &ProxyOptions,
+    stdio: &mut Option<Stdio>,
+    cached: bool,
+) -> Result<(), ProxyError> {
+    let take = |stdio: &mut Option<Stdio>| {
+        stdio.take().ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")))
+    };
+    match connected {
+        Connected::Tcp(socket) => {
+            let stdio = take(stdio)?;
+            Ok(relay::relay(stdio.input, stdio.output, socket)?)
+        }
+        Connected::Tunnel(gateway) => runtime::block_on(async {
+            let azure = &options.azure;
+            let mut token = credential::cached_token(azure.auth, azure.cloud, azure.timeout).await?;
+            let tries = if cached { 1 } else { tunnel::HANDSHAKE_TRIES };
+            let ws = match tunnel::open(&gateway, token.secret(), tries).await {
+                Err(TunnelError::Unauthorized { .. }) if token.from_cache => {
+                    // A cached token the gateway no longer accepts: sign in afresh, once.
+                    credential::forget_cached(&token);
+                    token = credential::cached_token(azure.auth, azure.cloud, azure.timeout).await?;
+                    tunnel::open(&gateway, token.secret(), tries).await?
+                }
+                other => other?,
+            };
+            let stdio = take(stdio)?;
+            Ok(tunnel::relay(ws, stdio.input, stdio.output).await?)
+        })
+        .map_err(ProxyError::Runtime)?,
+    }
 }

@@ -10,6 +10,7 @@ use crate::compute::{ComputeResource, ComputeState, StateClass};
 use crate::credential::{self, AuthMethod, CredentialError};
 use crate::lifecycle::{self, LifecycleError, StartOptions};
 use crate::resource_id::ComputeId;
+use crate::tunnel::Gateway;
 
 /// How to reach Azure; shared by every command that talks to ARM.
 #[derive(Clone, Debug)]
@@ -46,9 +47,11 @@ pub enum EndpointError {
     #[error("{name} is {state}{why}; {remedy}")]
     NotConnectable { name: String, state: ComputeState, why: String, remedy: String },
     #[error(
-        "{name} has SSH public access disabled, so it has no direct SSH endpoint; create the instance with SSH access enabled (it cannot be changed later) or reach it with `az ml compute connect-ssh`"
+        "{name} has SSH public access disabled, so it has no direct SSH endpoint; use the Azure ML tunnel instead (--transport auto or tunnel)"
     )]
     SshDisabled { name: String },
+    #[error("ARM gives no Jupyter endpoint for {name}, which the tunnel goes through; it may still be setting up")]
+    NoGateway { name: String },
     #[error(
         "{name} is running but ARM reports no public IP address (connectivityEndpoints.publicIpAddress); instances in a virtual network without a public IP cannot be reached directly"
     )]
@@ -61,37 +64,101 @@ pub enum EndpointError {
     BadPort { name: String, value: String },
 }
 
-/// Signs in and returns an ARM client for the cloud in effect.
+/// Signs in (reusing a cached token when there is one) and returns an ARM client for the cloud in effect.
 pub async fn session(options: &AzureOptions) -> Result<ArmClient, ResolveError> {
     let base = cloud::arm_base_url(options.cloud).map_err(ResolveError::Setup)?;
     // A second less than the whole, so a hanging sign-in is reported as such rather than as a lookup timeout.
     let sign_in_timeout = options.timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1));
-    let token = credential::get_token(options.auth, options.cloud, sign_in_timeout).await?;
+    let token = credential::cached_token(options.auth, options.cloud, sign_in_timeout).await?;
     Ok(ArmClient::new(base, token, options.timeout)?)
 }
 
-/// Looks the compute up in ARM, starts it and waits for it when it is stopped (as `start` allows), and returns its
-/// direct SSH endpoint. Sign-in and lookup are bounded by `azure.timeout`, the wait by `start.timeout`.
-pub async fn resolve(id: &ComputeId, azure: &AzureOptions, start: &StartOptions) -> Result<SocketAddr, ResolveError> {
+/// Gets the compute, signing in again once if ARM refuses a cached token (revoked, or a different login since).
+async fn fetch(id: &ComputeId, azure: &AzureOptions) -> Result<(ArmClient, ComputeResource), ResolveError> {
+    let arm = session(azure).await?;
+    match arm.get_compute(id).await {
+        Ok(compute) => Ok((arm, compute)),
+        Err(ArmError::Unauthorized { .. }) if arm.token().from_cache => {
+            credential::forget_cached(arm.token());
+            let arm = session(azure).await?;
+            let compute = arm.get_compute(id).await?;
+            Ok((arm, compute))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Looks the compute up in ARM, starts it and waits for it when it is stopped (as `start` allows), and returns how
+/// to reach it. Sign-in and lookup are bounded by `azure.timeout`, the wait by `start.timeout`.
+pub async fn resolve(
+    id: &ComputeId,
+    azure: &AzureOptions,
+    start: &StartOptions,
+    transport: Transport,
+) -> Result<Endpoint, ResolveError> {
     let what = format!("compute {}", id.compute);
-    let lookup = async {
-        let arm = session(azure).await?;
-        let compute = arm.get_compute(id).await?;
-        Ok::<_, ResolveError>((arm, compute))
-    };
-    let (arm, compute) = match tokio::time::timeout(azure.timeout, lookup).await {
+    let (arm, compute) = match tokio::time::timeout(azure.timeout, fetch(id, azure)).await {
         Ok(result) => result?,
         Err(_) => return Err(ResolveError::Timeout { what, timeout: azure.timeout }),
     };
     // Never start an instance that could not be connected to anyway.
-    preflight(id, &compute)?;
+    preflight(id, &compute, transport)?;
     let compute = lifecycle::ensure_running(&arm, id, compute, start).await?;
-    Ok(direct_endpoint(id, &compute)?)
+    let endpoint = choose_endpoint(id, &compute, transport)?;
+    tracing::debug!(?transport, ?endpoint, "chose transport");
+    Ok(endpoint)
 }
 
-/// The checks that do not depend on the state: the kind of compute (never fixable) and SSH access (fixed at
-/// creation).
-pub fn preflight(id: &ComputeId, compute: &ComputeResource) -> Result<(), EndpointError> {
+/// How a connection reaches the instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// Direct when the instance has public SSH and a public IP, the tunnel otherwise.
+    #[default]
+    Auto,
+    /// TCP to the instance's public IP and SSH port.
+    Direct,
+    /// The Azure ML WebSocket tunnel.
+    Tunnel,
+}
+
+/// Where to connect, as cached between connections.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "transport", rename_all = "lowercase")]
+pub enum Endpoint {
+    Direct { address: SocketAddr },
+    Tunnel { gateway: Gateway },
+}
+
+impl Endpoint {
+    pub fn transport_name(&self) -> &'static str {
+        match self {
+            Endpoint::Direct { .. } => "direct",
+            Endpoint::Tunnel { .. } => "tunnel",
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Direct { address } => write!(f, "{address}"),
+            Endpoint::Tunnel { gateway } => write!(f, "{}:{}", gateway.host, gateway.port),
+        }
+    }
+}
+
+fn has_public_ssh(compute: &ComputeResource) -> bool {
+    compute
+        .instance()
+        .ok()
+        .and_then(|i| i.ssh_settings)
+        .and_then(|s| s.ssh_public_access)
+        .is_some_and(|a| a.eq_ignore_ascii_case("Enabled"))
+}
+
+/// The checks that do not depend on the state: the kind of compute (never fixable) and, for the direct
+/// transport, SSH public access (fixed at creation).
+pub fn preflight(id: &ComputeId, compute: &ComputeResource, transport: Transport) -> Result<(), EndpointError> {
     let name = id.compute.clone();
     match compute.compute_type() {
         Some(kind) if kind.eq_ignore_ascii_case("ComputeInstance") => {}
@@ -100,41 +167,68 @@ pub fn preflight(id: &ComputeId, compute: &ComputeResource) -> Result<(), Endpoi
             return Err(EndpointError::NotComputeInstance { name, kind });
         }
     }
-    let instance = compute.instance().map_err(|reason| EndpointError::Malformed { name: name.clone(), reason })?;
-    let ssh = instance.ssh_settings.unwrap_or_default();
-    let public_access = ssh.ssh_public_access.as_deref().unwrap_or("Disabled");
-    if !public_access.eq_ignore_ascii_case("Enabled") {
+    compute.instance().map_err(|reason| EndpointError::Malformed { name: name.clone(), reason })?;
+    if transport == Transport::Direct && !has_public_ssh(compute) {
         return Err(EndpointError::SshDisabled { name });
     }
     Ok(())
 }
 
-/// Checks, in an order that gives the most useful message first: the kind of compute (never fixable), SSH access
-/// (fixed at creation), the state (fixable by starting), then the endpoint itself (absent while stopped).
+/// The endpoint for `transport` of a compute that should be running now.
+pub fn choose_endpoint(
+    id: &ComputeId,
+    compute: &ComputeResource,
+    transport: Transport,
+) -> Result<Endpoint, EndpointError> {
+    preflight(id, compute, transport)?;
+    check_state(id, compute)?;
+    let tunnel = || {
+        Gateway::from_compute(compute)
+            .map(|gateway| Endpoint::Tunnel { gateway })
+            .ok_or_else(|| EndpointError::NoGateway { name: id.compute.clone() })
+    };
+    match transport {
+        Transport::Direct => direct_endpoint(id, compute).map(|address| Endpoint::Direct { address }),
+        Transport::Tunnel => tunnel(),
+        Transport::Auto if has_public_ssh(compute) => match direct_endpoint(id, compute) {
+            Ok(address) => Ok(Endpoint::Direct { address }),
+            // Public SSH on paper but no public IP (a virtual network without one): the gateway still works.
+            Err(EndpointError::NoPublicIp { .. }) => tunnel(),
+            Err(e) => Err(e),
+        },
+        Transport::Auto => tunnel(),
+    }
+}
+
+/// Fails unless the state accepts connections, saying why not and what to do.
+fn check_state(id: &ComputeId, compute: &ComputeResource) -> Result<(), EndpointError> {
+    let name = id.compute.clone();
+    let instance = compute.instance().map_err(|reason| EndpointError::Malformed { name: name.clone(), reason })?;
+    let state = ComputeState::parse(instance.state.as_deref().unwrap_or("Unknown"));
+    if state.class() == StateClass::Connectable {
+        return Ok(());
+    }
+    let last = instance.last_operation.unwrap_or_default();
+    let why = match (last.operation_trigger.as_deref(), last.operation_time.as_deref()) {
+        (Some(t), Some(at)) if t.eq_ignore_ascii_case("IdleShutdown") => format!(" (idle shutdown at {at})"),
+        (Some(t), None) if t.eq_ignore_ascii_case("IdleShutdown") => " (idle shutdown)".into(),
+        _ => String::new(),
+    };
+    let remedy = match state.class() {
+        StateClass::Stopped => format!("start it with `azml-ssh start {id}` (or connect without --no-start)"),
+        StateClass::Transitional => "wait until it is Running and connect again".into(),
+        _ => "it cannot accept connections; check it in Azure ML studio (it may need to be recreated)".into(),
+    };
+    Err(EndpointError::NotConnectable { name, state, why, remedy })
+}
+
+/// The direct endpoint `publicIpAddress:sshPort`, both validated, of a running instance with public SSH.
 pub fn direct_endpoint(id: &ComputeId, compute: &ComputeResource) -> Result<SocketAddr, EndpointError> {
-    preflight(id, compute)?;
+    preflight(id, compute, Transport::Direct)?;
+    check_state(id, compute)?;
     let name = id.compute.clone();
     let instance = compute.instance().map_err(|reason| EndpointError::Malformed { name: name.clone(), reason })?;
     let ssh = instance.ssh_settings.unwrap_or_default();
-
-    let state = ComputeState::parse(instance.state.as_deref().unwrap_or("Unknown"));
-    if state.class() != StateClass::Connectable {
-        let last = instance.last_operation.unwrap_or_default();
-        let why = match (last.operation_trigger.as_deref(), last.operation_time.as_deref()) {
-            (Some(t), Some(at)) if t.eq_ignore_ascii_case("IdleShutdown") => {
-                format!(" (idle shutdown at {at})")
-            }
-            (Some(t), None) if t.eq_ignore_ascii_case("IdleShutdown") => " (idle shutdown)".into(),
-            _ => String::new(),
-        };
-        let remedy = match state.class() {
-            StateClass::Stopped => format!("start it with `azml-ssh start {id}` (or connect without --no-start)"),
-            StateClass::Transitional => "wait until it is Running and connect again".into(),
-            _ => "it cannot accept connections; check it in Azure ML studio (it may need to be recreated)".into(),
-        };
-        return Err(EndpointError::NotConnectable { name, state, why, remedy });
-    }
-
     let ip_text = instance
         .connectivity_endpoints
         .and_then(|c| c.public_ip_address)

@@ -10,7 +10,7 @@ use crate::compute::{ComputeResource, ComputeState};
 use crate::configure::{self, Layout};
 use crate::lifecycle::{self, StartOptions};
 use crate::progress::{Progress, clock};
-use crate::resolve::{self, AzureOptions};
+use crate::resolve::{self, AzureOptions, Transport};
 use crate::resource_id::ComputeId;
 use crate::runtime;
 
@@ -71,9 +71,9 @@ pub struct Status {
     /// Why it is stopped, in words ("idle shutdown", "user"), when the last operation was a stop.
     pub stopped_by: Option<String>,
     pub last_operation: Option<LastOperation>,
-    /// `ip:port` when the instance has a direct SSH endpoint now.
+    /// `ip:port` (direct) or `gateway-host:port` (tunnel) when the instance can be reached now.
     pub endpoint: Option<String>,
-    /// How a connection would go: "direct", or "none" with SSH public access disabled.
+    /// How a connection would go: "direct" or "tunnel".
     pub transport: String,
     pub ssh_public_access: bool,
     pub admin_user: Option<String>,
@@ -108,9 +108,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, String>) -> Statu
             return status;
         }
     };
-    if let Err(e) = resolve::preflight(id, &compute)
-        && !matches!(e, resolve::EndpointError::SshDisabled { .. })
-    {
+    if let Err(e) = resolve::preflight(id, &compute, Transport::Auto) {
         status.error = Some(e.to_string());
         return status;
     }
@@ -141,9 +139,13 @@ fn status_of(target: &Target, compute: Result<ComputeResource, String>) -> Statu
         .personal_compute_instance_settings
         .and_then(|p| p.assigned_user)
         .map(|u| AssignedTo { object_id: u.object_id, tenant_id: u.tenant_id });
-    if status.ssh_public_access {
-        status.transport = "direct".into();
-        status.endpoint = resolve::direct_endpoint(id, &compute).ok().map(|a| a.to_string());
+    // What a connection with `--transport auto` would use now; while stopped, what it will use once running.
+    match resolve::choose_endpoint(id, &compute, Transport::Auto) {
+        Ok(endpoint) => {
+            status.transport = endpoint.transport_name().into();
+            status.endpoint = Some(endpoint.to_string());
+        }
+        Err(_) => status.transport = if status.ssh_public_access { "direct" } else { "tunnel" }.into(),
     }
     status
 }
@@ -180,7 +182,6 @@ fn print_table(statuses: &[Status]) {
         let note = match (&s.error, &s.stopped_by) {
             (Some(e), _) => e.clone(),
             (None, Some(by)) => format!("stopped by {by}"),
-            (None, None) if !s.ssh_public_access => "SSH public access disabled".into(),
             _ => String::new(),
         };
         rows.push([

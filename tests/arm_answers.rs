@@ -113,7 +113,8 @@ fn missing_public_ip_is_its_own_message() {
     let env = TestEnv::new();
     let id = compute_id("ci1");
     env.arm.put_compute(&id, compute_instance(&id, "Running", true, None, Some(50000)));
-    assert_fails_with(&env, &id, &["ci1", "no public IP address"]);
+    // (With --transport auto the tunnel would be used instead; see tests/tunnel.rs.)
+    assert_args_fail_with(&env, &["--transport", "direct", &id], &["ci1", "no public IP address"]);
 }
 
 #[test]
@@ -133,7 +134,11 @@ fn ssh_public_access_disabled_is_explained() {
     let env = TestEnv::new();
     let id = compute_id("ci1");
     env.arm.put_compute(&id, compute_instance(&id, "Running", false, None, None));
-    assert_fails_with(&env, &id, &["ci1 has SSH public access disabled"]);
+    assert_args_fail_with(
+        &env,
+        &["--transport", "direct", &id],
+        &["ci1 has SSH public access disabled", "--transport auto or tunnel"],
+    );
 }
 
 #[test]

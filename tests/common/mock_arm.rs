@@ -473,7 +473,9 @@ fn reply(r: Reply) -> Response {
     response
 }
 
-/// A compute instance document shaped like ARM's (GET .../computes/{name}, api-version 2025-12-01).
+/// A compute instance document shaped like ARM's (GET .../computes/{name}, api-version 2025-12-01). Real
+/// instances' Jupyter URL is `https://{name}.{region}.instances.azureml.ms/tree/`; here it is on loopback (where
+/// nothing listens on port 9 unless a test moves it to its mock gateway), so no test ever resolves a real name.
 pub fn compute_instance(id: &str, state: &str, ssh_enabled: bool, ip: Option<&str>, port: Option<u16>) -> Value {
     let name = id.rsplit('/').next().unwrap();
     json!({
@@ -497,9 +499,9 @@ pub fn compute_instance(id: &str, state: &str, ssh_enabled: bool, ip: Option<&st
                     "adminPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA test"
                 },
                 "connectivityEndpoints": {"publicIpAddress": ip, "privateIpAddress": "10.0.0.4"},
-                "applications": [
-                    {"displayName": "Jupyter", "endpointUri": format!("https://{name}.eastus2.instances.azureml.ms/tree/")},
-                    {"displayName": "Jupyter Lab", "endpointUri": format!("https://{name}.eastus2.instances.azureml.ms/lab")}
+"applications": [
+                    {"displayName": "Jupyter", "endpointUri": "https://localhost:9/tree/"},
+                    {"displayName": "Jupyter Lab", "endpointUri": "https://localhost:9/lab"}
                 ],
                 "computeInstanceAuthorizationType": "personal",
                 "personalComputeInstanceSettings": {

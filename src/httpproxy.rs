@@ -1,0 +1,152 @@
+//! HTTP CONNECT through the proxy named by `HTTPS_PROXY` (or `ALL_PROXY`), unless `NO_PROXY` exempts the host —
+//! the same variables, and the same reading of them, as curl and reqwest. Only the tunnel needs this; ARM requests
+//! go through reqwest, which does it itself.
+
+use base64::Engine as _;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proxy {
+    pub host: String,
+    pub port: u16,
+    /// `Basic ...` credentials from the proxy URL, if it had any.
+    authorization: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot reach the HTTPS proxy {proxy}: {source}")]
+    Unreachable { proxy: String, source: std::io::Error },
+    #[error(
+        "the HTTPS proxy {proxy} requires authentication (HTTP 407); put the credentials in HTTPS_PROXY (http://user:password@host:port) or exempt the host with NO_PROXY"
+    )]
+    AuthenticationRequired { proxy: String },
+    #[error("the HTTPS proxy {proxy} refused to connect to {target}: {status}")]
+    Refused { proxy: String, target: String, status: String },
+}
+
+fn env_any(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| std::env::var(n).ok()).filter(|v| !v.trim().is_empty())
+}
+
+/// The proxy to use for `host`, if any.
+pub fn for_host(host: &str) -> Option<Proxy> {
+    let url = env_any(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])?;
+    if let Some(no_proxy) = env_any(&["NO_PROXY", "no_proxy"])
+        && exempt(host, &no_proxy)
+    {
+        return None;
+    }
+    parse(&url)
+}
+
+/// curl's NO_PROXY: `*` for everything, otherwise comma-separated names matching the host or a parent domain
+/// (with or without a leading dot), or IP addresses; a `:port` suffix is ignored.
+fn exempt(host: &str, no_proxy: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
+        if entry == "*" {
+            return true;
+        }
+        let entry = entry.trim_start_matches('[');
+        let entry = match entry.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') => name,
+            _ => entry,
+        };
+        let entry = entry.trim_end_matches(']').trim_start_matches('.').to_ascii_lowercase();
+        host == entry || host.ends_with(&format!(".{entry}"))
+    })
+}
+
+fn parse(url: &str) -> Option<Proxy> {
+    let with_scheme = if url.contains("://") { url.to_owned() } else { format!("http://{url}") };
+    let parsed = reqwest::Url::parse(&with_scheme).ok()?;
+    if parsed.scheme() != "http" {
+        tracing::warn!("ignoring proxy {url:?}: only http:// proxies are supported for the tunnel");
+        return None;
+    }
+    let authorization = (!parsed.username().is_empty()).then(|| {
+        let user = percent_decode(parsed.username());
+        let password = percent_decode(parsed.password().unwrap_or(""));
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    });
+    Some(Proxy { host: parsed.host_str()?.to_owned(), port: parsed.port().unwrap_or(80), authorization })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(value) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(value);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Opens a TCP connection to `target_host:target_port` through `proxy`.
+pub async fn connect(proxy: &Proxy, target_host: &str, target_port: u16) -> Result<TcpStream, ProxyError> {
+    let name = format!("{}:{}", proxy.host, proxy.port);
+    let unreachable = |source| ProxyError::Unreachable { proxy: name.clone(), source };
+    let mut stream = TcpStream::connect((proxy.host.as_str(), proxy.port)).await.map_err(unreachable)?;
+    let target = format!("{target_host}:{target_port}");
+    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(auth) = &proxy.authorization {
+        request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(unreachable)?;
+
+    // Read the answer's head byte by byte through a small buffer, then hand back the bare stream: the proxy
+    // sends nothing after the blank line until the tunnel carries data.
+    let mut reader = BufReader::with_capacity(1, &mut stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).await.map_err(unreachable)?;
+    loop {
+        let mut header = String::new();
+        let n = reader.read_line(&mut header).await.map_err(unreachable)?;
+        if n == 0 || header == "\r\n" || header == "\n" {
+            break;
+        }
+    }
+    let status = status_line.split_whitespace().nth(1).unwrap_or("");
+    match status {
+        "200" => Ok(stream),
+        "407" => Err(ProxyError::AuthenticationRequired { proxy: name }),
+        _ => Err(ProxyError::Refused { proxy: name, target, status: status_line.trim().to_owned() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_proxy_matching_follows_curl() {
+        assert!(exempt("ci1.eastus2.instances.azureml.ms", "localhost,.azureml.ms"));
+        assert!(exempt("ci1.eastus2.instances.azureml.ms", "instances.azureml.ms"));
+        assert!(exempt("localhost", "localhost:8443"));
+        assert!(exempt("anything", "*"));
+        assert!(exempt("127.0.0.1", "10.0.0.1, 127.0.0.1"));
+        assert!(!exempt("notazureml.ms", "azureml.ms"));
+        assert!(!exempt("example.com", ""));
+    }
+
+    #[test]
+    fn proxy_urls_parse_with_credentials() {
+        let p = parse("http://us%40er:p%3Ass@proxy.corp:3128").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("proxy.corp", 3128));
+        let expected = base64::engine::general_purpose::STANDARD.encode("us@er:p:ss");
+        assert_eq!(p.authorization, Some(format!("Basic {expected}")));
+        assert_eq!(parse("proxy.corp:8080").unwrap().port, 8080);
+        assert!(parse("socks5://proxy:1080").is_none());
+    }
+}
