@@ -16,9 +16,11 @@ use crate::text::{error_chain, one_line_max};
 
 pub const API_VERSION: &str = "2025-12-01";
 
-const MAX_TRIES: u32 = 6;
+/// Five tries with backoff 0.4, 0.8, 1.6 and 3.2 s (each jittered down to half) ride out a short ARM hiccup and
+/// still give up within about ten seconds — what a user staring at ssh will wait for.
+const MAX_TRIES: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(400);
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
 /// `error.code` and `error.message` from an ARM error body, rendered as ": Code: message" (or nothing).
 #[derive(Debug, Default)]

@@ -290,7 +290,13 @@ mod tests {
 
     #[test]
     fn token_debug_never_shows_the_secret() {
-        let token = Token { secret: "eyJ-very-secret".into(), expires_on: 1, method: AuthMethod::Cli, cache_key: None, from_cache: false };
+        let token = Token {
+            secret: "eyJ-very-secret".into(),
+            expires_on: 1,
+            method: AuthMethod::Cli,
+            cache_key: None,
+            from_cache: false,
+        };
         assert!(!format!("{token:?}").contains("very-secret"));
     }
 
@@ -300,7 +306,13 @@ mod tests {
         let secret = "eyJhbGciOiJub25lIn0.eyJvaWQiOiIxMjM0LWFiY2QiLCJ0aWQiOiJ0In0.c2ln".to_owned();
         let token = Token { secret, expires_on: 0, method: AuthMethod::Cli, cache_key: None, from_cache: false };
         assert_eq!(token.object_id().as_deref(), Some("1234-abcd"));
-        let opaque = Token { secret: "not-a-jwt".into(), expires_on: 0, method: AuthMethod::Cli, cache_key: None, from_cache: false };
+        let opaque = Token {
+            secret: "not-a-jwt".into(),
+            expires_on: 0,
+            method: AuthMethod::Cli,
+            cache_key: None,
+            from_cache: false,
+        };
         assert_eq!(opaque.object_id(), None);
     }
 

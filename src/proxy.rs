@@ -78,7 +78,7 @@ fn connect_and_relay(id: &ComputeId, options: &ProxyOptions, stdio: &mut Option<
         match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT) {
             Ok(connected) => {
                 tracing::debug!(%endpoint, "using the cached endpoint");
-                match relay_over(connected, options, stdio, true) {
+                match relay_over(connected, options, stdio, None) {
                     Err(ProxyError::Tunnel(e))
                         if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
                     {
@@ -95,13 +95,13 @@ fn connect_and_relay(id: &ComputeId, options: &ProxyOptions, stdio: &mut Option<
     }
 
     let runtime_result = runtime::block_on(resolve::resolve(id, &options.azure, &options.start, options.transport));
-    let endpoint = runtime_result.map_err(ProxyError::Runtime)??;
+    let (endpoint, token) = runtime_result.map_err(ProxyError::Runtime)??;
     tracing::debug!(%endpoint, transport = endpoint.transport_name(), "resolved endpoint");
     if let Some(cache) = &cache {
         cache.store(id, &endpoint);
     }
     let connected = connect(id, &endpoint, FRESH_CONNECT_TIMEOUT)?;
-    relay_over(connected, options, stdio, false)
+    relay_over(connected, options, stdio, Some(token))
 }
 
 fn transport_name(transport: Transport) -> &'static str {
@@ -122,13 +122,14 @@ fn connect(id: &ComputeId, endpoint: &Endpoint, timeout: Duration) -> Result<Con
     }
 }
 
-/// Relays over the connection. For the tunnel this first signs in (a cached token makes that free) and performs
-/// the handshake; `cached` handshakes try only once, since a fresh lookup follows a failure.
+/// Relays over the connection. For the tunnel this first performs the handshake, with the token ARM just accepted
+/// (`fresh`) or else a signed-in one (a cached token makes that free). A cached endpoint's handshake is tried only
+/// once, since a fresh lookup follows its failure.
 fn relay_over(
     connected: Connected,
     options: &ProxyOptions,
     stdio: &mut Option<Stdio>,
-    cached: bool,
+    fresh: Option<credential::Token>,
 ) -> Result<(), ProxyError> {
     let take = |stdio: &mut Option<Stdio>| {
         stdio.take().ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")))
@@ -140,8 +141,11 @@ fn relay_over(
         }
         Connected::Tunnel(gateway) => runtime::block_on(async {
             let azure = &options.azure;
-            let mut token = credential::cached_token(azure.auth, azure.cloud, azure.timeout).await?;
-            let tries = if cached { 1 } else { tunnel::HANDSHAKE_TRIES };
+            let tries = if fresh.is_some() { tunnel::HANDSHAKE_TRIES } else { 1 };
+            let mut token = match fresh {
+                Some(token) => token,
+                None => credential::cached_token(azure.auth, azure.cloud, azure.timeout).await?,
+            };
             let ws = match tunnel::open(&gateway, token.secret(), tries).await {
                 Err(TunnelError::Unauthorized { .. }) if token.from_cache => {
                     // A cached token the gateway no longer accepts: sign in afresh, once.

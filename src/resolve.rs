@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::arm::{ArmClient, ArmError};
 use crate::cloud::{self, Cloud};
 use crate::compute::{ComputeResource, ComputeState, StateClass};
-use crate::credential::{self, AuthMethod, CredentialError};
+use crate::credential::{self, AuthMethod, CredentialError, Token};
 use crate::lifecycle::{self, LifecycleError, StartOptions};
 use crate::resource_id::ComputeId;
 use crate::tunnel::Gateway;
@@ -89,13 +89,14 @@ async fn fetch(id: &ComputeId, azure: &AzureOptions) -> Result<(ArmClient, Compu
 }
 
 /// Looks the compute up in ARM, starts it and waits for it when it is stopped (as `start` allows), and returns how
-/// to reach it. Sign-in and lookup are bounded by `azure.timeout`, the wait by `start.timeout`.
+/// to reach it, with the token ARM accepted (the tunnel needs one too). Sign-in and lookup are bounded by
+/// `azure.timeout`, the wait by `start.timeout`.
 pub async fn resolve(
     id: &ComputeId,
     azure: &AzureOptions,
     start: &StartOptions,
     transport: Transport,
-) -> Result<Endpoint, ResolveError> {
+) -> Result<(Endpoint, Token), ResolveError> {
     let what = format!("compute {}", id.compute);
     let (arm, compute) = match tokio::time::timeout(azure.timeout, fetch(id, azure)).await {
         Ok(result) => result?,
@@ -106,7 +107,7 @@ pub async fn resolve(
     let compute = lifecycle::ensure_running(&arm, id, compute, start).await?;
     let endpoint = choose_endpoint(id, &compute, transport)?;
     tracing::debug!(?transport, ?endpoint, "chose transport");
-    Ok(endpoint)
+    Ok((endpoint, arm.token().clone()))
 }
 
 /// How a connection reaches the instance.

@@ -269,10 +269,10 @@ where
                     };
                 }
                 Some(Ok(Message::Frame(_))) => {}
-                Some(Err(tungstenite::Error::ConnectionClosed)) | None => {
-                    break Err(TunnelError::Broken("the gateway dropped the connection without closing it".into()));
-                }
-                Some(Err(e)) => break Err(broken(e)),
+                Some(Err(e)) if !is_dropped(&e) => break Err(broken(e)),
+                // After our own close nothing is in flight, so a missing close reply loses nothing.
+                _ if !stdin_open => break Ok(()),
+                _ => break Err(TunnelError::Broken("the gateway dropped the connection without closing it".into())),
             },
             _ = ping.tick() => {
                 if awaiting_pong {
@@ -288,6 +288,18 @@ where
     drop(out_tx);
     let _ = writer.join();
     result
+}
+
+/// The connection ended without a close frame: EOF, or TLS without close_notify.
+fn is_dropped(e: &tungstenite::Error) -> bool {
+    match e {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => true,
+        tungstenite::Error::Io(io) => {
+            matches!(io.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset)
+        }
+        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => true,
+        _ => false,
+    }
 }
 
 fn read_stdin(mut input: File, tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {

@@ -105,15 +105,13 @@ fn a_proxy_killed_while_holding_the_start_lock_blocks_nobody() {
 
     let lock = env.cache_dir().join(format!("azml-ssh/starts/{}.lock", common::cache_key(&id)));
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let held =
-            std::fs::File::open(&lock).is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
-        if held {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the first proxy never took the lock");
+    // Its start request has reached the mock (where it hangs), and it holds the lock.
+    while env.arm.delayed_starts() == 0 {
+        assert!(Instant::now() < deadline, "the first proxy never sent its start");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let held = std::fs::File::open(&lock).is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+    assert!(held, "the first proxy does not hold the lock while starting");
     first.kill().unwrap();
     first.wait().unwrap();
 

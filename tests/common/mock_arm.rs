@@ -75,6 +75,8 @@ struct Inner {
     machines: HashMap<String, Machine>,
     /// A delay before answering the next POST .../start (once).
     start_delay_once: Option<std::time::Duration>,
+    /// POST .../start requests that arrived and are being delayed.
+    delayed_starts: usize,
 }
 
 /// A compute instance's lifecycle as the mock plays it: start and stop are accepted with 202 and move the state
@@ -273,6 +275,11 @@ impl MockArm {
         self.inner.lock().unwrap().start_delay_once = Some(delay);
     }
 
+    /// How many delayed start requests have arrived (they are recorded only once answered).
+    pub fn delayed_starts(&self) -> usize {
+        self.inner.lock().unwrap().delayed_starts
+    }
+
     /// How many requests had this method and path (case-insensitive).
     pub fn count_method(&self, method: &str, path: &str) -> usize {
         self.requests().iter().filter(|r| r.method == method && r.path.eq_ignore_ascii_case(path)).count()
@@ -313,7 +320,10 @@ async fn handle(
     // A delay is served before the request is looked at, without holding the lock; a client that gives up (or is
     // killed) meanwhile leaves no trace, as with a real slow server.
     let delay = if method == Method::POST && uri.path().to_ascii_lowercase().ends_with("/start") {
-        inner.lock().unwrap().start_delay_once.take()
+        let mut state = inner.lock().unwrap();
+        let delay = state.start_delay_once.take();
+        state.delayed_starts += usize::from(delay.is_some());
+        delay
     } else {
         None
     };
@@ -499,7 +509,7 @@ pub fn compute_instance(id: &str, state: &str, ssh_enabled: bool, ip: Option<&st
                     "adminPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA test"
                 },
                 "connectivityEndpoints": {"publicIpAddress": ip, "privateIpAddress": "10.0.0.4"},
-"applications": [
+    "applications": [
                     {"displayName": "Jupyter", "endpointUri": "https://localhost:9/tree/"},
                     {"displayName": "Jupyter Lab", "endpointUri": "https://localhost:9/lab"}
                 ],

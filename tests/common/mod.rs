@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod connect_proxy;
+pub mod gateway;
 pub mod mock_arm;
 pub mod sshd;
 pub mod tls;
