@@ -239,6 +239,14 @@ pub struct ProxyArgs {
     #[arg(long, value_enum, default_value_t = Transport::Auto)]
     pub transport: Transport,
 
+    /// Hand ssh the connected socket and exit (for `ProxyUseFdpass yes`): nothing relays the session.
+    #[arg(long)]
+    pub fdpass: bool,
+
+    /// Internal: relay stdin/stdout through this tunnel gateway (started by --fdpass for tunnel connections).
+    #[arg(long, value_name = "HOST:PORT", hide = true)]
+    pub relay_gateway: Option<String>,
+
     /// Fail instead of starting a stopped instance.
     #[arg(long)]
     pub no_start: bool,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::binpath;
 use crate::configure::{self, ConfigError, Layout, Report};
 use crate::discover::{self, Filter};
-use crate::hosts::{self, Flavor, HostEntry, Source};
+use crate::hosts::{self, Flavor, HostEntry, Launcher, Source};
 use crate::resolve::{self, AzureOptions};
 use crate::resource_id::ComputeId;
 use crate::runtime;
@@ -68,12 +68,12 @@ pub struct WriteOptions {
     pub dry_run: bool,
 }
 
-fn program(options: &WriteOptions) -> Result<String, String> {
+fn program(options: &WriteOptions) -> Result<Launcher, String> {
     let choice = binpath::choose(options.binary.as_deref())?;
     for warning in &choice.warnings {
         eprintln!("azml-ssh: warning: {warning}");
     }
-    hosts::quote_program(&choice.path, Flavor::native()).map_err(|e| e.to_string())
+    Launcher::new(&choice.path, Flavor::native()).map_err(|e| e.to_string())
 }
 
 fn layout(options: &WriteOptions) -> Result<Layout, String> {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::fsutil;
-use crate::hosts::{self, HostEntry, HostsFileError, InvalidValue};
+use crate::hosts::{self, HostEntry, HostsFileError, InvalidValue, Launcher};
 use crate::sshconfig::{self, IncludeState};
 
 #[derive(Debug, thiserror::Error)]
@@ -154,10 +154,10 @@ pub fn include_state(layout: &Layout) -> Result<IncludeState, ConfigError> {
 }
 
 /// Changes the host entries with `change` and, with `ensure_include`, makes sure the user's config includes the
-/// file. `program` is the quoted azml-ssh path for ProxyCommand. With `dry_run`, nothing is written.
+/// file. `launcher` is how ProxyCommand starts azml-ssh. With `dry_run`, nothing is written.
 pub fn update_hosts(
     layout: &Layout,
-    program: &str,
+    launcher: &Launcher,
     ensure_include: bool,
     dry_run: bool,
     change: impl FnOnce(&mut Vec<HostEntry>) -> Result<Vec<String>, ConfigError>,
@@ -166,7 +166,7 @@ pub fn update_hosts(
         let before = read_optional(&layout.include_file)?;
         let mut entries = read_entries(layout)?;
         let notes = change(&mut entries)?;
-        let rendered = hosts::render(&entries, program).into_bytes();
+        let rendered = hosts::render(&entries, launcher).into_bytes();
         let hosts_edit = Edit { path: layout.include_file.clone(), before, after: Some(rendered) };
 
         let target = layout.user_config_target()?;
@@ -299,6 +299,10 @@ mod tests {
         }
     }
 
+    fn launcher() -> Launcher {
+        Launcher::new(Path::new("/bin/azml-ssh"), hosts::Flavor::Posix).unwrap()
+    }
+
     fn entry(alias: &str) -> HostEntry {
         HostEntry {
             alias: alias.into(),
@@ -311,7 +315,7 @@ mod tests {
     }
 
     fn add(l: &Layout, alias: &str) -> Report {
-        update_hosts(l, "\"/bin/azml-ssh\"", true, false, |entries| {
+        update_hosts(l, &launcher(), true, false, |entries| {
             entries.retain(|e| e.alias != alias);
             entries.push(entry(alias));
             Ok(vec![])
@@ -360,7 +364,7 @@ mod tests {
     fn a_dry_run_writes_nothing_and_shows_a_diff() {
         let home = tempfile::tempdir().unwrap();
         let l = layout(home.path());
-        let report = update_hosts(&l, "\"/bin/azml-ssh\"", true, true, |entries| {
+        let report = update_hosts(&l, &launcher(), true, true, |entries| {
             entries.push(entry("ci1"));
             Ok(vec![])
         })

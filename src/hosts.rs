@@ -102,8 +102,9 @@ pub fn check_user(user: &str) -> Result<(), InvalidValue> {
 }
 
 /// Options that azml-ssh writes itself or that would change what the block means.
-const RESERVED_OPTIONS: [&str; 10] = [
+const RESERVED_OPTIONS: [&str; 11] = [
     "host",
+    "proxyusefdpass",
     "identitiesonly",
     "match",
     "include",
@@ -213,8 +214,26 @@ fn render_id(id: &ComputeId) -> String {
     if text.contains(['(', ')']) { format!("\"{text}\"") } else { text }
 }
 
-/// Renders the whole file. `program` is the already quoted azml-ssh path.
-pub fn render(entries: &[HostEntry], program: &str) -> String {
+/// How ProxyCommand starts azml-ssh: the program, quoted for the ssh flavour the file is written for.
+#[derive(Clone, Debug)]
+pub struct Launcher {
+    pub program: String,
+    pub flavor: Flavor,
+}
+
+impl Launcher {
+    pub fn new(path: &Path, flavor: Flavor) -> Result<Self, InvalidValue> {
+        Ok(Launcher { program: quote_program(path, flavor)?, flavor })
+    }
+
+    /// ssh's `ProxyUseFdpass` exists only in OpenSSH on Unix (not Win32-OpenSSH).
+    fn fdpass(&self) -> bool {
+        self.flavor == Flavor::Posix
+    }
+}
+
+/// Renders the whole file.
+pub fn render(entries: &[HostEntry], launcher: &Launcher) -> String {
     let mut sorted: Vec<&HostEntry> = entries.iter().collect();
     sorted.sort_by(|a, b| a.alias.cmp(&b.alias));
     let mut out = String::from(HEADER);
@@ -239,7 +258,13 @@ pub fn render(entries: &[HostEntry], program: &str) -> String {
         // TCP connection has no other way to learn that the far end is gone.
         let _ = writeln!(out, "    ServerAliveInterval 15");
         let _ = writeln!(out, "    ServerAliveCountMax 4");
-        let _ = writeln!(out, "    ProxyCommand {program} proxy {}", render_id(&e.id));
+        if launcher.fdpass() {
+            // azml-ssh hands ssh the connected socket and exits: no process sits in the middle of the session.
+            let _ = writeln!(out, "    ProxyUseFdpass yes");
+            let _ = writeln!(out, "    ProxyCommand {} proxy --fdpass {}", launcher.program, render_id(&e.id));
+        } else {
+            let _ = writeln!(out, "    ProxyCommand {} proxy {}", launcher.program, render_id(&e.id));
+        }
     }
     out
 }
@@ -275,7 +300,7 @@ impl Block {
         for (index, (key, value)) in self.options.into_iter().enumerate() {
             match key.to_ascii_lowercase().as_str() {
                 _ if ours.contains(&Some(index)) => {}
-                "hostkeyalias" | "identitiesonly" => {}
+                "hostkeyalias" | "identitiesonly" | "proxyusefdpass" => {}
                 "user" => user = Some(value),
                 "identityfile" => {
                     let arg = split_args(&value).pop().unwrap_or_default();
@@ -365,7 +390,8 @@ mod tests {
     fn render_then_parse_round_trips() {
         let entries =
             vec![entry("b1"), HostEntry { identity_file: None, options: vec![], source: Source::Added, ..entry("a1") }];
-        let text = render(&entries, "\"/usr/bin/azml-ssh\"");
+        let launcher = Launcher::new(Path::new("/usr/bin/azml-ssh"), Flavor::Posix).unwrap();
+        let text = render(&entries, &launcher);
         let mut parsed = parse(&text, Path::new("f")).unwrap();
         parsed.sort_by(|a, b| b.alias.cmp(&a.alias));
         assert_eq!(parsed, entries);
@@ -373,7 +399,7 @@ mod tests {
 
     #[test]
     fn hand_edits_are_refused() {
-        let text = render(&[entry("a1")], "\"/x\"");
+        let text = render(&[entry("a1")], &Launcher::new(Path::new("/x"), Flavor::Posix).unwrap());
         for edited in [
             text.replace("    User azureuser\n", "  User azureuser\n"),
             text.replace("Host a1", "Host a1 a2"),

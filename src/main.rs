@@ -12,6 +12,7 @@ use azml_ssh::proxy::{self, ProxyOptions};
 use azml_ssh::resolve::AzureOptions;
 use azml_ssh::resource_id::ComputeId;
 use azml_ssh::status;
+use azml_ssh::tunnel::Gateway;
 
 mod cli;
 
@@ -103,19 +104,31 @@ fn run_config(args: cli::ConfigArgs) -> Result<(), String> {
     commands::config(&discover, &host_settings(&args.host), &azure_options(&args.azure, 120), &write)
 }
 
+fn relay_gateway(text: &str) -> Result<Gateway, String> {
+    let (host, port) = text.rsplit_once(':').ok_or("--relay-gateway takes HOST:PORT")?;
+    let port = port.parse().map_err(|_| "--relay-gateway takes HOST:PORT")?;
+    Ok(Gateway { host: host.to_owned(), port })
+}
+
 fn run_proxy(args: cli::ProxyArgs) -> Result<(), String> {
     let id: ComputeId = args.resource_id.parse().map_err(|e| format!("{e}"))?;
     let options = ProxyOptions {
         azure: azure_options(&args.azure, 30),
         cache_max_age: args.cache_max_age,
         transport: args.transport,
+        fdpass: args.fdpass,
         start: StartOptions {
             allow_start: !args.no_start,
             timeout: args.start_timeout,
             cache_root: azml_ssh::cache::cache_root(),
         },
     };
-    let result = proxy::run(&id, &options).map_err(|e| e.to_string());
+    let result = match &args.relay_gateway {
+        Some(gateway) => {
+            relay_gateway(gateway).and_then(|g| proxy::relay_tunnel(g, &options).map_err(|e| e.to_string()))
+        }
+        None => proxy::run(&id, &options).map_err(|e| e.to_string()),
+    };
     // The relay may leave a thread blocked on stdin that ssh never closes; exiting here, rather than returning
     // through the runtime and thread teardown, ends the process as soon as the stream is done.
     let code = match &result {

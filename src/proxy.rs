@@ -27,6 +27,8 @@ pub struct ProxyOptions {
     pub transport: Transport,
     /// How old a cached endpoint may be and still be tried without asking ARM; zero disables the cache.
     pub cache_max_age: Duration,
+    /// Hand ssh the connected socket (ProxyUseFdpass) instead of relaying.
+    pub fdpass: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,10 @@ pub enum ProxyError {
     Credential(#[from] credential::CredentialError),
     #[error("cannot take over stdin/stdout: {0}")]
     Stdio(std::io::Error),
+    #[error("cannot hand the connection to ssh: {0}; --fdpass needs `ProxyUseFdpass yes` for this host")]
+    FdPass(std::io::Error),
+    #[error("cannot start the tunnel relay process: {0}")]
+    Spawn(std::io::Error),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -76,9 +82,10 @@ fn connect_and_relay(id: &ComputeId, options: &ProxyOptions, stdio: &mut Option<
 
     if let Some(endpoint) = cached {
         match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT) {
+            Ok(connected) if options.fdpass => return hand_over(id, connected, options, stdio),
             Ok(connected) => {
                 tracing::debug!(%endpoint, "using the cached endpoint");
-                match relay_over(connected, options, stdio, None) {
+                match relay_over(connected, options, stdio, None, 1) {
                     Err(ProxyError::Tunnel(e))
                         if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
                     {
@@ -101,7 +108,69 @@ fn connect_and_relay(id: &ComputeId, options: &ProxyOptions, stdio: &mut Option<
         cache.store(id, &endpoint);
     }
     let connected = connect(id, &endpoint, FRESH_CONNECT_TIMEOUT)?;
-    relay_over(connected, options, stdio, Some(token))
+    if options.fdpass {
+        return hand_over(id, connected, options, stdio);
+    }
+    relay_over(connected, options, stdio, Some(token), tunnel::HANDSHAKE_TRIES)
+}
+
+/// `--fdpass`: gives ssh the connection itself and returns, so the process exits before the first byte of the
+/// session. A direct connection is the TCP socket; for the tunnel, ssh gets one end of a socket pair and a
+/// detached `azml-ssh` keeps relaying the other end through the WebSocket.
+fn hand_over(
+    id: &ComputeId,
+    connected: Connected,
+    options: &ProxyOptions,
+    stdio: &mut Option<Stdio>,
+) -> Result<(), ProxyError> {
+    use std::os::fd::AsFd;
+    let stdio = stdio.take().ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")))?;
+    match connected {
+        Connected::Tcp(socket) => {
+            crate::fdpass::send_fd(stdio.output.as_fd(), socket.as_fd()).map_err(ProxyError::FdPass)
+        }
+        Connected::Tunnel(gateway) => {
+            let (for_ssh, for_relay) = std::os::unix::net::UnixStream::pair().map_err(ProxyError::Spawn)?;
+            spawn_tunnel_relay(id, &gateway, options, for_relay)?;
+            crate::fdpass::send_fd(stdio.output.as_fd(), for_ssh.as_fd()).map_err(ProxyError::FdPass)
+        }
+    }
+}
+
+/// Starts `azml-ssh proxy --relay-gateway HOST:PORT ...` with `socket` as its stdin and stdout, in a process group
+/// of its own so that ssh's hang-up of this process does not reach it. It reports its own errors on the stderr it
+/// inherits, which is ssh's.
+fn spawn_tunnel_relay(
+    id: &ComputeId,
+    gateway: &Gateway,
+    options: &ProxyOptions,
+    socket: std::os::unix::net::UnixStream,
+) -> Result<(), ProxyError> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(ProxyError::Spawn)?;
+    let input = socket.try_clone().map_err(ProxyError::Spawn)?;
+    let auth =
+        clap::ValueEnum::to_possible_value(&options.azure.auth).map(|v| v.get_name().to_owned()).unwrap_or_default();
+    std::process::Command::new(exe)
+        .arg("proxy")
+        .arg("--relay-gateway")
+        .arg(format!("{}:{}", gateway.host, gateway.port))
+        .args(["--auth", &auth, "--cloud", &options.azure.cloud.to_string()])
+        .args(["--timeout", &options.azure.timeout.as_secs().to_string()])
+        .arg(id.to_string())
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(input)))
+        .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(socket)))
+        .process_group(0)
+        .spawn()
+        .map(|_| ())
+        .map_err(ProxyError::Spawn)
+}
+
+/// The detached half of a tunnel under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`]) through the
+/// gateway.
+pub fn relay_tunnel(gateway: Gateway, options: &ProxyOptions) -> Result<(), ProxyError> {
+    let mut stdio = Some(relay::take_stdio().map_err(ProxyError::Stdio)?);
+    relay_over(Connected::Tunnel(gateway), options, &mut stdio, None, tunnel::HANDSHAKE_TRIES)
 }
 
 fn transport_name(transport: Transport) -> &'static str {
@@ -122,14 +191,14 @@ fn connect(id: &ComputeId, endpoint: &Endpoint, timeout: Duration) -> Result<Con
     }
 }
 
-/// Relays over the connection. For the tunnel this first performs the handshake, with the token ARM just accepted
-/// (`fresh`) or else a signed-in one (a cached token makes that free). A cached endpoint's handshake is tried only
-/// once, since a fresh lookup follows its failure.
+/// Relays over the connection. For the tunnel this first performs the handshake (at most `tries` of them), with
+/// the token ARM just accepted (`fresh`) or else a signed-in one (a cached token makes that free).
 fn relay_over(
     connected: Connected,
     options: &ProxyOptions,
     stdio: &mut Option<Stdio>,
     fresh: Option<credential::Token>,
+    tries: u32,
 ) -> Result<(), ProxyError> {
     let take = |stdio: &mut Option<Stdio>| {
         stdio.take().ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")))
@@ -141,7 +210,6 @@ fn relay_over(
         }
         Connected::Tunnel(gateway) => runtime::block_on(async {
             let azure = &options.azure;
-            let tries = if fresh.is_some() { tunnel::HANDSHAKE_TRIES } else { 1 };
             let mut token = match fresh {
                 Some(token) => token,
                 None => credential::cached_token(azure.auth, azure.cloud, azure.timeout).await?,

@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -213,7 +214,7 @@ where
         while let Some(data) = out_rx.blocking_recv() {
             output.write_all(&data)?;
         }
-        output.flush()
+        crate::relay::finish_output(output)
         // Dropping `output` closes ssh's end, so it sees the end of the session at once.
     });
     let broken = |e: tungstenite::Error| TunnelError::Broken(error_chain(&e));

@@ -166,7 +166,8 @@ fn ssh_g_shows_our_options_despite_a_users_host_star() {
         |key: &str| settings.lines().find_map(|l| l.strip_prefix(&format!("{key} "))).unwrap_or_default().to_owned();
     assert_eq!(value("user"), "azureuser");
     assert_eq!(value("hostkeyalias"), "azmlci1");
-    assert_eq!(value("proxycommand"), format!("\"{}\" proxy {}", common::BIN, compute_id("ci1")));
+    assert_eq!(value("proxycommand"), format!("\"{}\" proxy --fdpass {}", common::BIN, compute_id("ci1")));
+    assert_eq!(value("proxyusefdpass"), "yes");
     assert_eq!(value("serveraliveinterval"), "15");
     assert_eq!(value("stricthostkeychecking"), "true", "host-key checking stays on");
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use azml_ssh::hosts::{Flavor, HostEntry, Source, quote_program, render};
+use azml_ssh::hosts::{Flavor, HostEntry, Launcher, Source, render};
 
 fn entries() -> Vec<HostEntry> {
     let id = |rg: &str, name: &str| {
@@ -41,7 +41,7 @@ fn entries() -> Vec<HostEntry> {
 }
 
 fn check(golden: &str, program: &Path, flavor: Flavor) {
-    let rendered = render(&entries(), &quote_program(program, flavor).unwrap());
+    let rendered = render(&entries(), &Launcher::new(program, flavor).unwrap());
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(golden);
     if std::env::var_os("AZML_SSH_BLESS").is_some() {
         std::fs::write(&path, &rendered).unwrap();

@@ -240,3 +240,18 @@ fn hand_written_config_with_azml_ssh_found_on_path() {
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout_text(), "ok\n");
 }
+
+#[test]
+fn many_sessions_in_a_row_all_complete() {
+    // The relay's zero-copy path has to survive real ssh sessions, not just byte pipes: a lost or stuck byte
+    // during key exchange shows up here as a hang or a failure.
+    let env = TestEnv::new();
+    let sshd = env.start_sshd();
+    env.put_running("ci1", sshd.port());
+    let config = env.ssh_config("azmlci1", &compute_id("ci1"), "");
+    for i in 0..30 {
+        let out = run(&mut env.ssh(&config, "azmlci1", &["echo", &format!("s{i}")]), None, LIMIT);
+        assert!(out.status.success(), "session {i}: {}", out.stderr);
+        assert_eq!(out.stdout_text(), format!("s{i}\n"));
+    }
+}

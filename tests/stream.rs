@@ -86,3 +86,40 @@ fn a_stale_cache_entry_is_looked_up_again() {
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(env.arm.count(&id), 2, "a 2-hour-old entry is stale under the 1h default");
 }
+
+#[test]
+fn stdin_and_stdout_as_one_socket_end_cleanly() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let (env, id) = echo_env();
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let mut cmd = env.proxy(&[&id]);
+    cmd.stdin(std::os::fd::OwnedFd::from(theirs.try_clone().unwrap()))
+        .stdout(std::os::fd::OwnedFd::from(theirs))
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let data = common::random_bytes(2 * 1024 * 1024 + 1, 77);
+    let mut writer = ours.try_clone().unwrap();
+    let sent = data.clone();
+    let feeder = std::thread::spawn(move || {
+        writer.write_all(&sent).unwrap();
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut received = Vec::new();
+    let mut reader = ours;
+    reader.read_to_end(&mut received).unwrap();
+    feeder.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(received == data, "every byte back, then EOF through the shared socket");
+}
+
+#[test]
+fn the_copying_relay_is_byte_exact_too() {
+    let (env, id) = echo_env();
+    let data = common::random_bytes(4 * 1024 * 1024 + 5, 123);
+    let mut cmd = env.proxy(&[&id]);
+    cmd.env("AZML_SSH_NO_SPLICE", "1");
+    let out = run(&mut cmd, Some(data.clone()), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout == data);
+}

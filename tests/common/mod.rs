@@ -116,7 +116,9 @@ impl TestEnv {
                  \x20   StrictHostKeyChecking yes\n\
                  \x20   ConnectTimeout 20\n\
                  \x20   LogLevel ERROR\n\
+                 {fdpass}\
                  \x20   ProxyCommand {bin} proxy {proxy_args}{id}\n",
+                fdpass = if proxy_args.contains("--fdpass") { "    ProxyUseFdpass yes\n" } else { "" },
                 user = sshd::current_user(),
                 key = self.user_key.display(),
                 kh = self.known_hosts.display(),
