@@ -62,27 +62,49 @@ pub fn splice_all(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Outcome {
     }
 }
 
-/// Waits until the pipe has data or no writer left, and returns how many bytes it holds (0 means EOF).
+/// Bytes waiting in a pipe.
+#[cfg(target_os = "linux")]
+fn pipe_bytes(pipe: BorrowedFd<'_>) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut available: nix::libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points at a live local.
+    let rc = unsafe { nix::libc::ioctl(pipe.as_raw_fd(), nix::libc::FIONREAD, &mut available) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(available).unwrap_or(0))
+}
+
+/// Returns how many bytes the pipe holds, waiting for some if it is empty; 0 means EOF.
 #[cfg(target_os = "linux")]
 fn pipe_ready(pipe: BorrowedFd<'_>) -> io::Result<usize> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsRawFd;
+    let available = pipe_bytes(pipe)?;
+    if available > 0 {
+        return Ok(available);
+    }
     loop {
         match poll(&mut [PollFd::new(pipe, PollFlags::POLLIN)], PollTimeout::NONE) {
-            Ok(_) => {}
+            Ok(_) => break,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
-        let mut available: nix::libc::c_int = 0;
-        // SAFETY: FIONREAD writes one c_int through the pointer, which points at a live local.
-        let rc = unsafe { nix::libc::ioctl(pipe.as_raw_fd(), nix::libc::FIONREAD, &mut available) };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // Readable with nothing in it means every writer has gone: EOF.
-        return Ok(usize::try_from(available).unwrap_or(0));
+    }
+    // Readable with nothing in it means every writer has gone: EOF.
+    pipe_bytes(pipe)
+}
+
+/// Asks for a bigger pipe (up to the unprivileged limit, normally 1 MiB): the other end then moves data in fewer,
+/// larger steps. Harmless when refused or when `fd` is not a pipe.
+#[cfg(target_os = "linux")]
+pub fn enlarge_pipe(fd: BorrowedFd<'_>) {
+    if is_pipe(fd) {
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+pub fn enlarge_pipe(_fd: BorrowedFd<'_>) {}
 
 /// Waits until `from` has data and `to` has room: splice needs both.
 #[cfg(target_os = "linux")]
