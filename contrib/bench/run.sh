@@ -91,6 +91,25 @@ for dir in up down; do
     done
 done
 
+# --- proxy start to connected (warm cache): the process with empty stdin against a listening sink ------------
+start_server sink
+warm_cache "$SERVER_PORT"
+hyperfine -N --warmup 5 --runs "${START_RUNS:-200}" --export-json "$WORK/start.json" \
+    "sh -c 'exec nc -N 127.0.0.1 $SERVER_PORT </dev/null'" "sh -c 'exec $BIN proxy $ID </dev/null'" > /dev/null 2>&1
+echo
+echo "### Process start → connected → exit (warm cache, empty stdin)"
+echo
+echo "| tool | mean ms | ± ms | vs nc |"
+echo "|---|---|---|---|"
+python3 - "$WORK/start.json" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+nc = results[0]["mean"]
+for r, name in zip(results, ["nc -N", "azml-ssh proxy"]):
+    print(f"| {name} | {r['mean']*1000:.2f} | {r['stddev']*1000:.2f} | {r['mean']/nc:.2f} |")
+PY
+kill "$SERVER_PID" 2>/dev/null || true
+
 # --- ssh wall time -----------------------------------------------------------------------------------------------
 mkdir -p /run/sshd 2>/dev/null || true
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
