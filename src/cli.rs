@@ -25,6 +25,11 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Also append diagnostics (at debug level, or as -v/AZML_SSH_LOG say) and errors to this file — useful where a
+    /// ProxyCommand's stderr is hard to see, as in some VS Code setups.
+    #[arg(long, value_name = "PATH", env = "AZML_SSH_LOG_FILE", global = true)]
+    pub log_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,6 +76,17 @@ pub enum Command {
 
     /// Stop an instance.
     Stop(LifecycleArgs),
+
+    /// Print a shell completion script.
+    #[command(after_help = "Install, for example:\n  \
+        bash:       azml-ssh completions bash > ~/.local/share/bash-completion/completions/azml-ssh\n  \
+        zsh:        azml-ssh completions zsh > ~/.zfunc/_azml-ssh   (with fpath+=(~/.zfunc) before compinit)\n  \
+        fish:       azml-ssh completions fish > ~/.config/fish/completions/azml-ssh.fish\n  \
+        PowerShell: azml-ssh completions powershell >> $PROFILE")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -20,7 +20,7 @@ use cli::{AzureArgs, Cli, Command, HostArgs, WriteArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    azml_ssh::logging::init(cli.verbose);
+    azml_ssh::logging::init(cli.verbose, cli.log_file.as_deref());
     let result = match cli.command {
         Command::Proxy(args) => run_proxy(args),
         Command::Config(args) => run_config(args),
@@ -33,6 +33,11 @@ fn main() -> ExitCode {
         Command::Remove(args) => commands::remove(&args.alias, &write_options(&args.write, &NO_HOST)),
         Command::List(args) => commands::list(ssh_config_path(&args.ssh_config)),
         Command::Status(args) => run_status(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "azml-ssh", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Start(args) => status::target(&args.target).and_then(|target| {
             status::start(&target, &azure_options(&args.azure, 30), args.wait.then_some(args.wait_timeout))
         }),
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             let _ = writeln!(std::io::stderr(), "azml-ssh: {message}");
+            azml_ssh::logging::record_error(&message);
             ExitCode::FAILURE
         }
     }
@@ -135,6 +141,7 @@ fn run_proxy(args: cli::ProxyArgs) -> Result<(), String> {
         Ok(()) => 0,
         Err(message) => {
             let _ = writeln!(std::io::stderr(), "azml-ssh: {message}");
+            azml_ssh::logging::record_error(&message);
             1
         }
     };
