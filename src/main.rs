@@ -141,7 +141,7 @@ fn run_proxy(args: cli::ProxyArgs) -> Result<(), String> {
         Ok(()) => 0,
         Err(message) => {
             let _ = writeln!(std::io::stderr(), "azml-ssh: {message}");
-            azml_ssh::logging::record_error(&message);
+            azml_ssh::logging::record_error(message);
             1
         }
     };
