@@ -7,11 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::gateway::Gateway;
-use common::mock_arm::compute_instance;
-use common::tls::TestCa;
-use common::{TOKEN, TestEnv, compute_id, run};
-use serde_json::json;
+use common::{TestEnv, compute_id, run};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -82,15 +78,8 @@ fn fdpass_scp_64_mib_is_byte_exact() {
 #[test]
 fn fdpass_through_the_tunnel_uses_a_detached_relay() {
     let mut env = TestEnv::new();
-    let ca = TestCa::new(&env.path(""));
-    env.extra_env.push(("SSL_CERT_FILE".into(), ca.pem_path.display().to_string()));
     let sshd = env.start_sshd();
-    let gateway = Gateway::start(&ca, TOKEN, sshd.addr);
-    let id = compute_id("ci1");
-    let mut doc = compute_instance(&id, "Running", false, None, None);
-    doc["properties"]["properties"]["applications"] =
-        json!([{"displayName": "Jupyter", "endpointUri": gateway.jupyter_uri()}]);
-    env.arm.put_compute(&id, doc);
+    let (gateway, id) = env.put_tunnel_instance("ci1", sshd.addr);
     let config = env.ssh_config("azmlci1", &id, "--fdpass ");
     for _ in 0..2 {
         let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, LIMIT);

@@ -7,11 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::connect_proxy::ConnectProxy;
 use common::gateway::Gateway;
-use common::mock_arm::compute_instance;
 use common::sshd::Sshd;
-use common::tls::TestCa;
-use common::{TOKEN, TestEnv, compute_id, run};
-use serde_json::json;
+use common::{TestEnv, run};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -26,15 +23,8 @@ struct Tunnel {
 /// An instance with SSH public access disabled whose Jupyter endpoint is the mock gateway, in front of sshd.
 fn tunnel_env(proxy_args: &str) -> Tunnel {
     let mut env = TestEnv::new();
-    let ca = TestCa::new(&env.path(""));
-    env.extra_env.push(("SSL_CERT_FILE".into(), ca.pem_path.display().to_string()));
     let sshd = env.start_sshd();
-    let gateway = Gateway::start(&ca, TOKEN, sshd.addr);
-    let id = compute_id("ci1");
-    let mut doc = compute_instance(&id, "Running", false, None, None);
-    doc["properties"]["properties"]["applications"] =
-        json!([{"displayName": "Jupyter", "endpointUri": gateway.jupyter_uri()}]);
-    env.arm.put_compute(&id, doc);
+    let (gateway, id) = env.put_tunnel_instance("ci1", sshd.addr);
     let config = env.ssh_config("azmlci1", &id, proxy_args);
     Tunnel { env, gateway, _sshd: sshd, id, config }
 }

@@ -99,6 +99,20 @@ impl TestEnv {
         id
     }
 
+    /// Registers compute `name` as a running instance without public SSH whose Jupyter endpoint is a mock Azure ML
+    /// gateway (TLS from a test CA, trusted through SSL_CERT_FILE) in front of `target`; returns the gateway and ID.
+    pub fn put_tunnel_instance(&mut self, name: &str, target: std::net::SocketAddr) -> (gateway::Gateway, String) {
+        let ca = tls::TestCa::new(&self.path(""));
+        self.extra_env.push(("SSL_CERT_FILE".into(), ca.pem_path.display().to_string()));
+        let gateway = gateway::Gateway::start(&ca, TOKEN, target);
+        let id = compute_id(name);
+        let mut doc = mock_arm::compute_instance(&id, "Running", false, None, None);
+        doc["properties"]["properties"]["applications"] =
+            serde_json::json!([{"displayName": "Jupyter", "endpointUri": gateway.jupyter_uri()}]);
+        self.arm.put_compute(&id, doc);
+        (gateway, id)
+    }
+
     /// An ssh config whose `alias` uses `azml-ssh proxy <id>` as its ProxyCommand, with host-key checking on.
     pub fn ssh_config(&self, alias: &str, id: &str, proxy_args: &str) -> PathBuf {
         std::fs::write(&self.known_hosts, format!("{alias} {}\n", Sshd::host_public_key(&self.sshd_dir()))).unwrap();
