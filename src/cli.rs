@@ -77,6 +77,12 @@ pub enum Command {
     /// Stop an instance.
     Stop(LifecycleArgs),
 
+    /// Check that `ssh <alias>` will work, item by item, with the fix for anything that will not.
+    #[command(
+        after_help = "Examples:\n  azml-ssh doctor             # every configured host\n  azml-ssh doctor azmlci1 --json"
+    )]
+    Doctor(DoctorArgs),
+
     /// Print a shell completion script.
     #[command(after_help = "Install, for example:\n  \
         bash:       azml-ssh completions bash > ~/.local/share/bash-completion/completions/azml-ssh\n  \
@@ -87,6 +93,23 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// A configured host alias (default: every configured host).
+    pub alias: Option<String>,
+
+    /// Print JSON instead of a checklist.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The ssh config that should include azml-ssh's file.
+    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
+    pub ssh_config: PathBuf,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
 }
 
 #[derive(Debug, Args)]

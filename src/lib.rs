@@ -16,6 +16,7 @@ pub mod compute;
 pub mod configure;
 pub mod credential;
 pub mod discover;
+pub mod doctor;
 pub mod fdpass;
 pub mod fsutil;
 pub mod hosts;

@@ -33,6 +33,19 @@ fn main() -> ExitCode {
         Command::Remove(args) => commands::remove(&args.alias, &write_options(&args.write, &NO_HOST)),
         Command::List(args) => commands::list(ssh_config_path(&args.ssh_config)),
         Command::Status(args) => run_status(args),
+        Command::Doctor(args) => {
+            let ssh_config = ssh_config_path(&args.ssh_config);
+            match azml_ssh::doctor::doctor(
+                args.alias.as_deref(),
+                ssh_config.as_deref(),
+                &azure_options(&args.azure, 30),
+                args.json,
+            ) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e),
+            }
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "azml-ssh", &mut std::io::stdout());
