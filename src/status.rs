@@ -121,7 +121,11 @@ fn status_of(target: &Target, compute: Result<ComputeResource, String>) -> Statu
     status.admin_user = ssh.admin_user_name;
     status.state = instance.state.clone();
     if let Some(last) = instance.last_operation {
-        if last.operation_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("Stop")) {
+        let stopped = matches!(
+            ComputeState::parse(instance.state.as_deref().unwrap_or("")),
+            ComputeState::Stopped | ComputeState::Stopping
+        );
+        if stopped && last.operation_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("Stop")) {
             status.stopped_by = last.operation_trigger.as_deref().map(|t| match t {
                 t if t.eq_ignore_ascii_case("IdleShutdown") => "idle shutdown".to_owned(),
                 t if t.eq_ignore_ascii_case("Schedule") => "schedule".to_owned(),
