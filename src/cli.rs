@@ -60,9 +60,11 @@ pub enum Command {
     Add(AddArgs),
 
     /// Remove one host written by azml-ssh.
+    #[command(after_help = "Example:\n  azml-ssh remove azmlci1 --dry-run")]
     Remove(RemoveArgs),
 
     /// Show the hosts azml-ssh has configured.
+    #[command(after_help = "Example:\n  azml-ssh list")]
     List(ListArgs),
 
     /// Show instances' state, why they are stopped, endpoint and transport.
@@ -72,9 +74,13 @@ pub enum Command {
     Status(StatusArgs),
 
     /// Start an instance (once, even if connections are starting it too).
+    #[command(
+        after_help = "Examples:\n  azml-ssh start azmlci1 --wait\n  azml-ssh start /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>/computes/<ci>"
+    )]
     Start(LifecycleArgs),
 
     /// Stop an instance.
+    #[command(after_help = "Example:\n  azml-ssh stop azmlci1 --wait")]
     Stop(LifecycleArgs),
 
     /// Check that `ssh <alias>` will work, item by item, with the fix for anything that will not.

@@ -89,14 +89,19 @@ impl Token {
         &self.secret
     }
 
-    /// The signed-in identity's object ID (`oid` claim). The token is only decoded, not verified: it came from
-    /// our own credential, and the answer only filters which instances are listed.
-    pub fn object_id(&self) -> Option<String> {
+    /// A claim of the (unverified) token payload, such as `tid` or `upn`.
+    pub fn claim(&self, name: &str) -> Option<String> {
         use base64::Engine as _;
         let payload = self.secret.split('.').nth(1)?;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
         let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        claims.get("oid")?.as_str().map(str::to_owned)
+        claims.get(name)?.as_str().map(str::to_owned)
+    }
+
+    /// The signed-in identity's object ID (`oid` claim). The token is only decoded, not verified: it came from
+    /// our own credential, and the answer only filters which instances are listed.
+    pub fn object_id(&self) -> Option<String> {
+        self.claim("oid")
     }
 }
 

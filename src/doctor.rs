@@ -222,8 +222,16 @@ pub fn doctor(
     let arm = match session {
         Ok(arm) => {
             let token = arm.token();
-            report
-                .pass("sign-in", format!("{} works (token valid until unix time {})", token.method, token.expires_on));
+            let account = ["upn", "unique_name", "preferred_username", "appid"].iter().find_map(|c| token.claim(c));
+            report.pass(
+                "sign-in",
+                format!(
+                    "{} works: account {}, tenant {}",
+                    token.method,
+                    account.as_deref().unwrap_or("unknown"),
+                    token.claim("tid").as_deref().unwrap_or("unknown")
+                ),
+            );
             Some(arm)
         }
         Err(e) => {

@@ -34,12 +34,12 @@ fn version_and_help_with_examples() {
     let env = TestEnv::new();
     let out = run(env.command(common::BIN).arg("--version"), None, LIMIT);
     assert_eq!(out.stdout_text(), format!("azml-ssh {}\n", env!("CARGO_PKG_VERSION")));
-    for sub in ["proxy", "config", "add", "status", "completions"] {
+    for sub in ["proxy", "config", "add", "remove", "list", "status", "start", "stop", "doctor", "completions"] {
         let out = run(env.command(common::BIN).args([sub, "--help"]), None, LIMIT);
         assert!(out.status.success(), "{sub}");
         let help = out.stdout_text();
         assert!(help.contains("Usage: azml-ssh"), "{sub}: {help}");
-        if sub != "status" {
+        {
             assert!(help.contains("xample") || help.contains("Install"), "{sub} help has no example:\n{help}");
         }
     }

@@ -81,6 +81,10 @@ fn an_all_green_setup_passes() {
     ] {
         assert!(items.contains(&item), "{item} missing from {items:?}");
     }
+    let sign_in = checks.iter().find(|c| c["item"] == "sign-in").unwrap();
+    let detail = sign_in["detail"].as_str().unwrap();
+    assert!(detail.contains("Azure CLI") && detail.contains("tenant 99999999-8888-7777-6666-555555555555"), "{detail}");
+    assert!(!detail.contains(common::TOKEN), "no token in the output");
     let banner = checks.iter().find(|c| c["item"] == "azmlci1: SSH banner").unwrap();
     assert!(banner["detail"].as_str().unwrap().contains("SSH-2.0-"), "{banner}");
     // The human form marks each item.
