@@ -328,7 +328,20 @@ pub fn doctor(
                             "sshd on the instance is not answering: restart the instance (`azml-ssh stop` then `start`), or check firewalls/VPN",
                         ),
                     },
-                    Ok(Endpoint::Tunnel { gateway }) => report.pass(&format!("{a}: SSH banner"), format!("through the tunnel at {}:{} (not probed)", gateway.host, gateway.port)),
+                    Ok(Endpoint::Tunnel { gateway }) => {
+                        let token = arm.as_ref().map(|arm| arm.token().secret().to_owned()).unwrap_or_default();
+                        let probe = crate::runtime::block_on(crate::tunnel::probe_banner(&gateway, &token))
+                            .map_err(|e| e.to_string())?;
+                        let place = format!("the tunnel at {}:{}", gateway.host, gateway.port);
+                        match probe {
+                            Ok(line) => report.pass(&format!("{a}: SSH banner"), format!("{place} says {line}")),
+                            Err(e) => report.fail(
+                                &format!("{a}: SSH banner"),
+                                format!("{place}: {e}"),
+                                "the instance's sshd does not answer through the gateway: restart the instance, or check proxies and private-endpoint DNS",
+                            ),
+                        }
+                    }
                     Err(e) => report.fail(&format!("{a}: SSH banner"), e.to_string(), "see the message"),
                 }
             }

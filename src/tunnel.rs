@@ -291,6 +291,37 @@ where
     result
 }
 
+/// Opens the tunnel and returns the first line the instance's sshd sends (its banner), then closes — for
+/// `azml-ssh doctor`.
+pub async fn probe_banner(gateway: &Gateway, token: &str) -> Result<String, TunnelError> {
+    let mut ws = open(gateway, token, 1).await?;
+    let mut received = Vec::new();
+    let read = async {
+        while let Some(message) = ws.next().await {
+            match message {
+                Ok(Message::Binary(data)) => {
+                    received.extend_from_slice(&data);
+                    if received.contains(&b'\n') {
+                        break;
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    let _ = ws.close(None).await;
+    let text = String::from_utf8_lossy(&received).into_owned();
+    match text.lines().next() {
+        Some(line) if line.starts_with("SSH-2.0-") => Ok(line.trim().to_owned()),
+        _ => Err(TunnelError::Broken(format!(
+            "no SSH banner came through the tunnel ({:?})",
+            text.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
 /// The connection ended without a close frame: EOF, or TLS without close_notify.
 fn is_dropped(e: &tungstenite::Error) -> bool {
     match e {

@@ -204,3 +204,17 @@ fn a_short_vscode_connect_timeout_is_flagged_without_failing() {
     assert_eq!(vscode["verdict"], "warn");
     assert!(vscode["fix"].as_str().unwrap().contains("\"remote.SSH.connectTimeout\": 600"), "{vscode}");
 }
+
+#[test]
+fn the_banner_is_probed_through_the_tunnel_too() {
+    let mut env = TestEnv::new();
+    let sshd = env.start_sshd();
+    let (_gateway, id) = env.put_tunnel_instance("ci1", sshd.addr);
+    let out = run(env.command(common::BIN).args(["add", "azmlci1", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let (_, checks) = doctor(&env);
+    let banner = checks.iter().find(|c| c["item"] == "azmlci1: SSH banner").expect("banner item");
+    assert_eq!(banner["verdict"], "pass", "{banner}");
+    assert!(banner["detail"].as_str().unwrap().contains("the tunnel at localhost:"), "{banner}");
+    assert!(banner["detail"].as_str().unwrap().contains("says SSH-2.0-"), "{banner}");
+}
