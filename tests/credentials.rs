@@ -25,6 +25,17 @@ fn tls_env() -> TestEnv {
     env
 }
 
+/// A service principal in the environment whose Entra ID is the TLS mock.
+fn with_service_principal(env: &mut TestEnv, secret: &str) {
+    let authority = env.arm.url.clone();
+    env.extra_env.extend([
+        ("AZURE_TENANT_ID".into(), TENANT.into()),
+        ("AZURE_CLIENT_ID".into(), "22222222-3333-4444-5555-666666666666".into()),
+        ("AZURE_CLIENT_SECRET".into(), secret.into()),
+        ("AZURE_AUTHORITY_HOST".into(), authority),
+    ]);
+}
+
 #[test]
 fn not_logged_in_says_to_run_az_login() {
     let env = TestEnv::new();
@@ -56,13 +67,7 @@ fn missing_az_is_named() {
 fn service_principal_over_tls_is_used_first_and_az_is_not_called() {
     let mut env = tls_env();
     let id = env.put_echo_instance("ci1");
-    let authority = env.arm.url.clone();
-    env.extra_env.extend([
-        ("AZURE_TENANT_ID".into(), TENANT.into()),
-        ("AZURE_CLIENT_ID".into(), "22222222-3333-4444-5555-666666666666".into()),
-        ("AZURE_CLIENT_SECRET".into(), SP_SECRET.into()),
-        ("AZURE_AUTHORITY_HOST".into(), authority),
-    ]);
+    with_service_principal(&mut env, SP_SECRET);
     let out = run(&mut env.proxy(&[&id]), Some(b"over tls".to_vec()), LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(out.stdout, b"over tls");
@@ -75,13 +80,7 @@ fn service_principal_over_tls_is_used_first_and_az_is_not_called() {
 fn a_configured_service_principal_that_fails_is_final() {
     let mut env = tls_env();
     let id = env.put_echo_instance("ci1");
-    let authority = env.arm.url.clone();
-    env.extra_env.extend([
-        ("AZURE_TENANT_ID".into(), TENANT.into()),
-        ("AZURE_CLIENT_ID".into(), "22222222-3333-4444-5555-666666666666".into()),
-        ("AZURE_CLIENT_SECRET".into(), "wrong".into()),
-        ("AZURE_AUTHORITY_HOST".into(), authority),
-    ]);
+    with_service_principal(&mut env, "wrong");
     let out = run(&mut env.proxy(&[&id]), None, LIMIT);
     assert!(!out.status.success());
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);

@@ -54,17 +54,7 @@ fn ten_concurrent_connections_send_exactly_one_start() {
     let id = stopped_by_idle_shutdown(&env, "ci1", machine);
     let config = env.ssh_config("azmlci1", &id, "");
 
-    let handles: Vec<_> = (0..10)
-        .map(|i| {
-            let mut cmd = env.ssh(&config, "azmlci1", &["echo", &format!("n{i}")]);
-            std::thread::spawn(move || (i, run(&mut cmd, None, LIMIT)))
-        })
-        .collect();
-    for handle in handles {
-        let (i, out) = handle.join().unwrap();
-        assert!(out.status.success(), "connection {i}: {}", out.stderr);
-        assert_eq!(out.stdout_text(), format!("n{i}\n"));
-    }
+    env.concurrent_echoes(&config, "azmlci1", 10, LIMIT);
     assert_eq!(starts(&env, &id), 1, "exactly one POST /start");
 }
 

@@ -175,17 +175,7 @@ fn concurrent_connections_share_the_cache_safely() {
     env.put_running("ci1", sshd.port());
     let config = env.ssh_config("azmlci1", &compute_id("ci1"), "");
 
-    let handles: Vec<_> = (0..8)
-        .map(|i| {
-            let mut cmd = env.ssh(&config, "azmlci1", &["echo", &format!("n{i}")]);
-            std::thread::spawn(move || (i, run(&mut cmd, None, LIMIT)))
-        })
-        .collect();
-    for handle in handles {
-        let (i, out) = handle.join().unwrap();
-        assert!(out.status.success(), "connection {i}: {}", out.stderr);
-        assert_eq!(out.stdout_text(), format!("n{i}\n"));
-    }
+    env.concurrent_echoes(&config, "azmlci1", 8, LIMIT);
     // Whatever the interleaving, the cache now holds a valid entry: the next connect needs no lookup.
     let before = env.arm.request_count();
     let out = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);

@@ -90,6 +90,21 @@ impl TestEnv {
         );
     }
 
+    /// Runs `n` `ssh <alias> echo n<i>` at once and checks each one succeeded with its own answer.
+    pub fn concurrent_echoes(&self, config: &Path, alias: &str, n: usize, limit: Duration) {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let mut cmd = self.ssh(config, alias, &["echo", &format!("n{i}")]);
+                std::thread::spawn(move || (i, run(&mut cmd, None, limit)))
+            })
+            .collect();
+        for handle in handles {
+            let (i, out) = handle.join().unwrap();
+            assert!(out.status.success(), "connection {i}: {}", out.stderr);
+            assert_eq!(out.stdout_text(), format!("n{i}\n"));
+        }
+    }
+
     /// Registers compute `name` as a running instance whose "SSH port" is a TCP echo server; returns its ID.
     pub fn put_echo_instance(&self, name: &str) -> String {
         let echo = echo_server();
