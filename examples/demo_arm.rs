@@ -5,10 +5,10 @@
 //!   requests    print how many ARM requests were served so far
 //! Usage: demo_arm RESOURCE_ID SSH_PORT TOKEN
 
-#[path = "../tests/common/mock_arm.rs"]
+#[path = "../tests/it/common/mock_arm.rs"]
 #[allow(dead_code)]
 mod mock_arm;
-#[path = "../tests/common/tls.rs"]
+#[path = "../tests/it/common/tls.rs"]
 #[allow(dead_code)]
 mod tls;
 

@@ -1,15 +1,20 @@
-//! Command-line definitions.
+//! Command-line definitions: the clap types, and their conversion into the library's plain option structs.
+//! Nothing below this file sees a clap type.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use azml_ssh::cache::MAX_AGE_ENV;
-use azml_ssh::cloud::Cloud;
-use azml_ssh::credential::{AUTH_ENV, AuthMethod};
-use azml_ssh::resolve::Transport;
-use azml_ssh::text;
+use azml_ssh::azure::cloud::Cloud;
+use azml_ssh::azure::credential::{AUTH_ENV, AuthMethod};
+use azml_ssh::azure::lifecycle::StartOptions;
+use azml_ssh::azure::session::AzureOptions;
+use azml_ssh::cmd::config::{Discover, HostSettings, WriteOptions};
+use azml_ssh::connect::cache::MAX_AGE_ENV;
+use azml_ssh::connect::endpoint::Transport;
+use azml_ssh::connect::proxy::ProxyOptions;
+use azml_ssh::util::{dirs, text};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -254,13 +259,13 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct AzureArgs {
     /// The Azure cloud (the ARM URL can be overridden with AZML_SSH_ARM_ENDPOINT).
-    #[arg(long, value_enum, default_value_t = Cloud::AzureCloud)]
-    pub cloud: Cloud,
+    #[arg(long, value_enum, default_value_t = CloudArg::AzureCloud)]
+    pub cloud: CloudArg,
 
     /// Which credential to use; `auto` tries a service principal from the environment, workload identity, the
     /// Azure CLI and the Azure Developer CLI, in that order. Managed identity is used only when chosen here.
-    #[arg(long, value_enum, env = AUTH_ENV, default_value_t = AuthMethod::Auto)]
-    pub auth: AuthMethod,
+    #[arg(long, value_enum, env = AUTH_ENV, default_value_t = AuthArg::Auto)]
+    pub auth: AuthArg,
 
     /// Give up on Azure (sign-in and lookup, retries included) after this many seconds [default: 30 for proxy,
     /// 120 for config].
@@ -281,8 +286,8 @@ pub struct ProxyArgs {
 
     /// How to reach the instance: directly when it has public SSH and a public IP, else through the Azure ML
     /// WebSocket tunnel (auto); or force one.
-    #[arg(long, value_enum, default_value_t = Transport::Auto)]
-    pub transport: Transport,
+    #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
+    pub transport: TransportArg,
 
     /// Hand ssh the connected socket and exit (for `ProxyUseFdpass yes`): nothing relays the session.
     #[arg(long)]
@@ -302,4 +307,169 @@ pub struct ProxyArgs {
 
     #[command(flatten)]
     pub azure: AzureArgs,
+}
+
+/// Named as the Azure CLI names clouds (`az cloud list`), prefix and all.
+#[allow(clippy::enum_variant_names)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CloudArg {
+    #[value(name = "AzureCloud")]
+    AzureCloud,
+    #[value(name = "AzureChinaCloud")]
+    AzureChinaCloud,
+    #[value(name = "AzureUSGovernment")]
+    AzureUsGovernment,
+}
+
+impl From<CloudArg> for Cloud {
+    fn from(arg: CloudArg) -> Self {
+        match arg {
+            CloudArg::AzureCloud => Cloud::AzureCloud,
+            CloudArg::AzureChinaCloud => Cloud::AzureChinaCloud,
+            CloudArg::AzureUsGovernment => Cloud::AzureUsGovernment,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// Service principal from the environment, then workload identity, then `az login`, then `azd auth login`.
+    Auto,
+    /// Service principal: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.
+    Env,
+    /// Workload identity: AZURE_FEDERATED_TOKEN_FILE with AZURE_TENANT_ID and AZURE_CLIENT_ID.
+    WorkloadIdentity,
+    /// The Azure CLI's login (`az login`).
+    Cli,
+    /// The Azure Developer CLI's login (`azd auth login`).
+    Azd,
+    /// The managed identity of the Azure machine this runs on (never tried unless asked for).
+    ManagedIdentity,
+}
+
+impl From<AuthArg> for AuthMethod {
+    fn from(arg: AuthArg) -> Self {
+        match arg {
+            AuthArg::Auto => AuthMethod::Auto,
+            AuthArg::Env => AuthMethod::Env,
+            AuthArg::WorkloadIdentity => AuthMethod::WorkloadIdentity,
+            AuthArg::Cli => AuthMethod::Cli,
+            AuthArg::Azd => AuthMethod::Azd,
+            AuthArg::ManagedIdentity => AuthMethod::ManagedIdentity,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// Direct when the instance has public SSH and a public IP, the tunnel otherwise.
+    Auto,
+    /// TCP to the instance's public IP and SSH port.
+    Direct,
+    /// The Azure ML WebSocket tunnel.
+    Tunnel,
+}
+
+impl From<TransportArg> for Transport {
+    fn from(arg: TransportArg) -> Self {
+        match arg {
+            TransportArg::Auto => Transport::Auto,
+            TransportArg::Direct => Transport::Direct,
+            TransportArg::Tunnel => Transport::Tunnel,
+        }
+    }
+}
+
+impl AzureArgs {
+    pub fn options(&self, default_timeout: u64) -> AzureOptions {
+        AzureOptions {
+            cloud: self.cloud.into(),
+            auth: self.auth.into(),
+            timeout: Duration::from_secs(self.timeout.unwrap_or(default_timeout)),
+        }
+    }
+}
+
+/// `~/.ssh/config` is the default in help text; `None` lets the library find it under $HOME.
+pub fn ssh_config_path(path: &Path) -> Option<PathBuf> {
+    (path != Path::new("~/.ssh/config")).then(|| path.to_owned())
+}
+
+impl WriteArgs {
+    pub fn options(&self, binary: Option<&Path>) -> WriteOptions {
+        WriteOptions {
+            ssh_config: ssh_config_path(&self.ssh_config),
+            binary: binary.map(Path::to_owned),
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+impl HostArgs {
+    pub fn settings(&self) -> HostSettings {
+        HostSettings {
+            user: self.user.clone(),
+            identity_file: self.identity_file.clone(),
+            ssh_options: self.ssh_options.clone(),
+        }
+    }
+}
+
+impl ConfigArgs {
+    pub fn discover(&self) -> Discover {
+        Discover {
+            subscriptions: self.subscriptions.clone(),
+            resource_group: self.resource_group.clone(),
+            workspace: self.workspace.clone(),
+            all: self.all,
+            prefix: self.prefix.clone(),
+        }
+    }
+}
+
+impl LifecycleArgs {
+    pub fn wait(&self) -> Option<Duration> {
+        self.wait.then_some(self.wait_timeout)
+    }
+}
+
+impl ProxyArgs {
+    pub fn options(&self) -> ProxyOptions {
+        ProxyOptions {
+            azure: self.azure.options(30),
+            cache_max_age: self.cache_max_age,
+            transport: self.transport.into(),
+            fdpass: self.fdpass,
+            start: StartOptions {
+                allow_start: !self.no_start,
+                timeout: self.start_timeout,
+                cache_root: dirs::cache_root(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The detached tunnel relay is started with `--auth NAME --cloud NAME` from the library's own names: they
+    /// must be exactly what these flags accept.
+    #[test]
+    fn library_names_parse_back_as_flags() {
+        for method in AuthMethod::ALL {
+            let arg = AuthArg::from_str(method.name(), false).unwrap();
+            assert_eq!(AuthMethod::from(arg), method);
+        }
+        for cloud in Cloud::ALL {
+            let arg = CloudArg::from_str(cloud.name(), false).unwrap();
+            assert_eq!(Cloud::from(arg), cloud);
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -1,38 +1,19 @@
 //! azml-ssh: `ssh <alias>` for Azure Machine Learning compute instances.
 //!
-//! The binary is a thin shell around these modules; each has one job:
-//! - [`resource_id`]: the compute's ARM ID, validated before anything else runs;
-//! - [`cloud`], [`credential`], [`http`], [`arm`]: reaching Azure Resource Manager;
-//! - [`compute`], [`resolve`]: from the compute document to an endpoint, or a precise reason there is none;
-//! - [`cache`]: the last known endpoint, so warm connections make no Azure call;
-//! - [`relay`], [`proxy`]: the ProxyCommand itself.
+//! The crate is layered; each folder may use the ones listed before it, never one after it:
+//! - [`util`]: directories, atomic files, text, logging, the async runtime;
+//! - [`transport`]: moving the SSH stream (relay, splice, fd passing, the WebSocket tunnel, HTTP CONNECT, TLS);
+//!   the only place with `unsafe` code;
+//! - [`azure`]: Resource Manager — cloud, sign-in, the ARM client, compute IDs and documents, discovery,
+//!   starting and stopping;
+//! - [`connect`]: from a compute ID to a live stream — endpoint choice, lookup, the endpoint cache, the proxy;
+//! - [`sshconf`]: the user's ssh config and azml-ssh's include file (uses `azure::resource_id` only);
+//! - [`cmd`]: the commands, the only code that writes to the user.
+#![deny(unsafe_code)]
 
-pub mod arm;
-pub mod binpath;
-pub mod cache;
-pub mod cloud;
-pub mod commands;
-pub mod compute;
-pub mod configure;
-pub mod credential;
-pub mod discover;
-pub mod doctor;
-pub mod fdpass;
-pub mod fsutil;
-pub mod hosts;
-pub mod http;
-pub mod httpproxy;
-pub mod lifecycle;
-pub mod logging;
-pub mod progress;
-pub mod proxy;
-pub mod relay;
-pub mod resolve;
-pub mod resource_id;
-pub mod runtime;
-pub mod sshconfig;
-pub mod status;
-pub mod text;
-pub mod tokencache;
-pub mod tunnel;
-pub mod zerocopy;
+pub mod azure;
+pub mod cmd;
+pub mod connect;
+pub mod sshconf;
+pub mod transport;
+pub mod util;

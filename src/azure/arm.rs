@@ -1,0 +1,344 @@
+//! A small Azure Resource Manager client: one base URL, one bearer token, and the retry rules ARM documents
+//! (429 with `Retry-After`; 5xx and connection failures with capped exponential backoff and jitter), all inside a
+//! deadline so a ProxyCommand never hangs.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use crate::azure::compute::ComputeResource;
+use crate::azure::credential::Token;
+use crate::azure::http::{self, ClientError};
+use crate::azure::resource_id::ComputeId;
+use crate::util::text::{error_chain, one_line_max};
+
+pub const API_VERSION: &str = "2025-12-01";
+
+/// Five tries with backoff 0.4, 0.8, 1.6 and 3.2 s (each jittered down to half) ride out a short ARM hiccup and
+/// still give up within about ten seconds — what a user staring at ssh will wait for.
+const MAX_TRIES: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(400);
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
+
+/// `error.code` and `error.message` from an ARM error body, rendered as ": Code: message" (or nothing).
+#[derive(Debug, Default)]
+pub struct Detail {
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Detail {
+    fn from_body(body: &str) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            error: Inner,
+        }
+        #[derive(serde::Deserialize)]
+        struct Inner {
+            code: Option<String>,
+            message: Option<String>,
+        }
+        match serde_json::from_str::<Envelope>(body) {
+            Ok(Envelope { error }) => Detail { code: error.code, message: error.message },
+            Err(_) if body.trim().is_empty() => Detail::default(),
+            Err(_) => Detail { code: None, message: Some(body.to_owned()) },
+        }
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(code) = self.code.as_deref().filter(|c| !c.is_empty()) {
+            write!(f, " {}", one_line_max(code, 80))?;
+        }
+        if let Some(message) = self.message.as_deref().filter(|m| !m.trim().is_empty()) {
+            write!(f, ": {}", one_line_max(message, 300))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArmError {
+    #[error(
+        "Azure Resource Manager rejected the sign-in trying to {verb} {what} (HTTP 401{detail}); run `az login` again"
+    )]
+    Unauthorized { verb: Verb, what: String, detail: Detail },
+    #[error("no permission to {verb} {what} (HTTP 403{detail}); {}", forbidden_remedy(*verb))]
+    Forbidden { verb: Verb, what: String, detail: Detail },
+    #[error("cannot {verb} {what} now: another operation is in progress (HTTP 409{detail})")]
+    Conflict { verb: Verb, what: String, detail: Detail },
+    #[error(
+        "{what} was not found (HTTP 404{detail}); check the subscription, resource group, workspace and compute names"
+    )]
+    NotFound { what: String, detail: Detail },
+    #[error(
+        "Azure Resource Manager kept throttling requests for {what} (HTTP 429{detail}); try again in {retry_after} s"
+    )]
+    Throttled { what: String, detail: Detail, retry_after: u64 },
+    #[error(
+        "Azure Resource Manager failed while reading {what} after {tries} tries (HTTP {status}{detail}); try again later"
+    )]
+    Server { what: String, status: u16, detail: Detail, tries: u32 },
+    #[error("Azure Resource Manager refused the request for {what} (HTTP {status}{detail})")]
+    Rejected { what: String, status: u16, detail: Detail },
+    #[error("cannot reach Azure Resource Manager at {base} after {tries} tries: {reason}")]
+    Unreachable { base: String, tries: u32, reason: String },
+    #[error("Azure Resource Manager sent an unreadable answer for {what}: {reason}")]
+    BadResponse { what: String, reason: String },
+    #[error("cannot set up the HTTPS client: {0}")]
+    Client(#[from] ClientError),
+}
+
+fn forbidden_remedy(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Read | Verb::List => "you need at least Reader access to the workspace",
+        Verb::Start | Verb::Stop => {
+            "starting and stopping needs Contributor access to the workspace (or ask the instance's owner to do it in Azure ML studio)"
+        }
+    }
+}
+
+/// A failed try: either final, or worth another try after `wait`.
+enum Failure {
+    Final(ArmError),
+    Retry { error: ArmError, wait: Option<Duration> },
+}
+
+pub struct ArmClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Token,
+    /// How long one call may spend on retries before giving up.
+    retry_budget: Duration,
+}
+
+/// What a request does, for messages: "read compute ci1", "start compute ci1".
+#[derive(Clone, Copy, Debug)]
+pub enum Verb {
+    Read,
+    List,
+    Start,
+    Stop,
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verb::Read => "read",
+            Verb::List => "list",
+            Verb::Start => "start",
+            Verb::Stop => "stop",
+        })
+    }
+}
+
+impl ArmClient {
+    pub fn new(base: Url, token: Token, retry_budget: Duration) -> Result<Self, ArmError> {
+        let http = http::client()?;
+        Ok(ArmClient { http, base, token, retry_budget })
+    }
+
+    /// The token this client sends.
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    /// The signed-in identity's object ID, from the token.
+    pub fn signed_in_object_id(&self) -> Option<String> {
+        self.token.object_id()
+    }
+
+    /// `POST .../computes/{name}/start` (or `/stop`). ARM answers 202 (sometimes 200) and works in the background;
+    /// callers poll the compute's state.
+    pub async fn compute_action(&self, id: &ComputeId, verb: Verb) -> Result<(), ArmError> {
+        let url = self.url(&format!("{id}/{verb}"), API_VERSION);
+        self.send(Method::POST, url, verb, &format!("compute {}", id.compute)).await.map(|_| ())
+    }
+
+    /// `GET .../computes/{name}`.
+    pub async fn get_compute(&self, id: &ComputeId) -> Result<ComputeResource, ArmError> {
+        let url = self.url(&id.to_string(), API_VERSION);
+        self.get_json(url, Verb::Read, &format!("compute {}", id.compute)).await
+    }
+
+    /// Every item of a list operation, following `nextLink` page by page. `what` names the list in messages.
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        api_version: &str,
+        what: &str,
+    ) -> Result<Vec<T>, ArmError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page<T> {
+            #[serde(default = "Vec::new")]
+            value: Vec<T>,
+            next_link: Option<String>,
+        }
+        let mut items = Vec::new();
+        let mut url = self.url(path, api_version);
+        // A broken server could hand out links forever; no real listing here is anywhere near this long.
+        for _ in 0..1000 {
+            let page: Page<T> = self.get_json(url, Verb::List, what).await?;
+            items.extend(page.value);
+            match page.next_link.filter(|link| !link.is_empty()) {
+                None => return Ok(items),
+                Some(link) => url = self.next_link(&link, what)?,
+            }
+        }
+        Err(ArmError::BadResponse { what: what.to_owned(), reason: "more than 1000 pages".into() })
+    }
+
+    /// `nextLink` is followed verbatim (it carries its own api-version and skip token), but only on the origin we
+    /// were configured with: the bearer token must never be sent anywhere else.
+    fn next_link(&self, link: &str, what: &str) -> Result<Url, ArmError> {
+        let bad = |reason: String| ArmError::BadResponse { what: what.to_owned(), reason };
+        let url = Url::parse(link).map_err(|e| bad(format!("nextLink {link:?} is not a URL: {e}")))?;
+        if url.origin() != self.base.origin() {
+            return Err(bad(format!("nextLink {link:?} points away from {}", self.base)));
+        }
+        Ok(url)
+    }
+
+    /// `{base}{path}?api-version=...`, keeping any path prefix the base URL has (Azure Stack, test mocks).
+    fn url(&self, path: &str, api_version: &str) -> Url {
+        let mut url = self.base.clone();
+        let prefix = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{prefix}{path}"));
+        url.query_pairs_mut().append_pair("api-version", api_version);
+        url
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, url: Url, verb: Verb, what: &str) -> Result<T, ArmError> {
+        let body = self.send(Method::GET, url, verb, what).await?;
+        serde_json::from_slice(&body).map_err(|e| ArmError::BadResponse {
+            what: what.to_owned(),
+            reason: format!("{e} (not the JSON document the API describes)"),
+        })
+    }
+
+    /// Sends with retries until success, a final error, `MAX_TRIES`, or the retry budget is spent.
+    async fn send(&self, method: Method, url: Url, verb: Verb, what: &str) -> Result<Vec<u8>, ArmError> {
+        let deadline = Instant::now() + self.retry_budget;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let failure = match self.try_once(method.clone(), url.clone(), verb, what, tries).await {
+                Ok(body) => return Ok(body),
+                Err(failure) => failure,
+            };
+            let (error, wait) = match failure {
+                Failure::Final(error) => return Err(error),
+                Failure::Retry { error, wait } => (error, wait.unwrap_or_else(|| backoff(tries))),
+            };
+            if tries >= MAX_TRIES || Instant::now() + wait >= deadline {
+                return Err(error);
+            }
+            tracing::debug!("{what}: try {tries} failed ({error}); retrying in {wait:?}");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn try_once(&self, method: Method, url: Url, verb: Verb, what: &str, tries: u32) -> Result<Vec<u8>, Failure> {
+        tracing::debug!(%method, %url, "ARM request");
+        let unreachable = |e: reqwest::Error| Failure::Retry {
+            error: ArmError::Unreachable { base: self.base.to_string(), tries, reason: error_chain(&e) },
+            wait: None,
+        };
+        let response = self
+            .http
+            .request(method, url)
+            .bearer_auth(self.token.secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        tracing::debug!(%status, "ARM response");
+        let body = response.bytes().await.map_err(unreachable)?;
+        if status.is_success() {
+            return Ok(body.to_vec());
+        }
+        let detail = Detail::from_body(&String::from_utf8_lossy(&body));
+        let what = what.to_owned();
+        Err(match status {
+            StatusCode::UNAUTHORIZED => Failure::Final(ArmError::Unauthorized { verb, what, detail }),
+            StatusCode::FORBIDDEN => Failure::Final(ArmError::Forbidden { verb, what, detail }),
+            StatusCode::CONFLICT => Failure::Final(ArmError::Conflict { verb, what, detail }),
+            StatusCode::NOT_FOUND => Failure::Final(ArmError::NotFound { what, detail }),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let retry_after_secs = retry_after.map_or(0, |d| d.as_secs().max(1));
+                Failure::Retry {
+                    error: ArmError::Throttled { what, detail, retry_after: retry_after_secs },
+                    wait: retry_after,
+                }
+            }
+            s if s.is_server_error() => Failure::Retry {
+                error: ArmError::Server { what, status: s.as_u16(), detail, tries },
+                wait: retry_after,
+            },
+            s => Failure::Final(ArmError::Rejected { what, status: s.as_u16(), detail }),
+        })
+    }
+}
+
+/// `Retry-After` in seconds (ARM's form). HTTP dates are rare here and fall back to our own backoff.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Exponential backoff, capped, with "equal jitter" (half fixed, half random) so concurrent proxies that failed
+/// together do not retry together.
+fn backoff(tries: u32) -> Duration {
+    let exponential = FIRST_BACKOFF.saturating_mul(1 << tries.saturating_sub(1).min(16));
+    let capped = exponential.min(MAX_BACKOFF);
+    let half = capped / 2;
+    half + half.mul_f64(random_fraction())
+}
+
+/// A random number in [0, 1) from the standard library's per-process random hash keys; no RNG crate needed for
+/// jitter.
+fn random_fraction() -> f64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        for tries in 1..20 {
+            let d = backoff(tries);
+            let ceiling = FIRST_BACKOFF.saturating_mul(1 << (tries - 1).min(16)).min(MAX_BACKOFF);
+            assert!(d >= ceiling / 2 && d <= ceiling, "try {tries}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn error_bodies_become_one_line_details() {
+        let d = Detail::from_body(
+            r#"{"error":{"code":"ResourceNotFound","message":"The Resource\n'ci9' was not found."}}"#,
+        );
+        assert_eq!(d.to_string(), " ResourceNotFound: The Resource 'ci9' was not found.");
+        assert_eq!(Detail::from_body("").to_string(), "");
+        assert_eq!(Detail::from_body("<html>bad gateway</html>").to_string(), ": <html>bad gateway</html>");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_only() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+}

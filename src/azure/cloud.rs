@@ -1,0 +1,118 @@
+//! Which Azure cloud we talk to: its Resource Manager URL and the token scope ARM accepts.
+
+use std::fmt;
+
+/// Environment variable that replaces the ARM base URL (tests, Azure Stack, private endpoints). The token scope
+/// stays the selected cloud's, because the token is still issued by that cloud's Entra ID.
+pub const ARM_ENDPOINT_ENV: &str = "AZML_SSH_ARM_ENDPOINT";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Cloud {
+    #[default]
+    AzureCloud,
+    AzureChinaCloud,
+    AzureUsGovernment,
+}
+
+impl Cloud {
+    pub const ALL: [Cloud; 3] = [Cloud::AzureCloud, Cloud::AzureChinaCloud, Cloud::AzureUsGovernment];
+
+    /// The name the Azure CLI uses (`az cloud list`), and `--cloud` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cloud::AzureCloud => "AzureCloud",
+            Cloud::AzureChinaCloud => "AzureChinaCloud",
+            Cloud::AzureUsGovernment => "AzureUSGovernment",
+        }
+    }
+
+    pub fn arm_base(self) -> &'static str {
+        match self {
+            Cloud::AzureCloud => "https://management.azure.com",
+            Cloud::AzureChinaCloud => "https://management.chinacloudapi.cn",
+            Cloud::AzureUsGovernment => "https://management.usgovcloudapi.net",
+        }
+    }
+
+    /// The OAuth scope for ARM. `management.core.*` is the form the Azure CLI uses, and the one the Azure ML
+    /// tunnel gateway accepts too, so one cached token serves both.
+    pub fn management_scope(self) -> &'static str {
+        match self {
+            Cloud::AzureCloud => "https://management.core.windows.net/.default",
+            Cloud::AzureChinaCloud => "https://management.core.chinacloudapi.cn/.default",
+            Cloud::AzureUsGovernment => "https://management.core.usgovcloudapi.net/.default",
+        }
+    }
+
+    /// azure_identity's name for the cloud, so service-principal logins go to the right authority. The public
+    /// cloud is left unnamed: only then does azure_identity honour `AZURE_AUTHORITY_HOST`, as every Azure SDK does.
+    pub fn identity_cloud(self) -> Option<azure_core::cloud::CloudConfiguration> {
+        use azure_core::cloud::CloudConfiguration;
+        match self {
+            Cloud::AzureCloud => None,
+            Cloud::AzureChinaCloud => Some(CloudConfiguration::AzureChina),
+            Cloud::AzureUsGovernment => Some(CloudConfiguration::AzureGovernment),
+        }
+    }
+}
+
+impl fmt::Display for Cloud {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{ARM_ENDPOINT_ENV}={value:?} is not usable: {why}")]
+pub struct BadArmEndpoint {
+    value: String,
+    why: BadUrl,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BadUrl {
+    #[error("{0}")]
+    Parse(#[from] url::ParseError),
+    #[error("the scheme must be http or https")]
+    Scheme,
+    #[error("it has no host")]
+    NoHost,
+    #[error("it must be a plain http(s)://host[:port][/path] base")]
+    NotPlain,
+}
+
+/// The ARM base URL in effect: `AZML_SSH_ARM_ENDPOINT` when set, otherwise the cloud's.
+pub fn arm_base_url(cloud: Cloud) -> Result<reqwest::Url, BadArmEndpoint> {
+    match std::env::var(ARM_ENDPOINT_ENV) {
+        Ok(value) if !value.is_empty() => parse_base_url(&value).map_err(|why| BadArmEndpoint { value, why }),
+        _ => parse_base_url(cloud.arm_base()).map_err(|why| BadArmEndpoint { value: cloud.arm_base().into(), why }),
+    }
+}
+
+fn parse_base_url(text: &str) -> Result<reqwest::Url, BadUrl> {
+    let url = reqwest::Url::parse(text)?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(BadUrl::Scheme);
+    }
+    if url.host().is_none() {
+        return Err(BadUrl::NoHost);
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(BadUrl::NotPlain);
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_accept_plain_http_and_https_only() {
+        assert!(parse_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_base_url("https://arm.local:443/prefix").is_ok());
+        assert!(parse_base_url("ftp://x").is_err());
+        assert!(parse_base_url("http://x/?a=b").is_err());
+        assert!(parse_base_url("not a url").is_err());
+    }
+}

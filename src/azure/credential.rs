@@ -1,0 +1,361 @@
+//! Getting an ARM access token through `azure_identity`, the way the Azure SDKs' default chain would — minus
+//! managed identity, which probes the instance metadata address and can take over a minute to give up.
+//!
+//! Inside a ProxyCommand there is no terminal: nothing here may prompt, and every failure must end in one line that
+//! tells the user what to run.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::ClientOptions;
+use azure_identity::{
+    AzureCliCredential, AzureDeveloperCliCredential, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, WorkloadIdentityCredential,
+    WorkloadIdentityCredentialOptions,
+};
+
+use crate::azure::cloud::Cloud;
+use crate::azure::token_cache;
+use crate::util::text::one_line;
+
+/// Environment variable equivalent of `--auth`.
+pub const AUTH_ENV: &str = "AZML_SSH_AUTH";
+
+/// Which credential to use. `Auto` is the chain; every other value forces one credential.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// Service principal from the environment, then workload identity, then `az login`, then `azd auth login`.
+    #[default]
+    Auto,
+    /// Service principal: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.
+    Env,
+    /// Workload identity: AZURE_FEDERATED_TOKEN_FILE with AZURE_TENANT_ID and AZURE_CLIENT_ID.
+    WorkloadIdentity,
+    /// The Azure CLI's login (`az login`).
+    Cli,
+    /// The Azure Developer CLI's login (`azd auth login`).
+    Azd,
+    /// The managed identity of the Azure machine this runs on (never tried unless asked for).
+    ManagedIdentity,
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthMethod::Auto => "automatic",
+            AuthMethod::Env => "service principal (environment)",
+            AuthMethod::WorkloadIdentity => "workload identity",
+            AuthMethod::Cli => "Azure CLI",
+            AuthMethod::Azd => "Azure Developer CLI",
+            AuthMethod::ManagedIdentity => "managed identity",
+        })
+    }
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 6] = [
+        AuthMethod::Auto,
+        AuthMethod::Env,
+        AuthMethod::WorkloadIdentity,
+        AuthMethod::Cli,
+        AuthMethod::Azd,
+        AuthMethod::ManagedIdentity,
+    ];
+
+    /// The stable name: what `--auth` and `AZML_SSH_AUTH` take, and what the token cache records.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Auto => "auto",
+            AuthMethod::Env => "env",
+            AuthMethod::WorkloadIdentity => "workload-identity",
+            AuthMethod::Cli => "cli",
+            AuthMethod::Azd => "azd",
+            AuthMethod::ManagedIdentity => "managed-identity",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AuthMethod> {
+        AuthMethod::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// What the user should do when this credential fails.
+    fn remedy(self) -> &'static str {
+        match self {
+            AuthMethod::Auto | AuthMethod::Cli => "run `az login`",
+            AuthMethod::Env => {
+                "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or unset them to use `az login`)"
+            }
+            AuthMethod::WorkloadIdentity => "check AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID",
+            AuthMethod::Azd => "run `azd auth login`",
+            AuthMethod::ManagedIdentity => {
+                "managed identity works only on an Azure resource that has one; use `az login` elsewhere"
+            }
+        }
+    }
+}
+
+/// An access token. Its Debug form is redacted so it can never reach a log by accident.
+#[derive(Clone)]
+pub struct Token {
+    secret: String,
+    /// Unix time at which the token expires.
+    pub expires_on: i64,
+    /// The credential that produced it.
+    pub method: AuthMethod,
+    /// Where it is cached (see [`cache_key`]); set when it came from or went into the token cache.
+    pub cache_key: Option<String>,
+    /// It came from the cache rather than from the credential just now, so a refusal may mean it is stale.
+    pub from_cache: bool,
+}
+
+impl Token {
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// A claim of the (unverified) token payload, such as `tid` or `upn`.
+    pub fn claim(&self, name: &str) -> Option<String> {
+        use base64::Engine as _;
+        let payload = self.secret.split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        claims.get(name)?.as_str().map(str::to_owned)
+    }
+
+    /// The signed-in identity's object ID (`oid` claim). The token is only decoded, not verified: it came from
+    /// our own credential, and the answer only filters which instances are listed.
+    pub fn object_id(&self) -> Option<String> {
+        self.claim("oid")
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("secret", &"<redacted>")
+            .field("expires_on", &self.expires_on)
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("not signed in to Azure: {remedy} (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal); {details}", remedy = AuthMethod::Cli.remedy())]
+    NotSignedIn { details: String },
+    #[error(
+        "no Azure credential: the Azure CLI (`az`) is not on PATH; install it and run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal{details}"
+    )]
+    NoCli { details: String },
+    #[error("{method} sign-in failed: {message}; {remedy}", remedy = method.remedy())]
+    Failed { method: AuthMethod, message: String },
+    #[error("--auth {flag} needs {needs}", flag = method.name())]
+    NotConfigured { method: AuthMethod, needs: &'static str },
+    #[error("{method} did not produce a token within {secs} s; {remedy}", secs = timeout.as_secs(), remedy = method.remedy())]
+    Timeout { method: AuthMethod, timeout: Duration },
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+fn service_principal_configured() -> bool {
+    env_set("AZURE_TENANT_ID") && env_set("AZURE_CLIENT_ID") && env_set("AZURE_CLIENT_SECRET")
+}
+
+fn workload_identity_configured() -> bool {
+    env_set("AZURE_FEDERATED_TOKEN_FILE") && env_set("AZURE_TENANT_ID") && env_set("AZURE_CLIENT_ID")
+}
+
+fn client_options(cloud: Cloud) -> ClientOptions {
+    ClientOptions { cloud: cloud.identity_cloud().map(Arc::new), ..Default::default() }
+}
+
+fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, CredentialError> {
+    let failed = |e: azure_core::Error| CredentialError::Failed { method, message: sdk_message(&e) };
+    Ok(match method {
+        AuthMethod::Env => {
+            let var = |name: &str| std::env::var(name).unwrap_or_default();
+            if !service_principal_configured() {
+                return Err(CredentialError::NotConfigured {
+                    method,
+                    needs: "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
+                });
+            }
+            let options = ClientSecretCredentialOptions { client_options: client_options(cloud) };
+            ClientSecretCredential::new(
+                &var("AZURE_TENANT_ID"),
+                var("AZURE_CLIENT_ID"),
+                var("AZURE_CLIENT_SECRET").into(),
+                Some(options),
+            )
+            .map_err(failed)?
+        }
+        AuthMethod::WorkloadIdentity => {
+            if !workload_identity_configured() {
+                return Err(CredentialError::NotConfigured {
+                    method,
+                    needs: "AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID",
+                });
+            }
+            let mut options = WorkloadIdentityCredentialOptions::default();
+            options.credential_options.client_options = client_options(cloud);
+            WorkloadIdentityCredential::new(Some(options)).map_err(failed)?
+        }
+        AuthMethod::Cli => AzureCliCredential::new(None).map_err(failed)?,
+        AuthMethod::Azd => AzureDeveloperCliCredential::new(None).map_err(failed)?,
+        AuthMethod::ManagedIdentity => {
+            let options =
+                ManagedIdentityCredentialOptions { client_options: client_options(cloud), ..Default::default() };
+            ManagedIdentityCredential::new(Some(options)).map_err(failed)?
+        }
+        AuthMethod::Auto => unreachable!("auto is a chain, not a credential"),
+    })
+}
+
+async fn token_from(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Result<Token, CredentialError> {
+    let credential = build(method, cloud)?;
+    let scope = cloud.management_scope();
+    tracing::debug!(%method, scope, "requesting a token");
+    match tokio::time::timeout(timeout, credential.get_token(&[scope], None)).await {
+        Err(_) => Err(CredentialError::Timeout { method, timeout }),
+        Ok(Err(e)) => Err(CredentialError::Failed { method, message: sdk_message(&e) }),
+        Ok(Ok(token)) => {
+            let (secret, expires_on) = (token.token.secret().to_owned(), token.expires_on.unix_timestamp());
+            Ok(Token { secret, expires_on, method, cache_key: None, from_cache: false })
+        }
+    }
+}
+
+/// The token cache key: what was asked for (the method, and the identity the environment selects) and for which
+/// scope. Signing in as someone else with `az login` is picked up when the cached token expires (within an hour).
+fn cache_key(method: AuthMethod, cloud: Cloud) -> String {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    format!("{}|{}|{}|{}", method.name(), var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID"), cloud.management_scope())
+}
+
+/// Like [`get_token`], but reuses a cached token that is not about to expire, and caches a new one.
+pub async fn cached_token(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Result<Token, CredentialError> {
+    let key = cache_key(method, cloud);
+    if let Some(entry) = token_cache::get(&key) {
+        let method = AuthMethod::from_name(&entry.method).unwrap_or(method);
+        tracing::debug!(%method, "using a cached token");
+        return Ok(Token {
+            secret: entry.secret,
+            expires_on: entry.expires_on,
+            method,
+            cache_key: Some(key),
+            from_cache: true,
+        });
+    }
+    let mut token = get_token(method, cloud, timeout).await?;
+    let produced_by = token.method.name().to_owned();
+    token_cache::put(
+        &key,
+        token_cache::Entry { secret: token.secret.clone(), expires_on: token.expires_on, method: produced_by },
+    );
+    token.cache_key = Some(key);
+    Ok(token)
+}
+
+/// Forgets a cached token that a server refused, so the next attempt asks the credential again.
+pub fn forget_cached(token: &Token) {
+    if let Some(key) = &token.cache_key {
+        token_cache::forget(key);
+    }
+}
+
+/// Gets a token for the cloud's management scope, each credential attempt bounded by `timeout`.
+pub async fn get_token(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Result<Token, CredentialError> {
+    if method != AuthMethod::Auto {
+        return token_from(method, cloud, timeout).await;
+    }
+    // A credential the user configured explicitly through the environment is final: falling back to a different
+    // identity would hide their misconfiguration behind a confusing permission error later.
+    if service_principal_configured() {
+        return token_from(AuthMethod::Env, cloud, timeout).await;
+    }
+    if workload_identity_configured() {
+        return token_from(AuthMethod::WorkloadIdentity, cloud, timeout).await;
+    }
+    let cli_error = match token_from(AuthMethod::Cli, cloud, timeout).await {
+        Ok(token) => return Ok(token),
+        Err(e) => e,
+    };
+    tracing::debug!("Azure CLI gave no token ({cli_error}); trying the Azure Developer CLI");
+    let azd_error = match token_from(AuthMethod::Azd, cloud, timeout).await {
+        Ok(token) => return Ok(token),
+        Err(e) => e,
+    };
+    let reason = |error: CredentialError| match error {
+        CredentialError::Failed { message, .. } => message,
+        other => other.to_string(),
+    };
+    let (cli, azd) = (reason(cli_error), reason(azd_error));
+    let cli_missing = cli.contains("not found on PATH");
+    // azd is the fallback most people do not have; mention it only when it is installed and failed too.
+    let azd_note = if azd.contains("not found on PATH") { String::new() } else { format!("; azd: {azd}") };
+    Err(if cli_missing {
+        CredentialError::NoCli { details: azd_note }
+    } else {
+        CredentialError::NotSignedIn { details: format!("Azure CLI: {cli}{azd_note}") }
+    })
+}
+/// azure_identity prefixes every message with "<Credential> authentication failed."; the user already knows which
+/// credential from our wording, so only the tool's own words are kept.
+fn sdk_message(error: &azure_core::Error) -> String {
+    let text = one_line(&error.to_string());
+    match text.split_once(" authentication failed. ") {
+        Some((prefix, rest)) if prefix.ends_with("Credential") && !prefix.contains(' ') => rest.to_owned(),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_never_shows_the_secret() {
+        let token = Token {
+            secret: "eyJ-very-secret".into(),
+            expires_on: 1,
+            method: AuthMethod::Cli,
+            cache_key: None,
+            from_cache: false,
+        };
+        assert!(!format!("{token:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn object_id_comes_from_the_oid_claim() {
+        // {"alg":"none"} . {"oid":"1234-abcd","tid":"t"} . sig
+        let secret = "eyJhbGciOiJub25lIn0.eyJvaWQiOiIxMjM0LWFiY2QiLCJ0aWQiOiJ0In0.c2ln".to_owned();
+        let token = Token { secret, expires_on: 0, method: AuthMethod::Cli, cache_key: None, from_cache: false };
+        assert_eq!(token.object_id().as_deref(), Some("1234-abcd"));
+        let opaque = Token {
+            secret: "not-a-jwt".into(),
+            expires_on: 0,
+            method: AuthMethod::Cli,
+            cache_key: None,
+            from_cache: false,
+        };
+        assert_eq!(opaque.object_id(), None);
+    }
+
+    #[test]
+    fn method_names_round_trip() {
+        for method in AuthMethod::ALL {
+            assert_eq!(AuthMethod::from_name(method.name()), Some(method));
+        }
+        assert_eq!(AuthMethod::from_name("Cli"), None);
+    }
+
+    #[test]
+    fn forced_method_names_its_flag() {
+        let err = CredentialError::NotConfigured { method: AuthMethod::WorkloadIdentity, needs: "X" };
+        assert_eq!(err.to_string(), "--auth workload-identity needs X");
+    }
+}

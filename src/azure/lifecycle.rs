@@ -1,0 +1,281 @@
+//! Waking a stopped instance: one start request however many connections find it stopped, then waiting —
+//! with progress on stderr — until it runs.
+//!
+//! Single flight works across processes (VS Code, scp and a terminal each run their own proxy): the start is sent
+//! under an advisory lock in the cache directory, and a marker records that it was sent, because ARM may keep
+//! reporting "Stopped" for a few seconds after accepting a start. The kernel releases the lock of a process that
+//! dies, so a crashed proxy never blocks the next one.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::azure::arm::{ArmClient, ArmError, Verb};
+use crate::azure::compute::{ComputeState, Instance, InstanceError, StateClass};
+use crate::azure::resource_id::ComputeId;
+use crate::util::fs;
+use crate::util::text::clock;
+use crate::util::time::unix_now;
+
+/// A start marker younger than this means "already requested": ARM reports the new state within seconds.
+const MARKER_TTL: Duration = Duration::from_secs(120);
+/// The lock is held only for a GET and a POST; waiting longer than this means something is wrong with the holder.
+const LOCK_WAIT: Duration = Duration::from_secs(45);
+const FIRST_POLL: Duration = Duration::from_secs(1);
+const MAX_POLL: Duration = Duration::from_secs(5);
+/// How often a waiting loop reports [`Progress::Tick`], so a spinner can turn.
+const TICK: Duration = Duration::from_millis(120);
+
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    /// Send a start when the instance is stopped (`--no-start` turns it off).
+    pub allow_start: bool,
+    /// How long to wait for Running, all told.
+    pub timeout: Duration,
+    /// Where the single-flight lock and marker live; `None` disables single flight.
+    pub cache_root: Option<PathBuf>,
+}
+
+/// What happens while an instance is brought up, for whoever shows it to the user. Library code never prints;
+/// the command layer renders these (lines, a spinner on a terminal).
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The instance is stopped and a start is being requested.
+    Starting { instance: &'a Instance },
+    /// The state seen at a poll (reported at every poll; renderers show changes).
+    State { state: &'a ComputeState, elapsed: Duration },
+    /// Still waiting between polls.
+    Tick { elapsed: Duration },
+    /// Connectable after a wait.
+    Ready { state: &'a ComputeState, elapsed: Duration },
+    /// The wait is over, whatever its outcome.
+    Done,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Arm(#[from] ArmError),
+    #[error("the compute document for {name} {source}")]
+    Instance { name: String, source: InstanceError },
+    #[error(
+        "{name} is still {state} after {waited} (--start-timeout); it may need more time: look at it in Azure ML studio, or connect again later",
+        waited = clock(*waited)
+    )]
+    Timeout { name: String, state: ComputeState, waited: Duration },
+    #[error("{name} is still {state} after {waited}", waited = clock(*waited))]
+    StopTimeout { name: String, state: ComputeState, waited: Duration },
+}
+
+async fn get_instance(arm: &ArmClient, id: &ComputeId) -> Result<Instance, LifecycleError> {
+    let compute = arm.get_compute(id).await?;
+    compute.instance().map_err(|source| LifecycleError::Instance { name: id.compute.clone(), source })
+}
+
+/// Returns the instance once it is connectable — or as it is when waiting cannot help (a hopeless state, or a
+/// stopped instance with starting disallowed); the caller turns that into the precise error.
+pub async fn ensure_running(
+    arm: &ArmClient,
+    id: &ComputeId,
+    mut instance: Instance,
+    options: &StartOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Instance, LifecycleError> {
+    let flight = options.cache_root.as_deref().map(|root| Flight::new(root, id));
+    let started = Instant::now();
+    let mut pause = Pause::new();
+    let mut waited = false;
+    loop {
+        let state = &instance.state;
+        match (state.class(), state) {
+            (StateClass::Connectable, _) => {
+                if let Some(flight) = &flight {
+                    flight.clear();
+                }
+                if waited {
+                    progress(Progress::Ready { state, elapsed: started.elapsed() });
+                    progress(Progress::Done);
+                }
+                return Ok(instance);
+            }
+            (StateClass::Hopeless, _) => return Ok(instance),
+            (StateClass::Stopped, ComputeState::Stopped) if options.allow_start => {
+                progress(Progress::Starting { instance: &instance });
+                start_once(arm, id, flight.as_ref()).await?;
+            }
+            (StateClass::Stopped, _) if !options.allow_start => return Ok(instance),
+            _ => progress(Progress::State { state, elapsed: started.elapsed() }),
+        }
+        waited = true;
+        if started.elapsed() >= options.timeout {
+            progress(Progress::Done);
+            let (name, state, waited) = (id.compute.clone(), instance.state, started.elapsed());
+            return Err(LifecycleError::Timeout { name, state, waited });
+        }
+        pause.wait(started, options.timeout, progress).await;
+        instance = get_instance(arm, id).await?;
+    }
+}
+
+/// `azml-ssh stop --wait`: polls until the instance is Stopped, or `limit` has passed.
+pub async fn wait_for_stopped(
+    arm: &ArmClient,
+    id: &ComputeId,
+    limit: Duration,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(), LifecycleError> {
+    let started = Instant::now();
+    let mut pause = Pause::new();
+    loop {
+        let instance = get_instance(arm, id).await?;
+        if instance.state == ComputeState::Stopped {
+            progress(Progress::Done);
+            return Ok(());
+        }
+        progress(Progress::State { state: &instance.state, elapsed: started.elapsed() });
+        if started.elapsed() >= limit {
+            progress(Progress::Done);
+            let (name, state, waited) = (id.compute.clone(), instance.state, started.elapsed());
+            return Err(LifecycleError::StopTimeout { name, state, waited });
+        }
+        pause.wait(started, limit, progress).await;
+    }
+}
+
+/// The pause between two polls of the state: short at first (a start that was already nearly done), then longer
+/// so a ten-minute wait costs ARM little.
+struct Pause {
+    next: Duration,
+}
+
+impl Pause {
+    fn new() -> Self {
+        Pause { next: FIRST_POLL }
+    }
+
+    /// Waits one pause, never past `limit` after `started`, ticking meanwhile.
+    async fn wait(&mut self, started: Instant, limit: Duration, progress: &mut dyn FnMut(Progress<'_>)) {
+        let pause = self.next.min(limit.saturating_sub(started.elapsed()));
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            progress(Progress::Tick { elapsed: started.elapsed() });
+            tokio::time::sleep(TICK.min(until - Instant::now())).await;
+        }
+        self.next = (self.next * 3 / 2).min(MAX_POLL);
+    }
+}
+
+/// What `azml-ssh start` without `--wait` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StartOutcome {
+    Requested,
+    AlreadyRunning(ComputeState),
+    /// In a state where a start makes no sense now (starting already, stopping, failed).
+    NotStartable(ComputeState),
+}
+
+/// `azml-ssh start` without waiting: sends the start if the instance is stopped (sharing the single flight with
+/// connecting proxies).
+pub async fn request_start(
+    arm: &ArmClient,
+    id: &ComputeId,
+    instance: &Instance,
+    options: &StartOptions,
+) -> Result<StartOutcome, LifecycleError> {
+    let flight = options.cache_root.as_deref().map(|root| Flight::new(root, id));
+    Ok(match &instance.state {
+        ComputeState::Stopped => {
+            start_once(arm, id, flight.as_ref()).await?;
+            StartOutcome::Requested
+        }
+        state if state.class() == StateClass::Connectable => StartOutcome::AlreadyRunning(state.clone()),
+        state => StartOutcome::NotStartable(state.clone()),
+    })
+}
+
+/// Sends the start unless another process already has: under the lock, a fresh marker or a state that is no
+/// longer Stopped means someone else did.
+async fn start_once(arm: &ArmClient, id: &ComputeId, flight: Option<&Flight>) -> Result<(), LifecycleError> {
+    let _lock = match flight {
+        Some(flight) => flight.lock().await,
+        None => None,
+    };
+    if flight.is_some_and(Flight::recently_started) {
+        tracing::debug!("another azml-ssh already started {}", id.compute);
+        return Ok(());
+    }
+    if get_instance(arm, id).await?.state != ComputeState::Stopped {
+        return Ok(());
+    }
+    match arm.compute_action(id, Verb::Start).await {
+        Ok(()) => {}
+        // Someone else's start (the studio, the CLI) is already under way: waiting is all there is to do.
+        Err(ArmError::Conflict { .. }) => tracing::debug!("start already in progress"),
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(flight) = flight {
+        flight.mark_started();
+    }
+    Ok(())
+}
+
+/// The single-flight files of one compute.
+struct Flight {
+    dir: PathBuf,
+    lock: PathBuf,
+    marker: PathBuf,
+}
+
+impl Flight {
+    fn new(root: &Path, id: &ComputeId) -> Self {
+        let dir = root.join("starts");
+        let key = id.key_hash();
+        Flight { lock: dir.join(format!("{key}.lock")), marker: dir.join(format!("{key}.started")), dir }
+    }
+
+    /// Takes the lock, waiting at most `LOCK_WAIT`; without it (an unwritable cache, a wedged holder) we go on
+    /// alone rather than fail the connection.
+    async fn lock(&self) -> Option<File> {
+        if let Err(e) = fs::private_dir(&self.dir) {
+            tracing::warn!("no single-flight lock ({e}); starting without it");
+            return None;
+        }
+        let file = match File::options().read(true).write(true).create(true).truncate(false).open(&self.lock) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!("no single-flight lock ({e}); starting without it");
+                return None;
+            }
+        };
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Some(file),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    tracing::warn!("no single-flight lock ({e}); starting without it");
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn recently_started(&self) -> bool {
+        std::fs::read_to_string(&self.marker)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .is_some_and(|at| unix_now().saturating_sub(at) < MARKER_TTL.as_secs())
+    }
+
+    fn mark_started(&self) {
+        if let Err(e) = fs::write_atomic(&self.marker, unix_now().to_string().as_bytes(), 0o600) {
+            tracing::warn!("could not record the start: {e}");
+        }
+    }
+
+    fn clear(&self) {
+        let _ = std::fs::remove_file(&self.marker);
+    }
+}

@@ -1,0 +1,320 @@
+//! The `config`, `add`, `remove` and `list` commands: turning parsed options into changes of the ssh setup and
+//! telling the user what happened. Results go to stdout; warnings and notes to stderr.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::azure::discover::{self, Filter};
+use crate::azure::resource_id::ComputeId;
+use crate::azure::session::{self, AzureOptions};
+use crate::cmd::{Console, Error, UsageError, block_on};
+use crate::sshconf::hosts::{self, Flavor, HostEntry, InvalidValue, Launcher, Source};
+use crate::sshconf::include::IncludeState;
+use crate::sshconf::program;
+use crate::sshconf::store::{self, ConfigError, Layout, Report};
+
+/// What `--user`, `--identity-file` and `--ssh-option` say; unset fields keep what an entry had before.
+#[derive(Clone, Debug, Default)]
+pub struct HostSettings {
+    pub user: Option<String>,
+    pub identity_file: Option<PathBuf>,
+    pub ssh_options: Vec<String>,
+}
+
+/// The settings, validated.
+struct Checked {
+    user: Option<String>,
+    identity_file: Option<PathBuf>,
+    options: Option<Vec<(String, String)>>,
+}
+
+fn check(settings: &HostSettings) -> Result<Checked, InvalidValue> {
+    if let Some(user) = &settings.user {
+        hosts::check_user(user)?;
+    }
+    let identity_file = match &settings.identity_file {
+        Some(path) => Some(hosts::check_identity_file(path)?),
+        None => None,
+    };
+    let options = if settings.ssh_options.is_empty() {
+        None
+    } else {
+        Some(settings.ssh_options.iter().map(|o| hosts::parse_ssh_option(o)).collect::<Result<Vec<_>, _>>()?)
+    };
+    Ok(Checked { user: settings.user.clone(), identity_file, options })
+}
+
+impl Checked {
+    /// Fills `entry` from these settings, falling back to `previous` (remembered from the last run).
+    fn apply(&self, entry: &mut HostEntry, previous: Option<&HostEntry>) {
+        // The admin user is fixed when an instance is created, so a user chosen on an earlier run stays right.
+        if let Some(user) = self.user.clone().or_else(|| previous.map(|p| p.user.clone())) {
+            entry.user = user;
+        }
+        entry.identity_file = self.identity_file.clone().or_else(|| previous.and_then(|p| p.identity_file.clone()));
+        entry.options = match &self.options {
+            Some(options) => options.clone(),
+            None => previous.map(|p| p.options.clone()).unwrap_or_default(),
+        };
+    }
+}
+
+/// Options shared by the commands that write.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    pub ssh_config: Option<PathBuf>,
+    pub binary: Option<PathBuf>,
+    pub dry_run: bool,
+}
+
+fn program(options: &WriteOptions, console: &mut Console) -> Result<Launcher, Error> {
+    let choice = program::choose(options.binary.as_deref())?;
+    for warning in &choice.warnings {
+        console.warn(warning);
+    }
+    Ok(Launcher::new(&choice.path, Flavor::native())?)
+}
+
+fn layout(options: &WriteOptions) -> Result<Layout, Error> {
+    Ok(Layout::new(options.ssh_config.as_deref())?)
+}
+
+/// Shows a report: the diff in a dry run, otherwise which files changed.
+fn show(report: &Report, dry_run: bool, console: &mut Console) -> Result<(), Error> {
+    for note in &report.notes {
+        console.note(note);
+    }
+    if !report.changed() {
+        return console.say("Nothing to change: the ssh configuration is up to date.");
+    }
+    for edit in report.edits.iter().filter(|e| e.changes()) {
+        if dry_run {
+            write!(console.out, "{}", edit.diff()).map_err(Error::Output)?;
+        } else {
+            let verb = match (&edit.before, &edit.after) {
+                (None, _) => "created",
+                (_, None) => "removed",
+                _ => "updated",
+            };
+            console.say(format_args!("{verb} {}", edit.path.display()))?;
+        }
+    }
+    if dry_run {
+        console.say("(dry run: nothing was written)")?;
+    }
+    Ok(())
+}
+
+pub fn add(
+    alias: &str,
+    id: &str,
+    settings: &HostSettings,
+    options: &WriteOptions,
+    console: &mut Console,
+) -> Result<(), Error> {
+    hosts::check_alias(alias)?;
+    let id: ComputeId = id.parse()?;
+    let checked = check(settings)?;
+    let program = program(options, console)?;
+    let layout = layout(options)?;
+    let report = store::update_hosts(&layout, &program, true, options.dry_run, |entries| {
+        let previous = entries.iter().position(|e| e.alias == alias).map(|i| entries.remove(i));
+        let mut entry = HostEntry {
+            alias: alias.to_owned(),
+            id: id.clone(),
+            user: hosts::DEFAULT_USER.to_owned(),
+            identity_file: None,
+            options: Vec::new(),
+            source: Source::Added,
+        };
+        checked.apply(&mut entry, previous.as_ref());
+        entries.push(entry);
+        Ok(Vec::new())
+    })?;
+    show(&report, options.dry_run, console)?;
+    if !options.dry_run && report.changed() {
+        console.say(format_args!("ssh {alias} now reaches compute {} in workspace {}.", id.compute, id.workspace))?;
+    }
+    Ok(())
+}
+
+pub fn remove(alias: &str, options: &WriteOptions, console: &mut Console) -> Result<(), Error> {
+    let layout = layout(options)?;
+    let program = program(options, console)?;
+    let include_file = layout.include_file.display().to_string();
+    let report = store::update_hosts(&layout, &program, false, options.dry_run, |entries| {
+        let before = entries.len();
+        entries.retain(|e| e.alias != alias);
+        if entries.len() == before {
+            return Err(ConfigError::NoSuchHost { alias: alias.to_owned(), file: include_file });
+        }
+        Ok(Vec::new())
+    })?;
+    show(&report, options.dry_run, console)
+}
+
+pub fn list(ssh_config: Option<PathBuf>, console: &mut Console) -> Result<(), Error> {
+    let layout = Layout::new(ssh_config.as_deref())?;
+    let entries = store::read_entries(&layout)?;
+    if entries.is_empty() {
+        return console.say("No hosts configured yet: run `azml-ssh config` or `azml-ssh add <alias> <resource-id>`.");
+    }
+    let mut rows = vec![["HOST", "COMPUTE", "WORKSPACE", "RESOURCE GROUP", "USER", "SOURCE"].map(String::from)];
+    let mut sorted = entries;
+    sorted.sort_by(|a, b| a.alias.cmp(&b.alias));
+    for e in &sorted {
+        let source = match e.source {
+            Source::Added => "add",
+            Source::Discovered => "config",
+        };
+        rows.push(
+            [&e.alias, &e.id.compute, &e.id.workspace, &e.id.resource_group, &e.user, source].map(|s| s.to_string()),
+        );
+    }
+    let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    for row in &rows {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
+        console.say(line.join("  ").trim_end())?;
+    }
+    match store::include_state(&layout) {
+        Ok(IncludeState::Effective { .. }) => {}
+        Ok(_) => console.note(format_args!(
+            "{} does not include {} for every host; run `azml-ssh config` to fix that",
+            layout.user_config.display(),
+            layout.include_file.display()
+        )),
+        Err(e) => console.note(e),
+    }
+    Ok(())
+}
+
+/// `azml-ssh config`: what to search and how to name what is found.
+#[derive(Clone, Debug, Default)]
+pub struct Discover {
+    pub subscriptions: Vec<String>,
+    pub resource_group: Option<String>,
+    pub workspace: Option<String>,
+    pub all: bool,
+    pub prefix: String,
+}
+
+/// Checks the search scope with the same rules as resource IDs, before anything goes over the network.
+fn check_scope(d: &Discover) -> Result<(), UsageError> {
+    let valid = |sub: &str, rg: &str, ws: &str| {
+        format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}/computes/x")
+            .parse::<ComputeId>()
+            .is_ok()
+    };
+    const ANY_SUB: &str = "00000000-0000-0000-0000-000000000000";
+    if let Some(sub) = d.subscriptions.iter().find(|sub| !valid(sub, "rg", "ws")) {
+        return Err(UsageError::Subscription(sub.clone()));
+    }
+    if let Some(rg) = d.resource_group.as_ref().filter(|rg| !valid(ANY_SUB, rg, "ws")) {
+        return Err(UsageError::ResourceGroup(rg.clone()));
+    }
+    if let Some(ws) = d.workspace.as_ref().filter(|ws| !valid(ANY_SUB, "rg", ws)) {
+        return Err(UsageError::Workspace(ws.clone()));
+    }
+    if !d.prefix.is_empty() && hosts::check_alias(&format!("{}x", d.prefix)).is_err() {
+        return Err(UsageError::Prefix(d.prefix.clone()));
+    }
+    Ok(())
+}
+
+pub fn config(
+    d: &Discover,
+    settings: &HostSettings,
+    azure: &AzureOptions,
+    options: &WriteOptions,
+    console: &mut Console,
+) -> Result<(), Error> {
+    check_scope(d)?;
+    let checked = check(settings)?;
+    let program = program(options, console)?;
+    let layout = layout(options)?;
+
+    let discovery = block_on(async {
+        let arm = session::sign_in(azure).await?;
+        let assigned_to = if d.all { None } else { Some(arm.signed_in_object_id().ok_or(UsageError::NoObjectId)?) };
+        let filter = Filter {
+            subscriptions: d.subscriptions.clone(),
+            resource_group: d.resource_group.clone(),
+            workspace: d.workspace.clone(),
+            assigned_to,
+        };
+        match tokio::time::timeout(azure.timeout, discover::discover(&arm, &filter)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(Error::Timeout { what: "listing compute instances", secs: azure.timeout.as_secs() }),
+        }
+    })??;
+
+    let mut notes = discovery.warnings.clone();
+    let mut found = Vec::new();
+    for f in &discovery.found {
+        let alias = format!("{}{}", d.prefix, f.id.compute);
+        if let Err(e) = hosts::check_alias(&alias) {
+            notes.push(format!("skipped {}: {e}", f.id.compute));
+            continue;
+        }
+        let user = match (&checked.user, &f.admin_user) {
+            (Some(user), _) => user.clone(),
+            (None, Some(admin)) if hosts::check_user(admin).is_ok() => admin.clone(),
+            (None, Some(admin)) => {
+                notes.push(format!("skipped {}: ARM reports an unusable admin user name {admin:?}", f.id.compute));
+                continue;
+            }
+            (None, None) => hosts::DEFAULT_USER.to_owned(),
+        };
+        found.push(HostEntry {
+            alias,
+            id: f.id.clone(),
+            user,
+            identity_file: None,
+            options: Vec::new(),
+            source: Source::Discovered,
+        });
+    }
+    if found.is_empty() {
+        let whose = if d.all { "" } else { " assigned to you (use --all for every instance)" };
+        notes.push(format!("no compute instances{whose} were found"));
+    }
+
+    let in_scope = |e: &HostEntry| {
+        e.source == Source::Discovered
+            && discovery.searched.contains(&e.id.subscription.to_ascii_lowercase())
+            && d.resource_group.as_ref().is_none_or(|rg| rg.eq_ignore_ascii_case(&e.id.resource_group))
+            && d.workspace.as_ref().is_none_or(|ws| ws.eq_ignore_ascii_case(&e.id.workspace))
+    };
+    let aliases: Vec<String> = found.iter().map(|e| e.alias.clone()).collect();
+    let report = store::update_hosts(&layout, &program, true, options.dry_run, |entries| {
+        let previous: HashMap<String, HostEntry> =
+            entries.iter().filter(|e| in_scope(e)).map(|e| (e.id.cache_key(), e.clone())).collect();
+        entries.retain(|e| !in_scope(e));
+        for mut entry in found {
+            if let Some(taken) = entries.iter().find(|e| e.alias == entry.alias) {
+                if taken.id != entry.id {
+                    notes.push(format!(
+                        "skipped {} in workspace {}: the name {} is already used for compute {} in workspace {}; use --prefix",
+                        entry.id.compute, entry.id.workspace, entry.alias, taken.id.compute, taken.id.workspace
+                    ));
+                }
+                continue;
+            }
+            let key = entry.id.cache_key();
+            checked.apply(&mut entry, previous.get(&key));
+            entries.push(entry);
+        }
+        Ok(notes)
+    })?;
+    show(&report, options.dry_run, console)?;
+    if !options.dry_run && !aliases.is_empty() {
+        console.say(format_args!("Hosts: {}", aliases.join(", ")))?;
+    }
+    Ok(())
+}
+
+pub fn config_remove(options: &WriteOptions, console: &mut Console) -> Result<(), Error> {
+    let layout = layout(options)?;
+    let report = store::remove_all(&layout, options.dry_run)?;
+    show(&report, options.dry_run, console)
+}

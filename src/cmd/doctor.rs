@@ -1,0 +1,551 @@
+//! `azml-ssh doctor`: proves, item by item, that `ssh <alias>` will work — and for every item that fails, says
+//! the one thing to do about it. It asks the real tools (`ssh -G`, `ssh-keygen`) rather than re-implementing
+//! them, so it sees what ssh will see.
+//!
+//! Each `check_*` function returns [`Check`]s and prints nothing; [`render`] turns them into the checklist or JSON.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::azure::arm::ArmClient;
+use crate::azure::compute::{Instance, StateClass};
+use crate::azure::session::{self, AzureOptions};
+use crate::cmd::{Console, Error, Outcome, block_on};
+use crate::connect::endpoint::{self, Endpoint, Transport};
+use crate::sshconf::hosts::HostEntry;
+use crate::sshconf::include::{IncludeState, split_args};
+use crate::sshconf::store::{self, Layout};
+use crate::transport::tunnel;
+
+const BANNER_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Worth knowing, not a reason for ssh to fail.
+    Warn,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub item: String,
+    pub verdict: Verdict,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+fn pass(item: impl Into<String>, detail: impl Into<String>) -> Check {
+    Check { item: item.into(), verdict: Verdict::Pass, detail: detail.into(), fix: None }
+}
+
+fn fail(item: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check { item: item.into(), verdict: Verdict::Fail, detail: detail.into(), fix: Some(fix.into()) }
+}
+
+fn warn(item: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check { item: item.into(), verdict: Verdict::Warn, detail: detail.into(), fix: Some(fix.into()) }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ToolError {
+    #[error("cannot run {tool}: {source}")]
+    Spawn { tool: &'static str, source: std::io::Error },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// `ssh -G` output as key → values (keys lower-case, as ssh prints them).
+fn ssh_g(config: Option<&Path>, alias: &str) -> Result<Vec<(String, String)>, ToolError> {
+    let mut cmd = Command::new("ssh");
+    if let Some(config) = config {
+        cmd.arg("-F").arg(config);
+    }
+    let out = cmd.arg("-G").arg(alias).output().map_err(|source| ToolError::Spawn { tool: "ssh -G", source })?;
+    if !out.status.success() {
+        return Err(ToolError::Failed(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect())
+}
+
+fn value<'a>(settings: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn expand_home(path: &str, home: &Path) -> PathBuf {
+    match path.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None => PathBuf::from(path),
+    }
+}
+
+/// The public key (type and base64) of a private key file, through ssh-keygen.
+fn public_key_of(private: &Path) -> Option<String> {
+    let out = Command::new("ssh-keygen").arg("-y").arg("-f").arg(private).output().ok()?;
+    out.status.success().then(|| key_fields(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// "type base64" of an OpenSSH public key line, without the comment.
+fn key_fields(line: &str) -> String {
+    line.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BannerError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("no answer within {} s", BANNER_TIMEOUT.as_secs())]
+    Silent,
+    #[error("it answered, but not with an SSH banner ({0:?})")]
+    NotSsh(String),
+}
+
+/// Reads an SSH banner from `addr`.
+async fn banner(addr: SocketAddr) -> Result<String, BannerError> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let mut buffer = [0u8; 256];
+        let n = stream.read(&mut buffer).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buffer[..n]).into_owned())
+    };
+    let text = tokio::time::timeout(BANNER_TIMEOUT, read).await.map_err(|_| BannerError::Silent)??;
+    match text.lines().next() {
+        Some(line) if line.starts_with("SSH-2.0-") => Ok(line.trim().to_owned()),
+        _ => Err(BannerError::NotSsh(text.chars().take(40).collect())),
+    }
+}
+
+/// VS Code's `remote.SSH.connectTimeout` from the user's settings.json (which may hold comments).
+fn vscode_connect_timeout(home: &Path) -> Option<(PathBuf, Option<u64>)> {
+    let candidates = [
+        home.join(".config/Code/User/settings.json"),
+        home.join("Library/Application Support/Code/User/settings.json"),
+        home.join(".config/Code - Insiders/User/settings.json"),
+    ];
+    let path = candidates.into_iter().find(|p| p.is_file())?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&strip_jsonc(&text)).ok()?;
+    Some((path, json.get("remote.SSH.connectTimeout").and_then(serde_json::Value::as_u64)))
+}
+
+/// JSON with comments and trailing commas (VS Code's settings format) → JSON.
+fn strip_jsonc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            if c == '\\' {
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+            }
+            ('/', Some('/')) => {
+                while chars.next().is_some_and(|c| c != '\n') {}
+                out.push('\n');
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    // Trailing commas before } or ].
+    let mut cleaned = String::with_capacity(out.len());
+    let bytes: Vec<char> = out.chars().collect();
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == ',' && bytes[i + 1..].iter().find(|c| !c.is_whitespace()).is_some_and(|n| *n == '}' || *n == ']') {
+            continue;
+        }
+        cleaned.push(c);
+    }
+    cleaned
+}
+
+fn check_ssh_client() -> Check {
+    match Command::new("ssh").arg("-V").output() {
+        Ok(out) => pass("ssh client", String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+        Err(_) => fail("ssh client", "no `ssh` on PATH", "install the OpenSSH client"),
+    }
+}
+
+fn check_hosts(targets: &[&HostEntry], alias: Option<&str>) -> Option<Check> {
+    if !targets.is_empty() {
+        return None;
+    }
+    let what = alias.map_or("no hosts are configured".to_owned(), |a| format!("{a} is not a configured host"));
+    Some(fail("hosts", what, "run `azml-ssh config` (or `azml-ssh add <alias> <resource-id>`)"))
+}
+
+fn check_include(layout: &Layout) -> Check {
+    let (config, file) = (layout.user_config.display(), layout.include_file.display());
+    match store::include_state(layout) {
+        Ok(IncludeState::Effective { line }) => pass("Include", format!("{config} line {line} includes {file}")),
+        Ok(_) => fail(
+            "Include",
+            format!("{config} does not include {file} for every host"),
+            "run `azml-ssh config` (it adds the Include line before your first Host block)",
+        ),
+        Err(e) => fail("Include", e.to_string(), "fix the file named above"),
+    }
+}
+
+async fn check_sign_in(azure: &AzureOptions) -> (Check, Option<ArmClient>) {
+    match session::sign_in(azure).await {
+        Ok(arm) => {
+            let token = arm.token();
+            let account = ["upn", "unique_name", "preferred_username", "appid"].iter().find_map(|c| token.claim(c));
+            let detail = format!(
+                "{} works: account {}, tenant {}",
+                token.method,
+                account.as_deref().unwrap_or("unknown"),
+                token.claim("tid").as_deref().unwrap_or("unknown")
+            );
+            (pass("sign-in", detail), Some(arm))
+        }
+        Err(e) => {
+            let fix = "run `az login` (or see `azml-ssh proxy --help` for other credentials)";
+            (fail("sign-in", e.to_string(), fix), None)
+        }
+    }
+}
+
+fn check_effective_config(entry: &HostEntry, settings: &[(String, String)]) -> Check {
+    let item = format!("{}: effective config", entry.alias);
+    let proxy = value(settings, "proxycommand").unwrap_or("none");
+    if proxy.contains(" proxy ") && proxy.contains(&entry.id.to_string()) {
+        pass(item, format!("ssh uses ProxyCommand {proxy}"))
+    } else {
+        fail(
+            item,
+            format!("ssh uses ProxyCommand {proxy}, not azml-ssh's"),
+            "an earlier Host or Match block (often `Host *`) sets it first: move that block below azml-ssh's Include line, or run `azml-ssh config`",
+        )
+    }
+}
+
+fn check_program(alias: &str, settings: &[(String, String)]) -> Check {
+    let item = format!("{alias}: program");
+    let proxy = value(settings, "proxycommand").unwrap_or("none");
+    let program = split_args(proxy).into_iter().next().unwrap_or_default();
+    match Command::new(&program).arg("--version").output() {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).trim() == concat!("azml-ssh ", env!("CARGO_PKG_VERSION")) => {
+            pass(item, format!("{program} is this version"))
+        }
+        Ok(out) => warn(
+            item,
+            format!("{program} is {}", String::from_utf8_lossy(&out.stdout).trim()),
+            "run `azml-ssh config` with the azml-ssh you mean to use",
+        ),
+        Err(e) => fail(item, format!("{program}: {e}"), "run `azml-ssh config` again (or pass --binary)"),
+    }
+}
+
+fn check_instance(alias: &str, id: &crate::azure::resource_id::ComputeId, instance: &Instance) -> Check {
+    let item = format!("{alias}: instance");
+    let state = &instance.state;
+    if state.class() == StateClass::Connectable {
+        let transport = match endpoint::choose(id, instance, Transport::Auto) {
+            Ok(endpoint) => endpoint.transport().name().to_owned(),
+            Err(_) => "unknown until it runs".into(),
+        };
+        return pass(item, format!("{state}, transport {transport}"));
+    }
+    let why = instance
+        .last_operation
+        .as_ref()
+        .and_then(|l| l.trigger.as_ref())
+        .map(|t| format!(" ({t})"))
+        .unwrap_or_default();
+    fail(
+        item,
+        format!("{state}{why}"),
+        format!("`azml-ssh start {alias} --wait` (connecting starts it too, if VS Code waits long enough)"),
+    )
+}
+
+/// The SSH banner, through the transport a connection would use; `None` while the instance cannot run.
+async fn check_banner(
+    alias: &str,
+    id: &crate::azure::resource_id::ComputeId,
+    instance: &Instance,
+    token: &str,
+) -> Option<Check> {
+    let item = format!("{alias}: SSH banner");
+    if instance.state.class() != StateClass::Connectable {
+        return None;
+    }
+    Some(match endpoint::choose(id, instance, Transport::Auto) {
+        Ok(Endpoint::Direct { address }) => match banner(address).await {
+            Ok(line) => pass(item, format!("{address} says {line}")),
+            Err(e) => fail(
+                item,
+                format!("{address}: {e}"),
+                "sshd on the instance is not answering: restart the instance (`azml-ssh stop` then `start`), or check firewalls/VPN",
+            ),
+        },
+        Ok(Endpoint::Tunnel { gateway }) => {
+            let place = format!("the tunnel at {}:{}", gateway.host, gateway.port);
+            match tunnel::probe_banner(&gateway, token).await {
+                Ok(line) => pass(item, format!("{place} says {line}")),
+                Err(e) => fail(
+                    item,
+                    format!("{place}: {e}"),
+                    "the instance's sshd does not answer through the gateway: restart the instance, or check proxies and private-endpoint DNS",
+                ),
+            }
+        }
+        Err(e) => fail(item, e.to_string(), "see the message"),
+    })
+}
+
+fn check_key(alias: &str, key: Option<PathBuf>, instance: Option<&Instance>) -> Check {
+    use std::os::unix::fs::PermissionsExt;
+    let item = format!("{alias}: key");
+    let Some(key) = key else {
+        return warn(item, "no IdentityFile", "pass --identity-file to `azml-ssh config`");
+    };
+    if !key.exists() {
+        return fail(
+            item,
+            format!("{} does not exist", key.display()),
+            "point --identity-file at the private key you created the instance with",
+        );
+    }
+    let mode = std::fs::metadata(&key).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+    if mode & 0o077 != 0 {
+        return fail(
+            item,
+            format!("{} has mode {mode:o}; ssh ignores keys others can read", key.display()),
+            format!("chmod 600 {}", key.display()),
+        );
+    }
+    match (public_key_of(&key), instance.and_then(|i| i.admin_public_key.as_deref())) {
+        (Some(ours), Some(theirs)) if ours == key_fields(theirs) => {
+            pass(item, format!("{} matches the instance's adminPublicKey", key.display()))
+        }
+        (Some(_), Some(_)) => fail(
+            item,
+            format!("{} is not the key the instance trusts (adminPublicKey)", key.display()),
+            "use the private key whose public half was given when the instance was created",
+        ),
+        _ => pass(item, format!("{} exists and is private", key.display())),
+    }
+}
+
+fn check_known_hosts(alias: &str, settings: &[(String, String)], home: &Path) -> Check {
+    let item = format!("{alias}: known_hosts");
+    let alias_key = value(settings, "hostkeyalias").unwrap_or(alias).to_owned();
+    let files = value(settings, "userknownhostsfile").unwrap_or("~/.ssh/known_hosts").to_owned();
+    let known = files.split_whitespace().map(|f| expand_home(f, home)).any(|f| {
+        Command::new("ssh-keygen")
+            .arg("-F")
+            .arg(&alias_key)
+            .arg("-f")
+            .arg(&f)
+            .output()
+            .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+    });
+    if known {
+        pass(item, format!("has a key for {alias_key}"))
+    } else {
+        warn(item, format!("no key for {alias_key} yet"), "the first connection asks you to confirm the host key")
+    }
+}
+
+fn check_vscode(home: &Path) -> Option<Check> {
+    match vscode_connect_timeout(home)? {
+        (_, Some(t)) if t >= 120 => Some(pass("VS Code", format!("remote.SSH.connectTimeout is {t} s"))),
+        (path, t) => Some(warn(
+            "VS Code",
+            format!(
+                "remote.SSH.connectTimeout is {} s in {}: too short to wait for a start",
+                t.unwrap_or(15),
+                path.display()
+            ),
+            "set \"remote.SSH.connectTimeout\": 600 in VS Code's settings.json",
+        )),
+    }
+}
+
+/// Every check for `alias` (or every configured host).
+async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> Result<Vec<Check>, Error> {
+    let mut checks = vec![check_ssh_client()];
+    let entries = store::read_entries(layout)?;
+    let targets: Vec<&HostEntry> = entries.iter().filter(|e| alias.is_none_or(|a| e.alias == a)).collect();
+    checks.extend(check_hosts(&targets, alias));
+    checks.push(check_include(layout));
+    let (sign_in, arm) = check_sign_in(azure).await;
+    checks.push(sign_in);
+
+    let user_config = Some(layout.user_config.as_path()).filter(|p| p.exists());
+    for entry in targets {
+        let a = &entry.alias;
+        let settings = match ssh_g(user_config, a) {
+            Ok(settings) => settings,
+            Err(e) => {
+                checks.push(fail(format!("{a}: ssh -G"), e.to_string(), "fix the ssh config error above"));
+                continue;
+            }
+        };
+        let effective = check_effective_config(entry, &settings);
+        // Whose program runs matters only when it is azml-ssh's ProxyCommand; otherwise that is the one failure.
+        let ours = effective.verdict == Verdict::Pass;
+        checks.push(effective);
+        if ours {
+            checks.push(check_program(a, &settings));
+        }
+
+        let mut instance = None;
+        if let Some(arm) = &arm {
+            match arm
+                .get_compute(&entry.id)
+                .await
+                .map_err(Error::from)
+                .and_then(|c| endpoint::instance_of(&entry.id, &c).map_err(Error::from))
+            {
+                Ok(found) => {
+                    checks.push(check_instance(a, &entry.id, &found));
+                    checks.extend(check_banner(a, &entry.id, &found, arm.token().secret()).await);
+                    instance = Some(found);
+                }
+                Err(e) => checks.push(fail(
+                    format!("{a}: instance"),
+                    e.to_string(),
+                    "check the resource ID (`azml-ssh list`) and your access",
+                )),
+            }
+        }
+        let key = entry
+            .identity_file
+            .clone()
+            .or_else(|| value(&settings, "identityfile").map(|p| expand_home(p, &layout.home)));
+        checks.push(check_key(a, key, instance.as_ref()));
+        checks.push(check_known_hosts(a, &settings, &layout.home));
+    }
+    checks.extend(check_vscode(&layout.home));
+    Ok(checks)
+}
+
+/// The checklist (or JSON) on the console's output.
+pub fn render(checks: &[Check], json: bool, console: &mut Console) -> Result<(), Error> {
+    if json {
+        let text = serde_json::to_string_pretty(checks).map_err(|e| Error::Output(e.into()))?;
+        return console.say(text);
+    }
+    for c in checks {
+        let mark = match c.verdict {
+            Verdict::Pass => "✔",
+            Verdict::Fail => "✘",
+            Verdict::Warn => "!",
+        };
+        console.say(format_args!("{mark} {}: {}", c.item, c.detail))?;
+        if let (Some(fix), false) = (&c.fix, c.verdict == Verdict::Pass) {
+            console.say(format_args!("    fix: {fix}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// `azml-ssh doctor`: runs the checks and shows them; fails when a required check failed.
+pub fn doctor(
+    alias: Option<&str>,
+    ssh_config: Option<&Path>,
+    azure: &AzureOptions,
+    json: bool,
+    console: &mut Console,
+) -> Result<Outcome, Error> {
+    let layout = Layout::new(ssh_config)?;
+    let checks = block_on(checks(alias, &layout, azure))??;
+    render(&checks, json, console)?;
+    Ok(if checks.iter().all(|c| c.verdict != Verdict::Fail) { Outcome::Success } else { Outcome::ChecksFailed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonc_comments_and_trailing_commas_are_removed() {
+        let text = "{\n // a comment\n \"a\": \"http://x\", /* block */ \"remote.SSH.connectTimeout\": 60,\n}";
+        let json: serde_json::Value = serde_json::from_str(&strip_jsonc(text)).unwrap();
+        assert_eq!(json["a"], "http://x");
+        assert_eq!(json["remote.SSH.connectTimeout"], 60);
+    }
+
+    fn instance(properties: serde_json::Value) -> Instance {
+        let doc = serde_json::json!({"properties": {"computeType": "ComputeInstance", "properties": properties}});
+        serde_json::from_value::<crate::azure::compute::ComputeResource>(doc).unwrap().instance().unwrap()
+    }
+
+    fn id() -> crate::azure::resource_id::ComputeId {
+        "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/ci1"
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_stopped_instance_fails_with_the_start_command_and_the_reason() {
+        let stopped =
+            instance(serde_json::json!({"state": "Stopped", "lastOperation": {"operationTrigger": "IdleShutdown"}}));
+        let check = check_instance("ml1", &id(), &stopped);
+        assert_eq!(check.verdict, Verdict::Fail);
+        assert_eq!(check.detail, "Stopped (IdleShutdown)");
+        assert!(check.fix.unwrap().starts_with("`azml-ssh start ml1 --wait`"));
+        let running = instance(serde_json::json!({"state": "Running", "sshSettings": {"sshPublicAccess": "Disabled"},
+            "applications": [{"displayName": "Jupyter", "endpointUri": "https://ci1.x.instances.azureml.ms/tree/"}]}));
+        assert_eq!(check_instance("ml1", &id(), &running).detail, "Running, transport tunnel");
+    }
+
+    #[test]
+    fn keys_others_can_read_fail_with_the_chmod_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id");
+        std::fs::write(&key, "not really a key").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let check = check_key("ml1", Some(key.clone()), None);
+        assert_eq!((check.verdict, check.fix), (Verdict::Fail, Some(format!("chmod 600 {}", key.display()))));
+        assert_eq!(check_key("ml1", None, None).verdict, Verdict::Warn);
+        let missing = check_key("ml1", Some(dir.path().join("nope")), None);
+        assert_eq!(missing.verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn short_vscode_timeouts_are_flagged() {
+        let home = tempfile::tempdir().unwrap();
+        assert!(check_vscode(home.path()).is_none(), "no VS Code, no check");
+        let settings = home.path().join(".config/Code/User/settings.json");
+        std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+        std::fs::write(&settings, "{ // mine\n \"remote.SSH.connectTimeout\": 30, }").unwrap();
+        assert_eq!(check_vscode(home.path()).unwrap().verdict, Verdict::Warn);
+        std::fs::write(&settings, "{\"remote.SSH.connectTimeout\": 600}").unwrap();
+        assert_eq!(check_vscode(home.path()).unwrap().verdict, Verdict::Pass);
+    }
+}

@@ -1,0 +1,109 @@
+//! The commands: the only code that talks to the user. Each command takes plain option structs (never clap
+//! types) and a [`Console`] to write to, runs the layers below, and returns a typed [`Error`] whose Display is
+//! the one line the user gets — `main` prints it, in one place.
+
+use std::io::Write;
+
+pub mod config;
+pub mod doctor;
+pub mod progress;
+pub mod proxy;
+pub mod status;
+
+use crate::azure::arm::ArmError;
+use crate::azure::lifecycle::LifecycleError;
+use crate::azure::resource_id::InvalidComputeId;
+use crate::azure::session::SessionError;
+use crate::connect::endpoint::EndpointError;
+use crate::connect::proxy::ProxyError;
+use crate::sshconf::hosts::InvalidValue;
+use crate::sshconf::program::ProgramError;
+use crate::sshconf::store::ConfigError;
+
+/// Where a command writes: results to `out`, notes, warnings and progress to `err`.
+pub struct Console<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    /// Whether `err` is a terminal (a spinner may then redraw a line).
+    pub err_is_terminal: bool,
+}
+
+impl Console<'_> {
+    /// A line of the command's result. A closed stdout (`azml-ssh list | head -1`) ends the command with an error.
+    fn say(&mut self, text: impl std::fmt::Display) -> Result<(), Error> {
+        writeln!(self.out, "{text}").map_err(Error::Output)
+    }
+
+    fn note(&mut self, text: impl std::fmt::Display) {
+        // Nothing useful can be done when stderr itself is gone.
+        let _ = writeln!(self.err, "azml-ssh: note: {text}");
+    }
+
+    fn warn(&mut self, text: impl std::fmt::Display) {
+        let _ = writeln!(self.err, "azml-ssh: warning: {text}");
+    }
+}
+
+/// How a command that ran to the end went: `doctor` reports failed checks in its own output and only needs a
+/// non-zero exit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    ChecksFailed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    ComputeId(#[from] InvalidComputeId),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Arm(#[from] ArmError),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+    #[error(transparent)]
+    Program(#[from] ProgramError),
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    #[error("{what} took longer than {secs} s (--timeout)")]
+    Timeout { what: &'static str, secs: u64 },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
+}
+
+/// Arguments that are well-formed for the command line but wrong for the command.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("--subscription {0:?} is not a subscription ID (a GUID)")]
+    Subscription(String),
+    #[error("--resource-group {0:?} is not a valid resource group name")]
+    ResourceGroup(String),
+    #[error("--workspace {0:?} is not a valid workspace name")]
+    Workspace(String),
+    #[error("--prefix {0:?} must be letters, digits, '-', '_' or '.', not starting with '-' or '.'")]
+    Prefix(String),
+    #[error("{text:?} is neither a resource ID nor a host in {file} (see `azml-ssh list`)")]
+    UnknownTarget { text: String, file: String },
+    #[error("no hosts are configured yet; name one (`azml-ssh status <resource-id>`) or run `azml-ssh config`")]
+    NoHosts,
+    #[error("cannot tell who is signed in (the token has no object ID); use --all to configure every instance")]
+    NoObjectId,
+    #[error("--relay-gateway takes HOST:PORT")]
+    RelayGateway,
+}
+
+/// Runs `future` on the command's runtime.
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Error> {
+    crate::util::runtime::block_on(future).map_err(Error::Runtime)
+}

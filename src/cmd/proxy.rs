@@ -1,0 +1,63 @@
+//! `azml-ssh proxy`: wires the ProxyCommand together — ssh's stream taken over first, progress lines to stderr —
+//! and runs [`crate::connect::proxy`] on a runtime of its own.
+
+use std::io::Write;
+
+use crate::azure::lifecycle::Progress;
+use crate::azure::resource_id::ComputeId;
+use crate::cmd::progress::Renderer;
+use crate::cmd::{Error, UsageError, block_on};
+use crate::connect::proxy::{self, ProxyError, ProxyOptions, Session};
+use crate::transport::relay;
+use crate::transport::tunnel::Gateway;
+
+/// What to connect to: an instance by ID, or (internal, for `--fdpass` tunnels) a gateway already resolved.
+pub enum Target {
+    Compute(String),
+    RelayGateway(String),
+}
+
+/// `--relay-gateway HOST:PORT`.
+fn relay_gateway(text: &str) -> Result<Gateway, UsageError> {
+    let (host, port) = text.rsplit_once(':').ok_or(UsageError::RelayGateway)?;
+    let port = port.parse().map_err(|_| UsageError::RelayGateway)?;
+    Ok(Gateway { host: host.to_owned(), port })
+}
+
+/// Runs the proxy. Progress goes to `err` (ssh shows it in the terminal or VS Code's log); stdout belongs to the
+/// SSH stream alone.
+pub fn run(target: &Target, options: &ProxyOptions, err: &mut dyn Write, err_is_terminal: bool) -> Result<(), Error> {
+    match target {
+        Target::Compute(text) => {
+            let id: ComputeId = text.parse()?;
+            with_session(&id.compute, err, err_is_terminal, |session| block_on(proxy::run(&id, options, session)))
+        }
+        Target::RelayGateway(text) => {
+            let gateway = relay_gateway(text)?;
+            with_session("the instance", err, err_is_terminal, |session| {
+                block_on(proxy::relay_tunnel(gateway, options, session))
+            })
+        }
+    }
+}
+
+/// Takes over ssh's stream and runs `work` on it.
+fn with_session(
+    name: &str,
+    err: &mut dyn Write,
+    err_is_terminal: bool,
+    work: impl FnOnce(&mut Session<'_>) -> Result<Result<(), ProxyError>, Error>,
+) -> Result<(), Error> {
+    let stdio = relay::take_stdio().map_err(ProxyError::Stdio)?;
+    let mut renderer = Renderer::new(name, err, err_is_terminal, true);
+    let mut report = |event: Progress<'_>| renderer.report(event);
+    let mut session = Session { stdio: Some(stdio), progress: &mut report };
+    let result = work(&mut session)?;
+    if result.is_err() {
+        // Keep ssh's end of the stream open until the process exits, which happens right after the error is
+        // printed. Closing it first lets ssh see EOF, give up, and SIGHUP us before our message is written — and
+        // that one line is all the user gets.
+        std::mem::forget(session.stdio.take());
+    }
+    Ok(result?)
+}

@@ -1,0 +1,261 @@
+//! `azml-ssh status`, `start` and `stop`: an instance's state, why it is in it, and how it is reached — for one
+//! host (by alias or resource ID) or every configured one.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::azure::arm::{ArmError, Verb};
+use crate::azure::compute::{ComputeResource, ComputeState};
+use crate::azure::lifecycle::{self, StartOptions, StartOutcome};
+use crate::azure::resource_id::ComputeId;
+use crate::azure::session::{self, AzureOptions};
+use crate::cmd::progress::Renderer;
+use crate::cmd::{Console, Error, UsageError, block_on};
+use crate::connect::cache::EndpointCache;
+use crate::connect::endpoint::{self, EndpointError};
+use crate::sshconf::store::{self, Layout};
+use crate::util::dirs;
+
+/// A host to act on: a configured alias, or a resource ID.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub alias: Option<String>,
+    pub id: ComputeId,
+}
+
+/// Resolves `ALIAS|RESOURCE_ID`. Aliases are looked up in azml-ssh's include file.
+pub fn target(text: &str) -> Result<Target, Error> {
+    if text.starts_with('/') {
+        return Ok(Target { alias: None, id: text.parse()? });
+    }
+    let layout = Layout::new(None)?;
+    let entries = store::read_entries(&layout)?;
+    let found = entries.into_iter().find(|e| e.alias == text);
+    found.map(|e| Target { alias: Some(e.alias), id: e.id }).ok_or_else(|| {
+        let file = layout.include_file.display().to_string();
+        UsageError::UnknownTarget { text: text.to_owned(), file }.into()
+    })
+}
+
+/// Every configured host.
+fn all_targets() -> Result<Vec<Target>, Error> {
+    let layout = Layout::new(None)?;
+    let mut entries = store::read_entries(&layout)?;
+    entries.sort_by(|a, b| a.alias.cmp(&b.alias));
+    Ok(entries.into_iter().map(|e| Target { alias: Some(e.alias), id: e.id }).collect())
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastOperation {
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub trigger: Option<String>,
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssignedTo {
+    pub object_id: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+/// One host's status, as printed by `status --json`.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub alias: Option<String>,
+    pub resource_id: String,
+    pub name: String,
+    pub workspace: String,
+    pub resource_group: String,
+    pub subscription: String,
+    pub state: Option<String>,
+    /// Why it is stopped, in words ("idle shutdown", "user"), when the last operation was a stop.
+    pub stopped_by: Option<String>,
+    pub last_operation: Option<LastOperation>,
+    /// `ip:port` (direct) or `gateway-host:port` (tunnel) when the instance can be reached now.
+    pub endpoint: Option<String>,
+    /// How a connection would go: "direct" or "tunnel".
+    pub transport: String,
+    pub ssh_public_access: bool,
+    pub admin_user: Option<String>,
+    pub assigned_to: Option<AssignedTo>,
+    /// Set instead of the fields above when the lookup failed.
+    pub error: Option<String>,
+}
+
+fn status_of(target: &Target, compute: Result<ComputeResource, ArmError>) -> Status {
+    let id = &target.id;
+    let mut status = Status {
+        alias: target.alias.clone(),
+        resource_id: id.to_string(),
+        name: id.compute.clone(),
+        workspace: id.workspace.clone(),
+        resource_group: id.resource_group.clone(),
+        subscription: id.subscription.clone(),
+        state: None,
+        stopped_by: None,
+        last_operation: None,
+        endpoint: None,
+        transport: "none".into(),
+        ssh_public_access: false,
+        admin_user: None,
+        assigned_to: None,
+        error: None,
+    };
+    let instance =
+        match compute.map_err(|e| e.to_string()).and_then(|c| endpoint::instance_of(id, &c).map_err(|e| e.to_string()))
+        {
+            Ok(instance) => instance,
+            Err(e) => {
+                status.error = Some(e);
+                return status;
+            }
+        };
+    status.ssh_public_access = instance.ssh_access == crate::azure::compute::SshAccess::Enabled;
+    status.admin_user = instance.admin_user.clone();
+    status.state = Some(instance.state.name().to_owned());
+    if let Some(last) = &instance.last_operation {
+        let stopped = matches!(instance.state, ComputeState::Stopped | ComputeState::Stopping);
+        if stopped && last.is_stop() {
+            status.stopped_by = last.trigger.as_ref().map(|t| t.words());
+        }
+        status.last_operation = Some(LastOperation {
+            name: last.name.clone(),
+            status: last.status.clone(),
+            trigger: last.trigger.as_ref().map(ToString::to_string),
+            time: last.time.clone(),
+        });
+    }
+    status.assigned_to = instance
+        .assigned_user
+        .as_ref()
+        .map(|u| AssignedTo { object_id: u.object_id.clone(), tenant_id: u.tenant_id.clone() });
+    // What a connection with `--transport auto` would use now; while stopped, what it will use once running.
+    match endpoint::choose(id, &instance, endpoint::Transport::Auto) {
+        Ok(endpoint) => {
+            status.transport = endpoint.transport().name().into();
+            status.endpoint = Some(endpoint.to_string());
+        }
+        Err(_) => status.transport = endpoint::expected_transport(&instance).name().into(),
+    }
+    status
+}
+
+/// `azml-ssh status [TARGET]`.
+pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, console: &mut Console) -> Result<(), Error> {
+    let targets = match target_text {
+        Some(text) => vec![target(text)?],
+        None => all_targets()?,
+    };
+    if targets.is_empty() {
+        return Err(UsageError::NoHosts.into());
+    }
+    let statuses = block_on(async {
+        let arm = session::sign_in(azure).await?;
+        let mut out = Vec::new();
+        for target in &targets {
+            out.push(status_of(target, arm.get_compute(&target.id).await));
+        }
+        Ok::<_, Error>(out)
+    })??;
+
+    if json {
+        let text = if target_text.is_some() && statuses.len() == 1 {
+            serde_json::to_string_pretty(&statuses[0])
+        } else {
+            serde_json::to_string_pretty(&statuses)
+        };
+        console.say(text.map_err(|e| Error::Output(e.into()))?)
+    } else {
+        print_table(&statuses, console)
+    }
+}
+
+fn print_table(statuses: &[Status], console: &mut Console) -> Result<(), Error> {
+    let mut rows = vec![["HOST", "STATE", "TRANSPORT", "ENDPOINT", "NOTE"].map(String::from)];
+    for s in statuses {
+        let host = s.alias.clone().unwrap_or_else(|| s.name.clone());
+        let note = match (&s.error, &s.stopped_by) {
+            (Some(e), _) => e.clone(),
+            (None, Some(by)) => format!("stopped by {by}"),
+            _ => String::new(),
+        };
+        rows.push([
+            host,
+            s.state.clone().unwrap_or_else(|| "?".into()),
+            s.transport.clone(),
+            s.endpoint.clone().unwrap_or_else(|| "-".into()),
+            note,
+        ]);
+    }
+    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for row in &rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
+        console.say(cells.join("  ").trim_end())?;
+    }
+    Ok(())
+}
+
+/// `azml-ssh start`: one start request (shared with any connecting proxies), and with `wait`, until Running.
+pub fn start(
+    target_text: &str,
+    azure: &AzureOptions,
+    wait: Option<Duration>,
+    console: &mut Console,
+) -> Result<(), Error> {
+    let Target { id, .. } = target(target_text)?;
+    let options =
+        StartOptions { allow_start: true, timeout: wait.unwrap_or(Duration::ZERO), cache_root: dirs::cache_root() };
+    let message = block_on(async {
+        let (arm, compute) = session::get_compute(&id, azure).await?;
+        let instance = endpoint::instance_of(&id, &compute)?;
+        if wait.is_none() {
+            return Ok::<_, Error>(match lifecycle::request_start(&arm, &id, &instance, &options).await? {
+                StartOutcome::Requested => {
+                    format!("Start requested for {}; `azml-ssh status {}` shows its progress.", id.compute, id.compute)
+                }
+                StartOutcome::AlreadyRunning(state) => format!("{} is already {state}.", id.compute),
+                StartOutcome::NotStartable(state) => format!("{} is {state}; not starting it now.", id.compute),
+            });
+        }
+        let mut renderer = Renderer::new(&id.compute, &mut *console.err, console.err_is_terminal, true);
+        let instance = lifecycle::ensure_running(&arm, &id, instance, &options, &mut |p| renderer.report(p)).await?;
+        // A hopeless or (unstartable) stopped state comes back as it is: say why it will not run.
+        match endpoint::check_state(&id, &instance) {
+            Err(e @ EndpointError::NotConnectable { .. }) => Err(Error::from(e)),
+            _ => Ok(format!("{} is running.", id.compute)),
+        }
+    })??;
+    console.say(message)
+}
+
+/// `azml-ssh stop`: one stop request, and with `wait`, until Stopped.
+pub fn stop(
+    target_text: &str,
+    azure: &AzureOptions,
+    wait: Option<Duration>,
+    console: &mut Console,
+) -> Result<(), Error> {
+    let Target { id, .. } = target(target_text)?;
+    let message = block_on(async {
+        let (arm, compute) = session::get_compute(&id, azure).await?;
+        match endpoint::instance_of(&id, &compute)?.state {
+            ComputeState::Stopped => return Ok::<_, Error>(format!("{} is already stopped.", id.compute)),
+            ComputeState::Stopping => {}
+            _ => arm.compute_action(&id, Verb::Stop).await?,
+        }
+        if let Some(cache) = EndpointCache::open_default() {
+            cache.forget(&id);
+        }
+        match wait {
+            None => Ok(format!("Stop requested for {}.", id.compute)),
+            Some(limit) => {
+                let mut renderer = Renderer::new(&id.compute, &mut *console.err, console.err_is_terminal, false);
+                lifecycle::wait_for_stopped(&arm, &id, limit, &mut |p| renderer.report(p)).await?;
+                Ok(format!("{} is stopped.", id.compute))
+            }
+        }
+    })??;
+    console.say(message)
+}

@@ -1,0 +1,152 @@
+//! The last known endpoint of each compute, so that a connection made soon after another one needs no token and
+//! no ARM call at all. Entries hold only public facts (an address or gateway, and a time) — never a token.
+//!
+//! Layout: `$XDG_CACHE_HOME/azml-ssh/endpoints/<sha256 of the lower-cased resource ID>.json`, directory 0700, files
+//! 0600, replaced atomically so concurrent proxies never read a torn entry. Any problem with the cache is logged
+//! and ignored: the cache can make a connection faster, never make it fail.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::azure::resource_id::ComputeId;
+use crate::connect::endpoint::Endpoint;
+use crate::util::time::unix_now;
+use crate::util::{dirs, fs};
+
+/// Environment variable equivalent of `--cache-max-age`.
+pub const MAX_AGE_ENV: &str = "AZML_SSH_CACHE_MAX_AGE";
+
+/// An endpoint only changes when the instance is stopped and started again, and a wrong one costs a failed
+/// connect plus a fresh lookup. An hour covers the bursts of connections VS Code, scp and git make, while a
+/// stale address is not tried for long.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    resource_id: String,
+    endpoint: Endpoint,
+    /// Unix seconds.
+    resolved_at: u64,
+}
+
+#[derive(Debug)]
+pub struct EndpointCache {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl EndpointCache {
+    pub fn new(root: &Path) -> Self {
+        EndpointCache { root: root.to_owned(), dir: root.join("endpoints") }
+    }
+
+    /// The user's cache, or `None` when there is no home to put it in.
+    pub fn open_default() -> Option<Self> {
+        dirs::cache_root().map(|root| Self::new(&root))
+    }
+
+    fn path(&self, id: &ComputeId) -> PathBuf {
+        self.dir.join(format!("{}.json", id.key_hash()))
+    }
+
+    /// The cached endpoint if it is younger than `max_age`.
+    pub fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<Endpoint> {
+        let path = self.path(id);
+        let text = std::fs::read(&path).ok()?;
+        let entry: Entry = match serde_json::from_slice(&text) {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::debug!("ignoring unreadable cache entry {}: {e}", path.display());
+                return None;
+            }
+        };
+        // Guards against a hash collision or a file copied from elsewhere.
+        if !entry.resource_id.eq_ignore_ascii_case(&id.cache_key()) {
+            return None;
+        }
+        let age = unix_now().saturating_sub(entry.resolved_at);
+        if entry.resolved_at > unix_now() + 60 || age > max_age.as_secs() {
+            tracing::debug!(age, "cached endpoint is stale");
+            return None;
+        }
+        tracing::debug!(endpoint = %entry.endpoint, age, "using cached endpoint");
+        Some(entry.endpoint)
+    }
+
+    pub fn store(&self, id: &ComputeId, endpoint: &Endpoint) {
+        let entry = Entry { resource_id: id.cache_key(), endpoint: endpoint.clone(), resolved_at: unix_now() };
+        let result = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other).and_then(|bytes| {
+            fs::private_dir(&self.root)?;
+            fs::private_dir(&self.dir)?;
+            fs::write_atomic(&self.path(id), &bytes, 0o600)
+        });
+        if let Err(e) = result {
+            tracing::warn!("could not cache the endpoint in {}: {e}", self.dir.display());
+        }
+    }
+
+    pub fn forget(&self, id: &ComputeId) {
+        match std::fs::remove_file(self.path(id)) {
+            Ok(()) => tracing::debug!("forgot cached endpoint"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("could not remove cached endpoint: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn direct(text: &str) -> Endpoint {
+        Endpoint::Direct { address: text.parse().unwrap() }
+    }
+
+    fn id(name: &str) -> ComputeId {
+        format!("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/{name}")
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn stores_reads_and_forgets_per_compute() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = EndpointCache::new(root.path());
+        let addr = direct("20.1.2.3:50000");
+        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
+        cache.store(&id("ci1"), &addr);
+        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), Some(addr.clone()));
+        assert_eq!(cache.fresh(&id("CI1"), DEFAULT_MAX_AGE), Some(addr.clone()), "ARM names are case-insensitive");
+        assert_eq!(cache.fresh(&id("ci2"), DEFAULT_MAX_AGE), None);
+        cache.forget(&id("ci1"));
+        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
+    }
+
+    #[test]
+    fn files_are_private_and_corrupt_entries_ignored() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = EndpointCache::new(root.path());
+        cache.store(&id("ci1"), &direct("1.2.3.4:22"));
+        let dir_mode = std::fs::metadata(root.path().join("endpoints")).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+        let file = cache.path(&id("ci1"));
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::write(&file, b"{not json").unwrap();
+        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
+    }
+
+    #[test]
+    fn zero_max_age_means_always_stale() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = EndpointCache::new(root.path());
+        let entry =
+            Entry { resource_id: id("ci1").cache_key(), endpoint: direct("1.2.3.4:22"), resolved_at: unix_now() - 10 };
+        std::fs::create_dir_all(&cache.dir).unwrap();
+        std::fs::write(cache.path(&id("ci1")), serde_json::to_vec(&entry).unwrap()).unwrap();
+        assert_eq!(cache.fresh(&id("ci1"), Duration::ZERO), None);
+        assert!(cache.fresh(&id("ci1"), Duration::from_secs(60)).is_some());
+    }
+}

@@ -1,0 +1,287 @@
+//! Choosing how to reach an instance from its typed description: pure decisions, no I/O, each reason an instance
+//! cannot be reached its own message.
+
+use std::net::SocketAddr;
+
+use crate::azure::compute::{ComputeResource, ComputeState, Field, Instance, InstanceError, SshAccess, StateClass};
+use crate::azure::resource_id::ComputeId;
+use crate::transport::tunnel::Gateway;
+
+/// How a connection reaches the instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Direct when the instance has public SSH and a public IP, the tunnel otherwise.
+    #[default]
+    Auto,
+    /// TCP to the instance's public IP and SSH port.
+    Direct,
+    /// The Azure ML WebSocket tunnel.
+    Tunnel,
+}
+
+/// Where to connect, as cached between connections.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "transport", rename_all = "lowercase")]
+pub enum Endpoint {
+    Direct { address: SocketAddr },
+    Tunnel { gateway: Gateway },
+}
+
+impl Endpoint {
+    /// The transport this endpoint is for.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Endpoint::Direct { .. } => Transport::Direct,
+            Endpoint::Tunnel { .. } => Transport::Tunnel,
+        }
+    }
+
+    /// Whether a connection asked to use `transport` may use this endpoint.
+    pub fn serves(&self, transport: Transport) -> bool {
+        transport == Transport::Auto || transport == self.transport()
+    }
+}
+
+impl Transport {
+    /// For people and `status --json`: "auto", "direct", "tunnel".
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Auto => "auto",
+            Transport::Direct => "direct",
+            Transport::Tunnel => "tunnel",
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Direct { address } => write!(f, "{address}"),
+            Endpoint::Tunnel { gateway } => write!(f, "{}:{}", gateway.host, gateway.port),
+        }
+    }
+}
+
+/// Why an instance gives no usable endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{name} is a {kind} compute, not a compute instance; azml-ssh connects only to compute instances")]
+    NotComputeInstance { name: String, kind: String },
+    #[error("the compute document for {name} is not a valid compute instance: {reason}")]
+    Malformed { name: String, reason: String },
+    #[error("{name} is {state}{why}; {remedy}")]
+    NotConnectable { name: String, state: ComputeState, why: String, remedy: String },
+    #[error(
+        "{name} has SSH public access disabled, so it has no direct SSH endpoint; use the Azure ML tunnel instead (--transport auto or tunnel)"
+    )]
+    SshDisabled { name: String },
+    #[error("ARM gives no Jupyter endpoint for {name}, which the tunnel goes through; it may still be setting up")]
+    NoGateway { name: String },
+    #[error(
+        "{name} is running but ARM reports no public IP address (connectivityEndpoints.publicIpAddress); instances in a virtual network without a public IP cannot be reached directly"
+    )]
+    NoPublicIp { name: String },
+    #[error("ARM reports a public IP address for {name} that is not an IP address: {value:?}")]
+    BadIp { name: String, value: String },
+    #[error("ARM reports no SSH port for {name} (sshSettings.sshPort)")]
+    NoPort { name: String },
+    #[error("ARM reports an SSH port for {name} that is not a number from 1 to 65535: {value}")]
+    BadPort { name: String, value: String },
+}
+
+/// The typed instance, or the reason the document is not one, named for `id`.
+pub fn instance_of(id: &ComputeId, compute: &ComputeResource) -> Result<Instance, EndpointError> {
+    compute.instance().map_err(|e| {
+        let name = id.compute.clone();
+        match e {
+            InstanceError::NotComputeInstance { kind } => EndpointError::NotComputeInstance { name, kind },
+            InstanceError::Malformed { reason } => EndpointError::Malformed { name, reason },
+        }
+    })
+}
+
+/// The check that does not depend on the state: for the direct transport, SSH public access (fixed at creation).
+pub fn preflight(id: &ComputeId, instance: &Instance, transport: Transport) -> Result<(), EndpointError> {
+    if transport == Transport::Direct && instance.ssh_access != SshAccess::Enabled {
+        return Err(EndpointError::SshDisabled { name: id.compute.clone() });
+    }
+    Ok(())
+}
+
+/// The endpoint for `transport` of an instance that should be running now.
+pub fn choose(id: &ComputeId, instance: &Instance, transport: Transport) -> Result<Endpoint, EndpointError> {
+    preflight(id, instance, transport)?;
+    check_state(id, instance)?;
+    let tunnel = || {
+        instance
+            .gateway
+            .clone()
+            .map(|gateway| Endpoint::Tunnel { gateway })
+            .ok_or_else(|| EndpointError::NoGateway { name: id.compute.clone() })
+    };
+    match transport {
+        Transport::Direct => direct_address(id, instance).map(|address| Endpoint::Direct { address }),
+        Transport::Tunnel => tunnel(),
+        Transport::Auto if instance.ssh_access == SshAccess::Enabled => match direct_address(id, instance) {
+            Ok(address) => Ok(Endpoint::Direct { address }),
+            // Public SSH on paper but no public IP (a virtual network without one): the gateway still works.
+            Err(EndpointError::NoPublicIp { .. }) => tunnel(),
+            Err(e) => Err(e),
+        },
+        Transport::Auto => tunnel(),
+    }
+}
+
+/// The transport a connection with `--transport auto` will use once the instance runs.
+pub fn expected_transport(instance: &Instance) -> Transport {
+    match instance.ssh_access {
+        SshAccess::Enabled => Transport::Direct,
+        SshAccess::Disabled => Transport::Tunnel,
+    }
+}
+
+/// Fails unless the state accepts connections, saying why not and what to do.
+pub fn check_state(id: &ComputeId, instance: &Instance) -> Result<(), EndpointError> {
+    let state = &instance.state;
+    if state.class() == StateClass::Connectable {
+        return Ok(());
+    }
+    let why = match instance.last_operation.as_ref().filter(|op| op.by_idle_shutdown()) {
+        Some(op) => match &op.time {
+            Some(at) => format!(" (idle shutdown at {at})"),
+            None => " (idle shutdown)".into(),
+        },
+        None => String::new(),
+    };
+    let remedy = match state.class() {
+        StateClass::Stopped => format!("start it with `azml-ssh start {id}` (or connect without --no-start)"),
+        StateClass::Transitional => "wait until it is Running and connect again".into(),
+        _ => "it cannot accept connections; check it in Azure ML studio (it may need to be recreated)".into(),
+    };
+    Err(EndpointError::NotConnectable { name: id.compute.clone(), state: state.clone(), why, remedy })
+}
+
+/// The direct endpoint `publicIpAddress:sshPort` of a running instance with public SSH.
+pub fn direct_address(id: &ComputeId, instance: &Instance) -> Result<SocketAddr, EndpointError> {
+    preflight(id, instance, Transport::Direct)?;
+    check_state(id, instance)?;
+    let name = || id.compute.clone();
+    let ip = match &instance.public_ip {
+        Field::Valid(ip) => *ip,
+        Field::Absent => return Err(EndpointError::NoPublicIp { name: name() }),
+        Field::Invalid(value) => return Err(EndpointError::BadIp { name: name(), value: value.clone() }),
+    };
+    let port = match &instance.ssh_port {
+        Field::Valid(port) => *port,
+        Field::Absent => return Err(EndpointError::NoPort { name: name() }),
+        Field::Invalid(value) => return Err(EndpointError::BadPort { name: name(), value: value.clone() }),
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn id() -> ComputeId {
+        "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/ci1"
+            .parse()
+            .unwrap()
+    }
+
+    fn doc(instance: serde_json::Value) -> ComputeResource {
+        serde_json::from_value(
+            json!({"name": "ci1", "properties": {"computeType": "ComputeInstance", "properties": instance}}),
+        )
+        .unwrap()
+    }
+
+    fn direct(compute: &ComputeResource) -> Result<SocketAddr, EndpointError> {
+        direct_address(&id(), &instance_of(&id(), compute)?)
+    }
+
+    fn running(ip: serde_json::Value, port: serde_json::Value) -> ComputeResource {
+        doc(json!({
+            "state": "Running",
+            "sshSettings": {"sshPublicAccess": "Enabled", "adminUserName": "azureuser", "sshPort": port},
+            "connectivityEndpoints": {"publicIpAddress": ip},
+            "applications": [{"displayName": "Jupyter", "endpointUri": "https://ci1.eastus2.instances.azureml.ms/tree/"}]
+        }))
+    }
+
+    #[test]
+    fn running_instance_gives_ip_and_port() {
+        let ep = direct(&running(json!("20.1.2.3"), json!(50000))).unwrap();
+        assert_eq!(ep, "20.1.2.3:50000".parse().unwrap());
+        let ep = direct(&running(json!("2001:db8::1"), json!("50001"))).unwrap();
+        assert_eq!(ep, "[2001:db8::1]:50001".parse().unwrap());
+    }
+
+    #[test]
+    fn endpoint_values_are_validated() {
+        for (ip, port) in [
+            (json!("example.com"), json!(22)),
+            (json!("1.2.3.4; rm -rf /"), json!(22)),
+            (json!("1.2.3.4:22"), json!(22)),
+            (json!(12), json!(22)),
+            (json!("1.2.3.4"), json!(0)),
+            (json!("1.2.3.4"), json!(65536)),
+            (json!("1.2.3.4"), json!(-1)),
+            (json!("1.2.3.4"), json!("22 ")),
+            (json!("1.2.3.4"), json!(22.5)),
+            (json!("1.2.3.4"), json!(null)),
+            (json!(null), json!(22)),
+            (json!(""), json!(22)),
+        ] {
+            let result = direct(&running(ip.clone(), port.clone()));
+            assert!(result.is_err(), "{ip} {port} accepted");
+        }
+    }
+
+    #[test]
+    fn auto_prefers_direct_and_falls_back_to_the_tunnel_without_a_public_ip() {
+        let with_ip = instance_of(&id(), &running(json!("20.1.2.3"), json!(50000))).unwrap();
+        assert_eq!(choose(&id(), &with_ip, Transport::Auto).unwrap().transport(), Transport::Direct);
+        assert_eq!(choose(&id(), &with_ip, Transport::Tunnel).unwrap().transport(), Transport::Tunnel);
+        let without_ip = instance_of(&id(), &running(json!(null), json!(50000))).unwrap();
+        let endpoint = choose(&id(), &without_ip, Transport::Auto).unwrap();
+        assert!(endpoint.serves(Transport::Tunnel) && !endpoint.serves(Transport::Direct));
+        assert_eq!(endpoint.to_string(), "ci1.eastus2.instances.azureml.ms:443");
+    }
+
+    #[test]
+    fn stopped_by_idle_shutdown_says_why_and_how_to_start() {
+        let compute = doc(json!({
+            "state": "Stopped",
+            "sshSettings": {"sshPublicAccess": "Enabled", "sshPort": 50000},
+            "lastOperation": {"operationName": "Stop", "operationTrigger": "IdleShutdown", "operationTime": "2026-11-26T14:02:00Z"}
+        }));
+        let message = direct(&compute).unwrap_err().to_string();
+        assert!(
+            message.starts_with(
+                "ci1 is Stopped (idle shutdown at 2026-11-26T14:02:00Z); start it with `azml-ssh start /subscriptions/"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn checks_come_in_order_of_usefulness() {
+        let not_ci: ComputeResource =
+            serde_json::from_value(json!({"properties": {"computeType": "AmlCompute", "properties": {"state": 3}}}))
+                .unwrap();
+        assert!(matches!(direct(&not_ci), Err(EndpointError::NotComputeInstance { .. })));
+        let disabled_and_stopped = doc(json!({"state": "Stopped", "sshSettings": {"sshPublicAccess": "Disabled"}}));
+        assert!(matches!(direct(&disabled_and_stopped), Err(EndpointError::SshDisabled { .. })));
+        let malformed = doc(json!({"state": ["Running"]}));
+        assert!(matches!(direct(&malformed), Err(EndpointError::Malformed { .. })));
+        for (state, expected) in
+            [("Starting", "wait until"), ("Unusable", "cannot accept"), ("Frobbing", "\"Frobbing\"")]
+        {
+            let compute = doc(json!({"state": state, "sshSettings": {"sshPublicAccess": "Enabled"}}));
+            let message = direct(&compute).unwrap_err().to_string();
+            assert!(message.contains(expected), "{message}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Connecting: from a compute resource ID to a live SSH stream. Pure endpoint choice ([`endpoint`]), the ARM
+//! lookup that starts a stopped instance ([`resolve`]), the last known endpoint ([`cache`]), and the ProxyCommand
+//! flow that ties them to a transport ([`proxy`]).
+
+pub mod cache;
+pub mod endpoint;
+pub mod proxy;
+pub mod resolve;

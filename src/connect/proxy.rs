@@ -1,0 +1,225 @@
+//! `azml-ssh proxy`: the ProxyCommand. Cached endpoint first (a direct connection then needs no token and no
+//! HTTP client), a fresh ARM lookup — which also starts a stopped instance — when there is none or it no longer
+//! answers, then the relay: TCP for the direct transport, the WebSocket tunnel otherwise; or, with `--fdpass`,
+//! the connection itself handed to ssh.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::azure::credential::{self, CredentialError, Token};
+use crate::azure::lifecycle::{Progress, StartOptions};
+use crate::azure::resource_id::ComputeId;
+use crate::azure::session::AzureOptions;
+use crate::connect::cache::EndpointCache;
+use crate::connect::endpoint::{Endpoint, Transport};
+use crate::connect::resolve::{self, ResolveError};
+use crate::transport::relay::{self, RelayError, Stdio};
+use crate::transport::tunnel::{self, Gateway, TunnelError};
+
+/// A cached address that does not accept within this is presumed stale (the instance moved or is stopped);
+/// kept short because the fresh lookup that follows must fit in VS Code's 15 s connect timeout.
+const CACHED_CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+/// An address ARM has just given us gets longer.
+const FRESH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug)]
+pub struct ProxyOptions {
+    pub azure: AzureOptions,
+    pub start: StartOptions,
+    pub transport: Transport,
+    /// How old a cached endpoint may be and still be tried without asking ARM; zero disables the cache.
+    pub cache_max_age: Duration,
+    /// Hand ssh the connected socket (ProxyUseFdpass) instead of relaying.
+    pub fdpass: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error(
+        "cannot connect to {name} at {addr}: {source}; check that nothing (a firewall, a VPN) blocks the port, or look at the instance in Azure ML studio"
+    )]
+    Connect { name: String, addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    #[error(transparent)]
+    Tunnel(#[from] TunnelError),
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    #[error("cannot take over stdin/stdout: {0}")]
+    Stdio(std::io::Error),
+    #[error("cannot hand the connection to ssh: {0}; --fdpass needs `ProxyUseFdpass yes` for this host")]
+    FdPass(std::io::Error),
+    #[error("cannot start the tunnel relay process: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// What the relaying needs that is not in [`ProxyOptions`]: the stream, and where progress goes.
+pub struct Session<'a> {
+    /// ssh's stream, taken over by [`relay::take_stdio`]; `None` once handed to a relay.
+    pub stdio: Option<Stdio>,
+    pub progress: &'a mut dyn FnMut(Progress<'_>),
+}
+
+impl Session<'_> {
+    fn take_stdio(&mut self) -> Result<Stdio, ProxyError> {
+        self.stdio.take().ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")))
+    }
+}
+
+/// A connection that got as far as it could before relaying starts.
+enum Connected {
+    Tcp(std::net::TcpStream),
+    Tunnel(Gateway),
+}
+
+/// Connects `id` to the session's stdin/stdout and relays until the session ends.
+pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'_>) -> Result<(), ProxyError> {
+    let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
+    let cached =
+        cache.as_ref().and_then(|c| c.fresh(id, options.cache_max_age)).filter(|e| e.serves(options.transport));
+
+    if let Some(endpoint) = cached {
+        match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT).await {
+            Ok(connected) if options.fdpass => return hand_over(id, connected, options, session),
+            Ok(connected) => {
+                tracing::debug!(%endpoint, "using the cached endpoint");
+                match relay_over(connected, options, session, None, 1).await {
+                    // Only a handshake failure means the cached gateway is wrong; once bytes flowed, it was right.
+                    Err(ProxyError::Tunnel(e))
+                        if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
+                    {
+                        tracing::debug!("cached tunnel endpoint failed ({e}); asking Azure again");
+                    }
+                    other => return other,
+                }
+            }
+            Err(e) => tracing::debug!(%endpoint, "cached endpoint did not answer ({e}); asking Azure again"),
+        }
+        if let Some(cache) = &cache {
+            cache.forget(id);
+        }
+    }
+
+    let (endpoint, token) =
+        resolve::resolve(id, &options.azure, &options.start, options.transport, session.progress).await?;
+    tracing::debug!(%endpoint, transport = endpoint.transport().name(), "resolved endpoint");
+    if let Some(cache) = &cache {
+        cache.store(id, &endpoint);
+    }
+    let connected = connect(id, &endpoint, FRESH_CONNECT_TIMEOUT).await?;
+    if options.fdpass {
+        return hand_over(id, connected, options, session);
+    }
+    relay_over(connected, options, session, Some(token), tunnel::HANDSHAKE_TRIES).await
+}
+
+/// `--fdpass`: gives ssh the connection itself and returns, so the process exits before the first byte of the
+/// session. A direct connection is the TCP socket; for the tunnel, ssh gets one end of a socket pair and a
+/// detached `azml-ssh` keeps relaying the other end through the WebSocket.
+fn hand_over(
+    id: &ComputeId,
+    connected: Connected,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+) -> Result<(), ProxyError> {
+    use crate::transport::fdpass::send_fd;
+    use std::os::fd::AsFd;
+    let stdio = session.take_stdio()?;
+    match connected {
+        Connected::Tcp(socket) => send_fd(stdio.output.as_fd(), socket.as_fd()).map_err(ProxyError::FdPass),
+        Connected::Tunnel(gateway) => {
+            let (for_ssh, for_relay) = std::os::unix::net::UnixStream::pair().map_err(ProxyError::Spawn)?;
+            spawn_tunnel_relay(id, &gateway, options, for_relay)?;
+            send_fd(stdio.output.as_fd(), for_ssh.as_fd()).map_err(ProxyError::FdPass)
+        }
+    }
+}
+
+/// Starts `azml-ssh proxy --relay-gateway HOST:PORT ...` with `socket` as its stdin and stdout, in a process group
+/// of its own so that ssh's hang-up of this process does not reach it. It reports its own errors on the stderr it
+/// inherits, which is ssh's.
+fn spawn_tunnel_relay(
+    id: &ComputeId,
+    gateway: &Gateway,
+    options: &ProxyOptions,
+    socket: std::os::unix::net::UnixStream,
+) -> Result<(), ProxyError> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(ProxyError::Spawn)?;
+    let input = socket.try_clone().map_err(ProxyError::Spawn)?;
+    std::process::Command::new(exe)
+        .arg("proxy")
+        .arg("--relay-gateway")
+        .arg(format!("{}:{}", gateway.host, gateway.port))
+        .args(["--auth", options.azure.auth.name(), "--cloud", options.azure.cloud.name()])
+        .args(["--timeout", &options.azure.timeout.as_secs().to_string()])
+        .arg(id.to_string())
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(input)))
+        .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(socket)))
+        .process_group(0)
+        .spawn()
+        .map(|_| ())
+        .map_err(ProxyError::Spawn)
+}
+
+/// The detached half of a tunnel under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`]) through the
+/// gateway.
+pub async fn relay_tunnel(
+    gateway: Gateway,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+) -> Result<(), ProxyError> {
+    relay_over(Connected::Tunnel(gateway), options, session, None, tunnel::HANDSHAKE_TRIES).await
+}
+
+/// The TCP connect for a direct endpoint; the tunnel's handshake happens in [`relay_over`].
+async fn connect(id: &ComputeId, endpoint: &Endpoint, timeout: Duration) -> Result<Connected, ProxyError> {
+    match endpoint {
+        Endpoint::Direct { address } => relay::connect(*address, timeout)
+            .await
+            .map(Connected::Tcp)
+            .map_err(|source| ProxyError::Connect { name: id.compute.clone(), addr: *address, source }),
+        Endpoint::Tunnel { gateway } => Ok(Connected::Tunnel(gateway.clone())),
+    }
+}
+
+/// Relays over the connection. For the tunnel this first performs the handshake (at most `tries` of them), with
+/// the token ARM just accepted (`fresh`) or else a signed-in one (a cached token makes that free).
+async fn relay_over(
+    connected: Connected,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+    fresh: Option<Token>,
+    tries: u32,
+) -> Result<(), ProxyError> {
+    match connected {
+        Connected::Tcp(socket) => {
+            let stdio = session.take_stdio()?;
+            // The relay is plain blocking I/O on threads of its own (see `relay`); the runtime only waits for it.
+            tokio::task::spawn_blocking(move || relay::relay(stdio.input, stdio.output, socket))
+                .await
+                .map_err(|_| RelayError::Panicked)??;
+            Ok(())
+        }
+        Connected::Tunnel(gateway) => {
+            let azure = &options.azure;
+            let mut token = match fresh {
+                Some(token) => token,
+                None => credential::cached_token(azure.auth, azure.cloud, azure.timeout).await?,
+            };
+            let ws = match tunnel::open(&gateway, token.secret(), tries).await {
+                Err(TunnelError::Unauthorized { .. }) if token.from_cache => {
+                    // A cached token the gateway no longer accepts: sign in afresh, once.
+                    credential::forget_cached(&token);
+                    token = credential::cached_token(azure.auth, azure.cloud, azure.timeout).await?;
+                    tunnel::open(&gateway, token.secret(), tries).await?
+                }
+                other => other?,
+            };
+            let stdio = session.take_stdio()?;
+            Ok(tunnel::relay(ws, stdio.input, stdio.output).await?)
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! azml-ssh's own ssh config file (`~/.ssh/azml-ssh/config`): one `Host` block per compute instance, rendered
+//! whole from a list of entries and parsed back from exactly that rendering.
+//!
+//! Every value is validated before it can reach the file. Values come from the command line and from ARM, and an
+//! ssh config is executable in effect (ProxyCommand runs through a shell, `%` tokens expand), so anything that is
+//! not a plain token is refused with a message rather than escaped and hoped for.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::azure::resource_id::ComputeId;
+use crate::sshconf::include::split_args;
+
+pub const HEADER: &str = "\
+# Written by azml-ssh. Do not edit: this file is rewritten whole.
+# Change hosts with `azml-ssh add`, `azml-ssh remove` and `azml-ssh config`.
+";
+
+/// The user `azml-ssh add` writes when none is given: Azure ML's default admin user.
+pub const DEFAULT_USER: &str = "azureuser";
+
+/// How an entry got here. Discovery (`azml-ssh config`) manages its own entries and never drops added ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Added,
+    Discovered,
+}
+
+impl Source {
+    fn comment(self) -> &'static str {
+        match self {
+            Source::Added => "# azml-ssh: added by `azml-ssh add`",
+            Source::Discovered => "# azml-ssh: found by `azml-ssh config`",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostEntry {
+    pub alias: String,
+    pub id: ComputeId,
+    pub user: String,
+    pub identity_file: Option<PathBuf>,
+    /// Extra `Key Value` options from `--ssh-option`, written before our defaults so they win.
+    pub options: Vec<(String, String)>,
+    pub source: Source,
+}
+
+/// Which ssh will read the file: the quoting of ProxyCommand differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// OpenSSH on Unix: ProxyCommand runs as `$SHELL -c "exec ..."`.
+    Posix,
+    /// Win32-OpenSSH: ProxyCommand is split into argv without a shell.
+    Windows,
+}
+
+impl Flavor {
+    pub fn native() -> Self {
+        if cfg!(windows) { Flavor::Windows } else { Flavor::Posix }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidValue {
+    #[error("{what} {value:?} is not usable in an ssh config: {why}")]
+    Refused { what: &'static str, value: String, why: &'static str },
+    #[error("{path} is readable by other users; run `chmod 600 {path}` (ssh refuses such keys)")]
+    KeyPermissions { path: String },
+    #[error("{path} is not a private key file ({why})")]
+    NotAKey { path: String, why: String },
+}
+
+fn refuse(what: &'static str, value: &str, why: &'static str) -> InvalidValue {
+    InvalidValue::Refused { what, value: value.to_owned(), why }
+}
+
+/// A host alias: a plain host token, as people type it after `ssh`.
+pub fn check_alias(alias: &str) -> Result<(), InvalidValue> {
+    const WHAT: &str = "host alias";
+    if alias.is_empty() || alias.len() > 64 {
+        return Err(refuse(WHAT, alias, "it must be 1 to 64 characters"));
+    }
+    if alias.starts_with(['-', '.']) {
+        return Err(refuse(WHAT, alias, "it cannot start with '-' or '.'"));
+    }
+    if !alias.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(refuse(WHAT, alias, "use only letters, digits, '-', '_' and '.'"));
+    }
+    Ok(())
+}
+
+/// A login name as Linux accepts it.
+pub fn check_user(user: &str) -> Result<(), InvalidValue> {
+    const WHAT: &str = "user name";
+    let mut chars = user.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || user.len() > 32 || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(refuse(WHAT, user, "use a Linux login name (letters, digits, '-', '_', '.'; 32 at most)"));
+    }
+    Ok(())
+}
+
+/// Options that azml-ssh writes itself or that would change what the block means.
+const RESERVED_OPTIONS: [&str; 11] = [
+    "host",
+    "proxyusefdpass",
+    "identitiesonly",
+    "match",
+    "include",
+    "proxycommand",
+    "proxyjump",
+    "hostkeyalias",
+    "user",
+    "identityfile",
+    "hostname",
+];
+
+/// `--ssh-option KEY=VALUE`: KEY an ssh option name; VALUE single-spaced plain tokens, where `%` may only start
+/// one of ssh's expansion tokens.
+pub fn parse_ssh_option(text: &str) -> Result<(String, String), InvalidValue> {
+    const WHAT: &str = "ssh option";
+    let (key, value) = text.split_once('=').ok_or_else(|| refuse(WHAT, text, "write it as KEY=VALUE"))?;
+    if key.is_empty()
+        || !key.chars().all(|c| c.is_ascii_alphanumeric())
+        || key.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(refuse(WHAT, text, "KEY must be an ssh option name such as ForwardAgent"));
+    }
+    if RESERVED_OPTIONS.contains(&key.to_ascii_lowercase().as_str()) {
+        return Err(refuse(WHAT, text, "azml-ssh writes this option itself; use --user, --identity-file or --binary"));
+    }
+    if value.is_empty() || value.starts_with(' ') || value.ends_with(' ') || value.contains("  ") {
+        return Err(refuse(WHAT, text, "VALUE must be non-empty words separated by single spaces"));
+    }
+    if value.chars().any(|c| c.is_control() || matches!(c, '"' | '\'' | '#' | '\\' | '=' | '`' | '$')) {
+        return Err(refuse(WHAT, text, "VALUE cannot contain quotes, '#', '\\', '=', '`', '$' or control characters"));
+    }
+    let mut percent = value.chars().peekable();
+    while let Some(c) = percent.next() {
+        if c == '%' && !percent.next().is_some_and(|t| "%CdhijkLlnprTu".contains(t)) {
+            return Err(refuse(WHAT, text, "'%' must start an ssh token such as %h or be written %%"));
+        }
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// `--identity-file`: it must exist, look like a private key, and be private, as ssh itself insists.
+pub fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display().to_string();
+    let absolute =
+        std::path::absolute(path).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
+    let text = absolute.to_string_lossy();
+    if text.chars().any(|c| c.is_control() || c == '"') {
+        return Err(refuse("identity file path", &text, "it contains a quote or control character"));
+    }
+    let meta =
+        std::fs::metadata(&absolute).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
+    if !meta.is_file() {
+        return Err(InvalidValue::NotAKey { path: shown, why: "not a regular file".into() });
+    }
+    let head =
+        std::fs::read(&absolute).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
+    let head = String::from_utf8_lossy(&head[..head.len().min(200)]).into_owned();
+    if !(head.starts_with("-----BEGIN ") && head.contains("PRIVATE KEY-----")) {
+        let why = if head.starts_with("ssh-") || head.starts_with("ecdsa-") {
+            "this is a public key; give the file without .pub".to_owned()
+        } else {
+            "it does not start with a -----BEGIN ... PRIVATE KEY----- line".to_owned()
+        };
+        return Err(InvalidValue::NotAKey { path: shown, why });
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(InvalidValue::KeyPermissions { path: shown });
+    }
+    Ok(absolute)
+}
+
+/// Quotes the program path for the ProxyCommand line. Both forms double-quote (spaces are common on Windows and
+/// in macOS home directories) and double `%`, which ssh would otherwise expand as a token.
+pub fn quote_program(path: &Path, flavor: Flavor) -> Result<String, InvalidValue> {
+    let text = path.to_string_lossy();
+    if text.chars().any(char::is_control) {
+        return Err(refuse("program path", &text, "it contains control characters"));
+    }
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match (flavor, c) {
+            (_, '%') => out.push_str("%%"),
+            (Flavor::Posix, '"' | '\\' | '$' | '`') => {
+                out.push('\\');
+                out.push(c);
+            }
+            (Flavor::Windows, '"') => {
+                return Err(refuse("program path", &text, "it contains a double quote"));
+            }
+            (_, c) => out.push(c),
+        }
+    }
+    out.push('"');
+    Ok(out)
+}
+
+/// IdentityFile takes `%` tokens and quotes; anything else in the path is literal.
+fn render_identity_file(path: &Path) -> String {
+    let text = path.to_string_lossy().replace('%', "%%");
+    if text.contains([' ', '\t']) { format!("\"{text}\"") } else { text }
+}
+
+/// The resource ID needs quoting only for parentheses, which Azure allows in resource group names.
+fn render_id(id: &ComputeId) -> String {
+    let text = id.to_string();
+    if text.contains(['(', ')']) { format!("\"{text}\"") } else { text }
+}
+
+/// How ProxyCommand starts azml-ssh: the program, quoted for the ssh flavour the file is written for.
+#[derive(Clone, Debug)]
+pub struct Launcher {
+    pub program: String,
+    pub flavor: Flavor,
+}
+
+impl Launcher {
+    pub fn new(path: &Path, flavor: Flavor) -> Result<Self, InvalidValue> {
+        Ok(Launcher { program: quote_program(path, flavor)?, flavor })
+    }
+
+    /// ssh's `ProxyUseFdpass` exists only in OpenSSH on Unix (not Win32-OpenSSH).
+    fn fdpass(&self) -> bool {
+        self.flavor == Flavor::Posix
+    }
+}
+
+/// Renders the whole file.
+pub fn render(entries: &[HostEntry], launcher: &Launcher) -> String {
+    let mut sorted: Vec<&HostEntry> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.alias.cmp(&b.alias));
+    let mut out = String::from(HEADER);
+    for e in sorted {
+        let _ = writeln!(out, "\nHost {}", e.alias);
+        let _ = writeln!(out, "    {}", e.source.comment());
+        // known_hosts is keyed by the alias, not by an address that changes on every stop/start, so host-key
+        // checking can stay on.
+        let _ = writeln!(out, "    HostKeyAlias {}", e.alias);
+        let _ = writeln!(out, "    User {}", e.user);
+        if let Some(key) = &e.identity_file {
+            let _ = writeln!(out, "    IdentityFile {}", render_identity_file(key));
+            // Offer only this key: with several keys in an agent, sshd's MaxAuthTries is reached before the right
+            // one ("Too many authentication failures").
+            let _ = writeln!(out, "    IdentitiesOnly yes");
+        }
+        // The user's own options come before our defaults: ssh keeps the first value it reads.
+        for (key, value) in &e.options {
+            let _ = writeln!(out, "    {key} {value}");
+        }
+        // Notice a dead link (laptop sleep, network change) within about a minute instead of hanging; a relayed
+        // TCP connection has no other way to learn that the far end is gone.
+        let _ = writeln!(out, "    ServerAliveInterval 15");
+        let _ = writeln!(out, "    ServerAliveCountMax 4");
+        if launcher.fdpass() {
+            // azml-ssh hands ssh the connected socket and exits: no process sits in the middle of the session.
+            let _ = writeln!(out, "    ProxyUseFdpass yes");
+            let _ = writeln!(out, "    ProxyCommand {} proxy --fdpass {}", launcher.program, render_id(&e.id));
+        } else {
+            let _ = writeln!(out, "    ProxyCommand {} proxy {}", launcher.program, render_id(&e.id));
+        }
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path} line {line} is not what azml-ssh writes ({why}); it was edited by hand: move it away and run azml-ssh again"
+)]
+pub struct HostsFileError {
+    pub path: String,
+    pub line: usize,
+    pub why: String,
+}
+
+/// A `Host` block as read, before it is checked.
+struct Block {
+    line: usize,
+    alias: String,
+    source: Option<Source>,
+    options: Vec<(String, String)>,
+}
+
+impl Block {
+    fn into_entry(self, fail: impl Fn(usize, String) -> HostsFileError) -> Result<HostEntry, HostsFileError> {
+        let line = self.line;
+        let mut user = None;
+        let mut identity_file = None;
+        let mut id = None;
+        let mut extra = Vec::new();
+        // Our ServerAlive defaults are the last of their kind in the block; earlier ones are the user's.
+        let last_of = |name: &str| self.options.iter().rposition(|(k, _)| k.eq_ignore_ascii_case(name));
+        let ours = [last_of("ServerAliveInterval"), last_of("ServerAliveCountMax")];
+        for (index, (key, value)) in self.options.into_iter().enumerate() {
+            match key.to_ascii_lowercase().as_str() {
+                _ if ours.contains(&Some(index)) => {}
+                "hostkeyalias" | "identitiesonly" | "proxyusefdpass" => {}
+                "user" => user = Some(value),
+                "identityfile" => {
+                    let arg = split_args(&value).pop().unwrap_or_default();
+                    identity_file = Some(PathBuf::from(arg.replace("%%", "%")));
+                }
+                "proxycommand" => {
+                    let last = split_args(&value).pop().unwrap_or_default();
+                    id = Some(last.parse::<ComputeId>().map_err(|e| fail(line, e.to_string()))?);
+                }
+                _ => extra.push((key, value)),
+            }
+        }
+        Ok(HostEntry {
+            alias: self.alias,
+            id: id.ok_or_else(|| fail(line, "the block has no ProxyCommand".into()))?,
+            user: user.ok_or_else(|| fail(line, "the block has no User".into()))?,
+            identity_file,
+            options: extra,
+            source: self.source.unwrap_or(Source::Added),
+        })
+    }
+}
+
+/// Parses a file written by [`render`]. Anything else is refused rather than guessed at, so a hand-edited file is
+/// never silently rewritten.
+pub fn parse(text: &str, path: &Path) -> Result<Vec<HostEntry>, HostsFileError> {
+    let fail = |line: usize, why: String| HostsFileError { path: path.display().to_string(), line, why };
+    let mut blocks: Vec<Block> = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let number = index + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        if let Some(alias) = raw.strip_prefix("Host ") {
+            check_alias(alias).map_err(|e| fail(number, e.to_string()))?;
+            blocks.push(Block { line: number, alias: alias.to_owned(), source: None, options: Vec::new() });
+        } else if raw.starts_with('#') && blocks.is_empty() {
+            // The header.
+        } else if let Some(body) = raw.strip_prefix("    ") {
+            let Some(block) = blocks.last_mut() else {
+                return Err(fail(number, "an option outside any Host block".into()));
+            };
+            if body == Source::Added.comment() {
+                block.source = Some(Source::Added);
+            } else if body == Source::Discovered.comment() {
+                block.source = Some(Source::Discovered);
+            } else if let Some((key, value)) = body.split_once(' ')
+                && !key.is_empty()
+                && key.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                block.options.push((key.to_owned(), value.to_owned()));
+            } else {
+                return Err(fail(number, format!("unexpected line {raw:?}")));
+            }
+        } else {
+            return Err(fail(number, format!("unexpected line {raw:?}")));
+        }
+    }
+    blocks.into_iter().map(|b| b.into_entry(fail)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(name: &str) -> ComputeId {
+        format!("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/{name}")
+            .parse()
+            .unwrap()
+    }
+
+    fn entry(alias: &str) -> HostEntry {
+        HostEntry {
+            alias: alias.into(),
+            id: id(alias),
+            user: "azureuser".into(),
+            identity_file: Some("/home/u/.ssh/id %x".into()),
+            options: vec![
+                ("LocalForward".into(), "8888 localhost:8888".into()),
+                ("ServerAliveInterval".into(), "60".into()),
+            ],
+            source: Source::Discovered,
+        }
+    }
+
+    #[test]
+    fn render_then_parse_round_trips() {
+        let entries =
+            vec![entry("b1"), HostEntry { identity_file: None, options: vec![], source: Source::Added, ..entry("a1") }];
+        let launcher = Launcher::new(Path::new("/usr/bin/azml-ssh"), Flavor::Posix).unwrap();
+        let text = render(&entries, &launcher);
+        let mut parsed = parse(&text, Path::new("f")).unwrap();
+        parsed.sort_by(|a, b| b.alias.cmp(&a.alias));
+        assert_eq!(parsed, entries);
+    }
+
+    #[test]
+    fn hand_edits_are_refused() {
+        let text = render(&[entry("a1")], &Launcher::new(Path::new("/x"), Flavor::Posix).unwrap());
+        for edited in [
+            text.replace("    User azureuser\n", "  User azureuser\n"),
+            text.replace("Host a1", "Host a1 a2"),
+            format!("{text}Match all\n"),
+            text.replace("    ProxyCommand", "    #ProxyCommand"),
+        ] {
+            assert!(parse(&edited, Path::new("f")).is_err(), "{edited}");
+        }
+    }
+
+    #[test]
+    fn programs_are_quoted_per_flavor() {
+        let p = Path::new("/home/a b/bin/azml$ssh`x\"%");
+        assert_eq!(quote_program(p, Flavor::Posix).unwrap(), r#""/home/a b/bin/azml\$ssh\`x\"%%""#);
+        let w = Path::new(r"C:\Program Files\azml-ssh\azml-ssh.exe");
+        assert_eq!(quote_program(w, Flavor::Windows).unwrap(), r#""C:\Program Files\azml-ssh\azml-ssh.exe""#);
+        assert!(quote_program(Path::new("C:\\a\"b"), Flavor::Windows).is_err());
+        assert!(quote_program(Path::new("/a\nb"), Flavor::Posix).is_err());
+    }
+
+    #[test]
+    fn aliases_users_and_options_are_validated() {
+        for bad in ["", "-oProxyCommand=x", "a b", "a%h", "a\"b", "a#b", "a=b", "a\nb", ".hidden", "a*", "ci1;rm"] {
+            assert!(check_alias(bad).is_err(), "{bad:?}");
+        }
+        check_alias("azml-ci1.dev_2").unwrap();
+        for bad in ["", "1user", "user name", "root\n", "-u", "a$"] {
+            assert!(check_user(bad).is_err(), "{bad:?}");
+        }
+        check_user("azureuser").unwrap();
+        for bad in [
+            "ForwardAgent",
+            "=yes",
+            "Forward Agent=yes",
+            "ProxyCommand=sh",
+            "user=root",
+            "X=a  b",
+            "X=a\"b",
+            "X=%z",
+            "X=a#b",
+            "X= a",
+            "X=$(id)",
+        ] {
+            assert!(parse_ssh_option(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_ssh_option("LocalForward=8888 localhost:8888").unwrap().1, "8888 localhost:8888");
+        assert_eq!(parse_ssh_option("ControlPath=~/.ssh/cm-%C").unwrap().0, "ControlPath");
+    }
+}

@@ -1,0 +1,78 @@
+//! Which azml-ssh path goes into ProxyCommand. It must be absolute (ssh runs it from anywhere) and should
+//! survive upgrades: a PATH entry such as `~/.cargo/bin/azml-ssh` or a package manager's symlink stays valid when
+//! the program behind it is replaced, while the resolved, versioned target would not.
+
+use std::path::{Path, PathBuf};
+
+pub struct Choice {
+    pub path: PathBuf,
+    /// Things the user should know about the choice (the command shows them as warnings).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProgramError {
+    #[error("--binary {path}: {source}")]
+    Unusable { path: String, source: std::io::Error },
+    #[error("--binary {path}: no such file")]
+    Missing { path: String },
+    #[error("cannot find this program's own path: {0}")]
+    OwnPath(std::io::Error),
+}
+
+/// `explicit` is `--binary`; otherwise the `azml-ssh` on PATH when it is this very program, else this program.
+pub fn choose(explicit: Option<&Path>) -> Result<Choice, ProgramError> {
+    if let Some(path) = explicit {
+        let absolute = std::path::absolute(path)
+            .map_err(|source| ProgramError::Unusable { path: path.display().to_string(), source })?;
+        if !absolute.is_file() {
+            return Err(ProgramError::Missing { path: absolute.display().to_string() });
+        }
+        return Ok(Choice { path: absolute, warnings: Vec::new() });
+    }
+    let exe = std::env::current_exe().map_err(ProgramError::OwnPath)?;
+    let real = std::fs::canonicalize(&exe).unwrap_or_else(|_| exe.clone());
+    let mut warnings = Vec::new();
+    match which::which("azml-ssh") {
+        Ok(on_path) if std::fs::canonicalize(&on_path).ok().as_deref() == Some(real.as_path()) => {
+            return Ok(Choice { path: std::path::absolute(&on_path).unwrap_or(on_path), warnings });
+        }
+        Ok(other) => warnings.push(format!(
+            "the azml-ssh on PATH ({}) is a different program from this one; the ssh config will use {}",
+            other.display(),
+            real.display()
+        )),
+        Err(_) => {}
+    }
+    if let Some(why) = fragile(&real) {
+        warnings.push(format!(
+            "{} is {why}, so the ssh config breaks when it goes away; install with `cargo install --locked --path .` and run again, or pass --binary",
+            real.display()
+        ));
+    }
+    Ok(Choice { path: real, warnings })
+}
+
+/// Why a path is a poor thing to write into a config that outlives this run.
+fn fragile(path: &Path) -> Option<&'static str> {
+    let temp = std::fs::canonicalize(std::env::temp_dir()).unwrap_or_else(|_| std::env::temp_dir());
+    if path.starts_with(&temp) || path.starts_with("/tmp") || path.starts_with("/var/tmp") {
+        return Some("in a temporary directory");
+    }
+    let components: Vec<_> = path.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let in_build_dir = components.windows(2).any(|w| w[0] == "target" && matches!(w[1].as_str(), "debug" | "release"));
+    in_build_dir.then_some("in a cargo build directory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_and_temporary_directories_are_fragile() {
+        assert!(fragile(Path::new("/home/u/src/azml-ssh/target/release/azml-ssh")).is_some());
+        assert!(fragile(Path::new("/tmp/x/azml-ssh")).is_some());
+        assert!(fragile(Path::new("/home/u/.cargo/bin/azml-ssh")).is_none());
+        assert!(fragile(Path::new("/usr/local/bin/azml-ssh")).is_none());
+    }
+}

@@ -1,0 +1,380 @@
+//! Putting hosts into the user's ssh setup: the include file, the one Include line in `~/.ssh/config`, and the
+//! rules for changing them safely — a cross-process lock around every read-modify-write, atomic replacement,
+//! the user's file mode and symlinks respected, a backup of the user's config on first touch, and a dry run that
+//! shows the exact diff.
+
+use std::path::{Path, PathBuf};
+
+use crate::sshconf::hosts::{self, HostEntry, HostsFileError, InvalidValue, Launcher};
+use crate::sshconf::include::{self, IncludeState};
+use crate::util::{dirs, fs};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("HOME is not set, so there is no ~/.ssh to configure")]
+    NoHome,
+    #[error("cannot {action} {path}: {source}")]
+    Io { action: &'static str, path: String, source: std::io::Error },
+    #[error("{path} is a symbolic link to {target}, which does not exist; create it or fix the link")]
+    DanglingSymlink { path: String, target: String },
+    #[error(transparent)]
+    HostsFile(#[from] HostsFileError),
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+    #[error("{path} has no parent directory")]
+    NoParent { path: String },
+    #[error("there is no host {alias:?} in {file} (see `azml-ssh list`)")]
+    NoSuchHost { alias: String, file: String },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + use<> {
+    let path = path.display().to_string();
+    move |source| ConfigError::Io { action, path, source }
+}
+
+/// Where everything lives.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub home: PathBuf,
+    /// The user's ssh config as named (`~/.ssh/config` or `--ssh-config`); may be a symlink.
+    pub user_config: PathBuf,
+    pub include_dir: PathBuf,
+    pub include_file: PathBuf,
+}
+
+impl Layout {
+    pub fn new(ssh_config: Option<&Path>) -> Result<Self, ConfigError> {
+        let home = dirs::home().ok_or(ConfigError::NoHome)?;
+        let ssh_dir = home.join(".ssh");
+        let user_config = match ssh_config {
+            Some(p) => std::path::absolute(p).map_err(io("resolve", p))?,
+            None => ssh_dir.join("config"),
+        };
+        let include_dir = ssh_dir.join("azml-ssh");
+        Ok(Layout { include_file: include_dir.join("config"), include_dir, user_config, home })
+    }
+
+    fn lock_file(&self) -> PathBuf {
+        self.include_dir.join(".lock")
+    }
+
+    /// Remembers that azml-ssh created the user's config, so `--remove` can delete it again.
+    fn created_marker(&self) -> PathBuf {
+        self.include_dir.join("created-ssh-config")
+    }
+
+    /// The file to edit: a symlinked config is edited at its target, so the link survives.
+    fn user_config_target(&self) -> Result<PathBuf, ConfigError> {
+        let path = &self.user_config;
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|_| {
+                let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+                ConfigError::DanglingSymlink { path: path.display().to_string(), target }
+            }),
+            _ => Ok(path.clone()),
+        }
+    }
+
+    fn backup_path(target: &Path) -> PathBuf {
+        let mut name = target.file_name().unwrap_or_default().to_owned();
+        name.push(".azml-ssh-backup");
+        target.with_file_name(name)
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("read", path)(e)),
+    }
+}
+
+/// One file's planned change. `None` means "absent".
+#[derive(Debug)]
+pub struct Edit {
+    pub path: PathBuf,
+    pub before: Option<Vec<u8>>,
+    pub after: Option<Vec<u8>>,
+}
+
+impl Edit {
+    pub fn changes(&self) -> bool {
+        self.before != self.after
+    }
+
+    /// A unified diff, `/dev/null` standing for an absent file.
+    pub fn diff(&self) -> String {
+        let name = self.path.display().to_string();
+        let before = String::from_utf8_lossy(self.before.as_deref().unwrap_or_default()).into_owned();
+        let after = String::from_utf8_lossy(self.after.as_deref().unwrap_or_default()).into_owned();
+        let old = if self.before.is_some() { name.clone() } else { "/dev/null".into() };
+        let new = if self.after.is_some() { name } else { "/dev/null".into() };
+        similar::TextDiff::from_lines(&before, &after).unified_diff().context_radius(3).header(&old, &new).to_string()
+    }
+}
+
+/// What a command did (or, in a dry run, would do).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub edits: Vec<Edit>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn changed(&self) -> bool {
+        self.edits.iter().any(Edit::changes)
+    }
+}
+
+/// Holds the cross-process lock for the duration of `work`.
+fn locked<T>(layout: &Layout, work: impl FnOnce() -> Result<T, ConfigError>) -> Result<T, ConfigError> {
+    fs::private_dir(&layout.include_dir).map_err(io("create", &layout.include_dir))?;
+    let _lock = fs::lock_exclusive(&layout.lock_file()).map_err(io("lock", &layout.lock_file()))?;
+    work()
+}
+
+pub fn read_entries(layout: &Layout) -> Result<Vec<HostEntry>, ConfigError> {
+    match read_optional(&layout.include_file)? {
+        None => Ok(Vec::new()),
+        Some(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| HostsFileError {
+                path: layout.include_file.display().to_string(),
+                line: 0,
+                why: "it is not UTF-8".into(),
+            })?;
+            Ok(hosts::parse(&text, &layout.include_file)?)
+        }
+    }
+}
+
+/// Where our Include stands in the user's config.
+pub fn include_state(layout: &Layout) -> Result<IncludeState, ConfigError> {
+    let target = layout.user_config_target()?;
+    let bytes = read_optional(&target)?.unwrap_or_default();
+    Ok(include::include_state(&bytes, &layout.include_file, &layout.home))
+}
+
+/// Changes the host entries with `change` and, with `ensure_include`, makes sure the user's config includes the
+/// file. `launcher` is how ProxyCommand starts azml-ssh. With `dry_run`, nothing is written.
+pub fn update_hosts(
+    layout: &Layout,
+    launcher: &Launcher,
+    ensure_include: bool,
+    dry_run: bool,
+    change: impl FnOnce(&mut Vec<HostEntry>) -> Result<Vec<String>, ConfigError>,
+) -> Result<Report, ConfigError> {
+    locked(layout, || {
+        let before = read_optional(&layout.include_file)?;
+        let mut entries = read_entries(layout)?;
+        let notes = change(&mut entries)?;
+        let rendered = hosts::render(&entries, launcher).into_bytes();
+        let hosts_edit = Edit { path: layout.include_file.clone(), before, after: Some(rendered) };
+
+        let target = layout.user_config_target()?;
+        let config_before = read_optional(&target)?;
+        let bytes = config_before.clone().unwrap_or_default();
+        let mut report = Report { notes, ..Default::default() };
+        if let (true, IncludeState::Conditional { line }) =
+            (ensure_include, include::include_state(&bytes, &layout.include_file, &layout.home))
+        {
+            report.notes.push(format!(
+                "{} line {line} includes {} inside a Host/Match block, where it does not apply to every host; adding a general Include at the top",
+                target.display(),
+                layout.include_file.display()
+            ));
+        }
+        let added = ensure_include.then(|| include::add_include(&bytes, &layout.include_file, &layout.home));
+        let config_after = match added.flatten() {
+            Some(after) => Some(after),
+            None => config_before.clone(),
+        };
+        report.edits = vec![hosts_edit, Edit { path: target, before: config_before, after: config_after }];
+        if !dry_run {
+            apply(layout, &report.edits)?;
+        }
+        Ok(report)
+    })
+}
+
+/// Takes out the Include line and the include file, leaving the user's config as it was before azml-ssh.
+pub fn remove_all(layout: &Layout, dry_run: bool) -> Result<Report, ConfigError> {
+    let report = locked(layout, || remove_all_locked(layout, dry_run))?;
+    if !dry_run {
+        // Leave no trace: the lock file, then the directory if nothing else of the user's is in it.
+        let _ = std::fs::remove_file(layout.lock_file());
+        let _ = std::fs::remove_dir(&layout.include_dir);
+    }
+    Ok(report)
+}
+
+fn remove_all_locked(layout: &Layout, dry_run: bool) -> Result<Report, ConfigError> {
+    let target = layout.user_config_target()?;
+    let config_before = read_optional(&target)?;
+    let mut config_after = match &config_before {
+        Some(bytes) => include::remove_include(bytes, &layout.include_file).or_else(|| config_before.clone()),
+        None => None,
+    };
+    let created_by_us =
+        read_optional(&layout.created_marker())?.is_some_and(|marker| marker == target.to_string_lossy().as_bytes());
+    if created_by_us && config_after.as_deref() == Some(&[][..]) {
+        config_after = None;
+    }
+    let mut report = Report::default();
+    if let Some(bytes) = &config_after
+        && let IncludeState::Effective { line } | IncludeState::Conditional { line } =
+            include::include_state(bytes, &layout.include_file, &layout.home)
+    {
+        report.notes.push(format!(
+            "{} line {line} still includes {} (a line azml-ssh did not write); remove it by hand if you want",
+            target.display(),
+            layout.include_file.display()
+        ));
+    }
+    let hosts_before = read_optional(&layout.include_file)?;
+    report.edits = vec![
+        Edit { path: target, before: config_before, after: config_after },
+        Edit { path: layout.include_file.clone(), before: hosts_before, after: None },
+    ];
+    if !dry_run {
+        apply(layout, &report.edits)?;
+        let _ = std::fs::remove_file(layout.created_marker());
+    }
+    Ok(report)
+}
+
+fn apply(layout: &Layout, edits: &[Edit]) -> Result<(), ConfigError> {
+    for edit in edits.iter().filter(|e| e.changes()) {
+        let path = &edit.path;
+        match &edit.after {
+            None => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io("remove", path)(e));
+                }
+                _ => {}
+            },
+            Some(bytes) if *path == layout.include_file => {
+                fs::write_atomic(path, bytes, 0o600).map_err(io("write", path))?;
+            }
+            Some(bytes) => write_user_config(layout, path, edit.before.is_some(), bytes)?,
+        }
+    }
+    Ok(())
+}
+
+/// Writes the user's config: same mode as before (0600 for a new file, in a 0700 `~/.ssh`), a backup of the
+/// original on first touch, and a note when we created it.
+fn write_user_config(layout: &Layout, path: &Path, existed: bool, bytes: &[u8]) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if existed {
+        let backup = Layout::backup_path(path);
+        if !backup.exists() {
+            std::fs::copy(path, &backup).map_err(io("back up", path))?;
+            std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o600))
+                .map_err(io("protect", &backup))?;
+        }
+        std::fs::metadata(path).map_err(io("read", path))?.permissions().mode() & 0o7777
+    } else {
+        let parent = path.parent().ok_or_else(|| ConfigError::NoParent { path: path.display().to_string() })?;
+        if !parent.exists() {
+            fs::private_dir(parent).map_err(io("create", parent))?;
+        }
+        fs::write_atomic(&layout.created_marker(), path.to_string_lossy().as_bytes(), 0o600)
+            .map_err(io("write", &layout.created_marker()))?;
+        0o600
+    };
+    fs::write_atomic(path, bytes, mode).map_err(io("write", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sshconf::hosts::Source;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn layout(home: &Path) -> Layout {
+        Layout {
+            home: home.to_owned(),
+            user_config: home.join(".ssh/config"),
+            include_dir: home.join(".ssh/azml-ssh"),
+            include_file: home.join(".ssh/azml-ssh/config"),
+        }
+    }
+
+    fn launcher() -> Launcher {
+        Launcher::new(Path::new("/bin/azml-ssh"), hosts::Flavor::Posix).unwrap()
+    }
+
+    fn entry(alias: &str) -> HostEntry {
+        HostEntry {
+            alias: alias.into(),
+            id: format!("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/{alias}").parse().unwrap(),
+            user: "azureuser".into(),
+            identity_file: None,
+            options: vec![],
+            source: Source::Added,
+        }
+    }
+
+    fn add(l: &Layout, alias: &str) -> Report {
+        update_hosts(l, &launcher(), true, false, |entries| {
+            entries.retain(|e| e.alias != alias);
+            entries.push(entry(alias));
+            Ok(vec![])
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn creates_ssh_dir_and_config_privately_and_removes_them_again() {
+        let home = tempfile::tempdir().unwrap();
+        let l = layout(home.path());
+        add(&l, "ci1");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home.path().join(".ssh")), 0o700);
+        assert_eq!(mode(&l.user_config), 0o600);
+        assert_eq!(mode(&l.include_file), 0o600);
+        remove_all(&l, false).unwrap();
+        assert!(!l.user_config.exists(), "a config azml-ssh created is removed again");
+        assert!(!l.include_file.exists());
+    }
+
+    #[test]
+    fn keeps_mode_follows_symlinks_and_backs_up_once() {
+        let home = tempfile::tempdir().unwrap();
+        let l = layout(home.path());
+        std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+        let real = home.path().join("dotfiles-ssh-config");
+        std::fs::write(&real, "Host x\n  User me\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&real, &l.user_config).unwrap();
+
+        add(&l, "ci1");
+        add(&l, "ci2");
+        assert!(std::fs::symlink_metadata(&l.user_config).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o644);
+        let backup = Layout::backup_path(&real);
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), "Host x\n  User me\n");
+        let text = std::fs::read_to_string(&real).unwrap();
+        assert_eq!(text.matches("Include ").count(), 1);
+
+        remove_all(&l, false).unwrap();
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "Host x\n  User me\n");
+    }
+
+    #[test]
+    fn a_dry_run_writes_nothing_and_shows_a_diff() {
+        let home = tempfile::tempdir().unwrap();
+        let l = layout(home.path());
+        let report = update_hosts(&l, &launcher(), true, true, |entries| {
+            entries.push(entry("ci1"));
+            Ok(vec![])
+        })
+        .unwrap();
+        assert!(report.changed());
+        assert!(!l.user_config.exists() && !l.include_file.exists());
+        let diff: String = report.edits.iter().map(Edit::diff).collect();
+        assert!(diff.contains("+Host ci1"), "{diff}");
+        assert!(diff.contains("--- /dev/null"), "{diff}");
+    }
+}

@@ -1,0 +1,373 @@
+//! The Azure ML WebSocket tunnel, for instances without public SSH: the SSH stream travels as binary WebSocket
+//! messages through the instance's gateway (`wss://<jupyter host>/nbip/v1.0/ws-tcp/port/22`), authenticated with
+//! an ARM token. This is what `az ml compute connect-ssh` does, without Python.
+//!
+//! Only the opening handshake is retried: once bytes have flowed, an SSH session cannot resume on a new socket, so
+//! a broken tunnel ends the session with an error and ssh reports it.
+
+use std::fs::File;
+use std::io::{Read, Write};
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::transport::http_proxy::{self, ProxyError};
+use crate::transport::tls::{self, TlsError};
+use crate::util::text::error_chain;
+
+const PATH: &str = "/nbip/v1.0/ws-tcp/port/22";
+/// Handshakes tried for a fresh endpoint: enough to ride out the gateway's 502s while an instance finishes starting.
+pub const HANDSHAKE_TRIES: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A ping every 20 s (as the Azure CLI does) keeps idle-timeout middleboxes quiet; no pong by the next ping means
+/// the link is dead.
+const PING_INTERVAL: Duration = Duration::from_secs(20);
+const CHUNK: usize = 64 * 1024;
+
+/// The gateway of one instance: the host (and port) of its Jupyter application URL. The domain is taken from ARM,
+/// never built, because it differs between clouds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gateway {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Gateway {
+    /// From the instance's Jupyter application URL (`https://<host>[:port]/...`). Only https and a plain DNS name
+    /// are accepted: the host goes into TLS, an HTTP request line and possibly a proxy's CONNECT line.
+    pub fn from_url(endpoint_uri: &str) -> Option<Gateway> {
+        let url = reqwest::Url::parse(endpoint_uri).ok()?;
+        if url.scheme() != "https" {
+            return None;
+        }
+        let host = url.host_str()?.to_ascii_lowercase();
+        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            return None;
+        }
+        Some(Gateway { port: url.port().unwrap_or(443), host })
+    }
+
+    fn url(&self) -> String {
+        match self.port {
+            443 => format!("wss://{}{PATH}", self.host),
+            port => format!("wss://{}:{port}{PATH}", self.host),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TunnelError {
+    #[error("the Azure ML gateway {host} refused the sign-in (HTTP 401); run `az login` again")]
+    Unauthorized { host: String },
+    #[error(
+        "the Azure ML gateway {host} refused access (HTTP 403): only the instance's assigned user (or someone with access to the workspace) may connect"
+    )]
+    Forbidden { host: String },
+    #[error(
+        "the Azure ML gateway {host} does not know this instance (HTTP 404); it may have been deleted or recreated: run `azml-ssh config` again"
+    )]
+    NotFound { host: String },
+    #[error(
+        "the Azure ML gateway {host} answered HTTP {status} after {tries} tries: the instance is not running or is still starting; try again in a minute"
+    )]
+    NotRunning { host: String, status: u16, tries: u32 },
+    #[error("the Azure ML gateway {host} answered HTTP {status}")]
+    Rejected { host: String, status: u16 },
+    #[error(
+        "cannot resolve {host}: if the workspace uses a private endpoint, this machine needs its private DNS zones (privatelink.api.azureml.ms, instances.azureml.ms) or a hosts entry"
+    )]
+    Dns { host: String },
+    #[error("cannot reach the Azure ML gateway {host}:{port} after {tries} tries: {reason}")]
+    Unreachable { host: String, port: u16, tries: u32, reason: String },
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    #[error("the tunnel was closed by the gateway with code {code}{reason}")]
+    Closed { code: u16, reason: String },
+    #[error("the tunnel connection broke: {0}")]
+    Broken(String),
+    #[error("the tunnel stopped answering pings; the network connection is probably gone")]
+    Dead,
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
+    #[error("cannot set up TLS: {0}")]
+    Trust(#[from] TlsError),
+}
+
+impl TunnelError {
+    /// Whether another handshake might succeed.
+    fn is_transient(&self) -> bool {
+        matches!(self, TunnelError::NotRunning { .. } | TunnelError::Unreachable { .. })
+    }
+}
+
+/// Opens the tunnel, retrying only the handshake (capped exponential backoff) on 502/503/504 and connection
+/// failures.
+pub async fn open(
+    gateway: &Gateway,
+    token: &str,
+    max_tries: u32,
+) -> Result<WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>, TunnelError> {
+    let tls = tls::client_config()?;
+    let mut backoff = FIRST_BACKOFF;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let attempt = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(gateway, token, tls.clone(), tries));
+        let error = match attempt.await {
+            Ok(Ok(ws)) => return Ok(ws),
+            Ok(Err(e)) => e,
+            Err(_) => TunnelError::Unreachable {
+                host: gateway.host.clone(),
+                port: gateway.port,
+                tries,
+                reason: format!("no answer within {} s", HANDSHAKE_TIMEOUT.as_secs()),
+            },
+        };
+        if !error.is_transient() || tries >= max_tries {
+            return Err(error);
+        }
+        tracing::debug!("tunnel handshake {tries} failed ({error}); retrying in {backoff:?}");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn handshake(
+    gateway: &Gateway,
+    token: &str,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    tries: u32,
+) -> Result<WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>, TunnelError> {
+    let host = gateway.host.clone();
+    let unreachable =
+        |reason: String| TunnelError::Unreachable { host: host.clone(), port: gateway.port, tries, reason };
+    let tcp = match http_proxy::for_host(&gateway.host) {
+        Some(proxy) => {
+            tracing::debug!(proxy = %proxy.host, "tunnel through HTTPS proxy");
+            http_proxy::connect(&proxy, &gateway.host, gateway.port).await?
+        }
+        None => match TcpStream::connect((gateway.host.as_str(), gateway.port)).await {
+            Ok(tcp) => tcp,
+            Err(e) if is_dns_failure(&e) => return Err(TunnelError::Dns { host }),
+            Err(e) => return Err(unreachable(e.to_string())),
+        },
+    };
+    let _ = tcp.set_nodelay(true);
+    let name = rustls::pki_types::ServerName::try_from(gateway.host.clone())
+        .map_err(|e| TunnelError::Tls(format!("{}: {e}", gateway.host)))?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| TunnelError::Tls(format!("with {}: {}", gateway.host, error_chain(&e))))?;
+
+    let mut request = gateway.url().into_client_request().map_err(|e| unreachable(e.to_string()))?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| unreachable("unusable token".into()))?;
+    request.headers_mut().insert("Authorization", bearer);
+    tracing::debug!(url = %gateway.url(), "tunnel handshake");
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::Error::Http(response)) => {
+            let status = response.status().as_u16();
+            Err(match status {
+                401 => TunnelError::Unauthorized { host },
+                403 => TunnelError::Forbidden { host },
+                404 => TunnelError::NotFound { host },
+                502..=504 => TunnelError::NotRunning { host, status, tries },
+                _ => TunnelError::Rejected { host, status },
+            })
+        }
+        Err(e) => Err(unreachable(error_chain(&e))),
+    }
+}
+
+fn is_dns_failure(e: &std::io::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("failed to lookup address") || text.contains("name or service not known")
+}
+
+/// Relays stdin and stdout over the open tunnel until it closes. stdin EOF sends a normal close and keeps
+/// receiving; the gateway's close (1000/1001) ends it cleanly, anything else is an error.
+pub async fn relay<S>(ws: WebSocketStream<S>, input: File, output: File) -> Result<(), TunnelError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut sink, mut source) = ws.split();
+    let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<tungstenite::Bytes>(8);
+    std::thread::spawn(move || read_stdin(input, in_tx));
+    let writer = std::thread::spawn(move || {
+        let mut output = output;
+        while let Some(data) = out_rx.blocking_recv() {
+            output.write_all(&data)?;
+        }
+        crate::transport::relay::finish_output(output)
+        // Dropping `output` closes ssh's end, so it sees the end of the session at once.
+    });
+    let broken = |e: tungstenite::Error| TunnelError::Broken(error_chain(&e));
+
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.tick().await;
+    let mut awaiting_pong = false;
+    let mut stdin_open = true;
+    let result = loop {
+        tokio::select! {
+            chunk = in_rx.recv(), if stdin_open => match chunk {
+                Some(Ok(data)) => {
+                    if let Err(e) = sink.send(Message::Binary(data.into())).await {
+                        break Err(broken(e));
+                    }
+                }
+                Some(Err(e)) => break Err(TunnelError::Broken(format!("reading stdin: {e}"))),
+                None => {
+                    stdin_open = false;
+                    let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+                    if let Err(e) = sink.send(Message::Close(Some(close))).await {
+                        break Err(broken(e));
+                    }
+                }
+            },
+            message = source.next() => match message {
+                Some(Ok(Message::Binary(data))) => {
+                    if out_tx.send(data).await.is_err() {
+                        break Ok(()); // ssh closed its end: the session is over from its side.
+                    }
+                }
+                Some(Ok(Message::Text(text))) => {
+                    if out_tx.send(tungstenite::Bytes::from(text.as_bytes().to_vec())).await.is_err() {
+                        break Ok(());
+                    }
+                }
+                // tungstenite queues the pong; flushing sends it.
+                Some(Ok(Message::Ping(_))) => {
+                    if let Err(e) = sink.flush().await {
+                        break Err(broken(e));
+                    }
+                }
+                Some(Ok(Message::Pong(_))) => awaiting_pong = false,
+                Some(Ok(Message::Close(frame))) => {
+                    let _ = sink.flush().await;
+                    break match frame {
+                        None => Ok(()),
+                        Some(f) if matches!(f.code, CloseCode::Normal | CloseCode::Away) => Ok(()),
+                        Some(f) => {
+                            let reason = if f.reason.is_empty() { String::new() } else { format!(" ({})", f.reason) };
+                            Err(TunnelError::Closed { code: f.code.into(), reason })
+                        }
+                    };
+                }
+                Some(Ok(Message::Frame(_))) => {}
+                Some(Err(e)) if !is_dropped(&e) => break Err(broken(e)),
+                // After our own close nothing is in flight, so a missing close reply loses nothing.
+                _ if !stdin_open => break Ok(()),
+                _ => break Err(TunnelError::Broken("the gateway dropped the connection without closing it".into())),
+            },
+            _ = ping.tick() => {
+                if awaiting_pong {
+                    break Err(TunnelError::Dead);
+                }
+                awaiting_pong = true;
+                if let Err(e) = sink.send(Message::Ping(tungstenite::Bytes::new())).await {
+                    break Err(broken(e));
+                }
+            }
+        }
+    };
+    drop(out_tx);
+    let _ = writer.join();
+    result
+}
+
+/// Opens the tunnel and returns the first line the instance's sshd sends (its banner), then closes — for
+/// `azml-ssh doctor`.
+pub async fn probe_banner(gateway: &Gateway, token: &str) -> Result<String, TunnelError> {
+    let mut ws = open(gateway, token, 1).await?;
+    let mut received = Vec::new();
+    let read = async {
+        while let Some(message) = ws.next().await {
+            match message {
+                Ok(Message::Binary(data)) => {
+                    received.extend_from_slice(&data);
+                    if received.contains(&b'\n') {
+                        break;
+                    }
+                }
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    let _ = ws.close(None).await;
+    let text = String::from_utf8_lossy(&received).into_owned();
+    match text.lines().next() {
+        Some(line) if line.starts_with("SSH-2.0-") => Ok(line.trim().to_owned()),
+        _ => Err(TunnelError::Broken(format!(
+            "no SSH banner came through the tunnel ({:?})",
+            text.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+/// The connection ended without a close frame: EOF, or TLS without close_notify.
+fn is_dropped(e: &tungstenite::Error) -> bool {
+    match e {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => true,
+        tungstenite::Error::Io(io) => {
+            matches!(io.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset)
+        }
+        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => true,
+        _ => false,
+    }
+}
+
+fn read_stdin(mut input: File, tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        match input.read(&mut buffer) {
+            Ok(0) => return,
+            Ok(n) => {
+                if tx.blocking_send(Ok(buffer[..n].to_vec())).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_urls_keep_host_and_port() {
+        let gateway = Gateway::from_url("https://ci1.eastus2.instances.azureml.ms/tree/").unwrap();
+        assert_eq!(gateway, Gateway { host: "ci1.eastus2.instances.azureml.ms".into(), port: 443 });
+        assert_eq!(gateway.url(), "wss://ci1.eastus2.instances.azureml.ms/nbip/v1.0/ws-tcp/port/22");
+        let local = Gateway::from_url("https://localhost:8443/tree/").unwrap();
+        assert_eq!(local.url(), "wss://localhost:8443/nbip/v1.0/ws-tcp/port/22");
+    }
+
+    #[test]
+    fn odd_gateway_urls_are_refused() {
+        for uri in ["http://ci1.example/tree", "https://user@[::1]/", "not a url", "https://a_b.example/"] {
+            assert_eq!(Gateway::from_url(uri), None, "{uri}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Turning other people's error text into the single stderr line a ProxyCommand user gets.
+
+use std::error::Error;
+use std::time::Duration;
+
+/// Folds whitespace (including newlines) and drops the troubleshooting links Azure SDK errors append.
+pub fn one_line(text: &str) -> String {
+    let text = text.split("To troubleshoot, visit").next().unwrap_or(text);
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if folded.is_empty() { "no details".into() } else { folded }
+}
+
+/// Like [`one_line`], and cut to `max` characters: error bodies from servers can be whole HTML pages.
+pub fn one_line_max(text: &str, max: usize) -> String {
+    let line = one_line(text);
+    match line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+/// An error and its sources joined with ": ", without repeating a source the outer message already quotes.
+/// reqwest's top-level message ("error sending request") says nothing; the reason is in the chain.
+pub fn error_chain(error: &dyn Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    one_line(&out)
+}
+
+/// Why a duration argument was refused; the Display form is the whole message.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidDuration {
+    #[error("{0:?} is not a duration like 90s, 15m, 2h or 1d")]
+    NotANumber(String),
+    #[error("{0:?} has an unknown unit; use s, m, h or d")]
+    UnknownUnit(String),
+    #[error("{0:?} is too long")]
+    TooLong(String),
+}
+
+/// Parses `90`, `90s`, `15m`, `2h`, `1d` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| InvalidDuration::NotANumber(text.to_owned()))?;
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(InvalidDuration::UnknownUnit(text.to_owned())),
+    };
+    number.checked_mul(unit_secs).map(Duration::from_secs).ok_or_else(|| InvalidDuration::TooLong(text.to_owned()))
+}
+
+/// `m:ss`, as people read elapsed times.
+pub fn clock(elapsed: Duration) -> String {
+    let secs = elapsed.as_secs();
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_units() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert_eq!(parse_duration("99999999999999999d"), Err(InvalidDuration::TooLong("99999999999999999d".into())));
+    }
+
+    #[test]
+    fn clock_reads_minutes_and_seconds() {
+        assert_eq!(clock(Duration::from_secs(0)), "0:00");
+        assert_eq!(clock(Duration::from_secs(754)), "12:34");
+    }
+
+    #[test]
+    fn one_line_folds_tool_output_and_drops_links() {
+        let text = "AzureCliCredential authentication failed. ERROR: Please run 'az login' to setup account.\n\nTo troubleshoot, visit https://aka.ms/x#azure-cli";
+        assert_eq!(
+            one_line(text),
+            "AzureCliCredential authentication failed. ERROR: Please run 'az login' to setup account."
+        );
+        assert_eq!(one_line("\n \t"), "no details");
+    }
+
+    #[test]
+    fn one_line_max_cuts_on_a_character_boundary() {
+        assert_eq!(one_line_max("ééééé", 3), "ééé…");
+        assert_eq!(one_line_max("abc", 3), "abc");
+    }
+
+    #[test]
+    fn error_chain_includes_sources_once() {
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let outer = std::io::Error::other(inner);
+        assert_eq!(error_chain(&outer), "refused");
+    }
+}

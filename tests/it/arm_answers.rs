@@ -1,0 +1,232 @@
+//! Every way ARM can answer, and what the user sees: success after a retry, or one clear `azml-ssh:` line on
+//! stderr and a non-zero exit, well within ten seconds.
+
+use std::time::Duration;
+
+use crate::common::mock_arm::{Reply, compute_instance};
+use crate::common::{TestEnv, compute_id, run};
+use serde_json::json;
+
+/// The whole budget for an outcome, per the requirement that none takes more than ten seconds.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs the proxy directly (stdin closed) and returns (success, the single stderr line).
+fn proxy_outcome(env: &TestEnv, args: &[&str]) -> (bool, String) {
+    let out = run(&mut env.proxy(args), None, LIMIT);
+    assert!(out.stdout.is_empty(), "nothing but the stream may reach stdout: {:?}", out.stdout_text());
+    (out.status.success(), out.stderr)
+}
+
+fn assert_fails_with(env: &TestEnv, id: &str, expected: &[&str]) {
+    assert_args_fail_with(env, &[id], expected);
+}
+
+fn assert_args_fail_with(env: &TestEnv, args: &[&str], expected: &[&str]) {
+    let (ok, stderr) = proxy_outcome(env, args);
+    assert!(!ok, "expected failure, stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line: {stderr:?}");
+    assert!(lines[0].starts_with("azml-ssh: "), "{stderr}");
+    for needle in expected {
+        assert!(lines[0].contains(needle), "{needle:?} missing from: {}", lines[0]);
+    }
+}
+
+#[test]
+fn unauthorized_401_says_to_sign_in_again() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.script(
+        &id,
+        vec![Reply::error(
+            401,
+            "ExpiredAuthenticationToken",
+            "The access token expiry UTC time is earlier than current UTC time.",
+        )],
+    );
+    assert_fails_with(&env, &id, &["401", "ExpiredAuthenticationToken", "az login"]);
+    assert_eq!(env.arm.count(&id), 1, "a 401 is not retried");
+}
+
+#[test]
+fn forbidden_403_says_which_permission() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.script(&id, vec![Reply::error(403, "AuthorizationFailed", "The client 'x' does not have authorization to perform action 'Microsoft.MachineLearningServices/workspaces/computes/read'.")]);
+    assert_fails_with(&env, &id, &["no permission", "403", "AuthorizationFailed", "computes/read", "Reader"]);
+}
+
+#[test]
+fn not_found_404_names_the_compute() {
+    let env = TestEnv::new();
+    let id = compute_id("nosuchci");
+    assert_fails_with(&env, &id, &["compute nosuchci was not found", "404", "ResourceNotFound"]);
+}
+
+#[test]
+fn throttled_429_honours_retry_after_then_succeeds() {
+    let env = TestEnv::new();
+    let id = env.put_echo_instance("ci1");
+    env.arm.script(&id, vec![Reply::error(429, "TooManyRequests", "slow down").with_header("Retry-After", "1")]);
+    let out = run(&mut env.proxy(&[&id]), Some(b"ping".to_vec()), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, b"ping");
+    assert_eq!(env.arm.count(&id), 2);
+    assert!(out.elapsed >= Duration::from_secs(1), "Retry-After: 1 was not honoured ({:?})", out.elapsed);
+}
+
+#[test]
+fn server_errors_500_500_then_200_succeed() {
+    let env = TestEnv::new();
+    let id = env.put_echo_instance("ci1");
+    env.arm.script(
+        &id,
+        vec![Reply::error(500, "InternalServerError", "boom"), Reply::raw(503, "<html>Service Unavailable</html>")],
+    );
+    let out = run(&mut env.proxy(&[&id]), Some(b"ping".to_vec()), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, b"ping");
+    assert_eq!(env.arm.count(&id), 3);
+}
+
+#[test]
+fn persistent_server_errors_give_up_with_the_arm_message() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm
+        .script(&id, (0..20).map(|_| Reply::error(500, "InternalServerError", "The server had a bad day.")).collect());
+    assert_fails_with(&env, &id, &["HTTP 500", "InternalServerError", "bad day", "try again later"]);
+}
+
+#[test]
+fn malformed_json_is_reported_not_panicked_on() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.script(&id, vec![Reply::raw(200, "{\"properties\": {\"computeType\": ")]);
+    assert_fails_with(&env, &id, &["unreadable answer", "compute ci1"]);
+}
+
+#[test]
+fn missing_public_ip_is_its_own_message() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_compute(&id, compute_instance(&id, "Running", true, None, Some(50000)));
+    // (With --transport auto the tunnel would be used instead; see tests/it/tunnel.rs.)
+    assert_args_fail_with(&env, &["--transport", "direct", &id], &["ci1", "no public IP address"]);
+}
+
+#[test]
+fn unparsable_ip_and_port_are_refused() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_compute(&id, compute_instance(&id, "Running", true, Some("127.0.0.1 -oProxyCommand=x"), Some(22)));
+    assert_fails_with(&env, &id, &["not an IP address"]);
+    let mut doc = compute_instance(&id, "Running", true, Some("127.0.0.1"), None);
+    doc["properties"]["properties"]["sshSettings"]["sshPort"] = json!(70000);
+    env.arm.put_compute(&id, doc);
+    assert_fails_with(&env, &id, &["not a number from 1 to 65535", "70000"]);
+}
+
+#[test]
+fn ssh_public_access_disabled_is_explained() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_compute(&id, compute_instance(&id, "Running", false, None, None));
+    assert_args_fail_with(
+        &env,
+        &["--transport", "direct", &id],
+        &["ci1 has SSH public access disabled", "--transport auto or tunnel"],
+    );
+}
+
+#[test]
+fn stopped_instance_says_why_and_how_to_start_it() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    let mut doc = compute_instance(&id, "Stopped", true, None, Some(50000));
+    doc["properties"]["properties"]["lastOperation"] = json!({
+        "operationName": "Stop", "operationStatus": "Succeeded",
+        "operationTrigger": "IdleShutdown", "operationTime": "2026-11-26T14:02:00Z"
+    });
+    env.arm.put_compute(&id, doc);
+    assert_args_fail_with(
+        &env,
+        &["--no-start", &id],
+        &["ci1 is Stopped (idle shutdown at 2026-11-26T14:02:00Z)", &format!("start it with `azml-ssh start {id}`")],
+    );
+    assert_eq!(env.arm.count_method("POST", &format!("{id}/start")), 0, "--no-start sends no start");
+}
+
+#[test]
+fn other_compute_types_are_refused() {
+    let env = TestEnv::new();
+    let id = compute_id("cpu-cluster");
+    env.arm.put_compute(
+        &id,
+        json!({
+            "id": id, "name": "cpu-cluster",
+            "properties": {"computeType": "AmlCompute", "provisioningState": "Succeeded",
+                "properties": {"vmSize": "STANDARD_DS3_V2", "scaleSettings": {"maxNodeCount": 4, "minNodeCount": 0}}}
+        }),
+    );
+    assert_fails_with(&env, &id, &["cpu-cluster is a AmlCompute compute, not a compute instance"]);
+}
+
+#[test]
+fn messages_reach_the_user_through_real_ssh() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_compute(&id, compute_instance(&id, "Unusable", true, None, Some(50000)));
+    let config = env.ssh_config("azmlci1", &id, "");
+    // Repeated, because the message used to race with ssh hanging up on the proxy once the stream closed.
+    for _ in 0..20 {
+        let out = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
+        assert!(!out.status.success());
+        assert!(out.stderr.contains("azml-ssh: ci1 is Unusable"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn bad_resource_ids_are_refused_before_any_network_call() {
+    let env = TestEnv::new();
+    let good = compute_id("ci1");
+    let bad = [
+        "ci1".to_string(),
+        format!("{good}/extra"),
+        format!("{good} "),
+        good.replace("ci1", "ci1;touch /tmp/pwned"),
+        good.replace("ci1", "$(id)"),
+        good.replace("ci1", "%h"),
+        good.replace("computes", "jobs"),
+        good.replace(crate::common::SUB, "my-subscription"),
+        "-oProxyCommand=sh".to_string(),
+    ];
+    for id in &bad {
+        assert_fails_with(
+            &env,
+            id,
+            &[
+                "invalid compute resource ID",
+                "/subscriptions/<subscription-guid>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices/workspaces/<workspace>/computes/<name>",
+            ],
+        );
+    }
+    assert_eq!(env.arm.request_count(), 0, "no request may be made for a bad ID");
+    assert_eq!(env.az_calls(), 0, "no token may be fetched for a bad ID");
+}
+
+#[test]
+fn unreachable_arm_fails_fast_with_the_address() {
+    let mut env = TestEnv::new();
+    // A port nothing listens on: connection refused, retried with backoff, then a clear message.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    env.extra_env.push(("AZML_SSH_ARM_ENDPOINT".into(), format!("http://127.0.0.1:{port}")));
+    let out = run(&mut env.proxy(&["--timeout", "5", &compute_id("ci1")]), None, LIMIT);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains(&format!("cannot reach Azure Resource Manager at http://127.0.0.1:{port}/")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}

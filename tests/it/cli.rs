@@ -1,0 +1,64 @@
+//! The command line itself: completions for every shell, --version, help, and the log file.
+
+use std::time::Duration;
+
+use crate::common::{TestEnv, compute_id, run};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn completions_generate_for_every_shell() {
+    let env = TestEnv::new();
+    for (shell, marker) in [
+        ("bash", "complete"),
+        ("zsh", "#compdef azml-ssh"),
+        ("fish", "complete -c azml-ssh"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = run(env.command(crate::common::BIN).args(["completions", shell]), None, LIMIT);
+        assert!(out.status.success(), "{shell}: {}", out.stderr);
+        let script = out.stdout_text();
+        assert!(script.contains(marker), "{shell} script lacks {marker:?}");
+        for sub in ["proxy", "config", "status"] {
+            assert!(script.contains(sub), "{shell} script does not know {sub}");
+        }
+    }
+    let out = run(env.command(crate::common::BIN).args(["completions", "tcsh"]), None, LIMIT);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn version_and_help_with_examples() {
+    let env = TestEnv::new();
+    let out = run(env.command(crate::common::BIN).arg("--version"), None, LIMIT);
+    assert_eq!(out.stdout_text(), format!("azml-ssh {}\n", env!("CARGO_PKG_VERSION")));
+    for sub in ["proxy", "config", "add", "remove", "list", "status", "start", "stop", "doctor", "completions"] {
+        let out = run(env.command(crate::common::BIN).args([sub, "--help"]), None, LIMIT);
+        assert!(out.status.success(), "{sub}");
+        let help = out.stdout_text();
+        assert!(help.contains("Usage: azml-ssh"), "{sub}: {help}");
+        {
+            assert!(help.contains("xample") || help.contains("Install"), "{sub} help has no example:\n{help}");
+        }
+    }
+}
+
+#[test]
+fn the_log_file_gets_debug_lines_and_the_error_while_stderr_stays_one_line() {
+    let mut env = TestEnv::new();
+    env.az_logged_out();
+    let log = env.path("proxy.log");
+    let out = run(&mut env.proxy(&["--log-file", log.to_str().unwrap(), &compute_id("ci1")]), None, LIMIT);
+    assert!(!out.status.success());
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DEBUG"), "debug lines go to the file: {text}");
+    assert!(text.contains("ERROR") && text.contains("not signed in to Azure"), "{text}");
+
+    // The environment variable works the same, and appends.
+    env.extra_env.push(("AZML_SSH_LOG_FILE".into(), log.display().to_string()));
+    let out = run(&mut env.proxy(&[&compute_id("ci1")]), None, LIMIT);
+    assert!(!out.status.success());
+    let again = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(again.matches("not signed in to Azure").count(), 2, "{again}");
+}

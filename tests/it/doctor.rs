@@ -1,0 +1,226 @@
+//! `azml-ssh doctor` against the mock ARM and a real sshd: an all-green setup passes, and each injected fault fails
+//! its own item, with its own fix, and a non-zero exit.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use crate::common::mock_arm::compute_instance;
+use crate::common::sshd::{Sshd, current_user};
+use crate::common::{TestEnv, compute_id, run};
+use serde_json::{Value, json};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+struct Setup {
+    env: TestEnv,
+    _sshd: Sshd,
+    id: String,
+}
+
+/// A working setup: `azml-ssh add` wrote the host and Include, the key matches adminPublicKey, the instance runs.
+fn green() -> Setup {
+    let env = TestEnv::new();
+    let sshd = env.start_sshd();
+    let id = compute_id("ci1");
+    let mut doc = compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(sshd.port()));
+    let public = std::fs::read_to_string(env.user_key.with_extension("pub")).unwrap();
+    doc["properties"]["properties"]["sshSettings"]["adminPublicKey"] = json!(public.trim());
+    env.arm.put_compute(&id, doc);
+    let key = env.user_key.display().to_string();
+    let out = run(
+        env.command(crate::common::BIN).args([
+            "add",
+            "azmlci1",
+            &id,
+            "--identity-file",
+            &key,
+            "--user",
+            &current_user(),
+        ]),
+        None,
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    let known_hosts = env.path("home/.ssh/known_hosts");
+    std::fs::write(&known_hosts, format!("azmlci1 {}\n", Sshd::host_public_key(&env.sshd_dir()))).unwrap();
+    Setup { env, _sshd: sshd, id }
+}
+
+/// Runs doctor --json; returns (success, checks).
+fn doctor(env: &TestEnv) -> (bool, Vec<Value>) {
+    let out = run(env.command(crate::common::BIN).args(["doctor", "azmlci1", "--json"]), None, LIMIT);
+    let checks: Vec<Value> =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout_text()));
+    (out.status.success(), checks)
+}
+
+fn failed(checks: &[Value]) -> Vec<&Value> {
+    checks.iter().filter(|c| c["verdict"] == "fail").collect()
+}
+
+/// Exactly one item fails: the one named, with a fix mentioning `fix`.
+fn assert_only_failure(setup: &Setup, item: &str, fix: &str) {
+    let (ok, checks) = doctor(&setup.env);
+    assert!(!ok, "doctor passed: {checks:#?}");
+    let failures = failed(&checks);
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0]["item"], item, "{failures:#?}");
+    assert!(failures[0]["fix"].as_str().unwrap_or_default().contains(fix), "{:#?}", failures[0]);
+}
+
+#[test]
+fn an_all_green_setup_passes() {
+    let setup = green();
+    let (ok, checks) = doctor(&setup.env);
+    assert!(ok, "{checks:#?}");
+    let items: Vec<&str> = checks.iter().map(|c| c["item"].as_str().unwrap()).collect();
+    for item in [
+        "ssh client",
+        "Include",
+        "sign-in",
+        "azmlci1: effective config",
+        "azmlci1: program",
+        "azmlci1: instance",
+        "azmlci1: SSH banner",
+        "azmlci1: key",
+        "azmlci1: known_hosts",
+    ] {
+        assert!(items.contains(&item), "{item} missing from {items:?}");
+    }
+    let sign_in = checks.iter().find(|c| c["item"] == "sign-in").unwrap();
+    let detail = sign_in["detail"].as_str().unwrap();
+    assert!(detail.contains("Azure CLI") && detail.contains("tenant 99999999-8888-7777-6666-555555555555"), "{detail}");
+    assert!(!detail.contains(crate::common::TOKEN), "no token in the output");
+    let banner = checks.iter().find(|c| c["item"] == "azmlci1: SSH banner").unwrap();
+    assert!(banner["detail"].as_str().unwrap().contains("SSH-2.0-"), "{banner}");
+    // The human form marks each item.
+    let out = run(setup.env.command(crate::common::BIN).args(["doctor", "azmlci1"]), None, LIMIT);
+    assert!(out.status.success());
+    assert!(
+        out.stdout_text().lines().all(|l| l.starts_with("✔ ") || l.starts_with("! ") || l.starts_with("    fix:")),
+        "{}",
+        out.stdout_text()
+    );
+}
+
+#[test]
+fn no_include() {
+    let setup = green();
+    std::fs::write(setup.env.path("home/.ssh/config"), "# my own config\n").unwrap();
+    let (ok, checks) = doctor(&setup.env);
+    assert!(!ok);
+    let failures = failed(&checks);
+    assert!(
+        failures.iter().any(|c| c["item"] == "Include" && c["fix"].as_str().unwrap().contains("azml-ssh config")),
+        "{failures:#?}"
+    );
+}
+
+#[test]
+fn an_earlier_host_star_overrides_the_proxycommand() {
+    let setup = green();
+    let config = setup.env.path("home/.ssh/config");
+    let ours = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("Host *\n    ProxyCommand nc %h %p\n{ours}")).unwrap();
+    assert_only_failure(&setup, "azmlci1: effective config", "Host *");
+}
+
+#[test]
+fn missing_key() {
+    let setup = green();
+    std::fs::remove_file(&setup.env.user_key).unwrap();
+    assert_only_failure(&setup, "azmlci1: key", "--identity-file");
+}
+
+#[test]
+fn key_readable_by_others() {
+    let setup = green();
+    std::fs::set_permissions(&setup.env.user_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_only_failure(&setup, "azmlci1: key", "chmod 600");
+}
+
+#[test]
+fn key_not_matching_admin_public_key() {
+    let setup = green();
+    let other = setup.env.path("other_key");
+    crate::common::sshd::keygen(&other);
+    let public = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    setup.env.arm.patch_instance(&setup.id, "sshSettings", json!({"sshPublicAccess": "Enabled", "adminUserName": "azureuser", "sshPort": 1, "adminPublicKey": public.trim()}));
+    // Keep the endpoint working: only the key is wrong.
+    let (ok, checks) = doctor(&setup.env);
+    assert!(!ok);
+    let failures = failed(&checks);
+    assert!(
+        failures
+            .iter()
+            .any(|c| c["item"] == "azmlci1: key" && c["detail"].as_str().unwrap().contains("adminPublicKey")),
+        "{failures:#?}"
+    );
+}
+
+#[test]
+fn not_logged_in() {
+    let setup = green();
+    setup.env.az_logged_out();
+    let (ok, checks) = doctor(&setup.env);
+    assert!(!ok);
+    let failures = failed(&checks);
+    assert!(
+        failures.iter().any(|c| c["item"] == "sign-in" && c["fix"].as_str().unwrap().contains("az login")),
+        "{failures:#?}"
+    );
+}
+
+#[test]
+fn instance_stopped() {
+    let setup = green();
+    setup.env.arm.patch_instance(&setup.id, "state", json!("Stopped"));
+    assert_only_failure(&setup, "azmlci1: instance", "azml-ssh start azmlci1");
+}
+
+#[test]
+fn no_ssh_banner() {
+    let setup = green();
+    // Something else answers on the SSH port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = std::io::Write::write_all(&mut &stream, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let public = std::fs::read_to_string(setup.env.user_key.with_extension("pub")).unwrap();
+    setup.env.arm.patch_instance(&setup.id, "sshSettings", json!({"sshPublicAccess": "Enabled", "adminUserName": "azureuser", "sshPort": port, "adminPublicKey": public.trim()}));
+    assert_only_failure(&setup, "azmlci1: SSH banner", "sshd on the instance");
+}
+
+#[test]
+fn a_short_vscode_connect_timeout_is_flagged_without_failing() {
+    let setup = green();
+    let settings = setup.env.path("home/.config/Code/User/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(
+        &settings,
+        "{\n  // mine\n  \"remote.SSH.connectTimeout\": 15, /* default */\n  \"editor.fontSize\": 14,\n}\n",
+    )
+    .unwrap();
+    let (ok, checks) = doctor(&setup.env);
+    assert!(ok, "a warning does not fail doctor: {checks:#?}");
+    let vscode = checks.iter().find(|c| c["item"] == "VS Code").expect("VS Code item");
+    assert_eq!(vscode["verdict"], "warn");
+    assert!(vscode["fix"].as_str().unwrap().contains("\"remote.SSH.connectTimeout\": 600"), "{vscode}");
+}
+
+#[test]
+fn the_banner_is_probed_through_the_tunnel_too() {
+    let mut env = TestEnv::new();
+    let sshd = env.start_sshd();
+    let (_gateway, id) = env.put_tunnel_instance("ci1", sshd.addr);
+    let out = run(env.command(crate::common::BIN).args(["add", "azmlci1", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let (_, checks) = doctor(&env);
+    let banner = checks.iter().find(|c| c["item"] == "azmlci1: SSH banner").expect("banner item");
+    assert_eq!(banner["verdict"], "pass", "{banner}");
+    assert!(banner["detail"].as_str().unwrap().contains("the tunnel at localhost:"), "{banner}");
+    assert!(banner["detail"].as_str().unwrap().contains("says SSH-2.0-"), "{banner}");
+}

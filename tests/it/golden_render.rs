@@ -1,0 +1,66 @@
+//! The rendered include file, compared byte for byte with reviewed copies in tests/golden/. A change to the
+//! rendering shows up as a failure here; after reading the difference, rewrite the copies with
+//! `AZML_SSH_BLESS=1 cargo test --test it golden_render` and review them in `git diff`.
+
+use std::path::{Path, PathBuf};
+
+use azml_ssh::sshconf::hosts::{Flavor, HostEntry, Launcher, Source, render};
+
+fn entries() -> Vec<HostEntry> {
+    let id = |rg: &str, name: &str| {
+        format!("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/{name}")
+            .parse()
+            .unwrap()
+    };
+    vec![
+        HostEntry {
+            alias: "azmlci1".into(),
+            id: id("rg1", "ci1"),
+            user: "azureuser".into(),
+            identity_file: Some(PathBuf::from("/home/me/.ssh/id_azmlcitest_rsa")),
+            options: vec![("LocalForward".into(), "8888 localhost:8888".into())],
+            source: Source::Added,
+        },
+        HostEntry {
+            alias: "ml-gpu-box".into(),
+            id: id("rg.(prod)", "gpu-box"),
+            user: "azureuser".into(),
+            identity_file: Some(PathBuf::from("/home/me/My Keys/id 100%")),
+            options: vec![],
+            source: Source::Discovered,
+        },
+        HostEntry {
+            alias: "bare".into(),
+            id: id("rg1", "bare"),
+            user: "alice".into(),
+            identity_file: None,
+            options: vec![],
+            source: Source::Discovered,
+        },
+    ]
+}
+
+fn check(golden: &str, program: &Path, flavor: Flavor) {
+    let rendered = render(&entries(), &Launcher::new(program, flavor).unwrap());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(golden);
+    if std::env::var_os("AZML_SSH_BLESS").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(rendered, expected, "rendering differs from {}", path.display());
+}
+
+#[test]
+fn posix_rendering_matches_the_golden_file() {
+    check("posix.config", Path::new("/home/me/.cargo/bin/azml-ssh"), Flavor::Posix);
+}
+
+#[test]
+fn posix_rendering_of_an_awkward_program_path() {
+    check("posix-awkward.config", Path::new("/Users/Me Too/bin/$x`y\"z%/azml-ssh"), Flavor::Posix);
+}
+
+#[test]
+fn windows_rendering_matches_the_golden_file() {
+    check("windows.config", Path::new(r"C:\Users\Me Too\.cargo\bin\azml-ssh.exe"), Flavor::Windows);
+}
