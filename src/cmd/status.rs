@@ -13,7 +13,7 @@ use crate::azure::session::{self, AzureOptions};
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Console, Error, UsageError, block_on};
 use crate::connect::cache::EndpointCache;
-use crate::connect::endpoint::{self, EndpointError};
+use crate::connect::endpoint;
 use crate::sshconf::store::{self, Layout};
 use crate::util::dirs;
 
@@ -221,11 +221,9 @@ pub fn start(
         }
         let mut renderer = Renderer::new(&id.compute, &mut *console.err, console.err_is_terminal, true);
         let instance = lifecycle::ensure_running(&arm, &id, instance, &options, &mut |p| renderer.report(p)).await?;
-        // A hopeless or (unstartable) stopped state comes back as it is: say why it will not run.
-        match endpoint::check_state(&id, &instance) {
-            Err(e @ EndpointError::NotConnectable { .. }) => Err(Error::from(e)),
-            _ => Ok(format!("{} is running.", id.compute)),
-        }
+        // A hopeless state comes back as it is: say why it will not run.
+        endpoint::check_state(&id, &instance)?;
+        Ok(format!("{} is running.", id.compute))
     })??;
     console.say(message)
 }

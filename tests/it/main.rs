@@ -13,6 +13,7 @@ mod doctor;
 mod fdpass;
 mod golden_render;
 mod include_props;
+mod layering;
 mod lifecycle;
 mod ssh_end_to_end;
 mod stream;
