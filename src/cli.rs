@@ -13,7 +13,7 @@ use azml_ssh::azure::session::AzureOptions;
 use azml_ssh::cmd::config::{Discover, HostSettings, WriteOptions};
 use azml_ssh::connect::cache::MAX_AGE_ENV;
 use azml_ssh::connect::endpoint::Transport;
-use azml_ssh::connect::proxy::ProxyOptions;
+use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, ProxyOptions};
 use azml_ssh::util::{dirs, text};
 
 #[derive(Debug, Parser)]
@@ -293,6 +293,11 @@ pub struct ProxyArgs {
     #[arg(long)]
     pub fdpass: bool,
 
+    /// With --transport auto: give a direct connection this long, then use the tunnel (over port 443) instead —
+    /// for networks whose firewall blocks the instance's SSH port.
+    #[arg(long, value_name = "DURATION", env = DIRECT_TIMEOUT_ENV, default_value = "3s", value_parser = text::parse_duration)]
+    pub direct_timeout: Duration,
+
     /// Internal: relay stdin/stdout through this tunnel gateway (started by --fdpass for tunnel connections).
     #[arg(long, value_name = "HOST:PORT", hide = true)]
     pub relay_gateway: Option<String>,
@@ -440,6 +445,7 @@ impl ProxyArgs {
             cache_max_age: self.cache_max_age,
             transport: self.transport.into(),
             fdpass: self.fdpass,
+            direct_timeout: self.direct_timeout,
             start: StartOptions {
                 allow_start: !self.no_start,
                 timeout: self.start_timeout,

@@ -25,7 +25,9 @@ fn main() -> ExitCode {
 /// process exits as soon as the stream is done, rather than going through the runtime and thread teardown.
 fn proxy(args: &cli::ProxyArgs, console: &mut Console) -> ! {
     let target = match &args.relay_gateway {
-        Some(gateway) => cmd::proxy::Target::RelayGateway(gateway.clone()),
+        Some(gateway) => {
+            cmd::proxy::Target::RelayGateway { gateway: gateway.clone(), compute: args.resource_id.clone() }
+        }
         None => cmd::proxy::Target::Compute(args.resource_id.clone()),
     };
     let result = cmd::proxy::run(&target, &args.options(), &mut *console.err, console.err_is_terminal);

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
 use crate::azure::compute::ComputeResource;
-use crate::azure::credential::Token;
+use crate::azure::credential::{TenantId, Token};
 use crate::azure::http::{self, ClientError};
 use crate::azure::resource_id::ComputeId;
 use crate::util::text::{error_chain, one_line_max};
@@ -67,6 +67,9 @@ pub enum ArmError {
         "Azure Resource Manager rejected the sign-in trying to {verb} {what} (HTTP 401{detail}); run `az login` again"
     )]
     Unauthorized { verb: Verb, what: String, detail: Detail },
+    /// The token is from another tenant than the resource's; the challenge names the right one.
+    #[error("{what} belongs to tenant {tenant}, not the signed-in one (HTTP 401{detail}); run `az login --tenant {tenant}`")]
+    WrongTenant { what: String, tenant: TenantId, detail: Detail },
     #[error("no permission to {verb} {what} (HTTP 403{detail}); {}", forbidden_remedy(*verb))]
     Forbidden { verb: Verb, what: String, detail: Detail },
     #[error("cannot {verb} {what} now: another operation is in progress (HTTP 409{detail})")]
@@ -145,6 +148,11 @@ impl ArmClient {
     /// The token this client sends.
     pub fn token(&self) -> &Token {
         &self.token
+    }
+
+    /// The tenant this client was signed in to: the one asked for, else the one the token names.
+    pub fn tenant(&self) -> Option<TenantId> {
+        self.token.tenant.clone().or_else(|| self.token.tenant_id())
     }
 
     /// The signed-in identity's object ID, from the token.
@@ -249,16 +257,20 @@ impl ArmClient {
             error: ArmError::Unreachable { base: self.base.to_string(), tries, reason: error_chain(&e) },
             wait: None,
         };
-        let response = self
+        let mut request = self
             .http
-            .request(method, url)
+            .request(method.clone(), url)
             .bearer_auth(self.token.secret())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(unreachable)?;
+            .header(reqwest::header::ACCEPT, "application/json");
+        if method == Method::POST {
+            // Start and stop have no body. HTTP/1.1 front ends (and TLS-inspecting proxies that downgrade to it)
+            // answer 411 Length Required unless the empty body is declared.
+            request = request.header(reqwest::header::CONTENT_LENGTH, "0").body(Vec::new());
+        }
+        let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
+        let challenge = challenged_tenant(response.headers());
         tracing::debug!(%status, "ARM response");
         let body = response.bytes().await.map_err(unreachable)?;
         if status.is_success() {
@@ -267,7 +279,10 @@ impl ArmClient {
         let detail = Detail::from_body(&String::from_utf8_lossy(&body));
         let what = what.to_owned();
         Err(match status {
-            StatusCode::UNAUTHORIZED => Failure::Final(ArmError::Unauthorized { verb, what, detail }),
+            StatusCode::UNAUTHORIZED => match wrong_tenant(&detail, challenge) {
+                Some(tenant) => Failure::Final(ArmError::WrongTenant { what, tenant, detail }),
+                None => Failure::Final(ArmError::Unauthorized { verb, what, detail }),
+            },
             StatusCode::FORBIDDEN => Failure::Final(ArmError::Forbidden { verb, what, detail }),
             StatusCode::CONFLICT => Failure::Final(ArmError::Conflict { verb, what, detail }),
             StatusCode::NOT_FOUND => Failure::Final(ArmError::NotFound { what, detail }),
@@ -285,6 +300,36 @@ impl ArmClient {
             s => Failure::Final(ArmError::Rejected { what, status: s.as_u16(), detail }),
         })
     }
+}
+
+/// The tenant named by a `WWW-Authenticate: Bearer authorization_uri="https://login.windows.net/<tenant>", ...`
+/// challenge.
+fn challenged_tenant(headers: &reqwest::header::HeaderMap) -> Option<TenantId> {
+    headers.get_all(reqwest::header::WWW_AUTHENTICATE).iter().find_map(|value| {
+        let text = value.to_str().ok()?;
+        let (_, rest) = text.split_once("authorization_uri=\"")?;
+        let uri = rest.split('"').next()?;
+        tenant_of_authority(uri)
+    })
+}
+
+/// `https://login.windows.net/<tenant>` (any authority host, an optional trailing path) → the tenant.
+fn tenant_of_authority(uri: &str) -> Option<TenantId> {
+    let url = Url::parse(uri).ok()?;
+    url.path_segments()?.find(|s| !s.is_empty())?.parse().ok()
+}
+
+/// A 401 that says the token is from the wrong tenant, and which tenant is right: from the challenge header, or
+/// else from the authority the message names.
+fn wrong_tenant(detail: &Detail, challenge: Option<TenantId>) -> Option<TenantId> {
+    if detail.code.as_deref() != Some("InvalidAuthenticationTokenTenant") {
+        return None;
+    }
+    challenge.or_else(|| {
+        let message = detail.message.as_deref()?;
+        let (_, rest) = message.split_once("authority (URL) '")?;
+        tenant_of_authority(rest.split('\'').next()?)
+    })
 }
 
 /// `Retry-After` in seconds (ARM's form). HTTP dates are rare here and fall back to our own backoff.
@@ -331,6 +376,24 @@ mod tests {
         assert_eq!(d.to_string(), " ResourceNotFound: The Resource 'ci9' was not found.");
         assert_eq!(Detail::from_body("").to_string(), "");
         assert_eq!(Detail::from_body("<html>bad gateway</html>").to_string(), ": <html>bad gateway</html>");
+    }
+
+    #[test]
+    fn a_wrong_tenant_answer_names_the_right_tenant() {
+        let body = r#"{"error":{"code":"InvalidAuthenticationTokenTenant","message":"The access token is from the wrong issuer 'https://sts.windows.net/t1/'. It must match the tenant 'https://sts.windows.net/22222222-0000-0000-0000-000000000002/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/22222222-0000-0000-0000-000000000002' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later."}}"#;
+        let detail = Detail::from_body(body);
+        let expected: TenantId = "22222222-0000-0000-0000-000000000002".parse().unwrap();
+        assert_eq!(wrong_tenant(&detail, None), Some(expected.clone()), "from the message");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::WWW_AUTHENTICATE,
+            r#"Bearer authorization_uri="https://login.windows.net/22222222-0000-0000-0000-000000000002", error="invalid_token", error_description="The access token is from the wrong issuer.""#.parse().unwrap(),
+        );
+        assert_eq!(wrong_tenant(&detail, challenged_tenant(&headers)), Some(expected));
+        let other = Detail::from_body(r#"{"error":{"code":"InvalidAuthenticationToken","message":"expired"}}"#);
+        assert_eq!(wrong_tenant(&other, challenged_tenant(&headers)), None, "only that error code switches tenants");
+        headers.insert(reqwest::header::WWW_AUTHENTICATE, r#"Bearer authorization_uri="https://login.windows.net/$(id)""#.parse().unwrap());
+        assert_eq!(challenged_tenant(&headers), None, "a hostile tenant never reaches a command line");
     }
 
     #[test]

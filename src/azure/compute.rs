@@ -36,6 +36,15 @@ struct InstanceProperties {
     pub applications: Option<Vec<Application>>,
     pub last_operation: Option<LastOperation>,
     pub personal_compute_instance_settings: Option<PersonalSettings>,
+    pub created_by: Option<CreatedBy>,
+}
+
+/// `createdBy`: who created the instance. Instances created by their user often have no assigned user.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct CreatedBy {
+    user_id: Option<String>,
+    user_org_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,6 +220,7 @@ pub struct Instance {
     pub gateway: Option<Gateway>,
     pub last_operation: Option<Operation>,
     pub assigned_user: Option<Principal>,
+    pub created_by: Option<Principal>,
 }
 
 impl Instance {
@@ -238,6 +248,8 @@ impl Instance {
             .personal_compute_instance_settings
             .and_then(|p| p.assigned_user)
             .map(|u| Principal { object_id: u.object_id, tenant_id: u.tenant_id });
+        let created_by =
+            raw.created_by.map(|c| Principal { object_id: c.user_id, tenant_id: c.user_org_id });
         Instance {
             state: ComputeState::parse(raw.state.as_deref().unwrap_or("Unknown")),
             ssh_access,
@@ -248,7 +260,21 @@ impl Instance {
             gateway,
             last_operation,
             assigned_user,
+            created_by,
         }
+    }
+
+    /// Whether the instance is the signed-in user's (object ID `me` in the instance's tenant): assigned to them,
+    /// or — when it is assigned to nobody — created by them.
+    pub fn belongs_to(&self, me: &str) -> bool {
+        let owner = match &self.assigned_user {
+            Some(assigned) => assigned,
+            None => match &self.created_by {
+                Some(creator) => creator,
+                None => return false,
+            },
+        };
+        owner.object_id.as_deref().is_some_and(|oid| oid.eq_ignore_ascii_case(me))
     }
 
     /// Whether it was stopped, and by idle shutdown: the first thing a user asks when a connection is slow.
@@ -438,6 +464,24 @@ mod tests {
         assert_eq!(parsed.public_ip, Field::Valid("2001:db8::1".parse().unwrap()));
         assert_eq!(parsed.gateway.as_ref().unwrap().host, "ci1.eastus2.instances.azureml.ms");
         assert!(parsed.stopped_by_idle_shutdown());
+    }
+
+    #[test]
+    fn ownership_is_the_assigned_user_else_the_creator() {
+        let me = "11111111-2222-3333-4444-555555555555";
+        let assigned = |oid: &str| serde_json::json!({"assignedUser": {"objectId": oid}});
+        let created = |oid: &str| serde_json::json!({"userId": oid, "userOrgId": "t"});
+        let cases = [
+            (assigned(me), serde_json::Value::Null, true),
+            (assigned("someone-else"), created(me), false),
+            (serde_json::Value::Null, created(me), true),
+            (serde_json::Value::Null, created("someone-else"), false),
+            (serde_json::Value::Null, serde_json::Value::Null, false),
+        ];
+        for (personal, creator, mine) in cases {
+            let parsed = instance(serde_json::json!({"personalComputeInstanceSettings": personal, "createdBy": creator})).unwrap();
+            assert_eq!(parsed.belongs_to(&me.to_uppercase()), mine, "{personal} {creator}");
+        }
     }
 
     #[test]

@@ -11,17 +11,66 @@ use std::time::Duration;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::ClientOptions;
 use azure_identity::{
-    AzureCliCredential, AzureDeveloperCliCredential, ClientSecretCredential, ClientSecretCredentialOptions,
+    AzureCliCredential, AzureCliCredentialOptions, AzureDeveloperCliCredential, AzureDeveloperCliCredentialOptions,
+    ClientSecretCredential, ClientSecretCredentialOptions,
     ManagedIdentityCredential, ManagedIdentityCredentialOptions, WorkloadIdentityCredential,
     WorkloadIdentityCredentialOptions,
 };
 
 use crate::azure::cloud::Cloud;
 use crate::azure::token_cache;
+use crate::util::dirs;
 use crate::util::text::one_line;
 
 /// Environment variable equivalent of `--auth`.
 pub const AUTH_ENV: &str = "AZML_SSH_AUTH";
+
+/// An Entra ID tenant: a GUID or a verified domain name. Tenant IDs reach us from ARM's answers and end up on a
+/// command line (`az ... --tenant`), so only these characters are ever accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a tenant ID (a GUID or a domain name)")]
+pub struct InvalidTenantId(String);
+
+impl std::str::FromStr for TenantId {
+    type Err = InvalidTenantId;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let plausible = (1..=253).contains(&text.len())
+            && !text.starts_with(['-', '.'])
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if plausible { Ok(TenantId(text.to_ascii_lowercase())) } else { Err(InvalidTenantId(text.to_owned())) }
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = InvalidTenantId;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(tenant: TenantId) -> String {
+        tenant.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TenantId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Which credential to use. `Auto` is the chain; every other value forces one credential.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,6 +129,15 @@ impl AuthMethod {
         AuthMethod::ALL.into_iter().find(|m| m.name() == name)
     }
 
+    /// What the user should do when this credential fails (for `tenant`, when it is not the default one).
+    fn remedy_in(self, tenant: Option<&TenantId>) -> String {
+        match (self, tenant) {
+            (AuthMethod::Auto | AuthMethod::Cli, Some(t)) => format!("run `az login --tenant {t}`"),
+            (AuthMethod::Azd, Some(t)) => format!("run `azd auth login --tenant-id {t}`"),
+            _ => self.remedy().to_owned(),
+        }
+    }
+
     /// What the user should do when this credential fails.
     fn remedy(self) -> &'static str {
         match self {
@@ -108,6 +166,8 @@ pub struct Token {
     pub cache_key: Option<String>,
     /// It came from the cache rather than from the credential just now, so a refusal may mean it is stale.
     pub from_cache: bool,
+    /// The tenant it was asked for, when not the credential's default.
+    pub tenant: Option<TenantId>,
 }
 
 impl Token {
@@ -129,6 +189,11 @@ impl Token {
     pub fn object_id(&self) -> Option<String> {
         self.claim("oid")
     }
+
+    /// The tenant that issued it (`tid` claim), if the token says.
+    pub fn tenant_id(&self) -> Option<TenantId> {
+        self.claim("tid").and_then(|t| t.parse().ok())
+    }
 }
 
 impl fmt::Debug for Token {
@@ -143,18 +208,24 @@ impl fmt::Debug for Token {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("not signed in to Azure: {remedy} (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal); {details}", remedy = AuthMethod::Cli.remedy())]
-    NotSignedIn { details: String },
+    #[error("not signed in to Azure{in_tenant}: {remedy} (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal); {details}",
+        in_tenant = tenant.as_ref().map(|t| format!(" (tenant {t})")).unwrap_or_default(),
+        remedy = AuthMethod::Cli.remedy_in(tenant.as_ref()))]
+    NotSignedIn { details: String, tenant: Option<TenantId> },
     #[error(
         "no Azure credential: the Azure CLI (`az`) is not on PATH; install it and run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal{details}"
     )]
     NoCli { details: String },
-    #[error("{method} sign-in failed: {message}; {remedy}", remedy = method.remedy())]
-    Failed { method: AuthMethod, message: String },
+    #[error("{method} sign-in{in_tenant} failed: {message}; {remedy}",
+        in_tenant = tenant.as_ref().map(|t| format!(" to tenant {t}")).unwrap_or_default(),
+        remedy = method.remedy_in(tenant.as_ref()))]
+    Failed { method: AuthMethod, message: String, tenant: Option<TenantId> },
     #[error("--auth {flag} needs {needs}", flag = method.name())]
     NotConfigured { method: AuthMethod, needs: &'static str },
-    #[error("{method} did not produce a token within {secs} s; {remedy}", secs = timeout.as_secs(), remedy = method.remedy())]
-    Timeout { method: AuthMethod, timeout: Duration },
+    #[error("{method} did not produce a token within {secs} s; {remedy}", secs = timeout.as_secs(), remedy = method.remedy_in(tenant.as_ref()))]
+    Timeout { method: AuthMethod, timeout: Duration, tenant: Option<TenantId> },
+    #[error("{method} cannot sign in to another tenant ({tenant}); use `az login` (--auth cli) for compute instances in other tenants")]
+    NoOtherTenant { method: AuthMethod, tenant: TenantId },
 }
 
 fn env_set(name: &str) -> bool {
@@ -173,11 +244,15 @@ fn client_options(cloud: Cloud) -> ClientOptions {
     ClientOptions { cloud: cloud.identity_cloud().map(Arc::new), ..Default::default() }
 }
 
-fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, CredentialError> {
-    let failed = |e: azure_core::Error| CredentialError::Failed { method, message: sdk_message(&e) };
+fn build(method: AuthMethod, cloud: Cloud, tenant: Option<&TenantId>) -> Result<Arc<dyn TokenCredential>, CredentialError> {
+    let failed =
+        |e: azure_core::Error| CredentialError::Failed { method, message: sdk_message(&e), tenant: tenant.cloned() };
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    // A service principal or workload identity of a multi-tenant application signs in to another tenant through
+    // that tenant's authority; the configured tenant is only the default.
+    let tenant_or_configured = || tenant.map_or_else(|| var("AZURE_TENANT_ID"), |t| t.to_string());
     Ok(match method {
         AuthMethod::Env => {
-            let var = |name: &str| std::env::var(name).unwrap_or_default();
             if !service_principal_configured() {
                 return Err(CredentialError::NotConfigured {
                     method,
@@ -186,7 +261,7 @@ fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, C
             }
             let options = ClientSecretCredentialOptions { client_options: client_options(cloud) };
             ClientSecretCredential::new(
-                &var("AZURE_TENANT_ID"),
+                &tenant_or_configured(),
                 var("AZURE_CLIENT_ID"),
                 var("AZURE_CLIENT_SECRET").into(),
                 Some(options),
@@ -202,11 +277,22 @@ fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, C
             }
             let mut options = WorkloadIdentityCredentialOptions::default();
             options.credential_options.client_options = client_options(cloud);
+            options.tenant_id = tenant.map(ToString::to_string);
             WorkloadIdentityCredential::new(Some(options)).map_err(failed)?
         }
-        AuthMethod::Cli => AzureCliCredential::new(None).map_err(failed)?,
-        AuthMethod::Azd => AzureDeveloperCliCredential::new(None).map_err(failed)?,
+        AuthMethod::Cli => {
+            let options = AzureCliCredentialOptions { tenant_id: tenant.map(ToString::to_string), ..Default::default() };
+            AzureCliCredential::new(Some(options)).map_err(failed)?
+        }
+        AuthMethod::Azd => {
+            let options =
+                AzureDeveloperCliCredentialOptions { tenant_id: tenant.map(ToString::to_string), ..Default::default() };
+            AzureDeveloperCliCredential::new(Some(options)).map_err(failed)?
+        }
         AuthMethod::ManagedIdentity => {
+            if let Some(tenant) = tenant {
+                return Err(CredentialError::NoOtherTenant { method, tenant: tenant.clone() });
+            }
             let options =
                 ManagedIdentityCredentialOptions { client_options: client_options(cloud), ..Default::default() };
             ManagedIdentityCredential::new(Some(options)).map_err(failed)?
@@ -215,46 +301,94 @@ fn build(method: AuthMethod, cloud: Cloud) -> Result<Arc<dyn TokenCredential>, C
     })
 }
 
-async fn token_from(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Result<Token, CredentialError> {
-    let credential = build(method, cloud)?;
+async fn token_from(
+    method: AuthMethod,
+    cloud: Cloud,
+    tenant: Option<&TenantId>,
+    timeout: Duration,
+) -> Result<Token, CredentialError> {
+    let credential = build(method, cloud, tenant)?;
     let scope = cloud.management_scope();
-    tracing::debug!(%method, scope, "requesting a token");
+    tracing::debug!(%method, scope, ?tenant, "requesting a token");
+    let tenant = tenant.cloned();
     match tokio::time::timeout(timeout, credential.get_token(&[scope], None)).await {
-        Err(_) => Err(CredentialError::Timeout { method, timeout }),
-        Ok(Err(e)) => Err(CredentialError::Failed { method, message: sdk_message(&e) }),
+        Err(_) => Err(CredentialError::Timeout { method, timeout, tenant }),
+        Ok(Err(e)) => Err(CredentialError::Failed { method, message: sdk_message(&e), tenant }),
         Ok(Ok(token)) => {
             let (secret, expires_on) = (token.token.secret().to_owned(), token.expires_on.unix_timestamp());
-            Ok(Token { secret, expires_on, method, cache_key: None, from_cache: false })
+            Ok(Token { secret, expires_on, method, cache_key: None, from_cache: false, tenant })
         }
     }
 }
 
-/// The token cache key: what was asked for (the method, and the identity the environment selects) and for which
-/// scope. Signing in as someone else with `az login` is picked up when the cached token expires (within an hour).
-fn cache_key(method: AuthMethod, cloud: Cloud) -> String {
+/// The token cache key: what was asked for (the method, the identity the environment selects, the tenant) and
+/// for which scope.
+fn cache_key(method: AuthMethod, cloud: Cloud, tenant: Option<&TenantId>) -> String {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
-    format!("{}|{}|{}|{}", method.name(), var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID"), cloud.management_scope())
+    let tenant = tenant.map(TenantId::as_str).unwrap_or("default");
+    format!(
+        "{}|{}|{}|{}|{tenant}",
+        method.name(),
+        var("AZURE_TENANT_ID"),
+        var("AZURE_CLIENT_ID"),
+        cloud.management_scope()
+    )
 }
 
-/// Like [`get_token`], but reuses a cached token that is not about to expire, and caches a new one.
-pub async fn cached_token(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Result<Token, CredentialError> {
-    let key = cache_key(method, cloud);
+/// A fingerprint of the files a developer tool keeps its sign-in in (identity, size and time of each, or their
+/// absence). `az login`, `az logout` and `az account set` rewrite or remove them, so a token cached under one
+/// fingerprint is not handed out under another: signing out means signed out, at once.
+fn login_state(method: AuthMethod) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, files): (_, &[&str]) = match method {
+        AuthMethod::Cli => (dirs::azure_cli_config()?, &["azureProfile.json", "msal_token_cache.json", "msal_token_cache.bin"]),
+        AuthMethod::Azd => (dirs::azd_config()?, &["config.json", "auth/msal/cache.json", "auth"]),
+        _ => return None,
+    };
+    let parts: Vec<String> = files
+        .iter()
+        .map(|name| match std::fs::metadata(dir.join(name)) {
+            Ok(m) => format!("{name}:{}:{}:{}:{}.{}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
+            Err(_) => format!("{name}:-"),
+        })
+        .collect();
+    Some(parts.join("|"))
+}
+
+/// Like [`get_token`], but reuses a cached token that is not about to expire (and whose sign-in state is
+/// unchanged), and caches a new one.
+pub async fn cached_token(
+    method: AuthMethod,
+    cloud: Cloud,
+    tenant: Option<&TenantId>,
+    timeout: Duration,
+) -> Result<Token, CredentialError> {
+    let key = cache_key(method, cloud, tenant);
     if let Some(entry) = token_cache::get(&key) {
-        let method = AuthMethod::from_name(&entry.method).unwrap_or(method);
-        tracing::debug!(%method, "using a cached token");
-        return Ok(Token {
-            secret: entry.secret,
-            expires_on: entry.expires_on,
-            method,
-            cache_key: Some(key),
-            from_cache: true,
-        });
+        let produced_by = AuthMethod::from_name(&entry.method).unwrap_or(method);
+        if entry.login_state == login_state(produced_by) {
+            tracing::debug!(method = %produced_by, "using a cached token");
+            return Ok(Token {
+                secret: entry.secret,
+                expires_on: entry.expires_on,
+                method: produced_by,
+                cache_key: Some(key),
+                from_cache: true,
+                tenant: tenant.cloned(),
+            });
+        }
+        tracing::debug!(method = %produced_by, "the sign-in changed since the token was cached; asking again");
+        token_cache::forget(&key);
     }
-    let mut token = get_token(method, cloud, timeout).await?;
-    let produced_by = token.method.name().to_owned();
+    let mut token = get_token(method, cloud, tenant, timeout).await?;
     token_cache::put(
         &key,
-        token_cache::Entry { secret: token.secret.clone(), expires_on: token.expires_on, method: produced_by },
+        token_cache::Entry {
+            secret: token.secret.clone(),
+            expires_on: token.expires_on,
+            method: token.method.name().to_owned(),
+            login_state: login_state(token.method),
+        },
     );
     token.cache_key = Some(key);
     Ok(token)
@@ -267,42 +401,55 @@ pub fn forget_cached(token: &Token) {
     }
 }
 
-/// Gets a token for the cloud's management scope, each credential attempt bounded by `timeout`.
-pub async fn get_token(method: AuthMethod, cloud: Cloud, timeout: Duration) -> Result<Token, CredentialError> {
+/// Gets a token for the cloud's management scope (in `tenant`, when given), each credential attempt bounded by
+/// `timeout`.
+pub async fn get_token(
+    method: AuthMethod,
+    cloud: Cloud,
+    tenant: Option<&TenantId>,
+    timeout: Duration,
+) -> Result<Token, CredentialError> {
     if method != AuthMethod::Auto {
-        return token_from(method, cloud, timeout).await;
+        return token_from(method, cloud, tenant, timeout).await;
     }
     // A credential the user configured explicitly through the environment is final: falling back to a different
     // identity would hide their misconfiguration behind a confusing permission error later.
     if service_principal_configured() {
-        return token_from(AuthMethod::Env, cloud, timeout).await;
+        return token_from(AuthMethod::Env, cloud, tenant, timeout).await;
     }
     if workload_identity_configured() {
-        return token_from(AuthMethod::WorkloadIdentity, cloud, timeout).await;
+        return token_from(AuthMethod::WorkloadIdentity, cloud, tenant, timeout).await;
     }
-    let cli_error = match token_from(AuthMethod::Cli, cloud, timeout).await {
+    let cli_error = match token_from(AuthMethod::Cli, cloud, tenant, timeout).await {
         Ok(token) => return Ok(token),
         Err(e) => e,
     };
     tracing::debug!("Azure CLI gave no token ({cli_error}); trying the Azure Developer CLI");
-    let azd_error = match token_from(AuthMethod::Azd, cloud, timeout).await {
+    let azd_error = match token_from(AuthMethod::Azd, cloud, tenant, timeout).await {
         Ok(token) => return Ok(token),
         Err(e) => e,
     };
-    let reason = |error: CredentialError| match error {
-        CredentialError::Failed { message, .. } => message,
-        other => other.to_string(),
-    };
-    let (cli, azd) = (reason(cli_error), reason(azd_error));
+    let (cli, azd) = (cli_error.reason(), azd_error.reason());
     let cli_missing = cli.contains("not found on PATH");
     // azd is the fallback most people do not have; mention it only when it is installed and failed too.
     let azd_note = if azd.contains("not found on PATH") { String::new() } else { format!("; azd: {azd}") };
     Err(if cli_missing {
         CredentialError::NoCli { details: azd_note }
     } else {
-        CredentialError::NotSignedIn { details: format!("Azure CLI: {cli}{azd_note}") }
+        CredentialError::NotSignedIn { details: format!("Azure CLI: {cli}{azd_note}"), tenant: tenant.cloned() }
     })
 }
+
+impl CredentialError {
+    /// The credential's own words, without our remedy.
+    pub fn reason(&self) -> String {
+        match self {
+            CredentialError::Failed { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// azure_identity prefixes every message with "<Credential> authentication failed."; the user already knows which
 /// credential from our wording, so only the tool's own words are kept.
 fn sdk_message(error: &azure_core::Error) -> String {
@@ -325,6 +472,7 @@ mod tests {
             method: AuthMethod::Cli,
             cache_key: None,
             from_cache: false,
+            tenant: None,
         };
         assert!(!format!("{token:?}").contains("very-secret"));
     }
@@ -333,7 +481,8 @@ mod tests {
     fn object_id_comes_from_the_oid_claim() {
         // {"alg":"none"} . {"oid":"1234-abcd","tid":"t"} . sig
         let secret = "eyJhbGciOiJub25lIn0.eyJvaWQiOiIxMjM0LWFiY2QiLCJ0aWQiOiJ0In0.c2ln".to_owned();
-        let token = Token { secret, expires_on: 0, method: AuthMethod::Cli, cache_key: None, from_cache: false };
+        let token =
+            Token { secret, expires_on: 0, method: AuthMethod::Cli, cache_key: None, from_cache: false, tenant: None };
         assert_eq!(token.object_id().as_deref(), Some("1234-abcd"));
         let opaque = Token {
             secret: "not-a-jwt".into(),
@@ -341,6 +490,7 @@ mod tests {
             method: AuthMethod::Cli,
             cache_key: None,
             from_cache: false,
+            tenant: None,
         };
         assert_eq!(opaque.object_id(), None);
     }
@@ -351,6 +501,22 @@ mod tests {
             assert_eq!(AuthMethod::from_name(method.name()), Some(method));
         }
         assert_eq!(AuthMethod::from_name("Cli"), None);
+    }
+
+    #[test]
+    fn tenant_ids_are_guids_or_domains() {
+        assert_eq!("72F988BF-86F1-41AF-91AB-2D7CD011DB47".parse::<TenantId>().unwrap().as_str(), "72f988bf-86f1-41af-91ab-2d7cd011db47");
+        assert!("contoso.onmicrosoft.com".parse::<TenantId>().is_ok());
+        for bad in ["", "a b", "t;rm -rf", "-t", "$(id)", "t/x", "t\n"] {
+            assert!(bad.parse::<TenantId>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn other_tenants_get_their_own_remedy() {
+        let tenant: TenantId = "22222222-0000-0000-0000-000000000002".parse().unwrap();
+        let err = CredentialError::Failed { method: AuthMethod::Cli, message: "AADSTS50076: MFA".into(), tenant: Some(tenant) };
+        assert!(err.to_string().ends_with("run `az login --tenant 22222222-0000-0000-0000-000000000002`"), "{err}");
     }
 
     #[test]

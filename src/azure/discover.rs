@@ -1,26 +1,34 @@
-//! Finding compute instances: subscriptions → workspaces → computes, every list paged through `nextLink`, and the
-//! requests of each level made in parallel with a bounded number in flight.
+//! Finding compute instances: tenants → subscriptions → workspaces → computes, every list paged through
+//! `nextLink`, and the requests of each level made in parallel with a bounded number in flight.
+//!
+//! An account can see several tenants (guest users, consultants), and ARM lists only the subscriptions of the
+//! token's tenant, so every tenant is asked with a token of its own. A tenant whose token cannot be had (MFA,
+//! conditional access) is reported and skipped; the others go on.
+
+use std::sync::Arc;
 
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 
 use crate::azure::arm::{API_VERSION, ArmClient, ArmError};
 use crate::azure::compute::{ComputeResource, ComputeState, InstanceError, SshAccess};
+use crate::azure::credential::TenantId;
 use crate::azure::resource_id::ComputeId;
+use crate::azure::session::{Session, SessionError};
 
-/// The subscriptions list has its own API version.
-const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
+/// The tenant and subscription lists have their own API version.
+const TENANTS_API_VERSION: &str = "2022-12-01";
 /// Enough to hide latency without tripping ARM's per-client throttling.
 const CONCURRENCY: usize = 8;
 
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
-    /// Subscription IDs to search; empty means every enabled subscription the login can see.
+    /// Subscription IDs to search; empty means every usable subscription of every tenant the login can see.
     pub subscriptions: Vec<String>,
     pub resource_group: Option<String>,
     pub workspace: Option<String>,
-    /// Keep only instances assigned to this object ID (the signed-in user); `None` keeps every instance.
-    pub assigned_to: Option<String>,
+    /// Keep only the signed-in user's instances (assigned to them, or unassigned and created by them).
+    pub mine_only: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -36,8 +44,25 @@ pub struct Discovery {
     pub found: Vec<Found>,
     /// The subscriptions that were searched (lower-case), so stale entries can be told from out-of-scope ones.
     pub searched: Vec<String>,
-    /// Things that were skipped, one line each (a workspace we may not read, a compute with an unusable name).
+    /// Things that were skipped, one line each (a tenant we cannot sign in to, a workspace we may not read, a
+    /// compute with an unusable name).
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("cannot tell who is signed in (the token has no object ID); use --all to configure every instance")]
+    NoObjectId,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Tenant {
+    tenant_id: String,
+    display_name: Option<String>,
+    default_domain: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -47,10 +72,22 @@ struct Subscription {
     state: Option<String>,
 }
 
+/// Whether a subscription's `state` allows using it: `Warned` and `PastDue` subscriptions still work; only
+/// `Disabled` and `Deleted` ones do not.
+fn usable(state: Option<&str>) -> bool {
+    !state.is_some_and(|s| s.eq_ignore_ascii_case("Disabled") || s.eq_ignore_ascii_case("Deleted"))
+}
+
 #[derive(Deserialize)]
 struct Workspace {
     id: Option<String>,
     name: Option<String>,
+}
+
+/// A subscription to search, with the client (and so the tenant) that reaches it.
+struct Scope {
+    subscription: String,
+    arm: Arc<ArmClient>,
 }
 
 fn is_guid(text: &str) -> bool {
@@ -63,77 +100,69 @@ fn workspace_path(id: &str) -> Option<String> {
     Some(probe.workspace_path())
 }
 
-pub async fn discover(arm: &ArmClient, filter: &Filter) -> Result<Discovery, ArmError> {
+pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, DiscoverError> {
     let mut discovery = Discovery::default();
-    let subscriptions = if filter.subscriptions.is_empty() {
-        let all: Vec<Subscription> =
-            arm.list("/subscriptions", SUBSCRIPTIONS_API_VERSION, "the list of subscriptions").await?;
-        all.into_iter()
-            .filter(|s| s.state.as_deref().is_none_or(|state| state.eq_ignore_ascii_case("Enabled")))
-            .map(|s| s.subscription_id)
-            .filter(|s| is_guid(s))
-            .collect()
+    let workspace_lists = if filter.subscriptions.is_empty() {
+        let scopes = every_subscription(session, &mut discovery.warnings).await?;
+        stream::iter(scopes.into_iter().map(|scope| async move {
+            let result = list_workspaces(&scope.arm, &scope.subscription, filter).await;
+            (scope, result)
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
     } else {
-        filter.subscriptions.clone()
+        named_subscriptions(session, filter).await?
     };
-    discovery.searched = subscriptions.iter().map(|s| s.to_ascii_lowercase()).collect();
+    discovery.searched = workspace_lists.iter().map(|(s, _)| s.subscription.to_ascii_lowercase()).collect();
 
-    let workspace_lists = stream::iter(subscriptions.iter().map(|sub| async move {
-        let path = match &filter.resource_group {
-            Some(rg) => format!(
-                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces"
-            ),
-            None => format!("/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/workspaces"),
-        };
-        let what = format!("the workspaces of subscription {sub}");
-        (sub.clone(), arm.list::<Workspace>(&path, API_VERSION, &what).await)
-    }))
-    .buffer_unordered(CONCURRENCY)
-    .collect::<Vec<_>>()
-    .await;
-
-    let mut workspaces = Vec::new();
-    for (sub, result) in workspace_lists {
-        match result {
-            Ok(list) => workspaces.extend(list),
-            // A subscription named explicitly must work; among all visible ones, one we cannot read is skipped.
-            Err(e) if filter.subscriptions.is_empty() => {
-                discovery.warnings.push(format!("skipped subscription {sub}: {e}"))
+    let mut workspaces: Vec<(String, &Scope)> = Vec::new();
+    for (scope, result) in &workspace_lists {
+        let list = match result {
+            Ok(list) => list,
+            // Among all visible subscriptions, one we cannot read is skipped (a named one failed earlier).
+            Err(e) => {
+                discovery.warnings.push(format!("skipped subscription {}: {e}", scope.subscription));
+                continue;
             }
-            Err(e) => return Err(e),
+        };
+        for ws in list {
+            if let Some(wanted) = &filter.workspace
+                && !ws.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(wanted))
+            {
+                continue;
+            }
+            match ws.id.as_deref().and_then(workspace_path) {
+                Some(path) => workspaces.push((path, scope)),
+                None => discovery.warnings.push(format!("skipped a workspace with an unusable ID: {:?}", ws.id)),
+            }
         }
     }
-    let mut paths = Vec::new();
-    for ws in workspaces {
-        if let Some(wanted) = &filter.workspace
-            && !ws.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(wanted))
-        {
-            continue;
-        }
-        match ws.id.as_deref().and_then(workspace_path) {
-            Some(path) => paths.push(path),
-            None => discovery.warnings.push(format!("skipped a workspace with an unusable ID: {:?}", ws.id)),
-        }
-    }
-    paths.sort();
-    paths.dedup();
+    workspaces.sort_by(|a, b| a.0.cmp(&b.0));
+    workspaces.dedup_by(|a, b| a.0 == b.0);
 
-    let compute_lists = stream::iter(paths.iter().map(|path| async move {
+    let compute_lists = stream::iter(workspaces.iter().map(|(path, scope)| async move {
         let name = path.rsplit('/').next().unwrap_or_default();
         let what = format!("the computes of workspace {name}");
-        (name.to_owned(), arm.list::<ComputeResource>(&format!("{path}/computes"), API_VERSION, &what).await)
+        let result = scope.arm.list::<ComputeResource>(&format!("{path}/computes"), API_VERSION, &what).await;
+        (name.to_owned(), *scope, result)
     }))
     .buffer_unordered(CONCURRENCY)
     .collect::<Vec<_>>()
     .await;
 
-    for (workspace, result) in compute_lists {
+    for (workspace, scope, result) in compute_lists {
         let computes = match result {
             Ok(list) => list,
             Err(e) => {
                 discovery.warnings.push(format!("skipped workspace {workspace}: {e}"));
                 continue;
             }
+        };
+        // A guest has a different object ID in every tenant: "mine" is judged with this tenant's token.
+        let me = match filter.mine_only {
+            true => Some(scope.arm.signed_in_object_id().ok_or(DiscoverError::NoObjectId)?),
+            false => None,
         };
         for compute in computes {
             let instance = match compute.instance() {
@@ -152,11 +181,8 @@ pub async fn discover(arm: &ArmClient, filter: &Filter) -> Result<Discovery, Arm
                 ));
                 continue;
             };
-            if let Some(me) = &filter.assigned_to {
-                let assigned = instance.assigned_user.as_ref().and_then(|u| u.object_id.as_deref());
-                if !assigned.is_some_and(|oid| oid.eq_ignore_ascii_case(me)) {
-                    continue;
-                }
+            if me.as_deref().is_some_and(|me| !instance.belongs_to(me)) {
+                continue;
             }
             discovery.found.push(Found {
                 ssh_access: instance.ssh_access,
@@ -168,4 +194,103 @@ pub async fn discover(arm: &ArmClient, filter: &Filter) -> Result<Discovery, Arm
     }
     discovery.found.sort_by_key(|f| f.id.cache_key());
     Ok(discovery)
+}
+
+/// `GET .../workspaces` of one subscription (in one resource group, when the filter names one).
+async fn list_workspaces(arm: &ArmClient, sub: &str, filter: &Filter) -> Result<Vec<Workspace>, ArmError> {
+    let path = match &filter.resource_group {
+        Some(rg) => {
+            format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces")
+        }
+        None => format!("/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/workspaces"),
+    };
+    arm.list::<Workspace>(&path, API_VERSION, &format!("the workspaces of subscription {sub}")).await
+}
+
+/// Every usable subscription of every tenant the account can see, each tenant asked with its own token and in
+/// parallel. A tenant whose token cannot be had is a warning naming the fix; the default tenant failing is an
+/// error.
+async fn every_subscription(session: &Session, warnings: &mut Vec<String>) -> Result<Vec<Scope>, DiscoverError> {
+    let home = session.client(None).await?;
+    let home_tenant = home.tenant();
+    let tenants: Vec<(Option<TenantId>, String)> =
+        match home.list::<Tenant>("/tenants", TENANTS_API_VERSION, "the list of tenants").await {
+            Ok(list) => list
+                .into_iter()
+                .filter_map(|t| {
+                    let name = t.display_name.or(t.default_domain).unwrap_or_default();
+                    match t.tenant_id.parse::<TenantId>() {
+                        Ok(id) => Some((Some(id), name)),
+                        Err(e) => {
+                            warnings.push(format!("skipped a tenant: {e}"));
+                            None
+                        }
+                    }
+                })
+                .collect(),
+            Err(e) => {
+                warnings.push(format!("cannot list your tenants ({e}); searching only the default one"));
+                vec![(None, String::new())]
+            }
+        };
+    let lists = stream::iter(tenants.into_iter().map(|(tenant, name)| {
+        let (home, home_tenant) = (home.clone(), home_tenant.clone());
+        async move {
+            // The home tenant's client exists already; reuse it rather than signing in twice.
+            let arm = match &tenant {
+                Some(t) if Some(t) != home_tenant.as_ref() => session.client(Some(t)).await,
+                _ => Ok(home),
+            };
+            let subscriptions = match arm {
+                Ok(arm) => arm
+                    .list::<Subscription>("/subscriptions", TENANTS_API_VERSION, "the list of subscriptions")
+                    .await
+                    .map(|list| (arm, list))
+                    .map_err(SessionError::from),
+                Err(e) => Err(e),
+            };
+            (tenant, name, subscriptions)
+        }
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .collect::<Vec<_>>()
+    .await;
+
+    let mut scopes: Vec<Scope> = Vec::new();
+    for (tenant, name, result) in lists {
+        match result {
+            Ok((arm, list)) => {
+                for sub in list.into_iter().filter(|s| usable(s.state.as_deref()) && is_guid(&s.subscription_id)) {
+                    if !scopes.iter().any(|s| s.subscription.eq_ignore_ascii_case(&sub.subscription_id)) {
+                        scopes.push(Scope { subscription: sub.subscription_id, arm: arm.clone() });
+                    }
+                }
+            }
+            Err(e) if tenant.is_none() || tenant == home_tenant => return Err(e.into()),
+            Err(e) => {
+                let id = tenant.map(|t| t.to_string()).unwrap_or_default();
+                let label = if name.is_empty() { id } else { format!("{name} ({id})") };
+                warnings.push(format!("skipped tenant {label}: {e}"));
+            }
+        }
+    }
+    scopes.sort_by(|a, b| a.subscription.cmp(&b.subscription));
+    Ok(scopes)
+}
+
+/// The subscriptions named on the command line, with their workspaces, each listed with the client of its tenant
+/// (ARM names the right tenant when the default one is wrong). A named subscription must work: its failure is
+/// the command's.
+async fn named_subscriptions(
+    session: &Session,
+    filter: &Filter,
+) -> Result<Vec<(Scope, Result<Vec<Workspace>, ArmError>)>, DiscoverError> {
+    let mut lists = Vec::new();
+    for sub in &filter.subscriptions {
+        let (arm, list) = session
+            .call(None, |arm| async move { list_workspaces(&arm, sub, filter).await })
+            .await?;
+        lists.push((Scope { subscription: sub.clone(), arm }, Ok(list)));
+    }
+    Ok(lists)
 }

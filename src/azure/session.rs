@@ -1,12 +1,16 @@
-//! Signing in and getting an ARM client for the cloud in effect: the step every command that talks to Azure
-//! starts with.
+//! Signing in and getting ARM clients for the cloud in effect: the step every command that talks to Azure
+//! starts with. One account can reach several tenants (guest users, consultants); a [`Session`] keeps one
+//! client per tenant and moves to the right tenant when ARM says a resource lives in another.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::azure::arm::{ArmClient, ArmError};
 use crate::azure::cloud::{self, BadArmEndpoint, Cloud};
 use crate::azure::compute::ComputeResource;
-use crate::azure::credential::{self, AuthMethod, CredentialError};
+use crate::azure::credential::{self, AuthMethod, CredentialError, TenantId};
 use crate::azure::resource_id::ComputeId;
 
 /// How to reach Azure; shared by every command that talks to ARM.
@@ -28,27 +32,93 @@ pub enum SessionError {
     Arm(#[from] ArmError),
 }
 
-/// Signs in (reusing a cached token when there is one) and returns an ARM client for the cloud in effect.
-pub async fn sign_in(options: &AzureOptions) -> Result<ArmClient, SessionError> {
-    let base = cloud::arm_base_url(options.cloud)?;
-    // A second less than the whole, so a hanging sign-in is reported as such rather than as a lookup timeout.
-    let sign_in_timeout = options.timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1));
-    let token = credential::cached_token(options.auth, options.cloud, sign_in_timeout).await?;
-    Ok(ArmClient::new(base, token, options.timeout)?)
+/// Signed-in ARM clients, one per tenant, created on first use.
+pub struct Session {
+    options: AzureOptions,
+    base: reqwest::Url,
+    clients: tokio::sync::Mutex<HashMap<Option<TenantId>, Arc<ArmClient>>>,
 }
 
-/// Signs in and gets the compute, signing in again once if ARM refuses a cached token (revoked, or a different
-/// login since).
-pub async fn get_compute(id: &ComputeId, options: &AzureOptions) -> Result<(ArmClient, ComputeResource), SessionError> {
-    let arm = sign_in(options).await?;
-    match arm.get_compute(id).await {
-        Ok(compute) => Ok((arm, compute)),
-        Err(ArmError::Unauthorized { .. }) if arm.token().from_cache => {
-            credential::forget_cached(arm.token());
-            let arm = sign_in(options).await?;
-            let compute = arm.get_compute(id).await?;
-            Ok((arm, compute))
+impl Session {
+    pub fn new(options: &AzureOptions) -> Result<Self, SessionError> {
+        let base = cloud::arm_base_url(options.cloud)?;
+        Ok(Session { options: options.clone(), base, clients: Default::default() })
+    }
+
+    pub fn options(&self) -> &AzureOptions {
+        &self.options
+    }
+
+    /// The client for `tenant` (`None`: the credential's default tenant), signing in on first use (a cached
+    /// token makes that free).
+    pub async fn client(&self, tenant: Option<&TenantId>) -> Result<Arc<ArmClient>, SessionError> {
+        let key = tenant.cloned();
+        if let Some(client) = self.clients.lock().await.get(&key) {
+            return Ok(client.clone());
         }
-        Err(e) => Err(e.into()),
+        let client = Arc::new(self.sign_in(tenant).await?);
+        self.clients.lock().await.insert(key, client.clone());
+        Ok(client)
+    }
+
+    async fn sign_in(&self, tenant: Option<&TenantId>) -> Result<ArmClient, SessionError> {
+        let options = &self.options;
+        // A second less than the whole, so a hanging sign-in is reported as such rather than as a lookup timeout.
+        let sign_in_timeout = options.timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1));
+        let token = credential::cached_token(options.auth, options.cloud, tenant, sign_in_timeout).await?;
+        Ok(ArmClient::new(self.base.clone(), token, options.timeout)?)
+    }
+
+    /// Forgets the client for `tenant` and its cached token: the server refused it.
+    async fn refresh(&self, tenant: Option<&TenantId>) -> Result<Arc<ArmClient>, SessionError> {
+        if let Some(stale) = self.clients.lock().await.remove(&tenant.cloned()) {
+            credential::forget_cached(stale.token());
+        }
+        self.client(tenant).await
+    }
+
+    /// Runs `request` with the client for `tenant` (`None`: the default). A cached token ARM refuses is replaced
+    /// once; when ARM says the resource lives in another tenant, the session moves there, once. Returns the
+    /// client that worked, so later calls (start, the tunnel's token) use the same tenant.
+    pub async fn call<T, F, Fut>(
+        &self,
+        tenant: Option<&TenantId>,
+        request: F,
+    ) -> Result<(Arc<ArmClient>, T), SessionError>
+    where
+        F: Fn(Arc<ArmClient>) -> Fut,
+        Fut: Future<Output = Result<T, ArmError>>,
+    {
+        let mut tenant = tenant.cloned();
+        let (mut refreshed, mut moved) = (false, false);
+        loop {
+            let arm = self.client(tenant.as_ref()).await?;
+            match request(arm.clone()).await {
+                Ok(value) => return Ok((arm, value)),
+                Err(ArmError::Unauthorized { .. }) if arm.token().from_cache && !refreshed => {
+                    refreshed = true;
+                    self.refresh(tenant.as_ref()).await?;
+                }
+                Err(ArmError::WrongTenant { tenant: right, .. }) if !moved && tenant.as_ref() != Some(&right) => {
+                    tracing::debug!(%right, "the resource is in another tenant; signing in there");
+                    moved = true;
+                    tenant = Some(right);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Gets the compute, starting in the tenant remembered for it, if any (see [`Session::call`]).
+    pub async fn get_compute(
+        &self,
+        id: &ComputeId,
+        tenant: Option<&TenantId>,
+    ) -> Result<(Arc<ArmClient>, ComputeResource), SessionError> {
+        self.call(tenant, |arm| {
+            let id = id.clone();
+            async move { arm.get_compute(&id).await }
+        })
+        .await
     }
 }

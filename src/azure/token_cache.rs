@@ -27,6 +27,9 @@ pub struct Entry {
     pub expires_on: i64,
     /// The credential that produced it (`cli`, `env`, ...).
     pub method: String,
+    /// The developer tool's sign-in state when the token was fetched (see `credential::login_state`).
+    #[serde(default)]
+    pub login_state: Option<String>,
 }
 
 /// Where the tokens live, or `None` when there is no private place for them.

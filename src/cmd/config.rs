@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::azure::discover::{self, Filter};
 use crate::azure::resource_id::ComputeId;
-use crate::azure::session::{self, AzureOptions};
+use crate::azure::session::{AzureOptions, Session};
 use crate::cmd::{Console, Error, UsageError, block_on};
 use crate::sshconf::hosts::{self, Flavor, HostEntry, InvalidValue, Launcher, Source};
 use crate::sshconf::include::IncludeState;
@@ -233,16 +233,15 @@ pub fn config(
     let program = program(options, console)?;
     let layout = layout(options)?;
 
+    let filter = Filter {
+        subscriptions: d.subscriptions.clone(),
+        resource_group: d.resource_group.clone(),
+        workspace: d.workspace.clone(),
+        mine_only: !d.all,
+    };
+    let session = Session::new(azure)?;
     let discovery = block_on(async {
-        let arm = session::sign_in(azure).await?;
-        let assigned_to = if d.all { None } else { Some(arm.signed_in_object_id().ok_or(UsageError::NoObjectId)?) };
-        let filter = Filter {
-            subscriptions: d.subscriptions.clone(),
-            resource_group: d.resource_group.clone(),
-            workspace: d.workspace.clone(),
-            assigned_to,
-        };
-        match tokio::time::timeout(azure.timeout, discover::discover(&arm, &filter)).await {
+        match tokio::time::timeout(azure.timeout, discover::discover(&session, &filter)).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(Error::Timeout { what: "listing compute instances", secs: azure.timeout.as_secs() }),
         }

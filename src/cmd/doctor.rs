@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::azure::arm::ArmClient;
 use crate::azure::compute::{Instance, StateClass};
-use crate::azure::session::{self, AzureOptions};
+use crate::azure::session::{AzureOptions, Session};
 use crate::cmd::{Console, Error, Outcome, block_on};
+use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::include::{IncludeState, split_args};
@@ -216,8 +216,8 @@ fn check_include(layout: &Layout) -> Check {
     }
 }
 
-async fn check_sign_in(azure: &AzureOptions) -> (Check, Option<ArmClient>) {
-    match session::sign_in(azure).await {
+async fn check_sign_in(session: &Session) -> (Check, bool) {
+    match session.client(None).await {
         Ok(arm) => {
             let token = arm.token();
             let account = ["upn", "unique_name", "preferred_username", "appid"].iter().find_map(|c| token.claim(c));
@@ -227,11 +227,11 @@ async fn check_sign_in(azure: &AzureOptions) -> (Check, Option<ArmClient>) {
                 account.as_deref().unwrap_or("unknown"),
                 token.claim("tid").as_deref().unwrap_or("unknown")
             );
-            (pass("sign-in", detail), Some(arm))
+            (pass("sign-in", detail), true)
         }
         Err(e) => {
             let fix = "run `az login` (or see `azml-ssh proxy --help` for other credentials)";
-            (fail("sign-in", e.to_string(), fix), None)
+            (fail("sign-in", e.to_string(), fix), false)
         }
     }
 }
@@ -302,9 +302,25 @@ async fn check_banner(
         return None;
     }
     Some(match endpoint::choose(id, instance, Transport::Auto) {
-        Ok(Endpoint::Direct { address }) => match banner(address).await {
-            Ok(line) => pass(item, format!("{address} says {line}")),
-            Err(e) => fail(
+        Ok(Endpoint::Direct { address }) => match (banner(address).await, &instance.gateway) {
+            (Ok(line), _) => pass(item, format!("{address} says {line}")),
+            // What `--transport auto` does next: the tunnel, which firewalls that pass only 443 let through.
+            (Err(e), Some(gateway)) => match tunnel::probe_banner(gateway, token).await {
+                Ok(line) => warn(
+                    item,
+                    format!(
+                        "{address} does not answer directly ({e}); the tunnel at {}:{} says {line}, so connections use the tunnel",
+                        gateway.host, gateway.port
+                    ),
+                    "nothing to do; if you expected direct connections, a firewall or VPN blocks the instance's SSH port",
+                ),
+                Err(tunnel_error) => fail(
+                    item,
+                    format!("{address}: {e}; the tunnel at {}:{}: {tunnel_error}", gateway.host, gateway.port),
+                    "sshd on the instance answers neither directly nor through the gateway: restart the instance (`azml-ssh stop` then `start`), or check firewalls, proxies and VPN",
+                ),
+            },
+            (Err(e), None) => fail(
                 item,
                 format!("{address}: {e}"),
                 "sshd on the instance is not answering: restart the instance (`azml-ssh stop` then `start`), or check firewalls/VPN",
@@ -401,8 +417,10 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
     let targets: Vec<&HostEntry> = entries.iter().filter(|e| alias.is_none_or(|a| e.alias == a)).collect();
     checks.extend(check_hosts(&targets, alias));
     checks.push(check_include(layout));
-    let (sign_in, arm) = check_sign_in(azure).await;
+    let session = Session::new(azure)?;
+    let (sign_in, signed_in) = check_sign_in(&session).await;
     checks.push(sign_in);
+    let cache = EndpointCache::open_default();
 
     let user_config = Some(layout.user_config.as_path()).filter(|p| p.exists());
     for entry in targets {
@@ -423,14 +441,12 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
         }
 
         let mut instance = None;
-        if let Some(arm) = &arm {
-            match arm
-                .get_compute(&entry.id)
-                .await
-                .map_err(Error::from)
-                .and_then(|c| endpoint::instance_of(&entry.id, &c).map_err(Error::from))
-            {
-                Ok(found) => {
+        if signed_in {
+            let tenant = cache.as_ref().and_then(|c| c.tenant(&entry.id));
+            match session.get_compute(&entry.id, tenant.as_ref()).await.map_err(Error::from).and_then(|(arm, c)| {
+                endpoint::instance_of(&entry.id, &c).map(|i| (arm, i)).map_err(Error::from)
+            }) {
+                Ok((arm, found)) => {
                     checks.push(check_instance(a, &entry.id, &found));
                     checks.extend(check_banner(a, &entry.id, &found, arm.token().secret()).await);
                     instance = Some(found);

@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod status;
 
 use crate::azure::arm::ArmError;
+use crate::azure::discover::DiscoverError;
 use crate::azure::lifecycle::LifecycleError;
 use crate::azure::resource_id::InvalidComputeId;
 use crate::azure::session::SessionError;
@@ -61,6 +62,8 @@ pub enum Error {
     #[error(transparent)]
     Arm(#[from] ArmError),
     #[error(transparent)]
+    Discover(#[from] DiscoverError),
+    #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
@@ -97,8 +100,6 @@ pub enum UsageError {
     UnknownTarget { text: String, file: String },
     #[error("no hosts are configured yet; name one (`azml-ssh status <resource-id>`) or run `azml-ssh config`")]
     NoHosts,
-    #[error("cannot tell who is signed in (the token has no object ID); use --all to configure every instance")]
-    NoObjectId,
     #[error("--relay-gateway takes HOST:PORT")]
     RelayGateway,
 }

@@ -60,6 +60,11 @@ impl<W: Write> Renderer<W> {
         }
     }
 
+    /// A line of its own about something else than the state (a transport fallback, say).
+    pub fn note(&mut self, text: &str) {
+        self.line(text);
+    }
+
     /// A line of its own, ending any spinner first. Errors writing to stderr are ignored: there is nowhere else
     /// to report them.
     fn line(&mut self, text: &str) {

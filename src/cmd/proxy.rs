@@ -3,18 +3,18 @@
 
 use std::io::Write;
 
-use crate::azure::lifecycle::Progress;
 use crate::azure::resource_id::ComputeId;
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Error, UsageError, block_on};
-use crate::connect::proxy::{self, ProxyError, ProxyOptions, Session};
+use crate::connect::proxy::{self, Event, ProxyError, ProxyOptions, Session};
 use crate::transport::relay;
 use crate::transport::tunnel::Gateway;
 
-/// What to connect to: an instance by ID, or (internal, for `--fdpass` tunnels) a gateway already resolved.
+/// What to connect to: an instance by ID, or (internal, for `--fdpass` tunnels) the instance's gateway, already
+/// resolved.
 pub enum Target {
     Compute(String),
-    RelayGateway(String),
+    RelayGateway { gateway: String, compute: String },
 }
 
 /// `--relay-gateway HOST:PORT`.
@@ -32,10 +32,11 @@ pub fn run(target: &Target, options: &ProxyOptions, err: &mut dyn Write, err_is_
             let id: ComputeId = text.parse()?;
             with_session(&id.compute, err, err_is_terminal, |session| block_on(proxy::run(&id, options, session)))
         }
-        Target::RelayGateway(text) => {
-            let gateway = relay_gateway(text)?;
-            with_session("the instance", err, err_is_terminal, |session| {
-                block_on(proxy::relay_tunnel(gateway, options, session))
+        Target::RelayGateway { gateway, compute } => {
+            let id: ComputeId = compute.parse()?;
+            let gateway = relay_gateway(gateway)?;
+            with_session(&id.compute, err, err_is_terminal, |session| {
+                block_on(proxy::relay_tunnel(&id, gateway, options, session))
             })
         }
     }
@@ -50,8 +51,14 @@ fn with_session(
 ) -> Result<(), Error> {
     let stdio = relay::take_stdio().map_err(ProxyError::Stdio)?;
     let mut renderer = Renderer::new(name, err, err_is_terminal, true);
-    let mut report = |event: Progress<'_>| renderer.report(event);
-    let mut session = Session { stdio: Some(stdio), progress: &mut report };
+    let mut report = |event: Event<'_>| match event {
+        Event::Lifecycle(progress) => renderer.report(progress),
+        Event::DirectUnreachable { name, address, error } => renderer.note(&format!(
+            "{name} does not answer at {address} ({error}); using the Azure ML tunnel over port 443 instead, \
+             and for the next connections (direct is tried again after --cache-max-age)"
+        )),
+    };
+    let mut session = Session { stdio: Some(stdio), events: &mut report };
     let result = work(&mut session)?;
     if result.is_err() {
         // Keep ssh's end of the stream open until the process exits, which happens right after the error is

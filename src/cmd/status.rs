@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::azure::arm::{ArmError, Verb};
+use crate::azure::arm::Verb;
 use crate::azure::compute::{ComputeResource, ComputeState};
 use crate::azure::lifecycle::{self, StartOptions, StartOutcome};
 use crate::azure::resource_id::ComputeId;
-use crate::azure::session::{self, AzureOptions};
+use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Console, Error, UsageError, block_on};
 use crate::connect::cache::EndpointCache;
@@ -84,7 +84,7 @@ pub struct Status {
     pub error: Option<String>,
 }
 
-fn status_of(target: &Target, compute: Result<ComputeResource, ArmError>) -> Status {
+fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>) -> Status {
     let id = &target.id;
     let mut status = Status {
         alias: target.alias.clone(),
@@ -151,14 +151,17 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
     if targets.is_empty() {
         return Err(UsageError::NoHosts.into());
     }
+    let session = Session::new(azure)?;
+    let cache = EndpointCache::open_default();
     let statuses = block_on(async {
-        let arm = session::sign_in(azure).await?;
         let mut out = Vec::new();
         for target in &targets {
-            out.push(status_of(target, arm.get_compute(&target.id).await));
+            let tenant = cache.as_ref().and_then(|c| c.tenant(&target.id));
+            let compute = session.get_compute(&target.id, tenant.as_ref()).await.map(|(_, compute)| compute);
+            out.push(status_of(target, compute));
         }
-        Ok::<_, Error>(out)
-    })??;
+        out
+    })?;
 
     if json {
         let text = if target_text.is_some() && statuses.len() == 1 {
@@ -207,8 +210,10 @@ pub fn start(
     let Target { id, .. } = target(target_text)?;
     let options =
         StartOptions { allow_start: true, timeout: wait.unwrap_or(Duration::ZERO), cache_root: dirs::cache_root() };
+    let session = Session::new(azure)?;
+    let tenant = EndpointCache::open_default().and_then(|c| c.tenant(&id));
     let message = block_on(async {
-        let (arm, compute) = session::get_compute(&id, azure).await?;
+        let (arm, compute) = session.get_compute(&id, tenant.as_ref()).await?;
         let instance = endpoint::instance_of(&id, &compute)?;
         if wait.is_none() {
             return Ok::<_, Error>(match lifecycle::request_start(&arm, &id, &instance, &options).await? {
@@ -236,14 +241,17 @@ pub fn stop(
     console: &mut Console,
 ) -> Result<(), Error> {
     let Target { id, .. } = target(target_text)?;
+    let session = Session::new(azure)?;
+    let cache = EndpointCache::open_default();
+    let tenant = cache.as_ref().and_then(|c| c.tenant(&id));
     let message = block_on(async {
-        let (arm, compute) = session::get_compute(&id, azure).await?;
+        let (arm, compute) = session.get_compute(&id, tenant.as_ref()).await?;
         match endpoint::instance_of(&id, &compute)?.state {
             ComputeState::Stopped => return Ok::<_, Error>(format!("{} is already stopped.", id.compute)),
             ComputeState::Stopping => {}
             _ => arm.compute_action(&id, Verb::Stop).await?,
         }
-        if let Some(cache) = EndpointCache::open_default() {
+        if let Some(cache) = &cache {
             cache.forget(&id);
         }
         match wait {

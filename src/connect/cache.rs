@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::azure::credential::TenantId;
 use crate::azure::resource_id::ComputeId;
 use crate::connect::endpoint::Endpoint;
 use crate::util::time::unix_now;
@@ -29,6 +30,10 @@ struct Entry {
     endpoint: Endpoint,
     /// Unix seconds.
     resolved_at: u64,
+    /// The tenant the compute was found in, when not the default one: kept past the endpoint's freshness, so a
+    /// cold lookup signs in to the right tenant at once.
+    #[serde(default)]
+    tenant: Option<TenantId>,
 }
 
 #[derive(Debug)]
@@ -51,8 +56,7 @@ impl EndpointCache {
         self.dir.join(format!("{}.json", id.key_hash()))
     }
 
-    /// The cached endpoint if it is younger than `max_age`.
-    pub fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<Endpoint> {
+    fn entry(&self, id: &ComputeId) -> Option<Entry> {
         let path = self.path(id);
         let text = std::fs::read(&path).ok()?;
         let entry: Entry = match serde_json::from_slice(&text) {
@@ -63,9 +67,17 @@ impl EndpointCache {
             }
         };
         // Guards against a hash collision or a file copied from elsewhere.
-        if !entry.resource_id.eq_ignore_ascii_case(&id.cache_key()) {
-            return None;
-        }
+        entry.resource_id.eq_ignore_ascii_case(&id.cache_key()).then_some(entry)
+    }
+
+    /// The tenant last seen for the compute, however old.
+    pub fn tenant(&self, id: &ComputeId) -> Option<TenantId> {
+        self.entry(id)?.tenant
+    }
+
+    /// The cached endpoint if it is younger than `max_age`.
+    pub fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<Endpoint> {
+        let entry = self.entry(id)?;
         let age = unix_now().saturating_sub(entry.resolved_at);
         if entry.resolved_at > unix_now() + 60 || age > max_age.as_secs() {
             tracing::debug!(age, "cached endpoint is stale");
@@ -75,8 +87,13 @@ impl EndpointCache {
         Some(entry.endpoint)
     }
 
-    pub fn store(&self, id: &ComputeId, endpoint: &Endpoint) {
-        let entry = Entry { resource_id: id.cache_key(), endpoint: endpoint.clone(), resolved_at: unix_now() };
+    pub fn store(&self, id: &ComputeId, endpoint: &Endpoint, tenant: Option<&TenantId>) {
+        let entry = Entry {
+            resource_id: id.cache_key(),
+            endpoint: endpoint.clone(),
+            resolved_at: unix_now(),
+            tenant: tenant.cloned(),
+        };
         let result = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other).and_then(|bytes| {
             fs::private_dir(&self.root)?;
             fs::private_dir(&self.dir)?;
@@ -117,7 +134,7 @@ mod tests {
         let cache = EndpointCache::new(root.path());
         let addr = direct("20.1.2.3:50000");
         assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
-        cache.store(&id("ci1"), &addr);
+        cache.store(&id("ci1"), &addr, None);
         assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), Some(addr.clone()));
         assert_eq!(cache.fresh(&id("CI1"), DEFAULT_MAX_AGE), Some(addr.clone()), "ARM names are case-insensitive");
         assert_eq!(cache.fresh(&id("ci2"), DEFAULT_MAX_AGE), None);
@@ -129,7 +146,7 @@ mod tests {
     fn files_are_private_and_corrupt_entries_ignored() {
         let root = tempfile::tempdir().unwrap();
         let cache = EndpointCache::new(root.path());
-        cache.store(&id("ci1"), &direct("1.2.3.4:22"));
+        cache.store(&id("ci1"), &direct("1.2.3.4:22"), None);
         let dir_mode = std::fs::metadata(root.path().join("endpoints")).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
         let file = cache.path(&id("ci1"));
@@ -143,10 +160,20 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let cache = EndpointCache::new(root.path());
         let entry =
-            Entry { resource_id: id("ci1").cache_key(), endpoint: direct("1.2.3.4:22"), resolved_at: unix_now() - 10 };
+            Entry {
+            resource_id: id("ci1").cache_key(),
+            endpoint: direct("1.2.3.4:22"),
+            resolved_at: unix_now() - 10,
+            tenant: Some("22222222-0000-0000-0000-000000000002".parse().unwrap()),
+        };
         std::fs::create_dir_all(&cache.dir).unwrap();
         std::fs::write(cache.path(&id("ci1")), serde_json::to_vec(&entry).unwrap()).unwrap();
         assert_eq!(cache.fresh(&id("ci1"), Duration::ZERO), None);
         assert!(cache.fresh(&id("ci1"), Duration::from_secs(60)).is_some());
+        assert_eq!(
+            cache.tenant(&id("ci1")).map(|t| t.to_string()).as_deref(),
+            Some("22222222-0000-0000-0000-000000000002"),
+            "the tenant is known however old the endpoint"
+        );
     }
 }

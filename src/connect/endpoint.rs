@@ -132,6 +132,14 @@ pub fn choose(id: &ComputeId, instance: &Instance, transport: Transport) -> Resu
     }
 }
 
+/// With `--transport auto`, the tunnel to fall back on when the chosen direct endpoint does not answer.
+pub fn fallback(instance: &Instance, chosen: &Endpoint, transport: Transport) -> Option<Gateway> {
+    match (transport, chosen) {
+        (Transport::Auto, Endpoint::Direct { .. }) => instance.gateway.clone(),
+        _ => None,
+    }
+}
+
 /// The transport a connection with `--transport auto` will use once the instance runs.
 pub fn expected_transport(instance: &Instance) -> Transport {
     match instance.ssh_access {

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::azure::credential::{self, CredentialError, Token};
+use crate::azure::credential::{self, CredentialError, TenantId, Token};
 use crate::azure::lifecycle::{Progress, StartOptions};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::AzureOptions;
@@ -22,6 +22,10 @@ const CACHED_CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 /// An address ARM has just given us gets longer.
 const FRESH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Environment variable equivalent of `--direct-timeout`.
+pub const DIRECT_TIMEOUT_ENV: &str = "AZML_SSH_DIRECT_TIMEOUT";
+
+
 #[derive(Clone, Debug)]
 pub struct ProxyOptions {
     pub azure: AzureOptions,
@@ -31,6 +35,17 @@ pub struct ProxyOptions {
     pub cache_max_age: Duration,
     /// Hand ssh the connected socket (ProxyUseFdpass) instead of relaying.
     pub fdpass: bool,
+    /// With `Transport::Auto`: how long a direct connection may take before the tunnel is used instead.
+    pub direct_timeout: Duration,
+}
+
+/// What the proxy reports while it connects, for the command layer to show.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Starting or waiting for the instance.
+    Lifecycle(Progress<'a>),
+    /// The direct endpoint did not answer, so the tunnel is used (and remembered for the next connections).
+    DirectUnreachable { name: &'a str, address: SocketAddr, error: &'a std::io::Error },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,11 +70,11 @@ pub enum ProxyError {
     Spawn(std::io::Error),
 }
 
-/// What the relaying needs that is not in [`ProxyOptions`]: the stream, and where progress goes.
+/// What the relaying needs that is not in [`ProxyOptions`]: the stream, and where events go.
 pub struct Session<'a> {
     /// ssh's stream, taken over by [`relay::take_stdio`]; `None` once handed to a relay.
     pub stdio: Option<Stdio>,
-    pub progress: &'a mut dyn FnMut(Progress<'_>),
+    pub events: &'a mut dyn FnMut(Event<'_>),
 }
 
 impl Session<'_> {
@@ -77,15 +92,21 @@ enum Connected {
 /// Connects `id` to the session's stdin/stdout and relays until the session ends.
 pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'_>) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
+    let tenant = cache.as_ref().and_then(|c| c.tenant(id));
     let cached =
         cache.as_ref().and_then(|c| c.fresh(id, options.cache_max_age)).filter(|e| e.serves(options.transport));
 
     if let Some(endpoint) = cached {
-        match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT).await {
+        // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
+        let timeout = match options.transport {
+            Transport::Auto => CACHED_CONNECT_TIMEOUT.min(options.direct_timeout),
+            _ => CACHED_CONNECT_TIMEOUT,
+        };
+        match connect(id, &endpoint, timeout).await {
             Ok(connected) if options.fdpass => return hand_over(id, connected, options, session),
             Ok(connected) => {
                 tracing::debug!(%endpoint, "using the cached endpoint");
-                match relay_over(connected, options, session, None, 1).await {
+                match relay_over(connected, options, session, tenant.as_ref(), None, 1).await {
                     // Only a handshake failure means the cached gateway is wrong; once bytes flowed, it was right.
                     Err(ProxyError::Tunnel(e))
                         if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
@@ -102,17 +123,34 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
         }
     }
 
-    let (endpoint, token) =
-        resolve::resolve(id, &options.azure, &options.start, options.transport, session.progress).await?;
-    tracing::debug!(%endpoint, transport = endpoint.transport().name(), "resolved endpoint");
+    let events = &mut *session.events;
+    let resolved = resolve::resolve(id, &options.azure, tenant.as_ref(), &options.start, options.transport, &mut |p| {
+        events(Event::Lifecycle(p))
+    })
+    .await?;
+    tracing::debug!(endpoint = %resolved.endpoint, transport = resolved.endpoint.transport().name(), "resolved endpoint");
+    let (endpoint, connected) = match (&resolved.endpoint, &resolved.fallback) {
+        (Endpoint::Direct { address }, Some(gateway)) => {
+            tracing::debug!(%address, "trying the direct endpoint");
+            match relay::connect(*address, options.direct_timeout).await {
+                Ok(socket) => (resolved.endpoint.clone(), Connected::Tcp(socket)),
+                Err(error) => {
+                    (session.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
+                    (Endpoint::Tunnel { gateway: gateway.clone() }, Connected::Tunnel(gateway.clone()))
+                }
+            }
+        }
+        (endpoint, _) => (endpoint.clone(), connect(id, endpoint, FRESH_CONNECT_TIMEOUT).await?),
+    };
+    // What worked is what the next connections try first; after the entry ages out, direct is tried again.
     if let Some(cache) = &cache {
-        cache.store(id, &endpoint);
+        cache.store(id, &endpoint, resolved.tenant.as_ref());
     }
-    let connected = connect(id, &endpoint, FRESH_CONNECT_TIMEOUT).await?;
     if options.fdpass {
         return hand_over(id, connected, options, session);
     }
-    relay_over(connected, options, session, Some(token), tunnel::HANDSHAKE_TRIES).await
+    let tenant = resolved.tenant.clone();
+    relay_over(connected, options, session, tenant.as_ref(), Some(resolved.token), tunnel::HANDSHAKE_TRIES).await
 }
 
 /// `--fdpass`: gives ssh the connection itself and returns, so the process exits before the first byte of the
@@ -165,13 +203,15 @@ fn spawn_tunnel_relay(
 }
 
 /// The detached half of a tunnel under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`]) through the
-/// gateway.
+/// gateway, with a token for the compute's tenant.
 pub async fn relay_tunnel(
+    id: &ComputeId,
     gateway: Gateway,
     options: &ProxyOptions,
     session: &mut Session<'_>,
 ) -> Result<(), ProxyError> {
-    relay_over(Connected::Tunnel(gateway), options, session, None, tunnel::HANDSHAKE_TRIES).await
+    let tenant = EndpointCache::open_default().and_then(|c| c.tenant(id));
+    relay_over(Connected::Tunnel(gateway), options, session, tenant.as_ref(), None, tunnel::HANDSHAKE_TRIES).await
 }
 
 /// The TCP connect for a direct endpoint; the tunnel's handshake happens in [`relay_over`].
@@ -186,11 +226,12 @@ async fn connect(id: &ComputeId, endpoint: &Endpoint, timeout: Duration) -> Resu
 }
 
 /// Relays over the connection. For the tunnel this first performs the handshake (at most `tries` of them), with
-/// the token ARM just accepted (`fresh`) or else a signed-in one (a cached token makes that free).
+/// the token ARM just accepted (`fresh`) or else one signed in to `tenant` (a cached token makes that free).
 async fn relay_over(
     connected: Connected,
     options: &ProxyOptions,
     session: &mut Session<'_>,
+    tenant: Option<&TenantId>,
     fresh: Option<Token>,
     tries: u32,
 ) -> Result<(), ProxyError> {
@@ -207,13 +248,13 @@ async fn relay_over(
             let azure = &options.azure;
             let mut token = match fresh {
                 Some(token) => token,
-                None => credential::cached_token(azure.auth, azure.cloud, azure.timeout).await?,
+                None => credential::cached_token(azure.auth, azure.cloud, tenant, azure.timeout).await?,
             };
             let ws = match tunnel::open(&gateway, token.secret(), tries).await {
                 Err(TunnelError::Unauthorized { .. }) if token.from_cache => {
                     // A cached token the gateway no longer accepts: sign in afresh, once.
                     credential::forget_cached(&token);
-                    token = credential::cached_token(azure.auth, azure.cloud, azure.timeout).await?;
+                    token = credential::cached_token(azure.auth, azure.cloud, tenant, azure.timeout).await?;
                     tunnel::open(&gateway, token.secret(), tries).await?
                 }
                 other => other?,

@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use crate::azure::credential::Token;
+use crate::azure::credential::{TenantId, Token};
 use crate::azure::lifecycle::{self, LifecycleError, Progress, StartOptions};
 use crate::azure::resource_id::ComputeId;
-use crate::azure::session::{self, AzureOptions, SessionError};
+use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::connect::endpoint::{self, Endpoint, EndpointError, Transport};
+use crate::transport::tunnel::Gateway;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -21,27 +22,41 @@ pub enum ResolveError {
     Timeout { what: String, timeout: Duration },
 }
 
-/// Looks the compute up in ARM, starts it and waits for it when it is stopped (as `start` allows), and returns how
-/// to reach it, with the token ARM accepted (the tunnel needs one too). Sign-in and lookup are bounded by
+/// What a lookup found.
+#[derive(Debug)]
+pub struct Resolved {
+    pub endpoint: Endpoint,
+    /// With `--transport auto` and a direct endpoint: the tunnel to use if the direct one does not answer
+    /// (firewalls that pass only 443 are common).
+    pub fallback: Option<Gateway>,
+    /// The token ARM accepted (the tunnel needs one too).
+    pub token: Token,
+    /// The tenant the compute was found in, when it is not the credential's default.
+    pub tenant: Option<TenantId>,
+}
+
+/// Looks the compute up in ARM (in `tenant`, the one remembered for it, if any), starts it and waits for it when
+/// it is stopped (as `start` allows), and returns how to reach it. Sign-in and lookup are bounded by
 /// `azure.timeout`, the wait by `start.timeout`.
 pub async fn resolve(
     id: &ComputeId,
     azure: &AzureOptions,
+    tenant: Option<&TenantId>,
     start: &StartOptions,
     transport: Transport,
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<(Endpoint, Token), ResolveError> {
-    let (arm, compute) = match tokio::time::timeout(azure.timeout, session::get_compute(id, azure)).await {
+) -> Result<Resolved, ResolveError> {
+    let session = Session::new(azure).map_err(ResolveError::Session)?;
+    let (arm, compute) = match tokio::time::timeout(azure.timeout, session.get_compute(id, tenant)).await {
         Ok(result) => result?,
-        Err(_) => {
-            return Err(ResolveError::Timeout { what: format!("compute {}", id.compute), timeout: azure.timeout });
-        }
+        Err(_) => return Err(ResolveError::Timeout { what: format!("compute {}", id.compute), timeout: azure.timeout }),
     };
     let instance = endpoint::instance_of(id, &compute)?;
     // Never start an instance that could not be connected to anyway.
     endpoint::preflight(id, &instance, transport)?;
     let instance = lifecycle::ensure_running(&arm, id, instance, start, progress).await?;
     let endpoint = endpoint::choose(id, &instance, transport)?;
-    tracing::debug!(?transport, ?endpoint, "chose transport");
-    Ok((endpoint, arm.token().clone()))
+    let fallback = endpoint::fallback(&instance, &endpoint, transport);
+    tracing::debug!(?transport, ?endpoint, ?fallback, "chose transport");
+    Ok(Resolved { endpoint, fallback, token: arm.token().clone(), tenant: arm.token().tenant.clone() })
 }

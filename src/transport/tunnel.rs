@@ -34,6 +34,11 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A ping every 20 s (as the Azure CLI does) keeps idle-timeout middleboxes quiet; no pong by the next ping means
 /// the link is dead.
 const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// After stdin's end, how long the gateway may go on sending before we close: as the Azure CLI does, our end of
+/// input is not the end of the server's output (WebSocket has no half-close).
+const EOF_GRACE: Duration = Duration::from_secs(5);
+/// After our close, how long the gateway has to answer it.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 const CHUNK: usize = 64 * 1024;
 
 /// The gateway of one instance: the host (and port) of its Jupyter application URL. The domain is taken from ARM,
@@ -197,8 +202,9 @@ fn is_dns_failure(e: &std::io::Error) -> bool {
     text.contains("failed to lookup address") || text.contains("name or service not known")
 }
 
-/// Relays stdin and stdout over the open tunnel until it closes. stdin EOF sends a normal close and keeps
-/// receiving; the gateway's close (1000/1001) ends it cleanly, anything else is an error.
+/// Relays stdin and stdout over the open tunnel until it closes. At stdin's end we stop sending and keep
+/// receiving until the gateway closes (or, after a grace period, close ourselves); from then on any close is a
+/// clean end. Before it, the gateway's close 1000/1001 ends cleanly, anything else is an error.
 pub async fn relay<S>(ws: WebSocketStream<S>, input: File, output: File) -> Result<(), TunnelError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -221,7 +227,11 @@ where
     ping.tick().await;
     let mut awaiting_pong = false;
     let mut stdin_open = true;
+    // Set at stdin's end: when we close if the gateway has not; then, when we stop waiting for its answer.
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut close_sent = false;
     let result = loop {
+        let until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + PING_INTERVAL);
         tokio::select! {
             chunk = in_rx.recv(), if stdin_open => match chunk {
                 Some(Ok(data)) => {
@@ -231,13 +241,22 @@ where
                 }
                 Some(Err(e)) => break Err(TunnelError::Broken(format!("reading stdin: {e}"))),
                 None => {
+                    // Stop sending, keep reading until the gateway closes, as the Azure CLI does.
                     stdin_open = false;
-                    let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-                    if let Err(e) = sink.send(Message::Close(Some(close))).await {
-                        break Err(broken(e));
-                    }
+                    deadline = Some(tokio::time::Instant::now() + EOF_GRACE);
                 }
             },
+            _ = tokio::time::sleep_until(until), if deadline.is_some() => {
+                if close_sent {
+                    break Ok(()); // The gateway never answered our close; nothing of the session is lost.
+                }
+                close_sent = true;
+                deadline = Some(tokio::time::Instant::now() + CLOSE_WAIT);
+                let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+                if sink.send(Message::Close(Some(close))).await.is_err() {
+                    break Ok(());
+                }
+            }
             message = source.next() => match message {
                 Some(Ok(Message::Binary(data))) => {
                     if out_tx.send(data).await.is_err() {
@@ -259,6 +278,8 @@ where
                 Some(Ok(Message::Close(frame))) => {
                     let _ = sink.flush().await;
                     break match frame {
+                        // After our end of input, however the gateway closes is the session's clean end.
+                        _ if !stdin_open => Ok(()),
                         None => Ok(()),
                         Some(f) if matches!(f.code, CloseCode::Normal | CloseCode::Away) => Ok(()),
                         Some(f) => {
@@ -268,8 +289,9 @@ where
                     };
                 }
                 Some(Ok(Message::Frame(_))) => {}
-                Some(Err(e)) if !is_dropped(&e) => break Err(broken(e)),
-                // After our own close nothing is in flight, so a missing close reply loses nothing.
+                Some(Err(e)) if !is_dropped(&e) && stdin_open => break Err(broken(e)),
+                // After our end of input nothing of ours is in flight, so a connection dropped without a close
+                // loses nothing.
                 _ if !stdin_open => break Ok(()),
                 _ => break Err(TunnelError::Broken("the gateway dropped the connection without closing it".into())),
             },

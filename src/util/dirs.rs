@@ -24,3 +24,13 @@ pub fn cache_root() -> Option<PathBuf> {
 pub fn runtime_dir() -> Option<PathBuf> {
     absolute_var("XDG_RUNTIME_DIR").filter(|p| p.is_dir()).map(|dir| dir.join("azml-ssh"))
 }
+
+/// Where the Azure CLI keeps its sign-in: `$AZURE_CONFIG_DIR`, else `~/.azure`.
+pub fn azure_cli_config() -> Option<PathBuf> {
+    absolute_var("AZURE_CONFIG_DIR").or_else(|| home().map(|h| h.join(".azure")))
+}
+
+/// Where the Azure Developer CLI keeps its sign-in: `$AZD_CONFIG_DIR`, else `~/.azd`.
+pub fn azd_config() -> Option<PathBuf> {
+    absolute_var("AZD_CONFIG_DIR").or_else(|| home().map(|h| h.join(".azd")))
+}
