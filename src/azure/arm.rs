@@ -68,7 +68,9 @@ pub enum ArmError {
     )]
     Unauthorized { verb: Verb, what: String, detail: Detail },
     /// The token is from another tenant than the resource's; the challenge names the right one.
-    #[error("{what} belongs to tenant {tenant}, not the signed-in one (HTTP 401{detail}); run `az login --tenant {tenant}`")]
+    #[error(
+        "{what} belongs to tenant {tenant}, not the signed-in one (HTTP 401{detail}); run `az login --tenant {tenant}`"
+    )]
     WrongTenant { what: String, tenant: TenantId, detail: Detail },
     #[error("no permission to {verb} {what} (HTTP 403{detail}); {}", forbidden_remedy(*verb))]
     Forbidden { verb: Verb, what: String, detail: Detail },
@@ -392,7 +394,10 @@ mod tests {
         assert_eq!(wrong_tenant(&detail, challenged_tenant(&headers)), Some(expected));
         let other = Detail::from_body(r#"{"error":{"code":"InvalidAuthenticationToken","message":"expired"}}"#);
         assert_eq!(wrong_tenant(&other, challenged_tenant(&headers)), None, "only that error code switches tenants");
-        headers.insert(reqwest::header::WWW_AUTHENTICATE, r#"Bearer authorization_uri="https://login.windows.net/$(id)""#.parse().unwrap());
+        headers.insert(
+            reqwest::header::WWW_AUTHENTICATE,
+            r#"Bearer authorization_uri="https://login.windows.net/$(id)""#.parse().unwrap(),
+        );
         assert_eq!(challenged_tenant(&headers), None, "a hostile tenant never reaches a command line");
     }
 

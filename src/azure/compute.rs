@@ -248,8 +248,7 @@ impl Instance {
             .personal_compute_instance_settings
             .and_then(|p| p.assigned_user)
             .map(|u| Principal { object_id: u.object_id, tenant_id: u.tenant_id });
-        let created_by =
-            raw.created_by.map(|c| Principal { object_id: c.user_id, tenant_id: c.user_org_id });
+        let created_by = raw.created_by.map(|c| Principal { object_id: c.user_id, tenant_id: c.user_org_id });
         Instance {
             state: ComputeState::parse(raw.state.as_deref().unwrap_or("Unknown")),
             ssh_access,
@@ -479,7 +478,9 @@ mod tests {
             (serde_json::Value::Null, serde_json::Value::Null, false),
         ];
         for (personal, creator, mine) in cases {
-            let parsed = instance(serde_json::json!({"personalComputeInstanceSettings": personal, "createdBy": creator})).unwrap();
+            let parsed =
+                instance(serde_json::json!({"personalComputeInstanceSettings": personal, "createdBy": creator}))
+                    .unwrap();
             assert_eq!(parsed.belongs_to(&me.to_uppercase()), mine, "{personal} {creator}");
         }
     }

@@ -12,9 +12,8 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::ClientOptions;
 use azure_identity::{
     AzureCliCredential, AzureCliCredentialOptions, AzureDeveloperCliCredential, AzureDeveloperCliCredentialOptions,
-    ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 use crate::azure::cloud::Cloud;
@@ -224,7 +223,9 @@ pub enum CredentialError {
     NotConfigured { method: AuthMethod, needs: &'static str },
     #[error("{method} did not produce a token within {secs} s; {remedy}", secs = timeout.as_secs(), remedy = method.remedy_in(tenant.as_ref()))]
     Timeout { method: AuthMethod, timeout: Duration, tenant: Option<TenantId> },
-    #[error("{method} cannot sign in to another tenant ({tenant}); use `az login` (--auth cli) for compute instances in other tenants")]
+    #[error(
+        "{method} cannot sign in to another tenant ({tenant}); use `az login` (--auth cli) for compute instances in other tenants"
+    )]
     NoOtherTenant { method: AuthMethod, tenant: TenantId },
 }
 
@@ -244,7 +245,11 @@ fn client_options(cloud: Cloud) -> ClientOptions {
     ClientOptions { cloud: cloud.identity_cloud().map(Arc::new), ..Default::default() }
 }
 
-fn build(method: AuthMethod, cloud: Cloud, tenant: Option<&TenantId>) -> Result<Arc<dyn TokenCredential>, CredentialError> {
+fn build(
+    method: AuthMethod,
+    cloud: Cloud,
+    tenant: Option<&TenantId>,
+) -> Result<Arc<dyn TokenCredential>, CredentialError> {
     let failed =
         |e: azure_core::Error| CredentialError::Failed { method, message: sdk_message(&e), tenant: tenant.cloned() };
     let var = |name: &str| std::env::var(name).unwrap_or_default();
@@ -281,7 +286,8 @@ fn build(method: AuthMethod, cloud: Cloud, tenant: Option<&TenantId>) -> Result<
             WorkloadIdentityCredential::new(Some(options)).map_err(failed)?
         }
         AuthMethod::Cli => {
-            let options = AzureCliCredentialOptions { tenant_id: tenant.map(ToString::to_string), ..Default::default() };
+            let options =
+                AzureCliCredentialOptions { tenant_id: tenant.map(ToString::to_string), ..Default::default() };
             AzureCliCredential::new(Some(options)).map_err(failed)?
         }
         AuthMethod::Azd => {
@@ -341,7 +347,9 @@ fn cache_key(method: AuthMethod, cloud: Cloud, tenant: Option<&TenantId>) -> Str
 fn login_state(method: AuthMethod) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let (dir, files): (_, &[&str]) = match method {
-        AuthMethod::Cli => (dirs::azure_cli_config()?, &["azureProfile.json", "msal_token_cache.json", "msal_token_cache.bin"]),
+        AuthMethod::Cli => {
+            (dirs::azure_cli_config()?, &["azureProfile.json", "msal_token_cache.json", "msal_token_cache.bin"])
+        }
         AuthMethod::Azd => (dirs::azd_config()?, &["config.json", "auth/msal/cache.json", "auth"]),
         _ => return None,
     };
@@ -505,7 +513,10 @@ mod tests {
 
     #[test]
     fn tenant_ids_are_guids_or_domains() {
-        assert_eq!("72F988BF-86F1-41AF-91AB-2D7CD011DB47".parse::<TenantId>().unwrap().as_str(), "72f988bf-86f1-41af-91ab-2d7cd011db47");
+        assert_eq!(
+            "72F988BF-86F1-41AF-91AB-2D7CD011DB47".parse::<TenantId>().unwrap().as_str(),
+            "72f988bf-86f1-41af-91ab-2d7cd011db47"
+        );
         assert!("contoso.onmicrosoft.com".parse::<TenantId>().is_ok());
         for bad in ["", "a b", "t;rm -rf", "-t", "$(id)", "t/x", "t\n"] {
             assert!(bad.parse::<TenantId>().is_err(), "{bad:?}");
@@ -515,7 +526,11 @@ mod tests {
     #[test]
     fn other_tenants_get_their_own_remedy() {
         let tenant: TenantId = "22222222-0000-0000-0000-000000000002".parse().unwrap();
-        let err = CredentialError::Failed { method: AuthMethod::Cli, message: "AADSTS50076: MFA".into(), tenant: Some(tenant) };
+        let err = CredentialError::Failed {
+            method: AuthMethod::Cli,
+            message: "AADSTS50076: MFA".into(),
+            tenant: Some(tenant),
+        };
         assert!(err.to_string().ends_with("run `az login --tenant 22222222-0000-0000-0000-000000000002`"), "{err}");
     }
 

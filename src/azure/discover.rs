@@ -287,9 +287,7 @@ async fn named_subscriptions(
 ) -> Result<Vec<(Scope, Result<Vec<Workspace>, ArmError>)>, DiscoverError> {
     let mut lists = Vec::new();
     for sub in &filter.subscriptions {
-        let (arm, list) = session
-            .call(None, |arm| async move { list_workspaces(&arm, sub, filter).await })
-            .await?;
+        let (arm, list) = session.call(None, |arm| async move { list_workspaces(&arm, sub, filter).await }).await?;
         lists.push((Scope { subscription: sub.clone(), arm }, Ok(list)));
     }
     Ok(lists)

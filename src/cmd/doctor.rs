@@ -443,9 +443,12 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
         let mut instance = None;
         if signed_in {
             let tenant = cache.as_ref().and_then(|c| c.tenant(&entry.id));
-            match session.get_compute(&entry.id, tenant.as_ref()).await.map_err(Error::from).and_then(|(arm, c)| {
-                endpoint::instance_of(&entry.id, &c).map(|i| (arm, i)).map_err(Error::from)
-            }) {
+            match session
+                .get_compute(&entry.id, tenant.as_ref())
+                .await
+                .map_err(Error::from)
+                .and_then(|(arm, c)| endpoint::instance_of(&entry.id, &c).map(|i| (arm, i)).map_err(Error::from))
+            {
                 Ok((arm, found)) => {
                     checks.push(check_instance(a, &entry.id, &found));
                     checks.extend(check_banner(a, &entry.id, &found, arm.token().secret()).await);

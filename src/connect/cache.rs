@@ -159,8 +159,7 @@ mod tests {
     fn zero_max_age_means_always_stale() {
         let root = tempfile::tempdir().unwrap();
         let cache = EndpointCache::new(root.path());
-        let entry =
-            Entry {
+        let entry = Entry {
             resource_id: id("ci1").cache_key(),
             endpoint: direct("1.2.3.4:22"),
             resolved_at: unix_now() - 10,

@@ -25,7 +25,6 @@ const FRESH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Environment variable equivalent of `--direct-timeout`.
 pub const DIRECT_TIMEOUT_ENV: &str = "AZML_SSH_DIRECT_TIMEOUT";
 
-
 #[derive(Clone, Debug)]
 pub struct ProxyOptions {
     pub azure: AzureOptions,
@@ -92,6 +91,7 @@ enum Connected {
 /// Connects `id` to the session's stdin/stdout and relays until the session ends.
 pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'_>) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
+    // The tenant an entry records is good however old the entry: it saves a round trip on every cold lookup.
     let tenant = cache.as_ref().and_then(|c| c.tenant(id));
     let cached =
         cache.as_ref().and_then(|c| c.fresh(id, options.cache_max_age)).filter(|e| e.serves(options.transport));
@@ -130,16 +130,13 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     .await?;
     tracing::debug!(endpoint = %resolved.endpoint, transport = resolved.endpoint.transport().name(), "resolved endpoint");
     let (endpoint, connected) = match (&resolved.endpoint, &resolved.fallback) {
-        (Endpoint::Direct { address }, Some(gateway)) => {
-            tracing::debug!(%address, "trying the direct endpoint");
-            match relay::connect(*address, options.direct_timeout).await {
-                Ok(socket) => (resolved.endpoint.clone(), Connected::Tcp(socket)),
-                Err(error) => {
-                    (session.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
-                    (Endpoint::Tunnel { gateway: gateway.clone() }, Connected::Tunnel(gateway.clone()))
-                }
+        (Endpoint::Direct { address }, Some(gateway)) => match connect_direct(*address, options.direct_timeout).await {
+            Ok(socket) => (resolved.endpoint.clone(), Connected::Tcp(socket)),
+            Err(error) => {
+                (session.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
+                (Endpoint::Tunnel { gateway: gateway.clone() }, Connected::Tunnel(gateway.clone()))
             }
-        }
+        },
         (endpoint, _) => (endpoint.clone(), connect(id, endpoint, FRESH_CONNECT_TIMEOUT).await?),
     };
     // What worked is what the next connections try first; after the entry ages out, direct is tried again.
@@ -214,10 +211,15 @@ pub async fn relay_tunnel(
     relay_over(Connected::Tunnel(gateway), options, session, tenant.as_ref(), None, tunnel::HANDSHAKE_TRIES).await
 }
 
+async fn connect_direct(address: SocketAddr, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
+    tracing::debug!(%address, "trying the direct endpoint");
+    relay::connect(address, timeout).await
+}
+
 /// The TCP connect for a direct endpoint; the tunnel's handshake happens in [`relay_over`].
 async fn connect(id: &ComputeId, endpoint: &Endpoint, timeout: Duration) -> Result<Connected, ProxyError> {
     match endpoint {
-        Endpoint::Direct { address } => relay::connect(*address, timeout)
+        Endpoint::Direct { address } => connect_direct(*address, timeout)
             .await
             .map(Connected::Tcp)
             .map_err(|source| ProxyError::Connect { name: id.compute.clone(), addr: *address, source }),

@@ -49,7 +49,9 @@ pub async fn resolve(
     let session = Session::new(azure).map_err(ResolveError::Session)?;
     let (arm, compute) = match tokio::time::timeout(azure.timeout, session.get_compute(id, tenant)).await {
         Ok(result) => result?,
-        Err(_) => return Err(ResolveError::Timeout { what: format!("compute {}", id.compute), timeout: azure.timeout }),
+        Err(_) => {
+            return Err(ResolveError::Timeout { what: format!("compute {}", id.compute), timeout: azure.timeout });
+        }
     };
     let instance = endpoint::instance_of(id, &compute)?;
     // Never start an instance that could not be connected to anyway.

@@ -15,6 +15,7 @@ mod golden_render;
 mod include_props;
 mod layering;
 mod lifecycle;
+mod real_azure;
 mod ssh_end_to_end;
 mod stream;
 mod tunnel;

@@ -23,6 +23,8 @@ struct State {
     handshakes: usize,
     /// Drop the WebSocket without a close frame after sending this many bytes to the client.
     drop_after: Option<usize>,
+    /// Close with this code when the target is done (default: a close frame without a code).
+    close_code: Option<u16>,
 }
 
 pub struct Gateway {
@@ -67,6 +69,11 @@ impl Gateway {
         self.state.lock().unwrap().drop_after = Some(bytes);
     }
 
+    /// Closes with `code` when the target ends the session (real gateways do not always say 1000).
+    pub fn close_with(&self, code: u16) {
+        self.state.lock().unwrap().close_code = Some(code);
+    }
+
     pub fn handshakes(&self) -> usize {
         self.state.lock().unwrap().handshakes
     }
@@ -100,7 +107,10 @@ where
     };
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else { return };
     let Ok(tcp) = tokio::net::TcpStream::connect(target).await else { return };
-    let drop_after = state.lock().unwrap().drop_after;
+    let (drop_after, close_code) = {
+        let s = state.lock().unwrap();
+        (s.drop_after, s.close_code)
+    };
     let (mut tcp_read, mut tcp_write) = tcp.into_split();
     let (mut sink, mut source) = ws.split();
 
@@ -132,6 +142,11 @@ where
             }
         }
         // A normal close (or the reply to the client's), flushed.
+        if let Some(code) = close_code {
+            use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+            let frame = CloseFrame { code: code.into(), reason: "session ended".into() };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+        }
         let _ = sink.close().await;
     };
     // The session lasts as long as the server side sends: after the client's close, sshd still flushes its last

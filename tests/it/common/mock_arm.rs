@@ -18,6 +18,8 @@ use super::tls::TestCa;
 
 pub const API_VERSION: &str = "2025-12-01";
 pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
+/// The tenant of the default token (`tid` of [`super::TOKEN`]).
+pub const HOME_TENANT: &str = "99999999-8888-7777-6666-555555555555";
 /// The secret the mock expects from an App Service managed identity client.
 pub const MI_SECRET: &str = "mi-secret";
 /// The client secret the mock Entra endpoint accepts.
@@ -52,6 +54,18 @@ pub struct Recorded {
     pub path: String,
     pub query: String,
     pub authorization: Option<String>,
+    pub content_length: Option<String>,
+    /// The status the mock answered with.
+    pub status: u16,
+}
+
+/// A tenant the signed-in account can see besides its home tenant.
+#[derive(Clone, Debug)]
+struct Tenant {
+    id: String,
+    name: String,
+    /// The token ARM accepts for this tenant.
+    token: String,
 }
 
 #[derive(Default)]
@@ -77,6 +91,10 @@ struct Inner {
     start_delay_once: Option<std::time::Duration>,
     /// POST .../start requests that arrived and are being delayed.
     delayed_starts: usize,
+    /// Tenants other than the home one.
+    tenants: Vec<Tenant>,
+    /// Lower-cased subscription ID → its tenant, for subscriptions outside the home tenant.
+    subscription_tenants: HashMap<String, String>,
 }
 
 /// A compute instance's lifecycle as the mock plays it: start and stop are accepted with 202 and move the state
@@ -291,6 +309,21 @@ impl MockArm {
             subscriptions.iter().map(|(id, state)| (id.to_string(), state.to_string())).collect();
     }
 
+    /// Adds a tenant the account can see, whose ARM token is `token` (a JWT with that `tid`, as the fake `az` hands
+    /// out for `--tenant`).
+    pub fn add_tenant(&self, id: &str, name: &str, token: &str) {
+        self.inner.lock().unwrap().tenants.push(Tenant { id: id.into(), name: name.into(), token: token.into() });
+    }
+
+    /// Puts `subscription` in tenant `tenant`, with `state` (Enabled, Warned, PastDue, Disabled, ...).
+    pub fn put_subscription(&self, subscription: &str, tenant: &str, state: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        if tenant != HOME_TENANT {
+            inner.subscription_tenants.insert(subscription.to_ascii_lowercase(), tenant.to_owned());
+        }
+        inner.subscriptions.push((subscription.to_owned(), state.to_owned()));
+    }
+
     /// Replies served for `path` (any method) before the normal behaviour.
     pub fn script(&self, path: &str, replies: Vec<Reply>) {
         self.inner.lock().unwrap().scripts.insert(path.to_ascii_lowercase(), replies.into());
@@ -334,32 +367,67 @@ async fn handle(
 }
 
 fn respond(inner: &Mutex<Inner>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let path = uri.path().to_owned();
-    let query = uri.query().unwrap_or("").to_owned();
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut state = inner.lock().unwrap();
-    state.requests.push(Recorded {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let recorded = Recorded {
         method: method.to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        authorization: authorization.clone(),
-    });
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or("").to_owned(),
+        authorization: header("authorization"),
+        content_length: header("content-length"),
+        status: 0,
+    };
+    let mut state = inner.lock().unwrap();
+    let answer = answer(&mut state, &recorded, &headers, body);
+    state.requests.push(Recorded { status: answer.status, ..recorded });
+    reply(answer)
+}
+
+/// The tenant a token belongs to: the home token's, or that of a tenant whose token it is — checked against the
+/// token's own `tid` claim, as ARM does.
+fn tenant_of(state: &Inner, authorization: Option<&str>) -> Option<String> {
+    let token = authorization?.strip_prefix("Bearer ")?;
+    if token == state.token {
+        return Some(HOME_TENANT.to_owned());
+    }
+    let tenant = state.tenants.iter().find(|t| t.token == token)?;
+    (claim(token, "tid").as_deref() == Some(tenant.id.as_str())).then(|| tenant.id.clone())
+}
+
+/// ARM's answer to a token from the wrong tenant, body and challenge as the real service sends them.
+fn wrong_tenant(token_tenant: &str, right: &str) -> Reply {
+    Reply::error(
+        401,
+        "InvalidAuthenticationTokenTenant",
+        &format!(
+            "The access token is from the wrong issuer 'https://sts.windows.net/{token_tenant}/'. It must match the tenant 'https://sts.windows.net/{right}/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/{right}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later."
+        ),
+    )
+    .with_header(
+        "WWW-Authenticate",
+        &format!(
+            r#"Bearer authorization_uri="https://login.windows.net/{right}", error="invalid_token", error_description="The access token is from the wrong issuer.""#
+        ),
+    )
+}
+
+fn answer(state: &mut Inner, recorded: &Recorded, headers: &HeaderMap, body: Bytes) -> Reply {
+    let (path, query) = (recorded.path.as_str(), recorded.query.as_str());
+    let method: Method = recorded.method.parse().unwrap();
 
     // Entra ID's token endpoint, for the service-principal credential: POST /{tenant}/oauth2/v2.0/token.
     if method == Method::POST && path.ends_with("/oauth2/v2.0/token") {
         let form = String::from_utf8_lossy(&body).into_owned();
         let secret_ok = form.split('&').any(|kv| kv == format!("client_secret={}", state.sp_secret));
         return if secret_ok {
-            let token = state.token.clone();
-            reply(Reply::json(
+            Reply::json(
                 200,
-                json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}),
-            ))
+                json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": state.token}),
+            )
         } else {
-            reply(Reply::json(
+            Reply::json(
                 401,
                 json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": [7000215]}),
-            ))
+            )
         };
     }
 
@@ -370,64 +438,83 @@ fn respond(inner: &Mutex<Inner>, method: Method, uri: Uri, headers: HeaderMap, b
         return if secret_ok && query.contains("resource=") {
             let expires_on =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
-            reply(Reply::json(
+            Reply::json(
                 200,
                 json!({"access_token": state.token, "expires_on": expires_on.to_string(), "resource": "https://management.core.windows.net/", "token_type": "Bearer"}),
-            ))
+            )
         } else {
-            reply(Reply::error(400, "BadRequest", "bad identity header"))
+            Reply::error(400, "BadRequest", "bad identity header")
         };
     }
 
+    // Azure's HTTP/1.1 front ends refuse a POST that does not declare its (empty) body.
+    if method == Method::POST && recorded.content_length.is_none() {
+        return Reply::raw(411, "<h2>Length Required</h2>").with_header("content-type", "text/html");
+    }
     if let Some(next) = state.scripts.get_mut(&path.to_ascii_lowercase()).and_then(VecDeque::pop_front) {
-        return reply(next);
+        return next;
     }
-    if authorization.as_deref() != Some(&format!("Bearer {}", state.token)) {
-        return reply(Reply::error(401, "InvalidAuthenticationToken", "The access token is invalid."));
+    let Some(token_tenant) = tenant_of(state, recorded.authorization.as_deref()) else {
+        return Reply::error(401, "InvalidAuthenticationToken", "The access token is invalid.");
+    };
+    let lower = path.to_ascii_lowercase();
+    if let Some(sub) = lower.strip_prefix("/subscriptions/").map(|rest| rest.split('/').next().unwrap_or_default()) {
+        let right = state.subscription_tenants.get(sub).map_or(HOME_TENANT, String::as_str);
+        if right != token_tenant {
+            return wrong_tenant(&token_tenant, right);
+        }
     }
-    let wanted = if path == "/subscriptions" { SUBSCRIPTIONS_API_VERSION } else { API_VERSION };
+    let wanted = if matches!(path, "/subscriptions" | "/tenants") { SUBSCRIPTIONS_API_VERSION } else { API_VERSION };
     if !query.split('&').any(|kv| kv == format!("api-version={wanted}")) {
-        return reply(Reply::error(
+        return Reply::error(
             400,
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
-        ));
+        );
     }
     if method == Method::POST
-        && let Some((compute, action)) = path.to_ascii_lowercase().rsplit_once('/')
+        && let Some((compute, action)) = lower.rsplit_once('/')
         && matches!(action, "start" | "stop")
         && state.machines.contains_key(compute)
     {
-        return reply(lifecycle_action(&mut state, compute, action));
+        return lifecycle_action(state, compute, action);
     }
-    if method == Method::GET && state.computes.contains_key(&path.to_ascii_lowercase()) {
-        let key = path.to_ascii_lowercase();
-        advance(&mut state, &key);
-        return reply(Reply::json(200, state.computes[&key].clone()));
+    if method == Method::GET && state.computes.contains_key(&lower) {
+        advance(state, &lower);
+        return Reply::json(200, state.computes[&lower].clone());
     }
     if method == Method::GET
-        && let Some(items) = list(&state, &path)
+        && let Some(items) = list(state, path, &token_tenant)
     {
-        return reply(page(&state, &path, &query, items));
+        return page(state, path, query, items);
     }
     let name = path.rsplit('/').next().unwrap_or("");
-    reply(Reply::error(
+    Reply::error(
         404,
         "ResourceNotFound",
         &format!("The Resource 'Microsoft.MachineLearningServices/workspaces/computes/{name}' was not found."),
-    ))
+    )
 }
 
 /// The items of a list operation at `path`, if it is one: subscriptions, workspaces (per subscription or per
 /// resource group) or the computes of a workspace. Workspaces are those that hold a registered compute.
-fn list(state: &Inner, path: &str) -> Option<Vec<Value>> {
+fn list(state: &Inner, path: &str, token_tenant: &str) -> Option<Vec<Value>> {
     let lower = path.to_ascii_lowercase();
+    if lower == "/tenants" {
+        let home = json!({"id": format!("/tenants/{HOME_TENANT}"), "tenantId": HOME_TENANT, "tenantCategory": "Home", "displayName": "Home Tenant", "defaultDomain": "home.onmicrosoft.com"});
+        let others = state.tenants.iter().map(|t| json!({"id": format!("/tenants/{}", t.id), "tenantId": t.id, "tenantCategory": "Home", "displayName": t.name, "defaultDomain": format!("{}.onmicrosoft.com", t.name.to_ascii_lowercase())}));
+        return Some(std::iter::once(home).chain(others).collect());
+    }
     if lower == "/subscriptions" {
+        // ARM lists only the subscriptions of the token's tenant.
+        let tenant_of_sub =
+            |id: &str| state.subscription_tenants.get(&id.to_ascii_lowercase()).map_or(HOME_TENANT, String::as_str);
         return Some(
             state
                 .subscriptions
                 .iter()
-                .map(|(id, st)| json!({"id": format!("/subscriptions/{id}"), "subscriptionId": id, "displayName": format!("Subscription {id}"), "state": st}))
+                .filter(|(id, _)| tenant_of_sub(id) == token_tenant)
+                .map(|(id, st)| json!({"id": format!("/subscriptions/{id}"), "subscriptionId": id, "tenantId": token_tenant, "displayName": format!("Subscription {id}"), "state": st}))
                 .collect(),
         );
     }
@@ -521,4 +608,35 @@ pub fn compute_instance(id: &str, state: &str, ssh_enabled: bool, ip: Option<&st
             }
         }
     })
+}
+
+/// An instance created by its user and assigned to nobody, as the studio makes them: `personalComputeInstanceSettings`
+/// is null and the owner is only in `createdBy`.
+pub fn created_by(id: &str, creator_oid: &str, creator_tenant: &str, port: u16) -> Value {
+    let mut doc = compute_instance(id, "Running", true, Some("127.0.0.1"), Some(port));
+    let props = &mut doc["properties"]["properties"];
+    props["personalComputeInstanceSettings"] = Value::Null;
+    props["computeInstanceAuthorizationType"] = json!("personal");
+    props["createdBy"] = json!({"userName": "someone@example.com", "userOrgId": creator_tenant, "userId": creator_oid});
+    doc
+}
+
+/// An unsigned JWT-shaped token with `oid` and `tid` claims, like the ones Entra ID issues (the mock decodes it).
+pub fn jwt(oid: &str, tid: &str) -> String {
+    use base64::Engine as _;
+    let encode = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        encode(serde_json::json!({"alg": "none", "typ": "JWT"})),
+        encode(serde_json::json!({"oid": oid, "tid": tid, "name": "Test User"}))
+    )
+}
+
+/// A claim of a JWT-shaped token's payload.
+pub fn claim(token: &str, name: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get(name)?.as_str().map(str::to_owned)
 }

@@ -59,6 +59,11 @@ impl TestEnv {
         sshd::keygen(&user_key);
         let az_dir = root.join("az");
         write_fake_az(&az_dir, TOKEN);
+        // What `az login` leaves behind; azml-ssh trusts a cached token only while these files stay as they were.
+        std::fs::create_dir_all(root.join("home/.azure")).unwrap();
+        std::fs::write(root.join("home/.azure/azureProfile.json"), r#"{"subscriptions": [{"id": "signed-in"}]}"#)
+            .unwrap();
+        std::fs::write(root.join("home/.azure/msal_token_cache.json"), r#"{"AccessToken": {}}"#).unwrap();
         let env =
             TestEnv { known_hosts: root.join("home/known_hosts"), dir, arm, user_key, az_dir, extra_env: Vec::new() };
         // Host key made now, so known_hosts can name it before any sshd runs.
@@ -201,7 +206,34 @@ impl TestEnv {
     pub fn az_logged_out(&self) {
         std::fs::write(self.az_dir.join("logged-out"), "").unwrap();
     }
+
+    /// What `az logout` does: the profile is rewritten without accounts, the MSAL token cache removed, and the
+    /// CLI has no login any more.
+    pub fn az_logout(&self) {
+        std::fs::write(self.path("home/.azure/azureProfile.json"), r#"{"subscriptions": []}"#).unwrap();
+        std::fs::remove_file(self.path("home/.azure/msal_token_cache.json")).unwrap();
+        self.az_logged_out();
+    }
+
+    /// Lets the fake `az` hand out `token` for `az account get-access-token --tenant <tenant>`.
+    pub fn az_tenant_token(&self, tenant: &str, token: &str) {
+        std::fs::create_dir_all(self.az_dir.join("tenants")).unwrap();
+        std::fs::write(self.az_dir.join(format!("tenants/{tenant}.token")), token).unwrap();
+    }
+
+    /// Makes `--tenant <tenant>` fail as a tenant with multi-factor authentication required does.
+    pub fn az_tenant_needs_mfa(&self, tenant: &str) {
+        std::fs::create_dir_all(self.az_dir.join("tenants")).unwrap();
+        std::fs::write(self.az_dir.join(format!("tenants/{tenant}.mfa")), "").unwrap();
+    }
+
+    /// The `az` command lines run so far.
+    pub fn az_call_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.az_dir.join("calls.log")).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
 }
+
+pub use mock_arm::jwt;
 
 /// A fake `az` that answers `az account get-access-token` exactly as the real CLI does (JSON with accessToken,
 /// expiresOn, expires_on, tokenType) and logs each call. azure_identity's real AzureCliCredential runs it.
@@ -217,15 +249,31 @@ case "$*" in
     "account get-access-token"*) ;;
     *) echo "fake az: unsupported: $*" >&2; exit 2 ;;
 esac
+token="{token}"
+tenant=99999999-8888-7777-6666-555555555555
+case "$*" in
+    *"--tenant "*)
+        tenant=$(echo "$*" | sed 's/.*--tenant \([^ ]*\).*/\1/')
+        if [ -e "{dir}/tenants/$tenant.mfa" ]; then
+            echo "ERROR: AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '797f4846-ba00-4fd7-ba43-dac1f8f63013'. Run the command below to authenticate interactively: az login --tenant $tenant" >&2
+            exit 1
+        fi
+        if [ ! -e "{dir}/tenants/$tenant.token" ]; then
+            echo "ERROR: AADSTS90002: Tenant '$tenant' not found." >&2
+            exit 1
+        fi
+        token=$(cat "{dir}/tenants/$tenant.token")
+        ;;
+esac
 now=$(date +%s)
 exp=$((now + 3600))
 cat <<JSON
 {{
-  "accessToken": "{token}",
+  "accessToken": "$token",
   "expiresOn": "$(date -d @$exp '+%Y-%m-%d %H:%M:%S.000000')",
   "expires_on": $exp,
   "subscription": "{SUB}",
-  "tenant": "99999999-8888-7777-6666-555555555555",
+  "tenant": "$tenant",
   "tokenType": "Bearer"
 }}
 JSON
