@@ -224,3 +224,21 @@ fn the_banner_is_probed_through_the_tunnel_too() {
     assert!(banner["detail"].as_str().unwrap().contains("the tunnel at localhost:"), "{banner}");
     assert!(banner["detail"].as_str().unwrap().contains("says SSH-2.0-"), "{banner}");
 }
+
+#[test]
+fn a_blocked_ssh_port_is_reported_with_the_tunnel_that_works() {
+    let mut env = TestEnv::new();
+    let sshd = env.start_sshd();
+    let (_gateway, id) = env.put_tunnel_instance("ci1", sshd.addr);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    env.arm.patch_instance(&id, "sshSettings", json!({"sshPublicAccess": "Enabled", "sshPort": closed}));
+    env.arm.patch_instance(&id, "connectivityEndpoints", json!({"publicIpAddress": "127.0.0.1"}));
+    let out = run(env.command(crate::common::BIN).args(["add", "azmlci1", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let (_, checks) = doctor(&env);
+    let banner = checks.iter().find(|c| c["item"] == "azmlci1: SSH banner").expect("banner item");
+    assert_eq!(banner["verdict"], "warn", "{banner}");
+    let detail = banner["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("127.0.0.1:{closed} does not answer directly")), "{detail}");
+    assert!(detail.contains("says SSH-2.0-") && detail.contains("connections use the tunnel"), "{detail}");
+}
