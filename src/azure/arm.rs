@@ -22,6 +22,11 @@ pub const API_VERSION: &str = "2025-12-01";
 const MAX_TRIES: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(400);
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// No ARM page comes near this; a server sending more is broken or hostile, and memory stays bounded.
+const MAX_BODY: usize = 8 << 20;
+/// A `Retry-After` longer than this is treated as this (a day): the wait is never taken anyway, since it passes
+/// any deadline, but the arithmetic on it must not overflow.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
 /// `error.code` and `error.message` from an ARM error body, rendered as ": Code: message" (or nothing).
 #[derive(Debug, Default)]
@@ -94,6 +99,8 @@ pub enum ArmError {
     Unreachable { base: String, tries: u32, reason: String },
     #[error("Azure Resource Manager sent an unreadable answer for {what}: {reason}")]
     BadResponse { what: String, reason: String },
+    #[error("Azure Resource Manager did not answer the request for {what} within {secs} s (--timeout)")]
+    TimedOut { what: String, secs: u64 },
     #[error("cannot set up the HTTPS client: {0}")]
     Client(#[from] ClientError),
 }
@@ -237,7 +244,7 @@ impl ArmClient {
         let mut tries = 0;
         loop {
             tries += 1;
-            let failure = match self.try_once(method.clone(), url.clone(), verb, what, tries).await {
+            let failure = match self.try_once(method.clone(), url.clone(), verb, what, tries, deadline).await {
                 Ok(body) => return Ok(body),
                 Err(failure) => failure,
             };
@@ -245,7 +252,7 @@ impl ArmClient {
                 Failure::Final(error) => return Err(error),
                 Failure::Retry { error, wait } => (error, wait.unwrap_or_else(|| backoff(tries))),
             };
-            if tries >= MAX_TRIES || Instant::now() + wait >= deadline {
+            if tries >= MAX_TRIES || Instant::now().checked_add(wait).is_none_or(|then| then >= deadline) {
                 return Err(error);
             }
             tracing::debug!("{what}: try {tries} failed ({error}); retrying in {wait:?}");
@@ -253,17 +260,32 @@ impl ArmClient {
         }
     }
 
-    async fn try_once(&self, method: Method, url: Url, verb: Verb, what: &str, tries: u32) -> Result<Vec<u8>, Failure> {
+    async fn try_once(
+        &self,
+        method: Method,
+        url: Url,
+        verb: Verb,
+        what: &str,
+        tries: u32,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, Failure> {
         tracing::debug!(%method, %url, "ARM request");
-        let unreachable = |e: reqwest::Error| Failure::Retry {
-            error: ArmError::Unreachable { base: self.base.to_string(), tries, reason: error_chain(&e) },
-            wait: None,
+        let unreachable = |e: reqwest::Error| match e.is_timeout() && !e.is_connect() {
+            true => Failure::Final(ArmError::TimedOut { what: what.to_owned(), secs: self.retry_budget.as_secs() }),
+            false => Failure::Retry {
+                error: ArmError::Unreachable { base: self.base.to_string(), tries, reason: error_chain(&e) },
+                wait: None,
+            },
         };
+        // Every request ends by the call's deadline, headers and body included: a server that accepts and then
+        // says nothing must not hold a ProxyCommand forever.
+        let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
         let mut request = self
             .http
             .request(method.clone(), url)
             .bearer_auth(self.token.secret())
-            .header(reqwest::header::ACCEPT, "application/json");
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(remaining);
         if method == Method::POST {
             // Start and stop have no body. HTTP/1.1 front ends (and TLS-inspecting proxies that downgrade to it)
             // answer 411 Length Required unless the empty body is declared.
@@ -274,9 +296,23 @@ impl ArmClient {
         let retry_after = retry_after(response.headers());
         let challenge = challenged_tenant(response.headers());
         tracing::debug!(%status, "ARM response");
-        let body = response.bytes().await.map_err(unreachable)?;
+        let too_large = || {
+            let reason = format!("the answer is larger than {} MiB", MAX_BODY >> 20);
+            Failure::Final(ArmError::BadResponse { what: what.to_owned(), reason })
+        };
+        if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(too_large());
+        }
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         if status.is_success() {
-            return Ok(body.to_vec());
+            return Ok(body);
         }
         let detail = Detail::from_body(&String::from_utf8_lossy(&body));
         let what = what.to_owned();
@@ -337,7 +373,7 @@ fn wrong_tenant(detail: &Detail, challenge: Option<TenantId>) -> Option<TenantId
 /// `Retry-After` in seconds (ARM's form). HTTP dates are rare here and fall back to our own backoff.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    value.trim().parse::<u64>().ok().map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// Exponential backoff, capped, with "equal jitter" (half fixed, half random) so concurrent proxies that failed
@@ -408,5 +444,9 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
         headers.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
+        headers.insert(reqwest::header::RETRY_AFTER, "18446744073709551615".parse().unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert_eq!(wait, MAX_RETRY_AFTER, "capped");
+        assert!(Instant::now().checked_add(wait).is_some());
     }
 }

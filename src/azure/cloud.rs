@@ -79,6 +79,10 @@ pub enum BadUrl {
     NoHost,
     #[error("it must be a plain http(s)://host[:port][/path] base")]
     NotPlain,
+    #[error(
+        "plain http would send the access token unencrypted; use https (http is allowed only for 127.0.0.1, ::1 and localhost)"
+    )]
+    PlainHttp,
 }
 
 /// The ARM base URL in effect: `AZML_SSH_ARM_ENDPOINT` when set, otherwise the cloud's.
@@ -100,6 +104,15 @@ fn parse_base_url(text: &str) -> Result<reqwest::Url, BadUrl> {
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err(BadUrl::NotPlain);
     }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(BadUrl::PlainHttp);
+    }
     Ok(url)
 }
 
@@ -110,6 +123,10 @@ mod tests {
     #[test]
     fn base_urls_accept_plain_http_and_https_only() {
         assert!(parse_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_base_url("http://[::1]:8080").is_ok());
+        assert!(parse_base_url("http://localhost:8080").is_ok());
+        assert!(matches!(parse_base_url("http://arm.example.com"), Err(BadUrl::PlainHttp)));
+        assert!(matches!(parse_base_url("http://10.0.0.4:8080"), Err(BadUrl::PlainHttp)));
         assert!(parse_base_url("https://arm.local:443/prefix").is_ok());
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("http://x/?a=b").is_err());

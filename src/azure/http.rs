@@ -20,6 +20,8 @@ pub fn client() -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .user_agent(concat!("azml-ssh/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
+        // ARM never redirects; following one could hand the bearer token to another host.
+        .redirect(reqwest::redirect::Policy::none())
         .tls_certs_merge(roots)
         .build()
         .map_err(|e| ClientError::Build(error_chain(&e)))

@@ -151,10 +151,7 @@ pub fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
     let shown = path.display().to_string();
     let absolute =
         std::path::absolute(path).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
-    let text = absolute.to_string_lossy();
-    if text.chars().any(|c| c.is_control() || c == '"') {
-        return Err(refuse("identity file path", &text, "it contains a quote or control character"));
-    }
+    check_path_text(&absolute)?;
     let meta =
         std::fs::metadata(&absolute).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
     if !meta.is_file() {
@@ -202,10 +199,36 @@ pub fn quote_program(path: &Path, flavor: Flavor) -> Result<String, InvalidValue
     Ok(out)
 }
 
-/// IdentityFile takes `%` tokens and quotes; anything else in the path is literal.
-fn render_identity_file(path: &Path) -> String {
+/// A path that can be written into an ssh config and read back as the same path: UTF-8, no control characters.
+/// Everything else (spaces, quotes, backslashes, `#`, `%`) is quoted or escaped by [`render_identity_file`].
+pub fn check_path_text(path: &Path) -> Result<(), InvalidValue> {
+    let Some(text) = path.to_str() else {
+        return Err(refuse("identity file path", &path.to_string_lossy(), "it is not valid UTF-8"));
+    };
+    if text.chars().any(char::is_control) {
+        return Err(refuse("identity file path", text, "it contains a control character"));
+    }
+    Ok(())
+}
+
+/// IdentityFile as ssh_config reads it: `%` starts a token, so it is doubled; a path with whitespace, quotes,
+/// backslashes or `#` is double-quoted, with `"` and `\` escaped inside (OpenSSH's argument splitting undoes
+/// exactly that).
+pub fn render_identity_file(path: &Path) -> String {
     let text = path.to_string_lossy().replace('%', "%%");
-    if text.contains([' ', '\t']) { format!("\"{text}\"") } else { text }
+    if !text.contains([' ', '\t', '"', '\'', '\\', '#']) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// The resource ID needs quoting only for parentheses, which Azure allows in resource group names.

@@ -43,14 +43,25 @@ fn lines(bytes: &[u8]) -> Vec<Line<'_>> {
     bytes.split_inclusive(|&b| b == b'\n').map(|bytes| Line { bytes }).collect()
 }
 
-/// ssh's argument splitting: whitespace-separated, with double or single quotes grouping, and a trailing `#`
-/// comment ignored.
+/// ssh's argument splitting (OpenSSH's `argv_split`): whitespace-separated, double or single quotes grouping, a
+/// backslash escaping a quote or backslash (and, outside quotes, a space), and a `#` starting a comment at the
+/// start of an argument.
 pub fn split_args(text: &str) -> Vec<String> {
     let mut args = Vec::new();
     let mut current = String::new();
     let mut in_arg = false;
     let mut quote: Option<char> = None;
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\'
+            && let Some(&next) = chars.peek()
+            && (matches!(next, '"' | '\'' | '\\') || (quote.is_none() && next == ' '))
+        {
+            current.push(next);
+            chars.next();
+            in_arg = true;
+            continue;
+        }
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
             (Some(_), c) => current.push(c),
@@ -290,5 +301,6 @@ mod tests {
     fn argument_splitting_follows_ssh() {
         assert_eq!(split_args("a \"b c\" 'd' e#x # comment"), ["a", "b c", "d", "e#x"]);
         assert_eq!(split_args(""), Vec::<String>::new());
+        assert_eq!(split_args(r#""a \"q\" \\b's" c\ d"#), ["a \"q\" \\b's", "c d"]);
     }
 }

@@ -23,6 +23,8 @@ pub enum ConfigError {
     Invalid(#[from] InvalidValue),
     #[error("{path} has no parent directory")]
     NoParent { path: String },
+    #[error("the backup {path} does not read back as written; nothing was changed (is the disk full?)")]
+    BackupMismatch { path: String },
     #[error("there is no host {alias:?} in {file} (see `azml-ssh list`)")]
     NoSuchHost { alias: String, file: String },
 }
@@ -54,8 +56,10 @@ impl Layout {
         Ok(Layout { include_file: include_dir.join("config"), include_dir, user_config, home })
     }
 
-    fn lock_file(&self) -> PathBuf {
-        self.include_dir.join(".lock")
+    /// What writers lock: `~/.ssh` itself. azml-ssh never removes it, so every writer, before and after a
+    /// `config --remove`, locks the same inode (a lock file that is deleted and re-created would not be).
+    pub fn lock_dir(&self) -> PathBuf {
+        self.home.join(".ssh")
     }
 
     /// Remembers that azml-ssh created the user's config, so `--remove` can delete it again.
@@ -130,7 +134,7 @@ impl Report {
 /// Holds the cross-process lock for the duration of `work`.
 fn locked<T>(layout: &Layout, work: impl FnOnce() -> Result<T, ConfigError>) -> Result<T, ConfigError> {
     fs::private_dir(&layout.include_dir).map_err(io("create", &layout.include_dir))?;
-    let _lock = fs::lock_exclusive(&layout.lock_file()).map_err(io("lock", &layout.lock_file()))?;
+    let _lock = fs::lock_dir(&layout.lock_dir()).map_err(io("lock", &layout.lock_dir()))?;
     work()
 }
 
@@ -201,8 +205,7 @@ pub fn update_hosts(
 pub fn remove_all(layout: &Layout, dry_run: bool) -> Result<Report, ConfigError> {
     let report = locked(layout, || remove_all_locked(layout, dry_run))?;
     if !dry_run {
-        // Leave no trace: the lock file, then the directory if nothing else of the user's is in it.
-        let _ = std::fs::remove_file(layout.lock_file());
+        // Leave no trace: the directory, if nothing else of the user's is in it.
         let _ = std::fs::remove_dir(&layout.include_dir);
     }
     Ok(report)
@@ -256,7 +259,7 @@ fn apply(layout: &Layout, edits: &[Edit]) -> Result<(), ConfigError> {
             Some(bytes) if *path == layout.include_file => {
                 fs::write_atomic(path, bytes, 0o600).map_err(io("write", path))?;
             }
-            Some(bytes) => write_user_config(layout, path, edit.before.is_some(), bytes)?,
+            Some(bytes) => write_user_config(layout, path, edit.before.as_deref(), bytes)?,
         }
     }
     Ok(())
@@ -264,14 +267,13 @@ fn apply(layout: &Layout, edits: &[Edit]) -> Result<(), ConfigError> {
 
 /// Writes the user's config: same mode as before (0600 for a new file, in a 0700 `~/.ssh`), a backup of the
 /// original on first touch, and a note when we created it.
-fn write_user_config(layout: &Layout, path: &Path, existed: bool, bytes: &[u8]) -> Result<(), ConfigError> {
+fn write_user_config(layout: &Layout, path: &Path, before: Option<&[u8]>, bytes: &[u8]) -> Result<(), ConfigError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = if existed {
+    let mode = if before.is_some() {
         let backup = Layout::backup_path(path);
-        if !backup.exists() {
-            std::fs::copy(path, &backup).map_err(io("back up", path))?;
-            std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o600))
-                .map_err(io("protect", &backup))?;
+        // Anything already there — even a dangling symlink — is left alone and never followed.
+        if std::fs::symlink_metadata(&backup).is_err() {
+            write_backup(&backup, before.unwrap_or_default())?;
         }
         std::fs::metadata(path).map_err(io("read", path))?.permissions().mode() & 0o7777
     } else {
@@ -284,6 +286,20 @@ fn write_user_config(layout: &Layout, path: &Path, existed: bool, bytes: &[u8]) 
         0o600
     };
     fs::write_atomic(path, bytes, mode).map_err(io("write", path))
+}
+
+/// The one-time backup of the user's config: written whole or not at all (temporary file and rename, private
+/// mode from the start), then read back and compared, so a full disk can never leave a truncated backup behind.
+fn write_backup(backup: &Path, original: &[u8]) -> Result<(), ConfigError> {
+    fs::write_atomic(backup, original, 0o600).map_err(io("back up to", backup))?;
+    match std::fs::read(backup) {
+        Ok(copy) if copy == original => Ok(()),
+        Ok(_) => {
+            let _ = std::fs::remove_file(backup);
+            Err(ConfigError::BackupMismatch { path: backup.display().to_string() })
+        }
+        Err(e) => Err(io("verify", backup)(e)),
+    }
 }
 
 #[cfg(test)]
@@ -360,6 +376,34 @@ mod tests {
 
         remove_all(&l, false).unwrap();
         assert_eq!(std::fs::read_to_string(&real).unwrap(), "Host x\n  User me\n");
+        assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600, "private backup");
+    }
+
+    #[test]
+    fn a_dangling_symlink_where_the_backup_goes_is_never_followed() {
+        let home = tempfile::tempdir().unwrap();
+        let l = layout(home.path());
+        std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+        std::fs::write(&l.user_config, "Host x\n").unwrap();
+        let elsewhere = home.path().join("not-yours");
+        std::os::unix::fs::symlink(&elsewhere, Layout::backup_path(&l.user_config)).unwrap();
+        add(&l, "ci1");
+        assert!(!elsewhere.exists(), "nothing written through the link");
+        assert!(std::fs::read_to_string(&l.user_config).unwrap().contains("Include "));
+    }
+
+    #[test]
+    fn remove_all_keeps_what_writers_lock() {
+        let home = tempfile::tempdir().unwrap();
+        let l = layout(home.path());
+        add(&l, "ci1");
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let locked_before = inode(&l.lock_dir());
+        remove_all(&l, false).unwrap();
+        assert!(!l.include_dir.exists(), "azml-ssh's directory is gone");
+        assert_eq!(inode(&l.lock_dir()), locked_before, "later writers lock the same inode");
+        add(&l, "ci2");
+        assert_eq!(inode(&l.lock_dir()), locked_before);
     }
 
     #[test]

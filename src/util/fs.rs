@@ -43,12 +43,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
-/// An exclusive advisory lock on `path` (created if needed), held until the returned file is dropped. The kernel
-/// releases it when a holder dies, so a crashed azml-ssh never blocks the next one.
-pub fn lock_exclusive(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
-    file.lock()?;
-    Ok(file)
+/// An exclusive advisory lock on directory `dir`, held until the returned handle is dropped. The kernel releases
+/// it when a holder dies, so a crashed azml-ssh never blocks the next one.
+pub fn lock_dir(dir: &Path) -> io::Result<File> {
+    let handle = File::open(dir)?;
+    handle.lock()?;
+    Ok(handle)
 }
 
 #[cfg(test)]

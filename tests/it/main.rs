@@ -12,6 +12,7 @@ mod demo;
 mod doctor;
 mod fdpass;
 mod golden_render;
+mod identity_props;
 mod include_props;
 mod layering;
 mod lifecycle;
