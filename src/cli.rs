@@ -213,6 +213,10 @@ pub struct ConfigArgs {
     #[arg(long)]
     pub remove: bool,
 
+    /// Exit 0 even when some subscriptions or workspaces could not be listed (their hosts are kept either way).
+    #[arg(long)]
+    pub keep_going: bool,
+
     #[command(flatten)]
     pub host: HostArgs,
 
@@ -428,6 +432,7 @@ impl ConfigArgs {
             workspace: self.workspace.clone(),
             all: self.all,
             prefix: self.prefix.clone(),
+            keep_going: self.keep_going,
         }
     }
 }

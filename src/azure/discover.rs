@@ -44,9 +44,43 @@ pub struct Discovery {
     pub found: Vec<Found>,
     /// The subscriptions that were searched (lower-case), so stale entries can be told from out-of-scope ones.
     pub searched: Vec<String>,
-    /// Things that were skipped, one line each (a tenant we cannot sign in to, a workspace we may not read, a
-    /// compute with an unusable name).
+    /// Things that were skipped, one line each (a tenant we cannot sign in to, a compute with an unusable name).
     pub warnings: Vec<String>,
+    /// Lists that failed (after ARM's retries): what is in them is unknown, not gone.
+    pub failed: Vec<Failed>,
+}
+
+/// A list that could not be read, so hosts in it must be kept as they are.
+#[derive(Debug)]
+pub enum Failed {
+    /// The subscriptions of a tenant.
+    Tenant { tenant: String, error: String },
+    /// The workspaces of a subscription.
+    Subscription { subscription: String, error: String },
+    /// The computes of a workspace (its lower-cased ARM path).
+    Workspace { path: String, error: String },
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Tenant { tenant, error } => write!(f, "the subscriptions of tenant {tenant}: {error}"),
+            Failed::Subscription { subscription, error } => {
+                write!(f, "the workspaces of subscription {subscription}: {error}")
+            }
+            Failed::Workspace { path, error } => {
+                let name = path.rsplit('/').next().unwrap_or(path);
+                write!(f, "the computes of workspace {name}: {error}")
+            }
+        }
+    }
+}
+
+impl Discovery {
+    /// Whether the listing of the workspace at `path` (any case) failed.
+    pub fn workspace_failed(&self, path: &str) -> bool {
+        self.failed.iter().any(|f| matches!(f, Failed::Workspace { path: p, .. } if p.eq_ignore_ascii_case(path)))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +137,7 @@ fn workspace_path(id: &str) -> Option<String> {
 pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, DiscoverError> {
     let mut discovery = Discovery::default();
     let workspace_lists = if filter.subscriptions.is_empty() {
-        let scopes = every_subscription(session, &mut discovery.warnings).await?;
+        let scopes = every_subscription(session, &mut discovery).await?;
         stream::iter(scopes.into_iter().map(|scope| async move {
             let result = list_workspaces(&scope.arm, &scope.subscription, filter).await;
             (scope, result)
@@ -114,7 +148,12 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
     } else {
         named_subscriptions(session, filter).await?
     };
-    discovery.searched = workspace_lists.iter().map(|(s, _)| s.subscription.to_ascii_lowercase()).collect();
+    // Only subscriptions whose workspaces could be listed count as searched: hosts elsewhere are kept.
+    discovery.searched = workspace_lists
+        .iter()
+        .filter(|(_, result)| result.is_ok())
+        .map(|(s, _)| s.subscription.to_ascii_lowercase())
+        .collect();
 
     let mut workspaces: Vec<(String, &Scope)> = Vec::new();
     for (scope, result) in &workspace_lists {
@@ -122,7 +161,8 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
             Ok(list) => list,
             // Among all visible subscriptions, one we cannot read is skipped (a named one failed earlier).
             Err(e) => {
-                discovery.warnings.push(format!("skipped subscription {}: {e}", scope.subscription));
+                let (subscription, error) = (scope.subscription.clone(), e.to_string());
+                discovery.failed.push(Failed::Subscription { subscription, error });
                 continue;
             }
         };
@@ -145,17 +185,17 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
         let name = path.rsplit('/').next().unwrap_or_default();
         let what = format!("the computes of workspace {name}");
         let result = scope.arm.list::<ComputeResource>(&format!("{path}/computes"), API_VERSION, &what).await;
-        (name.to_owned(), *scope, result)
+        (name.to_owned(), path, *scope, result)
     }))
     .buffer_unordered(CONCURRENCY)
     .collect::<Vec<_>>()
     .await;
 
-    for (workspace, scope, result) in compute_lists {
+    for (workspace, path, scope, result) in compute_lists {
         let computes = match result {
             Ok(list) => list,
             Err(e) => {
-                discovery.warnings.push(format!("skipped workspace {workspace}: {e}"));
+                discovery.failed.push(Failed::Workspace { path: path.to_ascii_lowercase(), error: e.to_string() });
                 continue;
             }
         };
@@ -210,7 +250,8 @@ async fn list_workspaces(arm: &ArmClient, sub: &str, filter: &Filter) -> Result<
 /// Every usable subscription of every tenant the account can see, each tenant asked with its own token and in
 /// parallel. A tenant whose token cannot be had is a warning naming the fix; the default tenant failing is an
 /// error.
-async fn every_subscription(session: &Session, warnings: &mut Vec<String>) -> Result<Vec<Scope>, DiscoverError> {
+async fn every_subscription(session: &Session, discovery: &mut Discovery) -> Result<Vec<Scope>, DiscoverError> {
+    let warnings = &mut discovery.warnings;
     let home = session.client(None).await?;
     let home_tenant = home.tenant();
     let tenants: Vec<(Option<TenantId>, String)> =
@@ -241,13 +282,15 @@ async fn every_subscription(session: &Session, warnings: &mut Vec<String>) -> Re
                 Some(t) if Some(t) != home_tenant.as_ref() => session.client(Some(t)).await,
                 _ => Ok(home),
             };
+            // Signing in to another tenant can fail for reasons of that tenant (MFA, conditional access): that
+            // is a note. Failing to list is a failure: its subscriptions' hosts are unknown.
             let subscriptions = match arm {
                 Ok(arm) => arm
                     .list::<Subscription>("/subscriptions", TENANTS_API_VERSION, "the list of subscriptions")
                     .await
                     .map(|list| (arm, list))
-                    .map_err(SessionError::from),
-                Err(e) => Err(e),
+                    .map_err(|e| (SessionError::from(e), true)),
+                Err(e) => Err((e, false)),
             };
             (tenant, name, subscriptions)
         }
@@ -266,11 +309,14 @@ async fn every_subscription(session: &Session, warnings: &mut Vec<String>) -> Re
                     }
                 }
             }
-            Err(e) if tenant.is_none() || tenant == home_tenant => return Err(e.into()),
-            Err(e) => {
+            Err((e, _)) if tenant.is_none() || tenant == home_tenant => return Err(e.into()),
+            Err((e, listing)) => {
                 let id = tenant.map(|t| t.to_string()).unwrap_or_default();
                 let label = if name.is_empty() { id } else { format!("{name} ({id})") };
-                warnings.push(format!("skipped tenant {label}: {e}"));
+                match listing {
+                    true => discovery.failed.push(Failed::Tenant { tenant: label, error: e.to_string() }),
+                    false => discovery.warnings.push(format!("skipped tenant {label}: {e}")),
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::azure::discover::{self, Filter};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{AzureOptions, Session};
-use crate::cmd::{Console, Error, UsageError, block_on};
+use crate::cmd::{Console, Error, UsageError, block_on_bounded};
 use crate::sshconf::hosts::{self, Flavor, HostEntry, InvalidValue, Launcher, Source};
 use crate::sshconf::include::IncludeState;
 use crate::sshconf::program;
@@ -196,6 +196,8 @@ pub struct Discover {
     pub workspace: Option<String>,
     pub all: bool,
     pub prefix: String,
+    /// Succeed even when some lists failed (their hosts are kept either way).
+    pub keep_going: bool,
 }
 
 /// Checks the search scope with the same rules as resource IDs, before anything goes over the network.
@@ -240,14 +242,12 @@ pub fn config(
         mine_only: !d.all,
     };
     let session = Session::new(azure)?;
-    let discovery = block_on(async {
-        match tokio::time::timeout(azure.timeout, discover::discover(&session, &filter)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(Error::Timeout { what: "listing compute instances", secs: azure.timeout.as_secs() }),
-        }
-    })??;
+    let discovery = block_on_bounded("listing compute instances", azure.timeout, async {
+        Ok(discover::discover(&session, &filter).await?)
+    })?;
 
     let mut notes = discovery.warnings.clone();
+    notes.extend(discovery.failed.iter().map(|f| format!("could not list {f}; its hosts are kept as they were")));
     let mut found = Vec::new();
     for f in &discovery.found {
         let alias = format!("{}{}", d.prefix, f.id.compute);
@@ -278,9 +278,11 @@ pub fn config(
         notes.push(format!("no compute instances{whose} were found"));
     }
 
+    // Hosts this run could have found again, and so may replace or drop; hosts in a list that failed are kept.
     let in_scope = |e: &HostEntry| {
         e.source == Source::Discovered
             && discovery.searched.contains(&e.id.subscription.to_ascii_lowercase())
+            && !discovery.workspace_failed(&e.id.workspace_path())
             && d.resource_group.as_ref().is_none_or(|rg| rg.eq_ignore_ascii_case(&e.id.resource_group))
             && d.workspace.as_ref().is_none_or(|ws| ws.eq_ignore_ascii_case(&e.id.workspace))
     };
@@ -309,7 +311,11 @@ pub fn config(
     if !options.dry_run && !aliases.is_empty() {
         console.say(format_args!("Hosts: {}", aliases.join(", ")))?;
     }
-    Ok(())
+    match discovery.failed.len() {
+        0 => Ok(()),
+        _ if d.keep_going => Ok(()),
+        failed => Err(Error::Incomplete { failed }),
+    }
 }
 
 pub fn config_remove(options: &WriteOptions, console: &mut Console) -> Result<(), Error> {

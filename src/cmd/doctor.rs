@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::azure::compute::{Instance, StateClass};
 use crate::azure::session::{AzureOptions, Session};
-use crate::cmd::{Console, Error, Outcome, block_on};
+use crate::cmd::{Console, Error, Outcome, block_on_bounded};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
 use crate::sshconf::hosts::HostEntry;
@@ -501,7 +501,11 @@ pub fn doctor(
     console: &mut Console,
 ) -> Result<Outcome, Error> {
     let layout = Layout::new(ssh_config)?;
-    let checks = block_on(checks(alias, &layout, azure))??;
+    // Sign-in, then per host a lookup and a banner probe through up to two transports.
+    let hosts = store::read_entries(&layout).map(|e| e.len()).unwrap_or(0) as u32;
+    let per_host = azure.timeout + BANNER_TIMEOUT * 2 + Duration::from_secs(20);
+    let limit = azure.timeout + per_host.saturating_mul(hosts);
+    let checks = block_on_bounded("checking the setup", limit, checks(alias, &layout, azure))?;
     render(&checks, json, console)?;
     Ok(if checks.iter().all(|c| c.verdict != Verdict::Fail) { Outcome::Success } else { Outcome::ChecksFailed })
 }

@@ -79,6 +79,10 @@ pub enum Error {
     Usage(#[from] UsageError),
     #[error("{what} took longer than {secs} s (--timeout)")]
     Timeout { what: &'static str, secs: u64 },
+    #[error(
+        "{failed} list(s) could not be read (see the notes above); their hosts were kept as they were: run again, or pass --keep-going to accept a partial result"
+    )]
+    Incomplete { failed: usize },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot write the output: {0}")]
@@ -107,4 +111,17 @@ pub enum UsageError {
 /// Runs `future` on the command's runtime.
 fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Error> {
     crate::util::runtime::block_on(future).map_err(Error::Runtime)
+}
+
+/// Runs `future` on the command's runtime, giving up after `limit`: every command that talks to Azure has an
+/// overall bound, and says which one it hit.
+fn block_on_bounded<T, F>(what: &'static str, limit: std::time::Duration, future: F) -> Result<T, Error>
+where
+    F: std::future::Future<Output = Result<T, Error>>,
+{
+    // The timer is made inside the runtime: outside it there is no clock to attach it to.
+    match block_on(async move { tokio::time::timeout(limit, future).await })? {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout { what, secs: limit.as_secs() }),
+    }
 }

@@ -11,7 +11,7 @@ use crate::azure::lifecycle::{self, StartOptions, StartOutcome};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::progress::Renderer;
-use crate::cmd::{Console, Error, UsageError, block_on};
+use crate::cmd::{Console, Error, UsageError, block_on_bounded};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint;
 use crate::sshconf::store::{self, Layout};
@@ -153,14 +153,15 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
     }
     let session = Session::new(azure)?;
     let cache = EndpointCache::open_default();
-    let statuses = block_on(async {
+    let limit = azure.timeout.saturating_mul(u32::try_from(targets.len()).unwrap_or(u32::MAX));
+    let statuses = block_on_bounded("looking up the instances", limit, async {
         let mut out = Vec::new();
         for target in &targets {
             let tenant = cache.as_ref().and_then(|c| c.tenant(&target.id));
             let compute = session.get_compute(&target.id, tenant.as_ref()).await.map(|(_, compute)| compute);
             out.push(status_of(target, compute));
         }
-        out
+        Ok(out)
     })?;
 
     if json {
@@ -212,7 +213,9 @@ pub fn start(
         StartOptions { allow_start: true, timeout: wait.unwrap_or(Duration::ZERO), cache_root: dirs::cache_root() };
     let session = Session::new(azure)?;
     let tenant = EndpointCache::open_default().and_then(|c| c.tenant(&id));
-    let message = block_on(async {
+    // A lookup and a start request, then the wait if asked for.
+    let limit = azure.timeout.saturating_mul(2).saturating_add(wait.unwrap_or_default());
+    let message = block_on_bounded("starting the instance", limit, async {
         let (arm, compute) = session.get_compute(&id, tenant.as_ref()).await?;
         let instance = endpoint::instance_of(&id, &compute)?;
         if wait.is_none() {
@@ -229,7 +232,7 @@ pub fn start(
         // A hopeless state comes back as it is: say why it will not run.
         endpoint::check_state(&id, &instance)?;
         Ok(format!("{} is running.", id.compute))
-    })??;
+    })?;
     console.say(message)
 }
 
@@ -244,7 +247,8 @@ pub fn stop(
     let session = Session::new(azure)?;
     let cache = EndpointCache::open_default();
     let tenant = cache.as_ref().and_then(|c| c.tenant(&id));
-    let message = block_on(async {
+    let limit = azure.timeout.saturating_mul(2).saturating_add(wait.unwrap_or_default());
+    let message = block_on_bounded("stopping the instance", limit, async {
         let (arm, compute) = session.get_compute(&id, tenant.as_ref()).await?;
         match endpoint::instance_of(&id, &compute)?.state {
             ComputeState::Stopped => return Ok::<_, Error>(format!("{} is already stopped.", id.compute)),
@@ -262,6 +266,6 @@ pub fn stop(
                 Ok(format!("{} is stopped.", id.compute))
             }
         }
-    })??;
+    })?;
     console.say(message)
 }

@@ -12,6 +12,7 @@ mod demo;
 mod doctor;
 mod fdpass;
 mod golden_render;
+mod hardening;
 mod identity_props;
 mod include_props;
 mod layering;

@@ -89,6 +89,8 @@ struct Inner {
     machines: HashMap<String, Machine>,
     /// A delay before answering the next POST .../start (once).
     start_delay_once: Option<std::time::Duration>,
+    /// A delay before answering every GET of this (lower-cased) path.
+    get_delays: HashMap<String, std::time::Duration>,
     /// POST .../start requests that arrived and are being delayed.
     delayed_starts: usize,
     /// Tenants other than the home one.
@@ -293,6 +295,11 @@ impl MockArm {
         self.inner.lock().unwrap().start_delay_once = Some(delay);
     }
 
+    /// Delays every GET of `path` (a server that accepts and then says nothing for that long).
+    pub fn delay_gets(&self, path: &str, delay: std::time::Duration) {
+        self.inner.lock().unwrap().get_delays.insert(path.to_ascii_lowercase(), delay);
+    }
+
     /// How many delayed start requests have arrived (they are recorded only once answered).
     pub fn delayed_starts(&self) -> usize {
         self.inner.lock().unwrap().delayed_starts
@@ -357,6 +364,8 @@ async fn handle(
         let delay = state.start_delay_once.take();
         state.delayed_starts += usize::from(delay.is_some());
         delay
+    } else if method == Method::GET {
+        inner.lock().unwrap().get_delays.get(&uri.path().to_ascii_lowercase()).copied()
     } else {
         None
     };

@@ -1,0 +1,106 @@
+//! Faults and hostile answers: nothing hangs, nothing panics, nothing the user owns is lost.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::mock_arm::{Machine, Reply, compute_instance};
+use crate::common::{BIN, SUB, TestEnv, compute_id, compute_id_in, run};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn azml(env: &TestEnv, args: &[&str]) -> crate::common::Outcome {
+    run(env.command(BIN).args(args), None, LIMIT)
+}
+
+fn include(env: &TestEnv) -> String {
+    std::fs::read_to_string(env.path("home/.ssh/azml-ssh/config")).unwrap()
+}
+
+/// The block of `alias` in the include file.
+fn block(text: &str, alias: &str) -> String {
+    let start = text.find(&format!("Host {alias}\n")).unwrap_or_else(|| panic!("no host {alias}: {text}"));
+    let rest = &text[start..];
+    let end = rest[1..].find("\nHost ").map_or(rest.len(), |i| i + 1);
+    rest[..end].to_owned()
+}
+
+#[test]
+fn a_failed_listing_keeps_its_hosts_and_their_settings() {
+    let env = TestEnv::new();
+    env.arm.set_subscriptions(&[(SUB, "Enabled")]);
+    let (ci1, ci3) = (compute_id("ci1"), compute_id_in(SUB, "rg-two", "ws-two", "ci3"));
+    for id in [&ci1, &ci3] {
+        env.arm.put_compute(id, compute_instance(id, "Running", true, Some("127.0.0.1"), Some(22)));
+    }
+    let key = env.user_key.display().to_string();
+    let out = azml(&env, &["config", "--identity-file", &key, "--ssh-option", "LocalForward=8888 localhost:8888"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let before = block(&include(&env), "ci3");
+    assert!(before.contains("IdentityFile") && before.contains("LocalForward"), "{before}");
+
+    let computes = format!("{}/computes", ci3.rsplit_once("/computes/").unwrap().0);
+    let failing = || vec![Reply::error(500, "InternalServerError", "Something went wrong."); 10];
+    env.arm.script(&computes, failing());
+    let out = azml(&env, &["config"]);
+    assert!(!out.status.success(), "a partial result is not a success");
+    assert!(out.stderr.contains("could not list the computes of workspace ws-two"), "{}", out.stderr);
+    assert!(out.stderr.contains("--keep-going"), "{}", out.stderr);
+    assert_eq!(block(&include(&env), "ci3"), before, "kept, settings and all");
+    assert!(include(&env).contains("Host ci1\n"));
+
+    env.arm.script(&computes, failing());
+    let out = azml(&env, &["config", "--keep-going"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(block(&include(&env), "ci3"), before);
+}
+
+#[test]
+fn a_start_request_that_never_answers_ends_within_the_timeout() {
+    let env = TestEnv::new();
+    let sshd = env.start_sshd();
+    let id = compute_id("ci1");
+    env.arm.put_machine(&id, "Stopped", Machine::new(sshd.port()));
+    env.arm.delay_next_start(Duration::from_secs(600));
+    let config = env.ssh_config("azmlci1", &id, "--timeout 3 --start-timeout 10s ");
+    let out = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("did not answer the request for compute ci1 within 3 s"), "{}", out.stderr);
+}
+
+#[test]
+fn status_with_a_silent_server_ends_within_the_timeout() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_compute(&id, compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(22)));
+    env.arm.delay_gets(&id, Duration::from_secs(600));
+    let out = azml(&env, &["status", &id, "--timeout", "2", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(json!({}));
+    let error = status["error"].as_str().unwrap_or(&out.stderr).to_owned();
+    assert!(!out.status.success());
+    assert!(error.contains("2 s (--timeout)"), "{error} / {}", out.stderr);
+}
+
+#[test]
+fn hostile_answers_fail_cleanly() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_compute(&id, compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(22)));
+    let cases: Vec<(Reply, &str)> = vec![
+        (
+            Reply::error(429, "TooManyRequests", "slow down").with_header("Retry-After", "18446744073709551615"),
+            "kept throttling",
+        ),
+        (Reply::raw(200, &" ".repeat(9 << 20)), "larger than 8 MiB"),
+        (Reply::raw(302, "").with_header("Location", &format!("{}/elsewhere", env.arm.url)), "HTTP 302"),
+    ];
+    for (reply, expected) in cases {
+        env.arm.script(&id, vec![reply]);
+        let out = run(&mut env.proxy(&["--cache-max-age", "0", &id]), None, LIMIT);
+        assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+        assert!(out.stderr.contains(expected), "{expected}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
+    }
+    assert_eq!(env.arm.count("/elsewhere"), 0, "redirects are not followed");
+}
