@@ -232,6 +232,10 @@ pub struct AddArgs {
     /// The host name to use with ssh, e.g. azmlci1.
     pub alias: String,
 
+    /// Use the alias even if your own ssh config already has a `Host` of that name (azml-ssh's comes first).
+    #[arg(long)]
+    pub force: bool,
+
     /// The compute instance's full ARM resource ID.
     #[arg(value_name = "RESOURCE_ID", allow_hyphen_values = true)]
     pub resource_id: String,
@@ -410,6 +414,7 @@ impl WriteArgs {
             ssh_config: ssh_config_path(&self.ssh_config),
             binary: binary.map(Path::to_owned),
             dry_run: self.dry_run,
+            force: false,
         }
     }
 }

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use azml_ssh::cmd::config::WriteOptions;
 use azml_ssh::cmd::{self, Console, Outcome};
 use azml_ssh::util::logging;
 
@@ -48,7 +49,7 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
             }
         }
         Command::Add(args) => {
-            let write = args.write.options(args.host.binary.as_deref());
+            let write = WriteOptions { force: args.force, ..args.write.options(args.host.binary.as_deref()) };
             config::add(&args.alias, &args.resource_id, &args.host.settings(), &write, console)?;
         }
         Command::Remove(args) => config::remove(&args.alias, &args.write.options(None), console)?,

@@ -65,6 +65,13 @@ pub struct WriteOptions {
     pub ssh_config: Option<PathBuf>,
     pub binary: Option<PathBuf>,
     pub dry_run: bool,
+    /// `add`: take a name the user's own config already defines.
+    pub force: bool,
+}
+
+/// The user's own `Host alias`, if their config (with its Includes) defines one.
+fn shadowed(layout: &Layout, alias: &str) -> Result<Option<store::UserHost>, Error> {
+    Ok(store::user_hosts(layout)?.into_iter().find(|h| h.alias.eq_ignore_ascii_case(alias)))
 }
 
 fn program(options: &WriteOptions, console: &mut Console) -> Result<Launcher, Error> {
@@ -117,6 +124,12 @@ pub fn add(
     let checked = check(settings)?;
     let program = program(options, console)?;
     let layout = layout(options)?;
+    if let Some(found) = shadowed(&layout, alias)? {
+        if !options.force {
+            return Err(ConfigError::Shadows { alias: alias.to_owned(), found }.into());
+        }
+        console.warn(format_args!("{found}; azml-ssh's Include comes first, so that entry stops applying"));
+    }
     let report = store::update_hosts(&layout, &program, true, options.dry_run, |entries| {
         let previous = entries.iter().position(|e| e.alias == alias).map(|i| entries.remove(i));
         let mut entry = HostEntry {
@@ -246,6 +259,7 @@ pub fn config(
         Ok(discover::discover(&session, &filter).await?)
     })?;
 
+    let taken = store::user_hosts(&layout)?;
     let mut notes = discovery.warnings.clone();
     notes.extend(discovery.failed.iter().map(|f| format!("could not list {f}; its hosts are kept as they were")));
     let mut found = Vec::new();
@@ -253,6 +267,11 @@ pub fn config(
         let alias = format!("{}{}", d.prefix, f.id.compute);
         if let Err(e) = hosts::check_alias(&alias) {
             notes.push(format!("skipped {}: {e}", f.id.compute));
+            continue;
+        }
+        // A name the user's own config already uses is theirs: taking it over would silently redirect their host.
+        if let Some(found) = taken.iter().find(|h| h.alias.eq_ignore_ascii_case(&alias)) {
+            notes.push(format!("skipped {}: {found}; use --prefix, or remove that entry", f.id.compute));
             continue;
         }
         let user = match (&checked.user, &f.admin_user) {

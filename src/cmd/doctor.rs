@@ -250,6 +250,18 @@ fn check_effective_config(entry: &HostEntry, settings: &[(String, String)]) -> C
     }
 }
 
+/// The user's own config defining the same `Host` as azml-ssh: azml-ssh's comes first, so theirs is dead.
+fn check_shadowing(alias: &str, user_hosts: &[store::UserHost]) -> Option<Check> {
+    let found = user_hosts.iter().find(|h| h.alias.eq_ignore_ascii_case(alias))?;
+    Some(warn(
+        format!("{alias}: name"),
+        format!("{found} too; azml-ssh's Include comes first, so that entry is ignored"),
+        format!(
+            "remove that entry, or use another alias for this instance (`azml-ssh remove {alias}`, then `azml-ssh config --prefix ...`)"
+        ),
+    ))
+}
+
 fn check_program(alias: &str, settings: &[(String, String)]) -> Check {
     let item = format!("{alias}: program");
     let proxy = value(settings, "proxycommand").unwrap_or("none");
@@ -423,8 +435,10 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
     let cache = EndpointCache::open_default();
 
     let user_config = Some(layout.user_config.as_path()).filter(|p| p.exists());
+    let user_hosts = store::user_hosts(layout).unwrap_or_default();
     for entry in targets {
         let a = &entry.alias;
+        checks.extend(check_shadowing(a, &user_hosts));
         let settings = match ssh_g(user_config, a) {
             Ok(settings) => settings,
             Err(e) => {

@@ -125,6 +125,42 @@ fn include_covers(arg: &str, target: &Path, home: &Path) -> bool {
     glob::Pattern::new(&resolved.to_string_lossy()).map(|p| p.matches_path_with(target, options)).unwrap_or(false)
 }
 
+/// What a config file says about hosts: the literal `Host` names it defines (no wildcard, no negation), and
+/// the files it includes (resolved as ssh does, globs expanded), in order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Directives {
+    pub hosts: Vec<(usize, String)>,
+    pub includes: Vec<PathBuf>,
+}
+
+/// Reads the `Host` names and `Include`s of one config file.
+pub fn directives(config: &[u8], home: &Path) -> Directives {
+    let mut found = Directives::default();
+    for (index, line) in lines(config).iter().enumerate() {
+        let Some((keyword, args)) = line.directive() else { continue };
+        match keyword.as_str() {
+            "host" => {
+                found.hosts.extend(args.into_iter().filter(|a| !a.contains(['*', '?', '!'])).map(|a| (index + 1, a)))
+            }
+            "include" => {
+                for arg in args {
+                    let pattern = resolve_include(&arg, home);
+                    match glob::glob(&pattern.to_string_lossy()) {
+                        Ok(paths) => {
+                            let mut paths: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+                            paths.sort();
+                            found.includes.extend(paths);
+                        }
+                        Err(_) => found.includes.push(pattern),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
 /// Where an existing Include of our file stands.
 #[derive(Debug, PartialEq, Eq)]
 pub enum IncludeState {
@@ -295,6 +331,14 @@ mod tests {
         assert_eq!(include_line(&t), "Include \"/home/u v/.ssh/azml-ssh/config\"");
         let added = add_include(b"Host a\n", &t, Path::new("/home/u v")).unwrap();
         assert_eq!(include_state(&added, &t, Path::new("/home/u v")), IncludeState::Effective { line: 2 });
+    }
+
+    #[test]
+    fn literal_host_names_and_includes_are_found() {
+        let config = "Host azmlci1 *.corp !bad web?\n  HostName 1.2.3.4\nInclude /nonexistent/conf.d/*\nhost Other\n";
+        let found = directives(config.as_bytes(), Path::new(HOME));
+        assert_eq!(found.hosts, [(1, "azmlci1".to_owned()), (4, "Other".to_owned())]);
+        assert!(found.includes.is_empty(), "a glob that matches nothing includes nothing");
     }
 
     #[test]

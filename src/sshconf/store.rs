@@ -23,6 +23,10 @@ pub enum ConfigError {
     Invalid(#[from] InvalidValue),
     #[error("{path} has no parent directory")]
     NoParent { path: String },
+    #[error(
+        "{found}, so `Host {alias}` would take that name over; choose another alias, remove that entry, or pass --force"
+    )]
+    Shadows { alias: String, found: UserHost },
     #[error("the backup {path} does not read back as written; nothing was changed (is the disk full?)")]
     BackupMismatch { path: String },
     #[error("there is no host {alias:?} in {file} (see `azml-ssh list`)")]
@@ -150,6 +154,46 @@ pub fn read_entries(layout: &Layout) -> Result<Vec<HostEntry>, ConfigError> {
             Ok(hosts::parse(&text, &layout.include_file)?)
         }
     }
+}
+
+/// A `Host` the user's own config (or a file it includes) defines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserHost {
+    pub file: PathBuf,
+    pub line: usize,
+    pub alias: String,
+}
+
+impl std::fmt::Display for UserHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} line {} has `Host {}`", self.file.display(), self.line, self.alias)
+    }
+}
+
+/// How deep Includes are followed (ssh's own limit) and how much is read, whatever the files hold.
+const MAX_INCLUDE_DEPTH: usize = 16;
+const MAX_CONFIG_FILES: usize = 256;
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The literal `Host` names of the user's ssh config and everything it includes — except azml-ssh's own file.
+pub fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> {
+    let mut hosts = Vec::new();
+    let mut queue = vec![(layout.user_config_target()?, 0usize)];
+    let mut seen = 0;
+    while let Some((file, depth)) = queue.pop() {
+        seen += 1;
+        if depth > MAX_INCLUDE_DEPTH || seen > MAX_CONFIG_FILES || file == layout.include_file {
+            continue;
+        }
+        if std::fs::metadata(&file).is_ok_and(|m| m.len() > MAX_CONFIG_BYTES || !m.is_file()) {
+            continue;
+        }
+        let Some(bytes) = read_optional(&file).ok().flatten() else { continue };
+        let found = include::directives(&bytes, &layout.home);
+        hosts.extend(found.hosts.into_iter().map(|(line, alias)| UserHost { file: file.clone(), line, alias }));
+        queue.extend(found.includes.into_iter().rev().map(|f| (f, depth + 1)));
+    }
+    Ok(hosts)
 }
 
 /// Where our Include stands in the user's config.

@@ -104,3 +104,42 @@ fn hostile_answers_fail_cleanly() {
     }
     assert_eq!(env.arm.count("/elsewhere"), 0, "redirects are not followed");
 }
+
+#[test]
+fn a_host_the_user_already_has_is_never_taken_over() {
+    let env = TestEnv::new();
+    env.arm.set_subscriptions(&[(SUB, "Enabled")]);
+    // The manual recipe leaves exactly this behind; an instance of that name must not silently replace it.
+    std::fs::create_dir_all(env.path("home/.ssh/conf.d")).unwrap();
+    let users = "Include conf.d/*.conf\nHost other\n    User me\n";
+    std::fs::write(env.path("home/.ssh/config"), users).unwrap();
+    std::fs::write(env.path("home/.ssh/conf.d/azml.conf"), "Host azmlci1\n    HostName 20.1.2.3\n    Port 50000\n")
+        .unwrap();
+    for name in ["azmlci1", "ci2"] {
+        let id = compute_id(name);
+        env.arm.put_compute(&id, compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(22)));
+    }
+
+    let out = azml(&env, &["config"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("skipped azmlci1:") && out.stderr.contains("conf.d/azml.conf line 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--prefix"), "{}", out.stderr);
+    assert!(!include(&env).contains("Host azmlci1\n") && include(&env).contains("Host ci2\n"));
+
+    let out = azml(&env, &["add", "azmlci1", &compute_id("azmlci1")]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("Host azmlci1") && out.stderr.contains("--force"), "{}", out.stderr);
+    let out = azml(&env, &["add", "azmlci1", &compute_id("azmlci1"), "--force"]);
+    assert!(out.status.success(), "{}", out.stderr);
+
+    let out = azml(&env, &["doctor", "azmlci1", "--json"]);
+    let checks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let name = checks.iter().find(|c| c["item"] == "azmlci1: name").expect("shadowing is flagged");
+    assert_eq!(name["verdict"], "warn", "{name}");
+    let ours = std::fs::read_to_string(env.path("home/.ssh/conf.d/azml.conf")).unwrap();
+    assert!(ours.contains("HostName 20.1.2.3"), "the user's file is untouched");
+}
