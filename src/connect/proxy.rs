@@ -65,6 +65,10 @@ pub enum ProxyError {
     Stdio(std::io::Error),
     #[error("cannot hand the connection to ssh: {0}; --fdpass needs `ProxyUseFdpass yes` for this host")]
     FdPass(std::io::Error),
+    #[error("ssh went away before the connection could be handed over ({0})")]
+    SshGoneAtHandOver(std::io::Error),
+    #[error("ssh went away while {name} was being looked up or started; a start already requested goes on")]
+    SshGone { name: String },
     #[error("cannot start the tunnel relay process: {0}")]
     Spawn(std::io::Error),
 }
@@ -124,10 +128,18 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     }
 
     let events = &mut *session.events;
-    let resolved = resolve::resolve(id, &options.azure, tenant.as_ref(), &options.start, options.transport, &mut |p| {
-        events(Event::Lifecycle(p))
-    })
-    .await?;
+    let mut progress = |p: Progress<'_>| events(Event::Lifecycle(p));
+    let lookup =
+        resolve::resolve(id, &options.azure, tenant.as_ref(), &options.start, options.transport, &mut progress);
+    // A lookup can take minutes while an instance starts; if ssh gives up meanwhile (VS Code's timeout, Ctrl-C),
+    // so do we — the start request, once sent, goes on for whoever connects next.
+    let resolved = match &session.stdio {
+        Some(stdio) => tokio::select! {
+            resolved = lookup => resolved?,
+            () = relay::until_peer_gone(stdio) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
+        },
+        None => lookup.await?,
+    };
     tracing::debug!(endpoint = %resolved.endpoint, transport = resolved.endpoint.transport().name(), "resolved endpoint");
     let (endpoint, connected) = match (&resolved.endpoint, &resolved.fallback) {
         (Endpoint::Direct { address }, Some(gateway)) => match connect_direct(*address, options.direct_timeout).await {
@@ -162,12 +174,19 @@ fn hand_over(
     use crate::transport::fdpass::send_fd;
     use std::os::fd::AsFd;
     let stdio = session.take_stdio()?;
+    let handed = |result: std::io::Result<()>| {
+        result.map_err(|e| match e.raw_os_error().map(nix::errno::Errno::from_raw) {
+            Some(nix::errno::Errno::ENOTSOCK) => ProxyError::FdPass(e),
+            _ => ProxyError::SshGoneAtHandOver(e),
+        })
+    };
     match connected {
-        Connected::Tcp(socket) => send_fd(stdio.output.as_fd(), socket.as_fd()).map_err(ProxyError::FdPass),
+        Connected::Tcp(socket) => handed(send_fd(stdio.output.as_fd(), socket.as_fd())),
         Connected::Tunnel(gateway) => {
             let (for_ssh, for_relay) = std::os::unix::net::UnixStream::pair().map_err(ProxyError::Spawn)?;
-            spawn_tunnel_relay(id, &gateway, options, for_relay)?;
-            send_fd(stdio.output.as_fd(), for_ssh.as_fd()).map_err(ProxyError::FdPass)
+            // The relay (and its token) starts only once ssh holds its end: a failed hand-over leaves nothing.
+            handed(send_fd(stdio.output.as_fd(), for_ssh.as_fd()))?;
+            spawn_tunnel_relay(id, &gateway, options, for_relay)
         }
     }
 }

@@ -17,7 +17,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use crate::transport::splice;
 use std::time::Duration;
@@ -51,6 +51,28 @@ pub fn take_stdio() -> io::Result<Stdio> {
     nix::unistd::dup2_stdin(&null)?;
     nix::unistd::dup2_stdout(&null)?;
     Ok(Stdio { input: File::from(input), output: File::from(output) })
+}
+
+/// Whether ssh, at the other end of `stdio`, has gone: our stdout has no reader any more. (When ssh exits or is
+/// killed, both of its ends close; our stdin's end alone is no sign, since a byte pipe may end its input early
+/// and still want the answer.)
+pub fn peer_gone(stdio: &Stdio) -> bool {
+    output_gone(stdio.output.as_fd())
+}
+
+/// Whether `output` (our stdout, toward ssh) has no reader any more.
+pub fn output_gone(output: BorrowedFd<'_>) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(output, PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+}
+
+/// Resolves once [`peer_gone`] says so, checking a few times a second.
+pub async fn until_peer_gone(stdio: &Stdio) {
+    while !peer_gone(stdio) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Connects within `timeout` and returns a blocking socket for [`relay`] or a hand-over to ssh.

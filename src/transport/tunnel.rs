@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 
 use std::time::Duration;
 
@@ -210,6 +211,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut sink, mut source) = ws.split();
+    // To tell, at stdin's end, whether ssh itself has gone (then nobody waits for more output).
+    let output_watch = output.as_fd().try_clone_to_owned().ok();
     let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<tungstenite::Bytes>(8);
     std::thread::spawn(move || read_stdin(input, in_tx));
@@ -230,6 +233,7 @@ where
     // Set at stdin's end: when we close if the gateway has not; then, when we stop waiting for its answer.
     let mut deadline: Option<tokio::time::Instant> = None;
     let mut close_sent = false;
+    let mut close_wait = CLOSE_WAIT;
     let result = loop {
         let until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + PING_INTERVAL);
         tokio::select! {
@@ -241,9 +245,15 @@ where
                 }
                 Some(Err(e)) => break Err(TunnelError::Broken(format!("reading stdin: {e}"))),
                 None => {
-                    // Stop sending, keep reading until the gateway closes, as the Azure CLI does.
+                    // Stop sending, keep reading until the gateway closes, as the Azure CLI does — unless ssh has
+                    // gone altogether, when there is nobody to read it: then close at once.
                     stdin_open = false;
-                    deadline = Some(tokio::time::Instant::now() + EOF_GRACE);
+                    let ssh_gone = output_watch.as_ref().is_some_and(|fd| crate::transport::relay::output_gone(fd.as_fd()));
+                    let grace = if ssh_gone { Duration::ZERO } else { EOF_GRACE };
+                    if ssh_gone {
+                        close_wait = Duration::from_secs(1);
+                    }
+                    deadline = Some(tokio::time::Instant::now() + grace);
                 }
             },
             _ = tokio::time::sleep_until(until), if deadline.is_some() => {
@@ -251,7 +261,7 @@ where
                     break Ok(()); // The gateway never answered our close; nothing of the session is lost.
                 }
                 close_sent = true;
-                deadline = Some(tokio::time::Instant::now() + CLOSE_WAIT);
+                deadline = Some(tokio::time::Instant::now() + close_wait);
                 let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
                 if sink.send(Message::Close(Some(close))).await.is_err() {
                     break Ok(());

@@ -143,3 +143,81 @@ fn a_host_the_user_already_has_is_never_taken_over() {
     let ours = std::fs::read_to_string(env.path("home/.ssh/conf.d/azml.conf")).unwrap();
     assert!(ours.contains("HostName 20.1.2.3"), "the user's file is untouched");
 }
+
+/// Polls `condition` until it holds, failing the test after `limit`.
+fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < limit, "{what} did not happen within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_proxy_leaves_when_ssh_goes_away_during_a_start_and_leaves_the_start_alone() {
+    use std::process::Stdio;
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_machine(&id, "Stopped", Machine { polls_to_running: 100_000, ..Machine::new(22) });
+    let mut proxy = env.proxy(&["--start-timeout", "10m", &id]);
+    let mut child = proxy.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = format!("{id}/start");
+    wait_for("the start request", LIMIT, || env.arm.count_method("POST", &start) == 1);
+
+    // ssh gives up (VS Code's connect timeout, Ctrl-C): both of its ends close.
+    drop(child.stdin.take());
+    drop(child.stdout.take());
+    let mut status = None;
+    wait_for("the proxy's exit", Duration::from_secs(5), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(!status.unwrap().success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("ssh went away while ci1 was being looked up or started"), "{stderr}");
+    assert_eq!(env.arm.state_of(&id), "Starting", "the start goes on for the next connection");
+    assert_eq!(env.arm.count_method("POST", &format!("{id}/stop")), 0);
+}
+
+#[test]
+fn a_failed_hand_over_says_why_and_leaves_no_relay_behind() {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    use std::process::Stdio;
+
+    // stdout is not a socket: the config lacks ProxyUseFdpass. For a tunnel, no detached relay may be left.
+    let mut env = TestEnv::new();
+    let (gateway, id) = env.put_tunnel_instance("ci1", crate::common::echo_server());
+    let out = run(&mut env.proxy(&["--fdpass", &id]), None, LIMIT);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("ProxyUseFdpass yes"), "{}", out.stderr);
+    let relays = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            String::from_utf8_lossy(cmdline).contains(&format!("--relay-gateway\0localhost:{}", gateway.addr.port()))
+        })
+        .count();
+    assert_eq!(relays, 0, "a relay was started for a hand-over that failed");
+    assert_eq!(gateway.handshakes(), 0);
+
+    // ssh already gone (its end of the socket closed): say that, not the ProxyUseFdpass hint.
+    let env = TestEnv::new();
+    let id = env.put_echo_instance("ci2");
+    let warm = run(&mut env.proxy(&[&id]), Some(b"x".to_vec()), LIMIT);
+    assert!(warm.status.success(), "{}", warm.stderr);
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    drop(theirs);
+    let out = env
+        .proxy(&["--fdpass", &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(OwnedFd::from(ours)))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("ssh went away"), "{stderr}");
+    assert!(!stderr.contains("ProxyUseFdpass"), "{stderr}");
+}
