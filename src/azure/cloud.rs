@@ -6,6 +6,9 @@ use std::fmt;
 /// stays the selected cloud's, because the token is still issued by that cloud's Entra ID.
 pub const ARM_ENDPOINT_ENV: &str = "AZML_SSH_ARM_ENDPOINT";
 
+/// Environment variable naming the domains (comma-separated) tunnel gateways may be under, replacing the cloud's.
+pub const GATEWAY_DOMAINS_ENV: &str = "AZML_SSH_GATEWAY_DOMAINS";
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Cloud {
     #[default]
@@ -54,6 +57,40 @@ impl Cloud {
             Cloud::AzureUsGovernment => Some(CloudConfiguration::AzureGovernment),
         }
     }
+}
+
+impl Cloud {
+    /// Where compute instances' gateways (their Jupyter hosts) live. The bearer token goes to the gateway, so a
+    /// gateway elsewhere — from a hostile answer or a planted cache entry — is refused.
+    fn instance_domains(self) -> &'static [&'static str] {
+        match self {
+            Cloud::AzureCloud => &["instances.azureml.ms"],
+            Cloud::AzureChinaCloud => &["instances.azureml.cn", "instances.ml.azure.cn"],
+            Cloud::AzureUsGovernment => &["instances.azureml.us", "instances.ml.azure.us"],
+        }
+    }
+
+    /// The gateway domains in effect: `AZML_SSH_GATEWAY_DOMAINS` when set, else the cloud's.
+    pub fn gateway_domains(self) -> Vec<String> {
+        match std::env::var(GATEWAY_DOMAINS_ENV) {
+            Ok(list) if !list.trim().is_empty() => list
+                .split(',')
+                .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect(),
+            _ => self.instance_domains().iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    /// Whether `host` is, or is under, one of the gateway domains in effect.
+    pub fn gateway_allowed(self, host: &str) -> bool {
+        host_under(host, &self.gateway_domains())
+    }
+}
+
+fn host_under(host: &str, domains: &[String]) -> bool {
+    let host = host.to_ascii_lowercase();
+    domains.iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
 }
 
 impl fmt::Display for Cloud {
@@ -119,6 +156,17 @@ fn parse_base_url(text: &str) -> Result<reqwest::Url, BadUrl> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gateways_must_be_under_the_clouds_instance_domain() {
+        let domains: Vec<String> = Cloud::AzureCloud.instance_domains().iter().map(|d| d.to_string()).collect();
+        let allowed = |host: &str| host_under(host, &domains);
+        assert!(allowed("ci1.eastus2.instances.azureml.ms"));
+        assert!(allowed("CI1.EastUS2.instances.azureml.ms"));
+        assert!(!allowed("ci1.eastus2.instances.azureml.ms.attacker.example"));
+        assert!(!allowed("evilinstances.azureml.ms"));
+        assert!(!allowed("127.0.0.2"));
+    }
 
     #[test]
     fn base_urls_accept_plain_http_and_https_only() {

@@ -38,14 +38,25 @@ fn path() -> Option<PathBuf> {
     Some(dir.join("tokens.json"))
 }
 
+/// A handful of tokens; anything much larger is not ours.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
 fn load() -> File {
     let Some(path) = path() else { return File::default() };
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+    // A token planted by another user would make us act as them; only a private file of ours is read.
+    let trusted =
+        path.parent().map_or(Ok(()), fs::check_private_dir).and_then(|()| fs::read_private(&path, MAX_FILE_BYTES));
+    match trusted {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             tracing::debug!("ignoring an unreadable token cache");
             File::default()
         }),
-        Err(_) => File::default(),
+        Ok(None) => File::default(),
+        Err(fs::Untrusted::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => File::default(),
+        Err(e) => {
+            tracing::warn!("ignoring the token cache: {e}; it will be replaced");
+            File::default()
+        }
     }
 }
 

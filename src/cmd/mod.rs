@@ -104,7 +104,7 @@ pub enum UsageError {
     UnknownTarget { text: String, file: String },
     #[error("no hosts are configured yet; name one (`azml-ssh status <resource-id>`) or run `azml-ssh config`")]
     NoHosts,
-    #[error("--relay-gateway takes HOST:PORT")]
+    #[error("--relay-gateway takes HOST:PORT of an Azure ML gateway")]
     RelayGateway,
 }
 

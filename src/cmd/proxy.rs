@@ -17,11 +17,13 @@ pub enum Target {
     RelayGateway { gateway: String, compute: String },
 }
 
-/// `--relay-gateway HOST:PORT`.
-fn relay_gateway(text: &str) -> Result<Gateway, UsageError> {
-    let (host, port) = text.rsplit_once(':').ok_or(UsageError::RelayGateway)?;
-    let port = port.parse().map_err(|_| UsageError::RelayGateway)?;
-    Ok(Gateway { host: host.to_owned(), port })
+/// `--relay-gateway HOST:PORT`, checked as a gateway from ARM is.
+fn relay_gateway(text: &str, options: &ProxyOptions) -> Result<Gateway, UsageError> {
+    let gateway = Gateway::from_url(&format!("https://{text}/")).ok_or(UsageError::RelayGateway)?;
+    if !options.azure.cloud.gateway_allowed(&gateway.host) {
+        return Err(UsageError::RelayGateway);
+    }
+    Ok(gateway)
 }
 
 /// Runs the proxy. Progress goes to `err` (ssh shows it in the terminal or VS Code's log); stdout belongs to the
@@ -34,7 +36,7 @@ pub fn run(target: &Target, options: &ProxyOptions, err: &mut dyn Write, err_is_
         }
         Target::RelayGateway { gateway, compute } => {
             let id: ComputeId = compute.parse()?;
-            let gateway = relay_gateway(gateway)?;
+            let gateway = relay_gateway(gateway, options)?;
             with_session(&id.compute, err, err_is_terminal, |session| {
                 block_on(proxy::relay_tunnel(&id, gateway, options, session))
             })

@@ -36,6 +36,9 @@ struct Entry {
     tenant: Option<TenantId>,
 }
 
+/// An entry is a few hundred bytes; anything much larger is not ours.
+const MAX_ENTRY_BYTES: u64 = 64 * 1024;
+
 #[derive(Debug)]
 pub struct EndpointCache {
     root: PathBuf,
@@ -58,7 +61,19 @@ impl EndpointCache {
 
     fn entry(&self, id: &ComputeId) -> Option<Entry> {
         let path = self.path(id);
-        let text = std::fs::read(&path).ok()?;
+        // Another user who can write here (a shared XDG_CACHE_HOME) must not be able to plant an endpoint: the
+        // tunnel would send our token to it. Only private files of ours in private directories of ours count.
+        let trusted = fs::check_private_dir(&self.root)
+            .and_then(|()| fs::check_private_dir(&self.dir))
+            .and_then(|()| fs::read_private(&path, MAX_ENTRY_BYTES));
+        let text = match trusted {
+            Ok(text) => text?,
+            Err(fs::Untrusted::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!("ignoring the cached endpoint: {e}; it will be replaced");
+                return None;
+            }
+        };
         let entry: Entry = match serde_json::from_slice(&text) {
             Ok(entry) => entry,
             Err(e) => {

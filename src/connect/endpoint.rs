@@ -87,6 +87,10 @@ pub enum EndpointError {
     NoPort { name: String },
     #[error("ARM reports an SSH port for {name} that is not a number from 1 to 65535: {value}")]
     BadPort { name: String, value: String },
+    #[error(
+        "the gateway of {name}, {host}, is not under {domains}, where Azure ML instances live; refusing to send it a token (set AZML_SSH_GATEWAY_DOMAINS if your cloud uses another domain)"
+    )]
+    UntrustedGateway { name: String, host: String, domains: String },
 }
 
 /// The typed instance, or the reason the document is not one, named for `id`.

@@ -97,8 +97,11 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
     // The tenant an entry records is good however old the entry: it saves a round trip on every cold lookup.
     let tenant = cache.as_ref().and_then(|c| c.tenant(id));
-    let cached =
-        cache.as_ref().and_then(|c| c.fresh(id, options.cache_max_age)).filter(|e| e.serves(options.transport));
+    let cached = cache
+        .as_ref()
+        .and_then(|c| c.fresh(id, options.cache_max_age))
+        .filter(|e| e.serves(options.transport))
+        .filter(|e| trusted(e, options));
 
     if let Some(endpoint) = cached {
         // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
@@ -160,6 +163,17 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     }
     let tenant = resolved.tenant.clone();
     relay_over(connected, options, session, tenant.as_ref(), Some(resolved.token), tunnel::HANDSHAKE_TRIES).await
+}
+
+/// A cached gateway is checked as a fresh one is: it gets our token.
+fn trusted(endpoint: &Endpoint, options: &ProxyOptions) -> bool {
+    match endpoint {
+        Endpoint::Tunnel { gateway } if !options.azure.cloud.gateway_allowed(&gateway.host) => {
+            tracing::warn!("ignoring a cached gateway outside the Azure ML instance domain: {}", gateway.host);
+            false
+        }
+        _ => true,
+    }
 }
 
 /// `--fdpass`: gives ssh the connection itself and returns, so the process exits before the first byte of the

@@ -58,7 +58,15 @@ pub async fn resolve(
     endpoint::preflight(id, &instance, transport)?;
     let instance = lifecycle::ensure_running(&arm, id, instance, start, progress).await?;
     let endpoint = endpoint::choose(id, &instance, transport)?;
-    let fallback = endpoint::fallback(&instance, &endpoint, transport);
+    if let Endpoint::Tunnel { gateway } = &endpoint
+        && !azure.cloud.gateway_allowed(&gateway.host)
+    {
+        let domains = azure.cloud.gateway_domains().join(", ");
+        return Err(
+            EndpointError::UntrustedGateway { name: id.compute.clone(), host: gateway.host.clone(), domains }.into()
+        );
+    }
+    let fallback = endpoint::fallback(&instance, &endpoint, transport).filter(|g| azure.cloud.gateway_allowed(&g.host));
     tracing::debug!(?transport, ?endpoint, ?fallback, "chose transport");
     Ok(Resolved { endpoint, fallback, token: arm.token().clone(), tenant: arm.token().tenant.clone() })
 }

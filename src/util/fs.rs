@@ -3,17 +3,95 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-/// Creates `dir` (and parents) if needed and makes sure it is private to the user (0700).
+/// Creates `dir` (and parents) if needed and makes sure it is private to the user (0700). A directory that
+/// belongs to someone else (a shared `XDG_CACHE_HOME`, say) is refused, never adopted.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let meta = fs::metadata(dir)?;
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(io::Error::other(Untrusted::NotADirectory { path: dir.display().to_string() }));
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(io::Error::other(Untrusted::NotOurs { path: dir.display().to_string(), uid: meta.uid() }));
+    }
     if meta.permissions().mode() & 0o077 != 0 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
+}
+
+/// Why a cached file or directory is not trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum Untrusted {
+    #[error("{path} is a symbolic link")]
+    Symlink { path: String },
+    #[error("{path} belongs to another user (uid {uid})")]
+    NotOurs { path: String, uid: u32 },
+    #[error("{path} is open to other users (mode {mode:o})")]
+    Loose { path: String, mode: u32 },
+    #[error("{path} is not a regular file")]
+    NotAFile { path: String },
+    #[error("{path} is not a directory")]
+    NotADirectory { path: String },
+    #[error("{path} is larger than {max} bytes")]
+    TooLarge { path: String, max: u64 },
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// Checks that `meta` (of `path`) is ours and private.
+fn ours_and_private(path: &Path, meta: &fs::Metadata) -> Result<(), Untrusted> {
+    let shown = || path.display().to_string();
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(Untrusted::NotOurs { path: shown(), uid: meta.uid() });
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Untrusted::Loose { path: shown(), mode });
+    }
+    Ok(())
+}
+
+/// A directory azml-ssh may read its caches from: a real directory (not a link), ours, private.
+pub fn check_private_dir(dir: &Path) -> Result<(), Untrusted> {
+    let meta = fs::symlink_metadata(dir).map_err(|source| Untrusted::Io { path: dir.display().to_string(), source })?;
+    if meta.file_type().is_symlink() {
+        return Err(Untrusted::Symlink { path: dir.display().to_string() });
+    }
+    if !meta.is_dir() {
+        return Err(Untrusted::NotADirectory { path: dir.display().to_string() });
+    }
+    ours_and_private(dir, &meta)
+}
+
+/// Reads a file only this user can have written: opened without following a link, then checked on the open
+/// descriptor (so it cannot be swapped in between) for owner, mode and size. `Ok(None)` when it does not exist.
+pub fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Untrusted> {
+    use std::io::Read;
+    let shown = || path.display().to_string();
+    let file = match OpenOptions::new().read(true).custom_flags(nix::libc::O_NOFOLLOW).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => return Err(Untrusted::Symlink { path: shown() }),
+        Err(source) => return Err(Untrusted::Io { path: shown(), source }),
+    };
+    let meta = file.metadata().map_err(|source| Untrusted::Io { path: shown(), source })?;
+    if !meta.is_file() {
+        return Err(Untrusted::NotAFile { path: shown() });
+    }
+    ours_and_private(path, &meta)?;
+    if meta.len() > max {
+        return Err(Untrusted::TooLarge { path: shown(), max });
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|source| Untrusted::Io { path: shown(), source })?;
+    if bytes.len() as u64 > max {
+        return Err(Untrusted::TooLarge { path: shown(), max });
+    }
+    Ok(Some(bytes))
 }
 
 /// Writes `bytes` to `path` through a uniquely named temporary file in the same directory and a rename, with
@@ -72,6 +150,26 @@ mod tests {
         let path = dir.path().join("config");
         write_atomic(&path, b"x", 0o644).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn only_private_files_of_ours_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entry");
+        assert!(matches!(read_private(&path, 100), Ok(None)));
+        write_atomic(&path, b"ok", 0o600).unwrap();
+        assert_eq!(read_private(&path, 100).unwrap().unwrap(), b"ok");
+        assert!(matches!(read_private(&path, 1), Err(Untrusted::TooLarge { .. })));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(read_private(&path, 100), Err(Untrusted::Loose { .. })));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(matches!(read_private(&link, 100), Err(Untrusted::Symlink { .. })));
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            assert!(matches!(read_private(&path, 100), Err(Untrusted::NotOurs { uid: 65534, .. })));
+        }
     }
 
     #[test]

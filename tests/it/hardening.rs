@@ -221,3 +221,76 @@ fn a_failed_hand_over_says_why_and_leaves_no_relay_behind() {
     assert!(stderr.contains("ssh went away"), "{stderr}");
     assert!(!stderr.contains("ProxyUseFdpass"), "{stderr}");
 }
+
+#[test]
+fn planted_cache_entries_are_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let id = env.put_echo_instance("ci1");
+    let warm = run(&mut env.proxy(&[&id]), Some(b"x".to_vec()), LIMIT);
+    assert!(warm.status.success(), "{}", warm.stderr);
+    let entry = env.cache_dir().join(format!("azml-ssh/endpoints/{}.json", crate::common::cache_key(&id)));
+    // Another user's endpoint: a server that is not the instance.
+    let impostor = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let impostor_addr = impostor.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in impostor.incoming() {
+            let _ = std::io::Write::write_all(&mut stream.unwrap(), b"impostor");
+        }
+    });
+    let direct = json!({"resource_id": id.to_ascii_lowercase(),
+        "endpoint": {"transport": "direct", "address": impostor_addr.to_string()}, "resolved_at": now()});
+    // The control: the same entry, private and ours, is used — so the plants below would be too if trusted.
+    std::fs::write(&entry, direct.to_string()).unwrap();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(&mut env.proxy(&[&id]), Some(b"ping".to_vec()), LIMIT);
+    assert_eq!(out.stdout, b"impostor", "{}", out.stderr);
+
+    type Plant = fn(&std::path::Path);
+    let plants: [(&str, Plant); 3] = [
+        ("open to other users", |p| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap()),
+        ("a symbolic link", |p| {
+            let target = p.with_extension("elsewhere");
+            std::fs::rename(p, &target).unwrap();
+            std::os::unix::fs::symlink(&target, p).unwrap();
+        }),
+        ("someone else's", |p| std::os::unix::fs::chown(p, Some(65534), None).unwrap()),
+    ];
+    for (what, plant) in plants {
+        std::fs::write(&entry, direct.to_string()).unwrap();
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+        plant(&entry);
+        let lookups = env.arm.count(&id);
+        let out = run(&mut env.proxy(&[&id]), Some(b"ping".to_vec()), LIMIT);
+        assert!(out.status.success(), "{what}: {}", out.stderr);
+        assert_eq!(out.stdout, b"ping", "{what}: the instance, not the planted endpoint");
+        assert_eq!(env.arm.count(&id), lookups + 1, "{what}: ARM was asked instead");
+        assert!(out.stderr.contains("ignoring the cached endpoint"), "{what}: {}", out.stderr);
+        let _ = std::fs::remove_file(&entry);
+    }
+
+    // Even a private file of ours never sends the token to a gateway outside Azure ML's domain.
+    let gateway = json!({"resource_id": id.to_ascii_lowercase(),
+        "endpoint": {"transport": "tunnel", "gateway": {"host": "127.0.0.2", "port": 443}}, "resolved_at": now()});
+    std::fs::write(&entry, gateway.to_string()).unwrap();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(&mut env.proxy(&[&id]), Some(b"ping".to_vec()), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("ignoring a cached gateway outside the Azure ML instance domain"), "{}", out.stderr);
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn a_gateway_outside_azure_ml_gets_no_token() {
+    let mut env = TestEnv::new();
+    let (gateway, id) = env.put_tunnel_instance("ci1", crate::common::echo_server());
+    let mut proxy = env.proxy(&["--transport", "tunnel", &id]);
+    proxy.env_remove("AZML_SSH_GATEWAY_DOMAINS");
+    let out = run(&mut proxy, None, LIMIT);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("is not under instances.azureml.ms"), "{}", out.stderr);
+    assert_eq!(gateway.handshakes(), 0);
+}

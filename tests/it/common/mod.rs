@@ -172,6 +172,8 @@ impl TestEnv {
             .env("HOME", self.path("home"))
             .env("XDG_CACHE_HOME", self.cache_dir())
             .env("AZML_SSH_ARM_ENDPOINT", &self.arm.url)
+            // The mock gateways listen on localhost, not under Azure ML's instance domain.
+            .env("AZML_SSH_GATEWAY_DOMAINS", "localhost")
             .env("LANG", "C.UTF-8");
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
