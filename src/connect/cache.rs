@@ -180,6 +180,7 @@ mod tests {
             resolved_at: unix_now() - 10,
             tenant: Some("22222222-0000-0000-0000-000000000002".parse().unwrap()),
         };
+        fs::private_dir(root.path()).unwrap();
         fs::private_dir(&cache.dir).unwrap();
         fs::write_atomic(&cache.path(&id("ci1")), &serde_json::to_vec(&entry).unwrap(), 0o600).unwrap();
         assert_eq!(cache.fresh(&id("ci1"), Duration::ZERO), None);
