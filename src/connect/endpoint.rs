@@ -296,4 +296,87 @@ mod tests {
             assert!(message.contains(expected), "{message}");
         }
     }
+
+    /// JSON values built from the names and values a compute document uses, nested and shuffled: hostile or
+    /// broken ARM answers.
+    fn hostile_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let keys = prop::sample::select(vec![
+            "properties",
+            "computeType",
+            "state",
+            "sshSettings",
+            "sshPublicAccess",
+            "sshPort",
+            "adminUserName",
+            "connectivityEndpoints",
+            "publicIpAddress",
+            "applications",
+            "displayName",
+            "endpointUri",
+            "lastOperation",
+            "operationTrigger",
+            "operationTime",
+            "personalComputeInstanceSettings",
+            "assignedUser",
+            "objectId",
+            "createdBy",
+            "userId",
+            "id",
+            "name",
+        ]);
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            prop::sample::select(vec![
+                "ComputeInstance",
+                "Running",
+                "Stopped",
+                "Enabled",
+                "Jupyter",
+                "IdleShutdown",
+                "1.2.3.4",
+                "::1",
+                "https://ci1.eastus2.instances.azureml.ms/tree/",
+                "https://[::1]:0/",
+                "50000",
+                "-1",
+                "",
+                "\u{0}",
+                "ﬀ",
+                "99999999999999999999",
+            ])
+            .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|pairs| serde_json::Value::Object(
+                    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn hostile_compute_documents_never_panic(body in hostile_json(), instance in hostile_json()) {
+            let mut doc = body;
+            if let Some(object) = doc.as_object_mut() {
+                object.insert("properties".into(), json!({"computeType": "ComputeInstance", "properties": instance}));
+            }
+            let text = doc.to_string();
+            if let Ok(compute) = serde_json::from_str::<ComputeResource>(&text)
+                && let Ok(instance) = instance_of(&id(), &compute)
+            {
+                for transport in [Transport::Auto, Transport::Direct, Transport::Tunnel] {
+                    let _ = choose(&id(), &instance, transport).map(|e| e.to_string());
+                }
+                let _ = instance.belongs_to("me");
+            }
+        }
+    }
 }

@@ -41,6 +41,19 @@ const EOF_GRACE: Duration = Duration::from_secs(5);
 /// After our close, how long the gateway has to answer it.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 const CHUNK: usize = 64 * 1024;
+/// The largest message (and frame) accepted from the gateway: the Azure CLI's client accepts 1 MiB, so no
+/// gateway sends more. Together with [`OUTPUT_QUEUE`] this bounds what a gateway can make us buffer while ssh is
+/// not reading (backpressure instead of memory).
+const MAX_MESSAGE: usize = 1 << 20;
+const OUTPUT_QUEUE: usize = 8;
+
+/// The WebSocket limits of every tunnel.
+pub fn websocket_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+        .max_write_buffer_size(4 * MAX_MESSAGE)
+}
 
 /// The gateway of one instance: the host (and port) of its Jupyter application URL. The domain is taken from ARM,
 /// never built, because it differs between clouds.
@@ -182,7 +195,7 @@ async fn handshake(
     let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| unreachable("unusable token".into()))?;
     request.headers_mut().insert("Authorization", bearer);
     tracing::debug!(url = %gateway.url(), "tunnel handshake");
-    match tokio_tungstenite::client_async(request, stream).await {
+    match tokio_tungstenite::client_async_with_config(request, stream, Some(websocket_config())).await {
         Ok((ws, _)) => Ok(ws),
         Err(tungstenite::Error::Http(response)) => {
             let status = response.status().as_u16();
@@ -214,7 +227,7 @@ where
     // To tell, at stdin's end, whether ssh itself has gone (then nobody waits for more output).
     let output_watch = output.as_fd().try_clone_to_owned().ok();
     let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<tungstenite::Bytes>(8);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<tungstenite::Bytes>(OUTPUT_QUEUE);
     std::thread::spawn(move || read_stdin(input, in_tx));
     let writer = std::thread::spawn(move || {
         let mut output = output;
@@ -394,6 +407,85 @@ mod tests {
         assert_eq!(gateway.url(), "wss://ci1.eastus2.instances.azureml.ms/nbip/v1.0/ws-tcp/port/22");
         let local = Gateway::from_url("https://localhost:8443/tree/").unwrap();
         assert_eq!(local.url(), "wss://localhost:8443/nbip/v1.0/ws-tcp/port/22");
+    }
+
+    /// Whatever bytes a gateway sends after the handshake — garbage, oversized frames, floods — the relay ends
+    /// with an answer (clean or an error), never a panic, and never buffers more than the limits allow.
+    fn relay_against(server_bytes: Vec<u8>) -> Result<(), TunnelError> {
+        use tokio::io::AsyncWriteExt;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let (client, mut server) = tokio::io::duplex(64 * 1024);
+            let ws =
+                WebSocketStream::from_raw_socket(client, tungstenite::protocol::Role::Client, Some(websocket_config()))
+                    .await;
+            tokio::spawn(async move {
+                let _ = server.write_all(&server_bytes).await;
+                let _ = server.shutdown().await;
+                // Keep reading what the client sends (pings, close) until it is done.
+                let mut sink = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut server, &mut sink).await;
+            });
+            // stdin: a pipe that stays open; stdout: a pipe nobody reads beyond what the kernel buffers.
+            let (input, _keep_open) = std::io::pipe().unwrap();
+            let (mut reader, output) = std::io::pipe().unwrap();
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            });
+            let input = File::from(std::os::fd::OwnedFd::from(input));
+            let output = File::from(std::os::fd::OwnedFd::from(output));
+            tokio::time::timeout(Duration::from_secs(30), relay(ws, input, output)).await.expect("the relay ends")
+        })
+    }
+
+    /// A WebSocket frame as a server sends it (unmasked), with the length encoded as RFC 6455 says.
+    fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(n as u8),
+            n if n <= 0xffff => {
+                out.push(126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn oversized_and_malformed_frames_end_the_tunnel_with_an_error() {
+        // A 2 MiB message: over the limit, refused rather than buffered.
+        let huge = frame(0x2, &vec![7u8; 2 << 20]);
+        let refused = relay_against(huge);
+        assert!(matches!(&refused, Err(TunnelError::Broken(m)) if m.contains("too long")), "{refused:?}");
+        // A frame header that claims 2^63 bytes.
+        let mut lying = vec![0x82, 127];
+        lying.extend_from_slice(&(1u64 << 63).to_be_bytes());
+        assert!(relay_against(lying).is_err());
+        // Binary data then a normal close: a clean end.
+        let mut fine = frame(0x2, b"SSH-2.0-OpenSSH_9.6\r\n");
+        fine.extend(frame(0x8, &1000u16.to_be_bytes()));
+        assert!(relay_against(fine).is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn random_bytes_from_a_gateway_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+            let _ = relay_against(bytes);
+        }
+
+        #[test]
+        fn random_frames_from_a_gateway_never_panic(
+            frames in proptest::collection::vec((0u8..16, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)), 0..20)
+        ) {
+            let bytes: Vec<u8> = frames.iter().flat_map(|(opcode, payload)| frame(*opcode, payload)).collect();
+            let _ = relay_against(bytes);
+        }
     }
 
     #[test]
