@@ -256,7 +256,9 @@ fn planted_cache_entries_are_not_trusted() {
         }),
         ("someone else's", |p| std::os::unix::fs::chown(p, Some(65534), None).unwrap()),
     ];
-    for (what, plant) in plants {
+    // Only root can give a file away (CI runs as root); elsewhere the last plant cannot be made.
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&entry).unwrap()) == 0;
+    for (what, plant) in plants.into_iter().filter(|(what, _)| root || *what != "someone else's") {
         std::fs::write(&entry, direct.to_string()).unwrap();
         std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
         plant(&entry);
