@@ -11,6 +11,7 @@ use azml_ssh::azure::credential::{AUTH_ENV, AuthMethod};
 use azml_ssh::azure::lifecycle::StartOptions;
 use azml_ssh::azure::session::AzureOptions;
 use azml_ssh::cmd::config::{Discover, HostSettings, WriteOptions};
+use azml_ssh::cmd::work::{CodeOptions, JupyterOptions};
 use azml_ssh::connect::cache::MAX_AGE_ENV;
 use azml_ssh::connect::endpoint::Transport;
 use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, ProxyOptions};
@@ -94,6 +95,17 @@ pub enum Command {
     )]
     Doctor(DoctorArgs),
 
+    /// Open VS Code on an instance (starting the instance first, so VS Code's connect timeout never matters).
+    #[command(after_help = "Examples:\n  \
+        azml-ssh code azmlci1                      # the login user's home\n  \
+        azml-ssh code azmlci1 cloudfiles/code      # relative to the home directory\n  \
+        azml-ssh code azmlci1 --editor cursor")]
+    Code(CodeArgs),
+
+    /// Forward an instance's Jupyter server to 127.0.0.1 and print its URL, until Ctrl-C.
+    #[command(after_help = "Example:\n  azml-ssh jupyter azmlci1 --open")]
+    Jupyter(JupyterArgs),
+
     /// Print a shell completion script.
     #[command(after_help = "Install, for example:\n  \
         bash:       azml-ssh completions bash > ~/.local/share/bash-completion/completions/azml-ssh\n  \
@@ -104,6 +116,74 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct CodeArgs {
+    /// A host configured by azml-ssh.
+    pub alias: String,
+
+    /// The folder to open (default: the login user's home; a relative path is relative to it).
+    pub remote_path: Option<String>,
+
+    /// The VS Code-compatible command to run (code, code-insiders, cursor, ...).
+    #[arg(long, value_name = "CMD", default_value = "code")]
+    pub editor: String,
+
+    /// The ssh config that includes azml-ssh's file.
+    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
+    pub ssh_config: PathBuf,
+
+    /// Print the editor command instead of running it.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JupyterArgs {
+    /// A host configured by azml-ssh.
+    pub alias: String,
+
+    /// The local port (default: the remote one, or the next free one).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub local_port: Option<u16>,
+
+    /// Also open the URL in a browser.
+    #[arg(long)]
+    pub open: bool,
+
+    /// The ssh config to use (ssh runs with -F FILE).
+    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
+    pub ssh_config: PathBuf,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+impl CodeArgs {
+    pub fn options(&self) -> CodeOptions {
+        CodeOptions {
+            alias: self.alias.clone(),
+            remote_path: self.remote_path.clone(),
+            editor: self.editor.clone(),
+            ssh_config: ssh_config_path(&self.ssh_config),
+            dry_run: self.dry_run,
+        }
+    }
+}
+
+impl JupyterArgs {
+    pub fn options(&self) -> JupyterOptions {
+        JupyterOptions {
+            alias: self.alias.clone(),
+            local_port: self.local_port,
+            open: self.open,
+            ssh_config: ssh_config_path(&self.ssh_config),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -67,6 +67,8 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
                 console,
             );
         }
+        Command::Code(args) => cmd::work::code(&args.options(), &args.azure.options(30), console)?,
+        Command::Jupyter(args) => cmd::work::jupyter(&args.options(), &args.azure.options(30), console)?,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "azml-ssh", &mut *console.out);

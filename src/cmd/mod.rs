@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod progress;
 pub mod proxy;
 pub mod status;
+pub mod work;
 
 use crate::azure::arm::ArmError;
 use crate::azure::discover::DiscoverError;
@@ -69,6 +70,10 @@ pub enum Error {
     Endpoint(#[from] EndpointError),
     #[error(transparent)]
     Proxy(#[from] ProxyError),
+    #[error(transparent)]
+    Resolve(#[from] crate::connect::resolve::ResolveError),
+    #[error(transparent)]
+    Work(#[from] work::WorkError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]

@@ -21,3 +21,4 @@ mod real_azure;
 mod ssh_end_to_end;
 mod stream;
 mod tunnel;
+mod work;

@@ -25,6 +25,11 @@ pub fn keygen(path: &Path) {
 impl Sshd {
     /// Starts sshd with host key `dir/host_key` (made if missing) accepting `authorized_keys`.
     pub fn start(dir: &Path, authorized_keys: &Path) -> Sshd {
+        Self::start_with(dir, authorized_keys, "")
+    }
+
+    /// Like [`Sshd::start`], with `extra` lines in its config (e.g. `SetEnv PATH=...` for fake remote programs).
+    pub fn start_with(dir: &Path, authorized_keys: &Path, extra: &str) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: install openssh-server (apt-get install -y openssh-server)"
@@ -41,7 +46,7 @@ impl Sshd {
         for _ in 0..5 {
             let port = free_port();
             let config = dir.join(format!("sshd_config.{port}"));
-            std::fs::write(&config, sshd_config(dir, port, &host_key, authorized_keys)).unwrap();
+            std::fs::write(&config, sshd_config(dir, port, &host_key, authorized_keys) + extra).unwrap();
             let log = std::fs::File::create(dir.join(format!("sshd.{port}.log"))).unwrap();
             let mut child = Command::new(SSHD)
                 .arg("-f")

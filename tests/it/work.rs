@@ -1,0 +1,231 @@
+//! `azml-ssh code` and `azml-ssh jupyter`: the instance is started before anything else, then the editor runs
+//! with exactly the right arguments, or the instance's Jupyter is forwarded to 127.0.0.1 until Ctrl-C.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::mock_arm::Machine;
+use crate::common::sshd::{Sshd, current_user};
+use crate::common::{BIN, TestEnv, cache_key, compute_id, run};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A fake program in the fake `az`'s directory (first on PATH) that logs its arguments, one per line, and
+/// whether the endpoint cache was warm when it ran.
+fn fake_editor(env: &TestEnv, name: &str, cache_file: &std::path::Path) -> std::path::PathBuf {
+    let log = env.path(&format!("{name}.log"));
+    let script = format!(
+        "#!/bin/sh\n[ -e '{cache}' ] && echo warm >> '{log}'\nfor a in \"$@\"; do echo \"$a\" >> '{log}'; done\n",
+        cache = cache_file.display(),
+        log = log.display()
+    );
+    let path = env.az_dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+#[test]
+fn code_starts_a_stopped_instance_first_then_opens_the_editor() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_machine(&id, "Stopped", Machine::new(22));
+    let out = run(env.command(BIN).args(["add", "azmlci1", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let cache = env.cache_dir().join(format!("azml-ssh/endpoints/{}.json", cache_key(&id)));
+    let code_log = fake_editor(&env, "code", &cache);
+
+    let out = run(env.command(BIN).args(["code", "azmlci1"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("ci1 was stopped") || out.stderr.contains("ci1 is stopped"), "{}", out.stderr);
+    assert_eq!(env.arm.count_method("POST", &format!("{id}/start")), 1);
+    assert_eq!(
+        std::fs::read_to_string(&code_log).unwrap(),
+        "warm\n--folder-uri\nvscode-remote://ssh-remote+azmlci1/home/azureuser\n",
+        "started, cache warm, then exactly these arguments"
+    );
+
+    let cursor_log = fake_editor(&env, "cursor", &cache);
+    let out = run(env.command(BIN).args(["code", "azmlci1", "cloudfiles/code", "--editor", "cursor"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let args = std::fs::read_to_string(&cursor_log).unwrap();
+    assert!(
+        args.ends_with("--folder-uri\nvscode-remote://ssh-remote+azmlci1/home/azureuser/cloudfiles/code\n"),
+        "{args}"
+    );
+
+    let out = run(env.command(BIN).args(["code", "azmlci1", "--dry-run"]), None, LIMIT);
+    assert_eq!(out.stdout_text(), "code --folder-uri vscode-remote://ssh-remote+azmlci1/home/azureuser\n");
+
+    let out = run(env.command(BIN).args(["code", "azmlci1", "--editor", "no-such-editor"]), None, LIMIT);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("`no-such-editor` is not on PATH"), "{}", out.stderr);
+    let out = run(env.command(BIN).args(["code", "nope"]), None, LIMIT);
+    assert!(out.stderr.contains("\"nope\" is neither a resource ID nor a host"), "{}", out.stderr);
+}
+
+/// An HTTP server standing in for the instance's Jupyter: 200 with the right token, 403 without.
+fn fake_jupyter_server(token: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            if BufReader::new(&stream).read_line(&mut line).is_err() {
+                continue;
+            }
+            let reply = if line.contains(&format!("token={token}")) {
+                "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\njupyter ok"
+            } else {
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+/// A `jupyter` for the instance's PATH that lists `servers` (JSON lines) for `jupyter server list --json`.
+fn fake_jupyter_program(env: &TestEnv, servers: &str) -> std::path::PathBuf {
+    let dir = env.path("remote-bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script =
+        format!("#!/bin/sh\nif [ \"$1 $2 $3\" = \"server list --json\" ]; then\ncat <<'EOF'\n{servers}\nEOF\nfi\n");
+    std::fs::write(dir.join("jupyter"), script).unwrap();
+    std::fs::set_permissions(dir.join("jupyter"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+struct Setup {
+    env: TestEnv,
+    _sshd: Sshd,
+    config: std::path::PathBuf,
+}
+
+/// A running instance whose sshd has a fake `jupyter` on PATH, added with `azml-ssh add` under a user config
+/// that knows its host key.
+fn jupyter_setup(servers: &str) -> Setup {
+    let env = TestEnv::new();
+    let remote_bin = fake_jupyter_program(&env, servers);
+    let extra = format!("SetEnv PATH={}:/usr/bin:/bin\n", remote_bin.display());
+    let sshd = Sshd::start_with(&env.sshd_dir(), &env.user_key.with_extension("pub"), &extra);
+    let id = compute_id("ci1");
+    env.put_running("ci1", sshd.port());
+    std::fs::create_dir_all(env.path("home/.ssh")).unwrap();
+    let config = env.path("home/.ssh/config");
+    std::fs::write(
+        &config,
+        format!(
+            "UserKnownHostsFile {}\nGlobalKnownHostsFile /dev/null\nStrictHostKeyChecking yes\nLogLevel ERROR\n",
+            env.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(&env.known_hosts, format!("azmlci1 {}\n", Sshd::host_public_key(&env.sshd_dir()))).unwrap();
+    let key = env.user_key.display().to_string();
+    let out = run(
+        env.command(BIN).args(["add", "azmlci1", &id, "--identity-file", &key, "--user", &current_user()]),
+        None,
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    Setup { env, _sshd: sshd, config }
+}
+
+fn ssh_processes_forwarding(port: u16) -> usize {
+    let needle = format!("127.0.0.1:{port}:localhost:");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(&needle))
+        .count()
+}
+
+#[test]
+fn jupyter_forwards_the_server_with_its_token_until_ctrl_c() {
+    let remote = fake_jupyter_server("s3cr3t");
+    let other = r#"{"port": 1, "token": "wrong", "base_url": "/", "url": "http://localhost:1/"}"#;
+    let servers = format!(
+        "{other}\n{{\"base_url\": \"/\", \"hostname\": \"localhost\", \"password\": false, \"pid\": 42, \"port\": {remote}, \"root_dir\": \"/home/u\", \"secure\": false, \"sock\": \"\", \"token\": \"s3cr3t\", \"url\": \"http://localhost:{remote}/\", \"version\": \"2.14.2\"}}"
+    );
+    // Not on the default port, so the first listed would be taken: make ours first.
+    let servers = servers.lines().rev().collect::<Vec<_>>().join("\n");
+    let setup = jupyter_setup(&servers);
+    let config = setup.config.display().to_string();
+    let mut child = setup
+        .env
+        .command(BIN)
+        .args(["jupyter", "azmlci1", "--ssh-config", &config])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut url = String::new();
+    stdout.read_line(&mut url).unwrap();
+    let url = url.trim().to_owned();
+    let local: u16 = url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("not a local URL: {url:?}"));
+    assert_eq!(url, format!("http://127.0.0.1:{local}/lab?token=s3cr3t"));
+
+    // The URL answers through the forward, token and all.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+    let path = url.trim_start_matches(&format!("http://127.0.0.1:{local}"));
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("jupyter ok"), "{answer}");
+    assert_eq!(ssh_processes_forwarding(local), 1);
+
+    nix_kill(child.id(), "INT");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "still running after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("Ctrl-C ends the forward"), "{stderr}");
+    assert_eq!(ssh_processes_forwarding(local), 0, "no ssh left behind");
+}
+
+fn nix_kill(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn jupyter_errors_say_what_to_do() {
+    let setup = jupyter_setup("");
+    let config = setup.config.display().to_string();
+    let out = run(setup.env.command(BIN).args(["jupyter", "azmlci1", "--ssh-config", &config]), None, LIMIT);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("no Jupyter server is running on azmlci1; start one there"), "{}", out.stderr);
+
+    let remote = fake_jupyter_server("t");
+    let setup = jupyter_setup(&format!(r#"{{"port": {remote}, "token": "t", "base_url": "/"}}"#));
+    let config = setup.config.display().to_string();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = run(
+        setup.env.command(BIN).args(["jupyter", "azmlci1", "--ssh-config", &config, "--local-port", &port]),
+        None,
+        LIMIT,
+    );
+    assert!(!out.status.success());
+    assert!(out.stderr.contains(&format!("local port {port} is in use")), "{}", out.stderr);
+
+    let out = run(setup.env.command(BIN).args(["jupyter", "not-a-host", "--ssh-config", &config]), None, LIMIT);
+    assert!(out.stderr.contains("\"not-a-host\" is neither a resource ID nor a host"), "{}", out.stderr);
+}
