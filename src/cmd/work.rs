@@ -328,14 +328,31 @@ async fn wait_for_forward(
             let reason = crate::util::text::one_line_max(&reason, 300);
             return Err(failed(format!("ssh exited with {status}: {reason}")));
         }
-        if tokio::net::TcpStream::connect(address).await.is_ok() {
-            return Ok(());
+        if let Ok(stream) = tokio::net::TcpStream::connect(address).await {
+            // ssh accepts locally before it asks the server; a refused forward shows as a connection closed
+            // without a byte, a working one as Jupyter's answer.
+            return match answers(stream).await {
+                true => Ok(()),
+                false => {
+                    Err(failed("the instance's sshd refused to forward the port (is AllowTcpForwarding off?)".into()))
+                }
+            };
         }
         if Instant::now() >= deadline {
             return Err(failed(format!("the forward did not come up within {} s", FORWARD_TIMEOUT.as_secs())));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether an HTTP request through the forward gets any answer.
+async fn answers(mut stream: tokio::net::TcpStream) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.write_all(b"HEAD /api HTTP/1.0\r\n\r\n").await.is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    matches!(tokio::time::timeout(FORWARD_TIMEOUT, stream.read(&mut byte)).await, Ok(Ok(1)))
 }
 
 /// Runs until Ctrl-C (SIGINT) or SIGTERM — then ends the forward and returns — or until ssh exits by itself.

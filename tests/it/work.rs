@@ -108,9 +108,13 @@ struct Setup {
 /// A running instance whose sshd has a fake `jupyter` on PATH, added with `azml-ssh add` under a user config
 /// that knows its host key.
 fn jupyter_setup(servers: &str) -> Setup {
+    jupyter_setup_with(servers, "")
+}
+
+fn jupyter_setup_with(servers: &str, sshd_extra: &str) -> Setup {
     let env = TestEnv::new();
     let remote_bin = fake_jupyter_program(&env, servers);
-    let extra = format!("SetEnv PATH={}:/usr/bin:/bin\n", remote_bin.display());
+    let extra = format!("SetEnv PATH={}:/usr/bin:/bin\n{sshd_extra}", remote_bin.display());
     let sshd = Sshd::start_with(&env.sshd_dir(), &env.user_key.with_extension("pub"), &extra);
     let id = compute_id("ci1");
     env.put_running("ci1", sshd.port());
@@ -228,4 +232,14 @@ fn jupyter_errors_say_what_to_do() {
 
     let out = run(setup.env.command(BIN).args(["jupyter", "not-a-host", "--ssh-config", &config]), None, LIMIT);
     assert!(out.stderr.contains("\"not-a-host\" is neither a resource ID nor a host"), "{}", out.stderr);
+
+    let setup = jupyter_setup_with(
+        &format!(r#"{{"port": {remote}, "token": "t", "base_url": "/"}}"#),
+        "AllowTcpForwarding no\n",
+    );
+    let config = setup.config.display().to_string();
+    let out = run(setup.env.command(BIN).args(["jupyter", "azmlci1", "--ssh-config", &config]), None, LIMIT);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("refused to forward the port"), "{}", out.stderr);
+    assert_eq!(ssh_processes_forwarding(remote), 0, "no ssh left behind");
 }
