@@ -16,9 +16,15 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 if [ -z "${AZML_SSH_BIN:-}" ] || [ -z "${DEMO_ARM_BIN:-}" ]; then
     cargo build --quiet --locked --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh --example demo_arm
-    AZML_SSH_BIN="$ROOT/target/debug/azml-ssh"
-    DEMO_ARM_BIN="$ROOT/target/debug/examples/demo_arm"
+    # Wherever cargo builds (CARGO_TARGET_DIR, a config's target-dir): ask it rather than guess.
+    TARGET=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    AZML_SSH_BIN="$TARGET/debug/azml-ssh"
+    DEMO_ARM_BIN="$TARGET/debug/examples/demo_arm"
 fi
+for bin in "$AZML_SSH_BIN" "$DEMO_ARM_BIN"; do
+    [ -x "$bin" ] || { echo "demo: $bin is missing or not executable" >&2; exit 1; }
+done
 SSHD=/usr/sbin/sshd
 [ -x "$SSHD" ] || { echo "demo: $SSHD is missing: install openssh-server" >&2; exit 1; }
 
@@ -77,11 +83,13 @@ mkfifo "$WORK/control"
 PIDS+=($!)
 exec 3>"$WORK/control"
 for _ in $(seq 100); do [ -s "$WORK/arm-url" ] && break; sleep 0.05; done
+[ -s "$WORK/arm-url" ] || { echo "demo: the mock Azure Resource Manager did not start" >&2; exit 1; }
 export AZML_SSH_ARM_ENDPOINT=$(cat "$WORK/arm-url")
 control() { echo "$*" >&3; sleep 0.2; }
 
 say "azml-ssh add azmlci1 <resource id>   (writes ~/.ssh/azml-ssh/config and one Include line)"
-"$AZML_SSH_BIN" add azmlci1 "$ID" --identity-file "$WORK/id_demo" --user "$(id -un)"
+# --binary names the program for ProxyCommand: in the demo it is a build output, and saying so is not news.
+"$AZML_SSH_BIN" add azmlci1 "$ID" --identity-file "$WORK/id_demo" --user "$(id -un)" --binary "$AZML_SSH_BIN"
 # The demo's own host-key and batch settings, after azml-ssh's Include (so they apply to its hosts too).
 printf 'azmlci1 %s\n' "$(cut -d' ' -f1-2 "$WORK/host_key.pub")" > "$WORK/known_hosts"
 cat >> "$HOME/.ssh/config" <<CFG

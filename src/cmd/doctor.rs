@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::azure::compute::{Instance, StateClass};
-use crate::azure::session::{AzureOptions, Session};
+use crate::azure::credential::CredentialError;
+use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::{Console, Error, Outcome, block_on_bounded};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
@@ -195,22 +196,33 @@ fn check_ssh_client() -> Check {
     }
 }
 
-fn check_hosts(targets: &[&HostEntry], alias: Option<&str>) -> Option<Check> {
+/// `azml-ssh config` needs a working sign-in: until then, the fixes that name it say so.
+fn config_fix(signed_in: bool, what: &str) -> String {
+    match signed_in {
+        true => format!("run `azml-ssh config` ({what})"),
+        false => format!("once signed in (see above), run `azml-ssh config` ({what})"),
+    }
+}
+
+fn check_hosts(targets: &[&HostEntry], alias: Option<&str>, signed_in: bool) -> Option<Check> {
     if !targets.is_empty() {
         return None;
     }
     let what = alias.map_or("no hosts are configured".to_owned(), |a| format!("{a} is not a configured host"));
-    Some(fail("hosts", what, "run `azml-ssh config` (or `azml-ssh add <alias> <resource-id>`)"))
+    Some(fail("hosts", what, config_fix(signed_in, "or `azml-ssh add <alias> <resource-id>`")))
 }
 
-fn check_include(layout: &Layout) -> Check {
+fn check_include(layout: &Layout, signed_in: bool) -> Check {
     let (config, file) = (layout.user_config.display(), layout.include_file.display());
+    if !layout.user_config.exists() {
+        return fail("Include", format!("{config} does not exist yet"), config_fix(signed_in, "it creates it"));
+    }
     match store::include_state(layout) {
         Ok(IncludeState::Effective { line }) => pass("Include", format!("{config} line {line} includes {file}")),
         Ok(_) => fail(
             "Include",
             format!("{config} does not include {file} for every host"),
-            "run `azml-ssh config` (it adds the Include line before your first Host block)",
+            config_fix(signed_in, "it adds the Include line before your first Host block"),
         ),
         Err(e) => fail("Include", e.to_string(), "fix the file named above"),
     }
@@ -230,7 +242,12 @@ async fn check_sign_in(session: &Session) -> (Check, bool) {
             (pass("sign-in", detail), true)
         }
         Err(e) => {
-            let fix = "run `az login` (or see `azml-ssh proxy --help` for other credentials)";
+            let fix = match &e {
+                SessionError::Credential(CredentialError::NoCli { .. }) => {
+                    "install the Azure CLI and run `az login`, or sign in another way: a service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), workload identity, or `azd auth login` (see `azml-ssh proxy --help`)"
+                }
+                _ => "run `az login` (or see `azml-ssh proxy --help` for other credentials)",
+            };
             (fail("sign-in", e.to_string(), fix), false)
         }
     }
@@ -424,14 +441,15 @@ fn check_vscode(home: &Path) -> Option<Check> {
 
 /// Every check for `alias` (or every configured host).
 async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> Result<Vec<Check>, Error> {
+    // Sign-in first: every other fix (`azml-ssh config`) needs it.
     let mut checks = vec![check_ssh_client()];
-    let entries = store::read_entries(layout)?;
-    let targets: Vec<&HostEntry> = entries.iter().filter(|e| alias.is_none_or(|a| e.alias == a)).collect();
-    checks.extend(check_hosts(&targets, alias));
-    checks.push(check_include(layout));
     let session = Session::new(azure)?;
     let (sign_in, signed_in) = check_sign_in(&session).await;
     checks.push(sign_in);
+    let entries = store::read_entries(layout)?;
+    let targets: Vec<&HostEntry> = entries.iter().filter(|e| alias.is_none_or(|a| e.alias == a)).collect();
+    checks.extend(check_hosts(&targets, alias, signed_in));
+    checks.push(check_include(layout, signed_in));
     let cache = EndpointCache::open_default();
 
     let user_config = Some(layout.user_config.as_path()).filter(|p| p.exists());
@@ -572,6 +590,21 @@ mod tests {
         assert_eq!(check_key("ml1", None, None).verdict, Verdict::Warn);
         let missing = check_key("ml1", Some(dir.path().join("nope")), None);
         assert_eq!(missing.verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_missing_config_is_called_missing_and_fixes_wait_for_sign_in() {
+        let home = tempfile::tempdir().unwrap();
+        let layout = Layout {
+            home: home.path().to_owned(),
+            user_config: home.path().join(".ssh/config"),
+            include_dir: home.path().join(".ssh/azml-ssh"),
+            include_file: home.path().join(".ssh/azml-ssh/config"),
+        };
+        let check = check_include(&layout, false);
+        assert!(check.detail.ends_with("does not exist yet"), "{}", check.detail);
+        assert!(check.fix.unwrap().starts_with("once signed in (see above), run `azml-ssh config`"));
+        assert!(check_include(&layout, true).fix.unwrap().starts_with("run `azml-ssh config`"));
     }
 
     #[test]

@@ -64,3 +64,14 @@ fn posix_rendering_of_an_awkward_program_path() {
 fn windows_rendering_matches_the_golden_file() {
     check("windows.config", Path::new(r"C:\Users\Me Too\.cargo\bin\azml-ssh.exe"), Flavor::Windows);
 }
+
+/// The README shows what `azml-ssh config` writes; it is a block of the golden file, so it cannot drift.
+#[test]
+fn the_readme_example_is_what_is_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let golden = std::fs::read_to_string(root.join("tests/golden/posix.config")).unwrap();
+    let block = golden.split("\n\n").find(|b| b.starts_with("Host bare\n")).expect("a block for host bare");
+    let indented: String = block.lines().map(|l| format!("   {l}\n")).collect();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains(&format!("   ```\n{indented}   ```\n")), "README's example differs from:\n{indented}");
+}
