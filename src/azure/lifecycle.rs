@@ -221,7 +221,6 @@ async fn start_once(arm: &ArmClient, id: &ComputeId, flight: Option<&Flight>) ->
 
 /// The single-flight files of one compute.
 struct Flight {
-    dir: PathBuf,
     lock: PathBuf,
     marker: PathBuf,
 }
@@ -230,34 +229,17 @@ impl Flight {
     fn new(root: &Path, id: &ComputeId) -> Self {
         let dir = root.join("starts");
         let key = id.key_hash();
-        Flight { lock: dir.join(format!("{key}.lock")), marker: dir.join(format!("{key}.started")), dir }
+        Flight { lock: dir.join(format!("{key}.lock")), marker: dir.join(format!("{key}.started")) }
     }
 
     /// Takes the lock, waiting at most `LOCK_WAIT`; without it (an unwritable cache, a wedged holder) we go on
     /// alone rather than fail the connection.
     async fn lock(&self) -> Option<File> {
-        if let Err(e) = fs::private_dir(&self.dir) {
-            tracing::warn!("no single-flight lock ({e}); starting without it");
-            return None;
-        }
-        let file = match File::options().read(true).write(true).create(true).truncate(false).open(&self.lock) {
-            Ok(file) => file,
+        match fs::lock_within(&self.lock, LOCK_WAIT).await {
+            Ok((file, _)) => Some(file),
             Err(e) => {
                 tracing::warn!("no single-flight lock ({e}); starting without it");
-                return None;
-            }
-        };
-        let deadline = Instant::now() + LOCK_WAIT;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Some(file),
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => {
-                    tracing::warn!("no single-flight lock ({e}); starting without it");
-                    return None;
-                }
+                None
             }
         }
     }

@@ -90,9 +90,23 @@ impl EndpointCache {
         self.entry(id)?.tenant
     }
 
+    /// The endpoint if it is younger than `max_age`, and the tenant however old, from one read of the entry.
+    pub fn read(&self, id: &ComputeId, max_age: Duration) -> (Option<Endpoint>, Option<TenantId>) {
+        match self.entry(id) {
+            Some(entry) => {
+                let tenant = entry.tenant.clone();
+                (Self::if_fresh(entry, max_age), tenant)
+            }
+            None => (None, None),
+        }
+    }
+
     /// The cached endpoint if it is younger than `max_age`.
     pub fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<Endpoint> {
-        let entry = self.entry(id)?;
+        Self::if_fresh(self.entry(id)?, max_age)
+    }
+
+    fn if_fresh(entry: Entry, max_age: Duration) -> Option<Endpoint> {
         let age = unix_now().saturating_sub(entry.resolved_at);
         if entry.resolved_at > unix_now() + 60 || age > max_age.as_secs() {
             tracing::debug!(age, "cached endpoint is stale");
@@ -116,6 +130,20 @@ impl EndpointCache {
         });
         if let Err(e) = result {
             tracing::warn!("could not cache the endpoint in {}: {e}", self.dir.display());
+        }
+    }
+
+    /// Takes the lock under which one process at a time looks `id` up in ARM, waiting up to `limit`. When it had
+    /// to wait, the process that held it has probably just cached the answer: look again before asking ARM.
+    /// `None` when there is no lock to be had (an unwritable cache, a holder that outlived `limit`): go on alone.
+    pub async fn lock_lookup(&self, id: &ComputeId, limit: Duration) -> Option<(std::fs::File, fs::Waited)> {
+        let path = self.root.join("lookups").join(format!("{}.lock", id.key_hash()));
+        match fs::lock_within(&path, limit).await {
+            Ok(locked) => Some(locked),
+            Err(e) => {
+                tracing::debug!("looking up without the single-flight lock: {e}");
+                None
+            }
         }
     }
 

@@ -15,6 +15,7 @@ use crate::connect::endpoint::{Endpoint, Transport};
 use crate::connect::resolve::{self, ResolveError};
 use crate::transport::relay::{self, RelayError, Stdio};
 use crate::transport::tunnel::{self, Gateway, TunnelError};
+use crate::util::fs::Waited;
 
 /// A cached address that does not accept within this is presumed stale (the instance moved or is stopped);
 /// kept short because the fresh lookup that follows must fit in VS Code's 15 s connect timeout.
@@ -96,12 +97,8 @@ enum Connected {
 pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'_>) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
     // The tenant an entry records is good however old the entry: it saves a round trip on every cold lookup.
-    let tenant = cache.as_ref().and_then(|c| c.tenant(id));
-    let cached = cache
-        .as_ref()
-        .and_then(|c| c.fresh(id, options.cache_max_age))
-        .filter(|e| e.serves(options.transport))
-        .filter(|e| trusted(e, options));
+    let (cached, tenant) = cache.as_ref().map_or((None, None), |c| c.read(id, options.cache_max_age));
+    let cached = cached.filter(|e| e.serves(options.transport)).filter(|e| trusted(e, options));
 
     if let Some(endpoint) = cached {
         // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
@@ -127,6 +124,32 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
         }
         if let Some(cache) = &cache {
             cache.forget(id);
+        }
+    }
+
+    // Cold lookups are single-flight across processes: VS Code, scp and scripts open several connections at
+    // once, and each lookup costs a token (a second of `az`) and ARM calls. One process looks up; the others wait
+    // for its lock and then take its answer from the cache. A holder that dies releases the lock with it.
+    let lock_limit = options.azure.timeout + options.start.timeout;
+    let lock = match (&cache, &session.stdio) {
+        (Some(cache), Some(stdio)) => tokio::select! {
+            lock = cache.lock_lookup(id, lock_limit) => lock,
+            () = relay::until_peer_gone(stdio) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
+        },
+        (Some(cache), None) => cache.lock_lookup(id, lock_limit).await,
+        (None, _) => None,
+    };
+    if let (Some(cache), Some((_, Waited::Yes))) = (&cache, &lock)
+        && let Some(endpoint) = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport))
+        && trusted(&endpoint, options)
+    {
+        tracing::debug!(%endpoint, "another connection just looked the instance up");
+        match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT).await {
+            Ok(connected) if options.fdpass => return hand_over(id, connected, options, session),
+            Ok(connected) => {
+                return relay_over(connected, options, session, tenant.as_ref(), None, tunnel::HANDSHAKE_TRIES).await;
+            }
+            Err(e) => tracing::debug!(%endpoint, "it does not answer ({e}); looking up again"),
         }
     }
 
@@ -158,6 +181,8 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     if let Some(cache) = &cache {
         cache.store(id, &endpoint, resolved.tenant.as_ref());
     }
+    // Waiting connections may go now: the cache has the answer.
+    drop(lock);
     if options.fdpass {
         return hand_over(id, connected, options, session);
     }
@@ -273,11 +298,10 @@ async fn relay_over(
     match connected {
         Connected::Tcp(socket) => {
             let stdio = session.take_stdio()?;
-            // The relay is plain blocking I/O on threads of its own (see `relay`); the runtime only waits for it.
-            tokio::task::spawn_blocking(move || relay::relay(stdio.input, stdio.output, socket))
-                .await
-                .map_err(|_| RelayError::Panicked)??;
-            Ok(())
+            // The relay is plain blocking I/O (see `relay`). It runs right here: the proxy's runtime has one
+            // thread and nothing else to do once the session flows, and a thread hand-off would cost every
+            // connection its start-up time.
+            Ok(relay::relay(stdio.input, stdio.output, socket)?)
         }
         Connected::Tunnel(gateway) => {
             let azure = &options.azure;

@@ -35,7 +35,15 @@ pub fn choose(explicit: Option<&Path>) -> Result<Choice, ProgramError> {
     let mut warnings = Vec::new();
     match which::which("azml-ssh") {
         Ok(on_path) if std::fs::canonicalize(&on_path).ok().as_deref() == Some(real.as_path()) => {
-            return Ok(Choice { path: std::path::absolute(&on_path).unwrap_or(on_path), warnings });
+            let path = std::path::absolute(&on_path).unwrap_or(on_path);
+            if let Some(venv) = virtual_env(&path) {
+                warnings.push(format!(
+                    "{} is inside the Python virtual environment {}; if that is deleted, the ssh config breaks: `pipx install azml-ssh` or `uv tool install azml-ssh` keep it in a stable place",
+                    path.display(),
+                    venv.display()
+                ));
+            }
+            return Ok(Choice { path, warnings });
         }
         Ok(other) => warnings.push(format!(
             "the azml-ssh on PATH ({}) is a different program from this one; the ssh config will use {}",
@@ -51,6 +59,12 @@ pub fn choose(explicit: Option<&Path>) -> Result<Choice, ProgramError> {
         ));
     }
     Ok(Choice { path: real, warnings })
+}
+
+/// The Python virtual environment `program` is in (`<venv>/bin/azml-ssh`, next to `<venv>/pyvenv.cfg`), if any.
+fn virtual_env(program: &Path) -> Option<PathBuf> {
+    let venv = program.parent()?.parent()?;
+    venv.join("pyvenv.cfg").is_file().then(|| venv.to_owned())
 }
 
 /// Why a path is a poor thing to write into a config that outlives this run.
@@ -74,5 +88,16 @@ mod tests {
         assert!(fragile(Path::new("/tmp/x/azml-ssh")).is_some());
         assert!(fragile(Path::new("/home/u/.cargo/bin/azml-ssh")).is_none());
         assert!(fragile(Path::new("/usr/local/bin/azml-ssh")).is_none());
+    }
+
+    #[test]
+    fn virtual_environments_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = dir.path().join(".venv");
+        std::fs::create_dir_all(venv.join("bin")).unwrap();
+        assert_eq!(virtual_env(&venv.join("bin/azml-ssh")), None);
+        std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        assert_eq!(virtual_env(&venv.join("bin/azml-ssh")), Some(venv));
+        assert_eq!(virtual_env(Path::new("/usr/local/bin/azml-ssh")), None);
     }
 }

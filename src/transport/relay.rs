@@ -75,13 +75,11 @@ pub async fn until_peer_gone(stdio: &Stdio) {
     }
 }
 
-/// Connects within `timeout` and returns a blocking socket for [`relay`] or a hand-over to ssh.
+/// Connects within `timeout` and returns a blocking socket for [`relay`] or a hand-over to ssh. The connect
+/// itself blocks: callers run on a one-thread runtime with nothing else to do meanwhile, and registering the
+/// socket with the reactor only to take it out again would cost every connection its start-up time.
 pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    let stream = match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
-        Ok(stream) => stream?.into_std()?,
-        Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "connection timed out")),
-    };
-    stream.set_nonblocking(false)?;
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
     configure(&stream)?;
     Ok(stream)
 }

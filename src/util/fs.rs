@@ -121,6 +121,37 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Whether a lock had to be waited for: someone else held it, and may have done the work meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    No,
+    Yes,
+}
+
+/// An exclusive advisory lock on file `path` (created private if needed) in a private directory, waiting for it
+/// at most `limit` without blocking the runtime. The kernel releases a lock whose holder dies.
+pub async fn lock_within(path: &Path, limit: std::time::Duration) -> io::Result<(File, Waited)> {
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
+    let deadline = std::time::Instant::now() + limit;
+    let mut waited = Waited::No;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok((file, waited)),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                waited = Waited::Yes;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "the lock's holder did not let go"));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
 /// An exclusive advisory lock on directory `dir`, held until the returned handle is dropped. The kernel releases
 /// it when a holder dies, so a crashed azml-ssh never blocks the next one.
 pub fn lock_dir(dir: &Path) -> io::Result<File> {
@@ -150,6 +181,26 @@ mod tests {
         let path = dir.path().join("config");
         write_atomic(&path, b"x", 0o644).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_and_a_free_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locks/one.lock");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (held, waited) = runtime.block_on(lock_within(&path, std::time::Duration::from_secs(5))).unwrap();
+        assert_eq!(waited, Waited::No);
+        let releaser = std::thread::spawn(move || {
+            // The holder finishes its work a moment later (or dies: the kernel releases the lock either way).
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(held);
+        });
+        let (_again, waited) = runtime.block_on(lock_within(&path, std::time::Duration::from_secs(5))).unwrap();
+        assert_eq!(waited, Waited::Yes);
+        releaser.join().unwrap();
+        let runtime2 = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let timed_out = runtime2.block_on(lock_within(&path, std::time::Duration::from_millis(100)));
+        assert_eq!(timed_out.unwrap_err().kind(), io::ErrorKind::TimedOut, "a holder that never lets go");
     }
 
     #[test]

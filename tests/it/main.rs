@@ -5,6 +5,7 @@
 mod common;
 
 mod arm_answers;
+mod burst;
 mod cli;
 mod config_command;
 mod credentials;
