@@ -18,8 +18,9 @@ use crate::azure::session::{Session, SessionError};
 
 /// The tenant and subscription lists have their own API version.
 const TENANTS_API_VERSION: &str = "2022-12-01";
-/// Enough to hide latency without tripping ARM's per-client throttling.
-const CONCURRENCY: usize = 8;
+/// Every list of a level in flight at once (a few hundred workspaces take a few rounds), within what ARM's
+/// per-client throttling allows; over HTTP/2 these share one connection.
+const CONCURRENCY: usize = 64;
 
 #[derive(Clone, Debug, Default)]
 pub struct Filter {

@@ -91,6 +91,8 @@ struct Inner {
     start_delay_once: Option<std::time::Duration>,
     /// A delay before answering every GET of this (lower-cased) path.
     get_delays: HashMap<String, std::time::Duration>,
+    /// A delay before answering every request (network and service latency, for benchmarks).
+    latency: Option<std::time::Duration>,
     /// POST .../start requests that arrived and are being delayed.
     delayed_starts: usize,
     /// Tenants other than the home one.
@@ -295,6 +297,16 @@ impl MockArm {
         self.inner.lock().unwrap().start_delay_once = Some(delay);
     }
 
+    /// Answers every request after `latency`, as a far-away service does.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.inner.lock().unwrap().latency = Some(latency);
+    }
+
+    /// Items per page of list operations (ARM's own pages hold up to 100 or so).
+    pub fn set_page_size(&self, size: usize) {
+        self.inner.lock().unwrap().page_size = size;
+    }
+
     /// Delays every GET of `path` (a server that accepts and then says nothing for that long).
     pub fn delay_gets(&self, path: &str, delay: std::time::Duration) {
         self.inner.lock().unwrap().get_delays.insert(path.to_ascii_lowercase(), delay);
@@ -369,6 +381,10 @@ async fn handle(
     } else {
         None
     };
+    let latency = inner.lock().unwrap().latency;
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }

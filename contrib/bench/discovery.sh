@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Discovery at scale: `azml-ssh config --all --dry-run` against a mock ARM with SUBS subscriptions × WORKSPACES
+# workspaces × INSTANCES instances and LATENCY_MS per request, compared with what "every list of a level in flight
+# at once" allows: (levels + 2) × latency, the levels being tenants → subscriptions → workspaces → computes.
+#
+#   contrib/bench/discovery.sh [SUBS WORKSPACES INSTANCES LATENCY_MS]     (default 20 5 10 100)
+#
+# Needs a Rust toolchain and python3. Runs on 127.0.0.1 only; not part of the test suite.
+set -euo pipefail
+umask 077
+SUBS=${1:-20} WORKSPACES=${2:-5} INSTANCES=${3:-10} LATENCY_MS=${4:-100}
+RUNS=${RUNS:-5}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cargo build --release --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh --example discovery_arm
+TARGET=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+BIN="$TARGET/release/azml-ssh"
+WORK=$(mktemp -d)
+ARM_PID=
+cleanup() { [ -z "$ARM_PID" ] || kill "$ARM_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+export HOME="$WORK/home" XDG_CACHE_HOME="$WORK/cache"
+unset XDG_RUNTIME_DIR AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_FEDERATED_TOKEN_FILE AZML_SSH_AUTH
+mkdir -p "$HOME" "$WORK/bin"
+TOKEN=bench-token
+cat > "$WORK/bin/az" <<AZ
+#!/bin/sh
+printf '{"accessToken":"$TOKEN","expires_on":%s,"tokenType":"Bearer"}' \$((\$(date +%s) + 3600))
+AZ
+chmod +x "$WORK/bin/az"
+export PATH="$WORK/bin:$PATH"
+
+mkfifo "$WORK/control"
+"$TARGET/release/examples/discovery_arm" "$TOKEN" "$SUBS" "$WORKSPACES" "$INSTANCES" "$LATENCY_MS" \
+    < "$WORK/control" > "$WORK/arm.out" &
+ARM_PID=$!
+exec 3>"$WORK/control"
+for _ in $(seq 200); do [ -s "$WORK/arm.out" ] && break; sleep 0.05; done
+export AZML_SSH_ARM_ENDPOINT=$(head -n 1 "$WORK/arm.out")
+
+"$BIN" config --all --dry-run --binary "$BIN" > "$WORK/first.txt"   # warms the token cache
+hosts=$(grep -c '^+Host ' "$WORK/first.txt" || true)
+for _ in $(seq "$RUNS"); do
+    start=$(date +%s.%N)
+    "$BIN" config --all --dry-run --binary "$BIN" > /dev/null
+    end=$(date +%s.%N)
+    python3 -c "print(round(($end - $start) * 1000))"
+done | sort -n > "$WORK/times"
+exec 3>&-
+wait "$ARM_PID" || true
+ARM_PID=
+requests=$(tail -n 1 "$WORK/arm.out")
+median=$(sed -n "$(( (RUNS + 1) / 2 ))p" "$WORK/times")
+target=$(( (4 + 2) * LATENCY_MS ))
+echo "### Discovery at scale ($SUBS subscriptions × $WORKSPACES workspaces × $INSTANCES instances, ${LATENCY_MS} ms per request)"
+echo
+echo "| hosts found | ARM requests (all runs) | median wall ms ($RUNS runs) | target ms | ratio |"
+echo "|---|---|---|---|---|"
+echo "| $hosts | $requests | $median | $target | $(python3 -c "print(round($median/$target, 2))") |"
