@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A loopback TCP endpoint for the relay benchmark: `sink` reads and discards every connection until EOF,
-`source N` sends N bytes of zeros to each connection and closes. Prints its port, then serves until killed."""
+`sinkn N` reads N bytes and closes (for tunnels, which have no half-close), `source N` sends N bytes of zeros to
+each connection and closes. Prints its port, then serves until killed."""
 import socket
 import sys
 import threading
@@ -20,6 +21,14 @@ def serve(conn):
             buf = bytearray(1 << 20)
             while conn.recv_into(buf):
                 pass
+        elif mode == "sinkn":
+            buf = bytearray(1 << 20)
+            left = size
+            while left > 0:
+                n = conn.recv_into(buf)
+                if not n:
+                    break
+                left -= n
         else:
             chunk = memoryview(bytes(1 << 20))
             left = size

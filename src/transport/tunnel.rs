@@ -35,7 +35,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A ping every 20 s (as the Azure CLI does) keeps idle-timeout middleboxes quiet; no pong by the next ping means
 /// the link is dead.
 const PING_INTERVAL: Duration = Duration::from_secs(20);
-/// After stdin's end, how long the gateway may go on sending before we close: as the Azure CLI does, our end of
+/// After stdin's end, how long the gateway may stay silent before we close: as the Azure CLI does, our end of
 /// input is not the end of the server's output (WebSocket has no half-close).
 const EOF_GRACE: Duration = Duration::from_secs(5);
 /// After our close, how long the gateway has to answer it.
@@ -284,6 +284,11 @@ where
                 Some(Ok(Message::Binary(data))) => {
                     if out_tx.send(data).await.is_err() {
                         break Ok(()); // ssh closed its end: the session is over from its side.
+                    }
+                    // After our end of input, the grace period counts from the gateway's last word: a download
+                    // that is still flowing is never cut short.
+                    if !stdin_open && !close_sent {
+                        deadline = Some(tokio::time::Instant::now() + EOF_GRACE);
                     }
                 }
                 Some(Ok(Message::Text(text))) => {

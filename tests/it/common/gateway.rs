@@ -126,7 +126,7 @@ where
     };
     let downstream = async move {
         let mut sent = 0usize;
-        let mut buffer = vec![0u8; 16 * 1024];
+        let mut buffer = vec![0u8; 64 * 1024];
         loop {
             let n = match tcp_read.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The Azure ML tunnel, measured: throughput each way and CPU per GiB of
+#   (a) azml-ssh through a local TLS WebSocket gateway (the test suite's, in Rust, so the gateway is not the limit),
+#   (b) a connector written the way `az ml compute connect-ssh` is (Python `websockets`, 4096-byte reads, one
+#       binary message per read) through the same gateway,
+#   (c) azml-ssh's direct relay, the ceiling;
+# and `ssh HOST true` through the tunnel, warm (cached endpoint and token) and cold (a fake `az` that takes 0.8 s,
+# an ARM lookup), next to the direct warm path.
+#
+#   contrib/bench/tunnel.sh [SIZE_MIB]        (default 512)
+#
+# Needs: a Rust toolchain, OpenSSH client and server, hyperfine, GNU time, python3 with venv (pip fetches
+# `websockets`). Everything runs on 127.0.0.1; not part of the test suite.
+set -euo pipefail
+umask 077
+SIZE_MIB=${1:-512}
+RUNS=${RUNS:-3}
+SSH_RUNS=${SSH_RUNS:-20}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE="$ROOT/contrib/bench"
+for tool in hyperfine python3 /usr/bin/time /usr/sbin/sshd ssh ssh-keygen; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (see the header of $0)" >&2; exit 1; }
+done
+cargo build --release --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh --example bench_gateway
+TARGET=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+BIN="$TARGET/release/azml-ssh"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+python3 -m venv "$WORK/py" && "$WORK/py/bin/pip" install -q websockets
+PY="$WORK/py/bin/python"
+
+export HOME="$WORK/home" XDG_CACHE_HOME="$WORK/cache"
+unset XDG_RUNTIME_DIR AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_FEDERATED_TOKEN_FILE AZML_SSH_AUTH
+mkdir -p "$HOME/.azure" "$WORK/bin"
+echo '{}' > "$HOME/.azure/azureProfile.json"
+TOKEN=bench-token
+echo 0 > "$WORK/az-delay"
+cat > "$WORK/bin/az" <<AZ
+#!/bin/sh
+echo call >> "$WORK/az.log"
+sleep \$(cat "$WORK/az-delay")
+printf '{"accessToken":"$TOKEN","expires_on":%s,"tokenType":"Bearer"}' \$((\$(date +%s) + 3600))
+AZ
+chmod +x "$WORK/bin/az"
+export PATH="$WORK/bin:$PATH"
+
+start_server() { # mode size; prints the port
+    python3 "$HERE/loopback_server.py" "$@" > "$WORK/port.$1" &
+    PIDS+=($!)
+    while [ ! -s "$WORK/port.$1" ]; do sleep 0.05; done
+    cat "$WORK/port.$1"
+}
+BYTES=$((SIZE_MIB * 1024 * 1024))
+SINK=$(start_server sinkn "$BYTES")
+SOURCE=$(start_server source "$BYTES")
+
+# The "instance": sshd with its own host key.
+[ "$(id -u)" != 0 ] || mkdir -p /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/id"
+SSHD_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$WORK/sshd.conf" <<CFG
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $WORK/host_key
+PidFile $WORK/sshd.pid
+AuthorizedKeysFile $WORK/id.pub
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+LogLevel ERROR
+CFG
+/usr/sbin/sshd -f "$WORK/sshd.conf" -D -e 2>/dev/null &
+PIDS+=($!)
+
+mkfifo "$WORK/control"
+"$TARGET/release/examples/bench_gateway" "$TOKEN" "$WORK" "$SSHD_PORT" "$SINK" "$SOURCE" < "$WORK/control" > "$WORK/gw.out" &
+GW_PID=$!
+PIDS+=($GW_PID)
+exec 3>"$WORK/control"
+for _ in $(seq 200); do [ "$(grep -c '^gateway' "$WORK/gw.out" 2>/dev/null)" = 3 ] && break; sleep 0.05; done
+ARM=$(sed -n 's/^arm //p' "$WORK/gw.out")
+mapfile -t GW < <(sed -n 's/^gateway //p' "$WORK/gw.out")
+export AZML_SSH_ARM_ENDPOINT="$ARM" SSL_CERT_FILE="$WORK/test-ca.pem" AZML_SSH_GATEWAY_DOMAINS=localhost
+
+ID_OF() { echo "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/bench/providers/Microsoft.MachineLearningServices/workspaces/bench/computes/$1"; }
+cache_entry() { # name endpoint-json
+    local id key
+    id=$(ID_OF "$1" | tr 'A-Z' 'a-z')
+    key=$(printf %s "$id" | sha256sum | cut -d' ' -f1)
+    mkdir -p "$XDG_CACHE_HOME/azml-ssh/endpoints"
+    printf '{"resource_id":"%s","endpoint":%s,"resolved_at":%s}' "$id" "$2" "$(date +%s)" \
+        > "$XDG_CACHE_HOME/azml-ssh/endpoints/$key.json"
+}
+tunnel_entry() { cache_entry "$1" "{\"transport\":\"tunnel\",\"gateway\":{\"host\":\"localhost\",\"port\":$2}}"; }
+direct_entry() { cache_entry "$1" "{\"transport\":\"direct\",\"address\":\"127.0.0.1:$2\"}"; }
+tunnel_entry tsink "${GW[1]}"; tunnel_entry tsource "${GW[2]}"
+direct_entry dsink "$SINK"; direct_entry dsource "$SOURCE"
+"$BIN" status "$(ID_OF ci1)" > /dev/null   # signs in once: the token is cached from here on
+
+relay_cmd() { # tool direction
+    local gw_port
+    case $1 in
+        azml-tunnel) echo "$BIN proxy $(ID_OF "t$2")" ;;
+        azml-direct) echo "$BIN proxy $(ID_OF "d$2")" ;;
+        cli-style)
+            gw_port=$([ "$2" = sink ] && echo "${GW[1]}" || echo "${GW[2]}")
+            echo "$PY $HERE/cli_connector.py wss://localhost:$gw_port/nbip/v1.0/ws-tcp/port/22 $TOKEN $SSL_CERT_FILE" ;;
+    esac
+}
+measure() { # direction tool; median "elapsed user sys" of RUNS runs into $WORK/result
+    : > "$WORK/results"
+    for _ in $(seq "$RUNS"); do
+        if [ "$1" = up ]; then
+            head -c "$BYTES" /dev/zero | /usr/bin/time -f "%e %U %S" -o "$WORK/t" $(relay_cmd "$2" sink) > /dev/null
+        else
+            /usr/bin/time -f "%e %U %S" -o "$WORK/t" $(relay_cmd "$2" source) < /dev/null | wc -c > "$WORK/bytes"
+            [ "$(cat "$WORK/bytes")" = "$BYTES" ] || { echo "bench: $2 delivered $(cat "$WORK/bytes") of $BYTES bytes" >&2; exit 1; }
+        fi
+        tail -n 1 "$WORK/t" >> "$WORK/results"
+    done
+    sort -n "$WORK/results" | sed -n "$(( (RUNS + 1) / 2 ))p" > "$WORK/result"
+}
+
+echo "## azml-ssh tunnel benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), ${SIZE_MIB} MiB each way, median of $RUNS"
+echo
+echo "| direction | route | MB/s | CPU s/GiB | vs CLI-style | vs direct | CPU vs direct |"
+echo "|---|---|---|---|---|---|---|"
+for dir in up down; do
+    declare -A mbs cpu
+    for tool in azml-direct cli-style azml-tunnel; do
+        measure "$dir" "$tool"
+        read -r elapsed user sys < "$WORK/result"
+        mbs[$tool]=$(python3 -c "print(round($SIZE_MIB*1.048576/max($elapsed,0.01)))")
+        cpu[$tool]=$(python3 -c "print(round(($user+$sys)/($SIZE_MIB/1024),3))")
+    done
+    label=$([ "$dir" = up ] && echo "stdin→gateway" || echo "gateway→stdout")
+    for tool in azml-direct cli-style azml-tunnel; do
+        echo "| $label | $tool | ${mbs[$tool]} | ${cpu[$tool]} | $(python3 -c "print(round(${mbs[$tool]}/${mbs[cli-style]},1))") | $(python3 -c "print(round(${mbs[$tool]}/${mbs[azml-direct]},2))") | $(python3 -c "d=${cpu[azml-direct]}; print(round(${cpu[$tool]}/d,2) if d else 'n/a')") |"
+    done
+done
+
+# ssh HOST true: direct warm, tunnel warm, tunnel cold (no endpoint, no token, az takes 0.8 s).
+printf 'azmlci1 %s\n' "$(cut -d' ' -f1-2 "$WORK/host_key.pub")" > "$WORK/known_hosts"
+cat > "$WORK/ssh_config" <<CFG
+Host *
+    User $(id -un)
+    IdentityFile $WORK/id
+    IdentitiesOnly yes
+    BatchMode yes
+    UserKnownHostsFile $WORK/known_hosts
+    GlobalKnownHostsFile /dev/null
+    StrictHostKeyChecking yes
+    HostKeyAlias azmlci1
+    LogLevel ERROR
+Host direct
+    ProxyCommand $BIN proxy $(ID_OF dsshd)
+Host tunnel
+    ProxyCommand $BIN proxy $(ID_OF ci1)
+CFG
+direct_entry dsshd "$SSHD_PORT"
+tunnel_entry ci1 "${GW[0]}"
+calls_before=$(wc -l < "$WORK/az.log")
+hyperfine -N --warmup 3 --runs "$SSH_RUNS" --export-json "$WORK/warm.json" \
+    "ssh -F $WORK/ssh_config direct true" "ssh -F $WORK/ssh_config tunnel true" > /dev/null 2>&1
+calls_warm=$(( $(wc -l < "$WORK/az.log") - calls_before ))
+echo 0.8 > "$WORK/az-delay"
+hyperfine --runs "$((SSH_RUNS / 2))" --export-json "$WORK/cold.json" \
+    --prepare "rm -rf $XDG_CACHE_HOME/azml-ssh/endpoints/$(printf %s "$(ID_OF ci1 | tr 'A-Z' 'a-z')" | sha256sum | cut -d' ' -f1).json $XDG_CACHE_HOME/azml-ssh/tokens.json" \
+    "ssh -F $WORK/ssh_config tunnel true" > /dev/null 2>&1
+exec 3>&-
+wait "$GW_PID" 2>/dev/null || true
+echo
+echo "### \`ssh HOST true\` wall time"
+echo
+echo "| route | mean ms | ± ms |"
+echo "|---|---|---|"
+python3 - "$WORK/warm.json" "$WORK/cold.json" <<'PY'
+import json, sys
+warm = json.load(open(sys.argv[1]))["results"]
+cold = json.load(open(sys.argv[2]))["results"]
+for r, name in zip(warm + cold, ["direct, warm", "tunnel, warm", "tunnel, cold (az 0.8 s + ARM)"]):
+    print(f"| {name} | {r['mean']*1000:.1f} | {r['stddev']*1000:.1f} |")
+PY
+echo
+echo "Warm tunnel connections ($((SSH_RUNS + 3)) of them): $calls_warm \`az\` calls; ARM requests in the whole run: $(sed -n 's/^requests //p' "$WORK/gw.out")."
