@@ -40,7 +40,9 @@ const PING_INTERVAL: Duration = Duration::from_secs(20);
 const EOF_GRACE: Duration = Duration::from_secs(5);
 /// After our close, how long the gateway has to answer it.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
-const CHUNK: usize = 64 * 1024;
+/// What one stdin read (and so one message to the gateway) holds at most: large reads mean few messages in a
+/// bulk transfer; ssh's interactive packets are small anyway. Within the gateway's 1 MiB message limit.
+const CHUNK: usize = 256 * 1024;
 /// The largest message (and frame) accepted from the gateway: the Azure CLI's client accepts 1 MiB, so no
 /// gateway sends more. Together with [`OUTPUT_QUEUE`] this bounds what a gateway can make us buffer while ssh is
 /// not reading (backpressure instead of memory).
@@ -52,6 +54,7 @@ pub fn websocket_config() -> tungstenite::protocol::WebSocketConfig {
     tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE))
+        .write_buffer_size(256 * 1024)
         .max_write_buffer_size(4 * MAX_MESSAGE)
 }
 
@@ -252,7 +255,14 @@ where
         tokio::select! {
             chunk = in_rx.recv(), if stdin_open => match chunk {
                 Some(Ok(data)) => {
-                    if let Err(e) = sink.send(Message::Binary(data.into())).await {
+                    // Queue the message and flush only when stdin has nothing more ready: a bulk transfer then
+                    // goes out in large TLS writes, an interactive keystroke at once.
+                    if let Err(e) = sink.feed(Message::Binary(data.into())).await {
+                        break Err(broken(e));
+                    }
+                    if in_rx.is_empty()
+                        && let Err(e) = sink.flush().await
+                    {
                         break Err(broken(e));
                     }
                 }
