@@ -96,3 +96,31 @@ fn fdpass_without_proxyusefdpass_explains_itself() {
     assert!(!out.status.success());
     assert!(out.stderr.contains("ProxyUseFdpass yes"), "{}", out.stderr);
 }
+
+/// When ssh has gone and the gateway neither closes nor answers our close, the detached relay still leaves
+/// promptly rather than after its grace periods.
+#[test]
+fn the_detached_relay_leaves_promptly_when_ssh_has_gone_and_the_gateway_is_silent() {
+    let mut env = TestEnv::new();
+    let sshd = env.start_sshd();
+    let (gateway, id) = env.put_tunnel_instance("ci1", sshd.addr);
+    gateway.silent_end();
+    let config = env.ssh_config("azmlci1", &id, "--fdpass ");
+    // The session itself takes well under a second here; the relay's grace periods would take seconds more.
+    let start = std::time::Instant::now();
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, LIMIT);
+    assert_eq!(out.stdout_text(), "ok\n", "{}", out.stderr);
+    let needle = format!("--relay-gateway\0localhost:{}", gateway.addr.port());
+    let relays = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+            .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(&needle))
+            .count()
+    };
+    // ssh itself waits for the relay to close its socket, so the bound covers both.
+    while relays() > 0 || start.elapsed() >= Duration::from_secs(4) {
+        assert!(start.elapsed() < Duration::from_secs(4), "the session or the detached relay lingered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -25,6 +25,9 @@ struct State {
     drop_after: Option<usize>,
     /// Close with this code when the target is done (default: a close frame without a code).
     close_code: Option<u16>,
+    /// When the target is done, say nothing more and read nothing more — not even the client's close — while
+    /// holding the connection open, as a wedged gateway does.
+    silent_end: bool,
 }
 
 pub struct Gateway {
@@ -69,6 +72,11 @@ impl Gateway {
         self.state.lock().unwrap().drop_after = Some(bytes);
     }
 
+    /// Goes silent when the target ends the session: no close, and the client's close is never answered.
+    pub fn silent_end(&self) {
+        self.state.lock().unwrap().silent_end = true;
+    }
+
     /// Closes with `code` when the target ends the session (real gateways do not always say 1000).
     pub fn close_with(&self, code: u16) {
         self.state.lock().unwrap().close_code = Some(code);
@@ -107,18 +115,25 @@ where
     };
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else { return };
     let Ok(tcp) = tokio::net::TcpStream::connect(target).await else { return };
-    let (drop_after, close_code) = {
+    let (drop_after, close_code, silent_end) = {
         let s = state.lock().unwrap();
-        (s.drop_after, s.close_code)
+        (s.drop_after, s.close_code, s.silent_end)
     };
+    let target_done = std::sync::Arc::new(tokio::sync::Notify::new());
+    let done_for_upstream = target_done.clone();
     let (mut tcp_read, mut tcp_write) = tcp.into_split();
     let (mut sink, mut source) = ws.split();
 
     let upstream = async move {
-        while let Some(Ok(message)) = source.next().await {
+        loop {
+            let message = tokio::select! {
+                message = source.next() => message,
+                // A silent gateway stops reading, so the client's close is never seen, let alone answered.
+                () = done_for_upstream.notified(), if silent_end => std::future::pending().await,
+            };
             match message {
-                Message::Binary(data) if tcp_write.write_all(&data).await.is_err() => break,
-                Message::Close(_) => break,
+                Some(Ok(Message::Binary(data))) if tcp_write.write_all(&data).await.is_err() => break,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 _ => {}
             }
         }
@@ -140,6 +155,11 @@ where
                 // Abruptly: no close frame, as when a gateway or middlebox dies.
                 return;
             }
+        }
+        if silent_end {
+            target_done.notify_one();
+            // Holds the connection (and `sink`) open for good.
+            std::future::pending::<()>().await;
         }
         // A normal close (or the reply to the client's), flushed.
         if let Some(code) = close_code {
