@@ -1,8 +1,9 @@
-//! A local stand-in for Azure Resource Manager, for `contrib/demo/run.sh`: the same mock the tests use, serving one
-//! compute instance. It prints its URL, then takes commands on stdin:
-//!   move PORT   the instance now answers SSH on PORT (as after a stop and start)
-//!   stop        the instance was stopped by idle shutdown (a connection will start it)
-//!   requests    print how many ARM requests were served so far
+//! A local stand-in for Azure Resource Manager, for `contrib/demo/run.sh` and `contrib/bench/run.sh`: the same
+//! mock the tests use, serving one compute instance. It prints its URL, then takes commands on stdin and answers
+//! each with one line on stdout once it has taken effect (so a script waits for that line, not for a while):
+//!   move PORT   the instance now answers SSH on PORT (as after a stop and start)      → `ok`
+//!   stop        the instance was stopped by idle shutdown (a connection will start it)  → `ok`
+//!   requests    how many ARM requests were served so far                                 → `requests N`
 //! Usage: demo_arm RESOURCE_ID SSH_PORT TOKEN
 
 #[path = "../tests/it/common/mock_arm.rs"]
@@ -43,8 +44,15 @@ fn main() {
                     serde_json::json!({"operationName": "Stop", "operationStatus": "Succeeded", "operationTrigger": "IdleShutdown", "operationTime": "2026-11-26T14:02:00Z"}),
                 );
             }
-            ["requests"] => eprintln!("demo_arm: {} requests so far", arm.request_count()),
-            _ => eprintln!("demo_arm: unknown command {line:?}"),
+            ["requests"] => {
+                println!("requests {}", arm.request_count());
+                continue;
+            }
+            _ => {
+                println!("error: unknown command {line:?}");
+                continue;
+            }
         }
+        println!("ok");
     }
 }

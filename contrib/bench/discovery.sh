@@ -11,32 +11,25 @@ umask 077
 SUBS=${1:-20} WORKSPACES=${2:-5} INSTANCES=${3:-10} LATENCY_MS=${4:-100}
 RUNS=${RUNS:-5}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=contrib/lib.sh
+. "$ROOT/contrib/lib.sh"
 cargo build --release --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh --example discovery_arm
-TARGET=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+TARGET=$(target_dir "$ROOT")
 BIN="$TARGET/release/azml-ssh"
 WORK=$(mktemp -d)
 ARM_PID=
 cleanup() { [ -z "$ARM_PID" ] || kill "$ARM_PID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-export HOME="$WORK/home" XDG_CACHE_HOME="$WORK/cache"
-unset XDG_RUNTIME_DIR AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_FEDERATED_TOKEN_FILE AZML_SSH_AUTH
-mkdir -p "$HOME" "$WORK/bin"
 TOKEN=bench-token
-cat > "$WORK/bin/az" <<AZ
-#!/bin/sh
-printf '{"accessToken":"$TOKEN","expires_on":%s,"tokenType":"Bearer"}' \$((\$(date +%s) + 3600))
-AZ
-chmod +x "$WORK/bin/az"
-export PATH="$WORK/bin:$PATH"
+private_world "$TOKEN"
 
 mkfifo "$WORK/control"
 "$TARGET/release/examples/discovery_arm" "$TOKEN" "$SUBS" "$WORKSPACES" "$INSTANCES" "$LATENCY_MS" \
     < "$WORK/control" > "$WORK/arm.out" &
 ARM_PID=$!
 exec 3>"$WORK/control"
-for _ in $(seq 200); do [ -s "$WORK/arm.out" ] && break; sleep 0.05; done
+wait_for_file "$WORK/arm.out" "the mock Azure Resource Manager"
 export AZML_SSH_ARM_ENDPOINT=$(head -n 1 "$WORK/arm.out")
 
 "$BIN" config --all --dry-run --binary "$BIN" > "$WORK/first.txt"   # warms the token cache

@@ -12,13 +12,15 @@ umask 077
 SIZE_MIB=${1:-2048}
 RUNS=${RUNS:-3}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-HERE="$ROOT/contrib/bench"
+# shellcheck source=contrib/lib.sh
+. "$ROOT/contrib/lib.sh"
 for tool in socat nc hyperfine python3 /usr/bin/time /usr/sbin/sshd ssh ssh-keygen; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (see the header of $0)" >&2; exit 1; }
 done
 
-cargo build --release --locked --manifest-path "$ROOT/Cargo.toml" >&2
-BIN="$ROOT/target/release/azml-ssh"
+cargo build --release --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh --example demo_arm
+TARGET=$(target_dir "$ROOT")
+BIN="$TARGET/release/azml-ssh"
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -27,23 +29,7 @@ export XDG_CACHE_HOME="$WORK/cache"
 ID=/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/bench/providers/Microsoft.MachineLearningServices/workspaces/bench/computes/bench
 
 # A warm endpoint cache entry: the proxy connects to 127.0.0.1:$1 with no Azure call at all.
-warm_cache() {
-    local key dir
-    key=$(printf %s "$ID" | tr 'A-Z' 'a-z' | sha256sum | cut -d' ' -f1)
-    dir="$XDG_CACHE_HOME/azml-ssh/endpoints"
-    mkdir -p "$dir"
-    printf '{"resource_id":"%s","endpoint":{"transport":"direct","address":"127.0.0.1:%s"},"resolved_at":%s}' \
-        "$(printf %s "$ID" | tr 'A-Z' 'a-z')" "$1" "$(date +%s)" > "$dir/$key.json"
-}
-
-start_server() { # mode [size]; sets SERVER_PORT and SERVER_PID (not in a subshell, so they stick)
-    : > "$WORK/port"
-    python3 "$HERE/loopback_server.py" "$@" > "$WORK/port" &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-    while [ ! -s "$WORK/port" ]; do sleep 0.05; done
-    SERVER_PORT=$(cat "$WORK/port")
-}
+warm_cache() { direct_entry "$ID" "$1"; }
 
 relay_cmd() { # tool port
     case $1 in
@@ -84,7 +70,7 @@ for dir in up down; do
     for tool in socat nc azml-ssh; do
         measure "$dir" "$tool"
         read -r elapsed user sys rss < "$WORK/result"
-        mbs[$tool]=$(python3 -c "print(round($SIZE_MIB*1.048576/$elapsed))")
+        mbs[$tool]=$(python3 -c "print(round($SIZE_MIB*1.048576/max($elapsed,0.01)))")
         cpu[$tool]=$(python3 -c "print(round(($user+$sys)/($SIZE_MIB/1024),3))")
         ratio=$(python3 -c "print(round(${mbs[$tool]}/${mbs[socat]},2))")
         cpuratio=$(python3 -c "s=${cpu[socat]}; print(round(${cpu[$tool]}/s,2) if s else 'n/a')")
@@ -108,31 +94,13 @@ import json, sys
 results = json.load(open(sys.argv[1]))["results"]
 nc = results[0]["mean"]
 for r, name in zip(results, ["nc -N", "azml-ssh proxy"]):
-    print(f"| {name} | {r['mean']*1000:.2f} | {r['stddev']*1000:.2f} | {r['mean']/nc:.2f} |")
+    print(f"| {name} | {r['mean']*1000:.2f} | {(r['stddev'] or 0)*1000:.2f} | {r['mean']/nc:.2f} |")
 PY
 kill "$SERVER_PID" 2>/dev/null || true
 
 # --- ssh wall time -----------------------------------------------------------------------------------------------
-mkdir -p /run/sshd 2>/dev/null || true
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/user_key"
-SSH_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$WORK/sshd_config" <<CFG
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $WORK/host_key
-PidFile $WORK/sshd.pid
-AuthorizedKeysFile $WORK/user_key.pub
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-UsePAM no
-StrictModes no
-LogLevel ERROR
-CFG
-/usr/sbin/sshd -f "$WORK/sshd_config" -D -e 2>/dev/null &
-PIDS+=($!)
-until python3 -c "import socket; socket.create_connection(('127.0.0.1',$SSH_PORT),1)" 2>/dev/null; do sleep 0.05; done
+SSH_PORT=$(free_port)
+start_sshd "$SSH_PORT"
 warm_cache "$SSH_PORT"
 HOSTKEY=$(cut -d' ' -f1-2 "$WORK/host_key.pub")
 printf 'bench %s\n[127.0.0.1]:%s %s\n' "$HOSTKEY" "$SSH_PORT" "$HOSTKEY" > "$WORK/known_hosts"
@@ -173,32 +141,31 @@ results = json.load(open(sys.argv[1]))["results"]
 nc = next(r["mean"] for r in results if " nc true" in r["command"])
 for r in results:
     route = r["command"].split()[-2]
-    print(f"| {route} | {r['mean']*1000:.1f} | {r['stddev']*1000:.1f} | {r['mean']/nc:.3f} |")
+    print(f"| {route} | {r['mean']*1000:.1f} | {(r['stddev'] or 0)*1000:.1f} | {r['mean']/nc:.3f} |")
 PY
 
 # --- cold path: Azure calls per connection --------------------------------------------------------------------------
-mkdir -p "$WORK/az"
-cat > "$WORK/az/az" <<AZ
-#!/bin/sh
-echo "\$*" >> "$WORK/az-calls"
-printf '{"accessToken":"bench-token","expires_on":%s,"tokenType":"Bearer"}' \$((\$(date +%s) + 3600))
-AZ
-chmod +x "$WORK/az/az"
-: > "$WORK/arm-calls"
-python3 "$HERE/mock_arm.py" "$SSH_PORT" "$WORK/arm-calls" > "$WORK/arm-port" &
+# A fake `az` (each call logged) and the demo's mock ARM, which serves this instance at 127.0.0.1:$SSH_PORT.
+private_world bench-token
+mkfifo "$WORK/control"
+"$TARGET/release/examples/demo_arm" "$ID" "$SSH_PORT" bench-token < "$WORK/control" > "$WORK/arm.out" &
 PIDS+=($!)
-while [ ! -s "$WORK/arm-port" ]; do sleep 0.05; done
-ARM_PORT=$(cat "$WORK/arm-port")
+exec 3>"$WORK/control"
+wait_for_file "$WORK/arm.out" "the mock Azure Resource Manager"
 COLD=5
 for _ in $(seq $COLD); do
     rm -rf "$XDG_CACHE_HOME"
-    PATH="$WORK/az:$PATH" AZML_SSH_ARM_ENDPOINT="http://127.0.0.1:$ARM_PORT" ssh -F "$WORK/ssh_config" azml-relay true
+    AZML_SSH_ARM_ENDPOINT=$(head -n 1 "$WORK/arm.out") ssh -F "$WORK/ssh_config" azml-relay true
 done
+echo requests >&3
+until grep -q '^requests ' "$WORK/arm.out"; do sleep 0.05; done
+ARM_REQUESTS=$(sed -n 's/^requests //p' "$WORK/arm.out")
+exec 3>&-
 echo
 echo "### Cold path (no cached endpoint or token), per connection"
 echo
 echo "| token fetches | ARM requests |"
 echo "|---|---|"
-python3 -c "print(f'| {$(wc -l < "$WORK/az-calls")/$COLD:g} | {$(wc -l < "$WORK/arm-calls")/$COLD:g} |')"
+python3 -c "print(f'| {$(wc -l < "$WORK/az.log")/$COLD:g} | {$ARM_REQUESTS/$COLD:g} |')"
 echo
 echo "Release binary: $(stat -c %s "$BIN") bytes ($(python3 -c "print(round($(stat -c %s "$BIN")/1048576,1))") MiB)."

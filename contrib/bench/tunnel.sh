@@ -18,12 +18,13 @@ RUNS=${RUNS:-3}
 SSH_RUNS=${SSH_RUNS:-20}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/contrib/bench"
+# shellcheck source=contrib/lib.sh
+. "$ROOT/contrib/lib.sh"
 for tool in hyperfine python3 /usr/bin/time /usr/sbin/sshd ssh ssh-keygen; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (see the header of $0)" >&2; exit 1; }
 done
 cargo build --release --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh --example bench_gateway
-TARGET=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+TARGET=$(target_dir "$ROOT")
 BIN="$TARGET/release/azml-ssh"
 WORK=$(mktemp -d)
 PIDS=()
@@ -33,51 +34,17 @@ trap cleanup EXIT
 python3 -m venv "$WORK/py" && "$WORK/py/bin/pip" install -q websockets
 PY="$WORK/py/bin/python"
 
-export HOME="$WORK/home" XDG_CACHE_HOME="$WORK/cache"
-unset XDG_RUNTIME_DIR AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_FEDERATED_TOKEN_FILE AZML_SSH_AUTH
-mkdir -p "$HOME/.azure" "$WORK/bin"
-echo '{}' > "$HOME/.azure/azureProfile.json"
 TOKEN=bench-token
+private_world "$TOKEN"
 echo 0 > "$WORK/az-delay"
-cat > "$WORK/bin/az" <<AZ
-#!/bin/sh
-echo call >> "$WORK/az.log"
-sleep \$(cat "$WORK/az-delay")
-printf '{"accessToken":"$TOKEN","expires_on":%s,"tokenType":"Bearer"}' \$((\$(date +%s) + 3600))
-AZ
-chmod +x "$WORK/bin/az"
-export PATH="$WORK/bin:$PATH"
 
-start_server() { # mode size; prints the port
-    python3 "$HERE/loopback_server.py" "$@" > "$WORK/port.$1" &
-    PIDS+=($!)
-    while [ ! -s "$WORK/port.$1" ]; do sleep 0.05; done
-    cat "$WORK/port.$1"
-}
 BYTES=$((SIZE_MIB * 1024 * 1024))
-SINK=$(start_server sinkn "$BYTES")
-SOURCE=$(start_server source "$BYTES")
+start_server sinkn "$BYTES"; SINK=$SERVER_PORT
+start_server source "$BYTES"; SOURCE=$SERVER_PORT
 
 # The "instance": sshd with its own host key.
-[ "$(id -u)" != 0 ] || mkdir -p /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/id"
-SSHD_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$WORK/sshd.conf" <<CFG
-Port $SSHD_PORT
-ListenAddress 127.0.0.1
-HostKey $WORK/host_key
-PidFile $WORK/sshd.pid
-AuthorizedKeysFile $WORK/id.pub
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-UsePAM no
-StrictModes no
-LogLevel ERROR
-CFG
-/usr/sbin/sshd -f "$WORK/sshd.conf" -D -e 2>/dev/null &
-PIDS+=($!)
+SSHD_PORT=$(free_port)
+start_sshd "$SSHD_PORT"
 
 mkfifo "$WORK/control"
 "$TARGET/release/examples/bench_gateway" "$TOKEN" "$WORK" "$SSHD_PORT" "$SINK" "$SOURCE" < "$WORK/control" > "$WORK/gw.out" &
@@ -85,23 +52,14 @@ GW_PID=$!
 PIDS+=($GW_PID)
 exec 3>"$WORK/control"
 for _ in $(seq 200); do [ "$(grep -c '^gateway' "$WORK/gw.out" 2>/dev/null)" = 3 ] && break; sleep 0.05; done
+[ "$(grep -c '^gateway' "$WORK/gw.out")" = 3 ] || { echo "bench: the gateway did not start" >&2; exit 1; }
 ARM=$(sed -n 's/^arm //p' "$WORK/gw.out")
 mapfile -t GW < <(sed -n 's/^gateway //p' "$WORK/gw.out")
 export AZML_SSH_ARM_ENDPOINT="$ARM" SSL_CERT_FILE="$WORK/test-ca.pem" AZML_SSH_GATEWAY_DOMAINS=localhost
 
 ID_OF() { echo "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/bench/providers/Microsoft.MachineLearningServices/workspaces/bench/computes/$1"; }
-cache_entry() { # name endpoint-json
-    local id key
-    id=$(ID_OF "$1" | tr 'A-Z' 'a-z')
-    key=$(printf %s "$id" | sha256sum | cut -d' ' -f1)
-    mkdir -p "$XDG_CACHE_HOME/azml-ssh/endpoints"
-    printf '{"resource_id":"%s","endpoint":%s,"resolved_at":%s}' "$id" "$2" "$(date +%s)" \
-        > "$XDG_CACHE_HOME/azml-ssh/endpoints/$key.json"
-}
-tunnel_entry() { cache_entry "$1" "{\"transport\":\"tunnel\",\"gateway\":{\"host\":\"localhost\",\"port\":$2}}"; }
-direct_entry() { cache_entry "$1" "{\"transport\":\"direct\",\"address\":\"127.0.0.1:$2\"}"; }
-tunnel_entry tsink "${GW[1]}"; tunnel_entry tsource "${GW[2]}"
-direct_entry dsink "$SINK"; direct_entry dsource "$SOURCE"
+tunnel_entry "$(ID_OF tsink)" "${GW[1]}"; tunnel_entry "$(ID_OF tsource)" "${GW[2]}"
+direct_entry "$(ID_OF dsink)" "$SINK"; direct_entry "$(ID_OF dsource)" "$SOURCE"
 "$BIN" status "$(ID_OF ci1)" > /dev/null   # signs in once: the token is cached from here on
 
 relay_cmd() { # tool direction
@@ -147,11 +105,11 @@ for dir in up down; do
 done
 
 # ssh HOST true: direct warm, tunnel warm, tunnel cold (no endpoint, no token, az takes 0.8 s).
-printf 'azmlci1 %s\n' "$(cut -d' ' -f1-2 "$WORK/host_key.pub")" > "$WORK/known_hosts"
+known_host azmlci1 > "$WORK/known_hosts"
 cat > "$WORK/ssh_config" <<CFG
 Host *
     User $(id -un)
-    IdentityFile $WORK/id
+    IdentityFile $WORK/user_key
     IdentitiesOnly yes
     BatchMode yes
     UserKnownHostsFile $WORK/known_hosts
@@ -164,8 +122,8 @@ Host direct
 Host tunnel
     ProxyCommand $BIN proxy $(ID_OF ci1)
 CFG
-direct_entry dsshd "$SSHD_PORT"
-tunnel_entry ci1 "${GW[0]}"
+direct_entry "$(ID_OF dsshd)" "$SSHD_PORT"
+tunnel_entry "$(ID_OF ci1)" "${GW[0]}"
 calls_before=$(wc -l < "$WORK/az.log")
 hyperfine -N --warmup 3 --runs "$SSH_RUNS" --export-json "$WORK/warm.json" \
     "ssh -F $WORK/ssh_config direct true" "ssh -F $WORK/ssh_config tunnel true" > /dev/null 2>&1
@@ -186,7 +144,7 @@ import json, sys
 warm = json.load(open(sys.argv[1]))["results"]
 cold = json.load(open(sys.argv[2]))["results"]
 for r, name in zip(warm + cold, ["direct, warm", "tunnel, warm", "tunnel, cold (az 0.8 s + ARM)"]):
-    print(f"| {name} | {r['mean']*1000:.1f} | {r['stddev']*1000:.1f} |")
+    print(f"| {name} | {r['mean']*1000:.1f} | {(r['stddev'] or 0)*1000:.1f} |")
 PY
 echo
 echo "Warm tunnel connections ($((SSH_RUNS + 3)) of them): $calls_warm \`az\` calls; ARM requests in the whole run: $(sed -n 's/^requests //p' "$WORK/gw.out")."

@@ -59,6 +59,9 @@ fn with_session(
             "{name} does not answer at {address} ({error}); using the Azure ML tunnel over port 443 instead, \
              and for the next connections (direct is tried again after --cache-max-age)"
         )),
+        Event::WaitingForLookup { name } => {
+            renderer.note(&format!("another connection is looking up {name} (or starting it); waiting for its answer"))
+        }
     };
     let mut session = Session { stdio: Some(stdio), events: &mut report };
     let result = work(&mut session)?;

@@ -23,6 +23,10 @@ const CACHED_CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 /// An address ARM has just given us gets longer.
 const FRESH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection waits quietly for another one's lookup before saying so: longer than a usual cold lookup
+/// (a token and one ARM call, about a second), so the note shows when the other one is starting the instance.
+const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(3);
+
 /// Environment variable equivalent of `--direct-timeout`.
 pub const DIRECT_TIMEOUT_ENV: &str = "AZML_SSH_DIRECT_TIMEOUT";
 
@@ -46,6 +50,8 @@ pub enum Event<'a> {
     Lifecycle(Progress<'a>),
     /// The direct endpoint did not answer, so the tunnel is used (and remembered for the next connections).
     DirectUnreachable { name: &'a str, address: SocketAddr, error: &'a std::io::Error },
+    /// Another connection is looking the instance up (or starting it); this one waits for its answer.
+    WaitingForLookup { name: &'a str },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,13 +137,28 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     // once, and each lookup costs a token (a second of `az`) and ARM calls. One process looks up; the others wait
     // for its lock and then take its answer from the cache. A holder that dies releases the lock with it.
     let lock_limit = options.azure.timeout + options.start.timeout;
-    let lock = match (&cache, &session.stdio) {
-        (Some(cache), Some(stdio)) => tokio::select! {
-            lock = cache.lock_lookup(id, lock_limit) => lock,
-            () = relay::until_peer_gone(stdio) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
-        },
-        (Some(cache), None) => cache.lock_lookup(id, lock_limit).await,
-        (None, _) => None,
+    let lock = match &cache {
+        Some(cache) => {
+            let acquire = cache.lock_lookup(id, lock_limit);
+            tokio::pin!(acquire);
+            let quick = tokio::select! {
+                lock = &mut acquire => Some(lock),
+                () = tokio::time::sleep(WAIT_NOTICE_AFTER) => None,
+                () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
+            };
+            match quick {
+                Some(lock) => lock,
+                // A lookup that takes this long is usually a start: say why this connection is quiet, once.
+                None => {
+                    (session.events)(Event::WaitingForLookup { name: &id.compute });
+                    tokio::select! {
+                        lock = acquire => lock,
+                        () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
+                    }
+                }
+            }
+        }
+        None => None,
     };
     if let (Some(cache), Some((_, Waited::Yes))) = (&cache, &lock)
         && let Some(endpoint) = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport))
@@ -159,12 +180,9 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
         resolve::resolve(id, &options.azure, tenant.as_ref(), &options.start, options.transport, &mut progress);
     // A lookup can take minutes while an instance starts; if ssh gives up meanwhile (VS Code's timeout, Ctrl-C),
     // so do we — the start request, once sent, goes on for whoever connects next.
-    let resolved = match &session.stdio {
-        Some(stdio) => tokio::select! {
-            resolved = lookup => resolved?,
-            () = relay::until_peer_gone(stdio) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
-        },
-        None => lookup.await?,
+    let resolved = tokio::select! {
+        resolved = lookup => resolved?,
+        () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
     };
     tracing::debug!(endpoint = %resolved.endpoint, transport = resolved.endpoint.transport().name(), "resolved endpoint");
     let (endpoint, connected) = match (&resolved.endpoint, &resolved.fallback) {
@@ -188,6 +206,14 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     }
     let tenant = resolved.tenant.clone();
     relay_over(connected, options, session, tenant.as_ref(), Some(resolved.token), tunnel::HANDSHAKE_TRIES).await
+}
+
+/// Ends when ssh is gone (it gave up, or the user pressed Ctrl-C); never, when there is no ssh stream to watch.
+async fn ssh_gone(stdio: Option<&Stdio>) {
+    match stdio {
+        Some(stdio) => relay::until_peer_gone(stdio).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A cached gateway is checked as a fresh one is: it gets our token.

@@ -1,4 +1,5 @@
-//! The async runtime, started only by the paths that talk to Azure (never by a warm proxy connection).
+//! The async runtime of a command. A warm proxy connection builds it too, but registers nothing on it: it connects
+//! and relays with blocking calls (see `transport::relay`), which is cheaper than a reactor for one socket.
 
 use std::future::Future;
 
