@@ -140,21 +140,18 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     let lock = match &cache {
         Some(cache) => {
             let acquire = cache.lock_lookup(id, lock_limit);
-            tokio::pin!(acquire);
-            let quick = tokio::select! {
-                lock = &mut acquire => Some(lock),
-                () = tokio::time::sleep(WAIT_NOTICE_AFTER) => None,
-                () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
-            };
-            match quick {
-                Some(lock) => lock,
-                // A lookup that takes this long is usually a start: say why this connection is quiet, once.
-                None => {
-                    (session.events)(Event::WaitingForLookup { name: &id.compute });
-                    tokio::select! {
-                        lock = acquire => lock,
-                        () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
+            let notice = tokio::time::sleep(WAIT_NOTICE_AFTER);
+            tokio::pin!(acquire, notice);
+            let mut noticed = false;
+            loop {
+                tokio::select! {
+                    lock = &mut acquire => break lock,
+                    // A wait this long is usually for a start: say why this connection is quiet, once.
+                    () = &mut notice, if !noticed => {
+                        noticed = true;
+                        (session.events)(Event::WaitingForLookup { name: &id.compute });
                     }
+                    () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
                 }
             }
         }
