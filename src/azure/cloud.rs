@@ -61,10 +61,12 @@ impl Cloud {
 
 impl Cloud {
     /// Where compute instances' gateways (their Jupyter hosts) live. The bearer token goes to the gateway, so a
-    /// gateway elsewhere — from a hostile answer or a planted cache entry — is refused.
+    /// gateway elsewhere — from a hostile answer or a planted cache entry — is refused. The lists are the compute
+    /// instance hosts of Microsoft's "configure inbound and outbound network traffic" firewall tables and the
+    /// `<instance>.<region>.instances.ml.azure.*` names of its custom-DNS guide.
     fn instance_domains(self) -> &'static [&'static str] {
         match self {
-            Cloud::AzureCloud => &["instances.azureml.ms"],
+            Cloud::AzureCloud => &["instances.azureml.ms", "instances.azureml.net"],
             Cloud::AzureChinaCloud => &["instances.azureml.cn", "instances.ml.azure.cn"],
             Cloud::AzureUsGovernment => &["instances.azureml.us", "instances.ml.azure.us"],
         }
@@ -159,13 +161,21 @@ mod tests {
 
     #[test]
     fn gateways_must_be_under_the_clouds_instance_domain() {
-        let domains: Vec<String> = Cloud::AzureCloud.instance_domains().iter().map(|d| d.to_string()).collect();
-        let allowed = |host: &str| host_under(host, &domains);
+        let in_cloud = |cloud: Cloud, host: &str| {
+            let domains: Vec<String> = cloud.instance_domains().iter().map(|d| d.to_string()).collect();
+            host_under(host, &domains)
+        };
+        let allowed = |host: &str| in_cloud(Cloud::AzureCloud, host);
         assert!(allowed("ci1.eastus2.instances.azureml.ms"));
         assert!(allowed("CI1.EastUS2.instances.azureml.ms"));
+        assert!(allowed("ci1.eastus2.instances.azureml.net"));
         assert!(!allowed("ci1.eastus2.instances.azureml.ms.attacker.example"));
         assert!(!allowed("evilinstances.azureml.ms"));
         assert!(!allowed("127.0.0.2"));
+        assert!(in_cloud(Cloud::AzureChinaCloud, "ci1.chinaeast2.instances.ml.azure.cn"));
+        assert!(in_cloud(Cloud::AzureUsGovernment, "ci1.usgovvirginia.instances.ml.azure.us"));
+        assert!(!in_cloud(Cloud::AzureChinaCloud, "ci1.eastus2.instances.azureml.ms"), "each cloud has its own");
+        assert!(!allowed("ci1.usgovvirginia.instances.azureml.us"));
     }
 
     #[test]
