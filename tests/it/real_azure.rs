@@ -175,6 +175,29 @@ fn after_az_logout_a_cached_token_is_not_used() {
     assert_eq!(env.az_calls(), calls + 1, "the CLI was asked again");
 }
 
+#[test]
+fn azd_signs_in_and_after_azd_logout_a_cached_token_is_not_used() {
+    let env = TestEnv::new();
+    env.azd_signed_in();
+    let sshd = env.start_sshd();
+    env.put_running("ci1", sshd.addr.port());
+    let config = env.ssh_config("azmlci1", &compute_id("ci1"), "--auth azd --cache-max-age 0 ");
+    let first = run(&mut env.ssh(&config, "azmlci1", &["echo", "hi"]), None, LIMIT);
+    assert!(first.status.success(), "{}", first.stderr);
+    assert_eq!(first.stdout_text(), "hi\n");
+    assert_eq!((env.azd_calls(), env.az_calls()), (1, 0), "azd signed in, az was not asked");
+
+    let warm = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
+    assert!(warm.status.success(), "{}", warm.stderr);
+    assert_eq!(env.azd_calls(), 1, "while signed in, the cached token serves");
+
+    env.azd_logout();
+    let after = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
+    assert!(!after.status.success());
+    assert!(after.stderr.contains("run `azd auth login`"), "{}", after.stderr);
+    assert_eq!(env.azd_calls(), 2, "azd was asked again");
+}
+
 /// A server that answers only once the client has finished sending — after a moment without more input, as a
 /// slow command would — and then closes.
 fn late_answer_server() -> std::net::SocketAddr {

@@ -229,6 +229,46 @@ impl TestEnv {
         std::fs::write(self.az_dir.join(format!("tenants/{tenant}.mfa")), "").unwrap();
     }
 
+    /// Puts a fake Azure Developer CLI on PATH, signed in: `azd auth token -o json …` answers as the real one
+    /// does (`{"token", "expiresOn"}`) and logs each call; `~/.azd` holds what `azd auth login` leaves.
+    pub fn azd_signed_in(&self) {
+        std::fs::create_dir_all(self.path("home/.azd/auth/msal")).unwrap();
+        std::fs::write(
+            self.path("home/.azd/config.json"),
+            r#"{"auth":{"account":{"currentUser":{"homeAccountId":"u"}}}}"#,
+        )
+        .unwrap();
+        std::fs::write(self.path("home/.azd/auth/msal/cache.json"), "{}").unwrap();
+        let dir = self.az_dir.display();
+        let script = format!(
+            r#"#!/bin/sh
+echo "$*" >> "{dir}/azd-calls.log"
+if [ -e "{dir}/azd-logged-out" ]; then
+    echo '{{"type":"consoleMessage","timestamp":"2038-01-18T00:00:00Z","data":{{"message":"\nERROR: not logged in, run `azd auth login` to login\n"}}}}' >&2
+    exit 1
+fi
+case "$*" in
+    "auth token -o json --no-prompt"*) ;;
+    *) echo "fake azd: unsupported: $*" >&2; exit 2 ;;
+esac
+printf '{{"token":"{TOKEN}","expiresOn":"%s"}}\n' "$(date -u -d @$(($(date +%s) + 3600)) +%Y-%m-%dT%H:%M:%SZ)"
+"#
+        );
+        let path = self.az_dir.join("azd");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// What `azd auth logout` does: the current user leaves `~/.azd/config.json`, and azd has no login any more.
+    pub fn azd_logout(&self) {
+        std::fs::write(self.path("home/.azd/config.json"), r#"{"auth":{}}"#).unwrap();
+        std::fs::write(self.az_dir.join("azd-logged-out"), "").unwrap();
+    }
+
+    pub fn azd_calls(&self) -> usize {
+        std::fs::read_to_string(self.az_dir.join("azd-calls.log")).map(|s| s.lines().count()).unwrap_or(0)
+    }
+
     /// The `az` command lines run so far.
     pub fn az_call_lines(&self) -> Vec<String> {
         std::fs::read_to_string(self.az_dir.join("calls.log")).unwrap_or_default().lines().map(str::to_owned).collect()
