@@ -1,7 +1,30 @@
 # Shared by contrib/demo/run.sh and contrib/bench/*.sh (sourced, not run): a private world for azml-ssh on
 # 127.0.0.1 — its own HOME and caches, a fake `az`, a throwaway sshd — so nothing touches the user's own files
-# and nothing talks to Azure. The callers set `set -euo pipefail`, a WORK directory and a PIDS array they kill
-# on exit, and ROOT, the checkout.
+# and nothing talks to Azure. The callers set `set -euo pipefail` and ROOT, the checkout, and make their WORK
+# directory with make_work.
+
+# Exits with a message naming the first of the given programs that is missing.
+require() { # PROGRAM...
+    for tool; do
+        command -v "$tool" >/dev/null || { echo "$(basename "$0"): $tool is missing (see the header of $0)" >&2; exit 1; }
+    done
+}
+
+# A scratch directory WORK, removed on exit together with every background process listed in PIDS.
+make_work() { # [mktemp TEMPLATE]
+    WORK=$(mktemp -d ${1:+"$1"})
+    PIDS=()
+    trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+}
+
+# Builds the release binary and the given examples; sets TARGET (cargo's target directory) and BIN.
+build_release() { # EXAMPLE...
+    local examples=() name
+    for name; do examples+=(--example "$name"); done
+    cargo build --release --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh "${examples[@]}"
+    TARGET=$(target_dir "$ROOT")
+    BIN="$TARGET/release/azml-ssh"
+}
 
 # Wherever cargo builds (CARGO_TARGET_DIR, a config's target-dir): ask it rather than guess.
 target_dir() { # ROOT

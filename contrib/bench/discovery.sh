@@ -13,13 +13,9 @@ RUNS=${RUNS:-5}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=contrib/lib.sh
 . "$ROOT/contrib/lib.sh"
-cargo build --release --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh --example discovery_arm
-TARGET=$(target_dir "$ROOT")
-BIN="$TARGET/release/azml-ssh"
-WORK=$(mktemp -d)
-ARM_PID=
-cleanup() { [ -z "$ARM_PID" ] || kill "$ARM_PID" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
+require python3
+build_release discovery_arm
+make_work
 
 TOKEN=bench-token
 private_world "$TOKEN"
@@ -28,6 +24,7 @@ mkfifo "$WORK/control"
 "$TARGET/release/examples/discovery_arm" "$TOKEN" "$SUBS" "$WORKSPACES" "$INSTANCES" "$LATENCY_MS" \
     < "$WORK/control" > "$WORK/arm.out" &
 ARM_PID=$!
+PIDS+=("$ARM_PID")
 exec 3>"$WORK/control"
 wait_for_file "$WORK/arm.out" "the mock Azure Resource Manager"
 export AZML_SSH_ARM_ENDPOINT=$(head -n 1 "$WORK/arm.out")
@@ -42,7 +39,6 @@ for _ in $(seq "$RUNS"); do
 done | sort -n > "$WORK/times"
 exec 3>&-
 wait "$ARM_PID" || true
-ARM_PID=
 requests=$(tail -n 1 "$WORK/arm.out")
 median=$(sed -n "$(( (RUNS + 1) / 2 ))p" "$WORK/times")
 target=$(( (4 + 2) * LATENCY_MS ))

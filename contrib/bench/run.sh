@@ -14,17 +14,9 @@ RUNS=${RUNS:-3}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=contrib/lib.sh
 . "$ROOT/contrib/lib.sh"
-for tool in socat nc hyperfine python3 /usr/bin/time /usr/sbin/sshd ssh ssh-keygen; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (see the header of $0)" >&2; exit 1; }
-done
-
-cargo build --release --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh --example demo_arm
-TARGET=$(target_dir "$ROOT")
-BIN="$TARGET/release/azml-ssh"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+require socat nc hyperfine python3 /usr/bin/time /usr/sbin/sshd ssh ssh-keygen
+build_release demo_arm
+make_work
 export XDG_CACHE_HOME="$WORK/cache"
 ID=/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/bench/providers/Microsoft.MachineLearningServices/workspaces/bench/computes/bench
 

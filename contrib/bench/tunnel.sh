@@ -20,16 +20,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$ROOT/contrib/bench"
 # shellcheck source=contrib/lib.sh
 . "$ROOT/contrib/lib.sh"
-for tool in hyperfine python3 /usr/bin/time /usr/sbin/sshd ssh ssh-keygen; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (see the header of $0)" >&2; exit 1; }
-done
-cargo build --release --locked --quiet --manifest-path "$ROOT/Cargo.toml" --bin azml-ssh --example bench_gateway
-TARGET=$(target_dir "$ROOT")
-BIN="$TARGET/release/azml-ssh"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+require hyperfine python3 /usr/bin/time /usr/sbin/sshd ssh ssh-keygen
+build_release bench_gateway
+make_work
 
 python3 -m venv "$WORK/py" && "$WORK/py/bin/pip" install -q websockets
 PY="$WORK/py/bin/python"

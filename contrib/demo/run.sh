@@ -27,14 +27,7 @@ for bin in "$AZML_SSH_BIN" "$DEMO_ARM_BIN"; do
     [ -x "$bin" ] || { echo "demo: $bin is missing or not executable" >&2; exit 1; }
 done
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/azml-ssh-demo.XXXXXX")
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+make_work "${TMPDIR:-/tmp}/azml-ssh-demo.XXXXXX"
 
 # A private world: HOME, caches and a fake `az` that hands out a token, so nothing touches the real ones.
 TOKEN=demo-token

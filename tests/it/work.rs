@@ -2,13 +2,12 @@
 //! with exactly the right arguments, or the instance's Jupyter is forwarded to 127.0.0.1 until Ctrl-C.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::mock_arm::Machine;
 use crate::common::sshd::{Sshd, current_user};
-use crate::common::{BIN, TestEnv, cache_key, compute_id, run};
+use crate::common::{BIN, TestEnv, cache_key, compute_id, run, write_script};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -21,9 +20,7 @@ fn fake_editor(env: &TestEnv, name: &str, cache_file: &std::path::Path) -> std::
         cache = cache_file.display(),
         log = log.display()
     );
-    let path = env.az_dir.join(name);
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&env.az_dir.join(name), &script);
     log
 }
 
@@ -94,8 +91,7 @@ fn fake_jupyter_program(env: &TestEnv, servers: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let script =
         format!("#!/bin/sh\nif [ \"$1 $2 $3\" = \"server list --json\" ]; then\ncat <<'EOF'\n{servers}\nEOF\nfi\n");
-    std::fs::write(dir.join("jupyter"), script).unwrap();
-    std::fs::set_permissions(dir.join("jupyter"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&dir.join("jupyter"), &script);
     dir
 }
 

@@ -254,9 +254,7 @@ esac
 printf '{{"token":"{TOKEN}","expiresOn":"%s"}}\n' "$(date -u -d @$(($(date +%s) + 3600)) +%Y-%m-%dT%H:%M:%SZ)"
 "#
         );
-        let path = self.az_dir.join("azd");
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_script(&self.az_dir.join("azd"), &script);
     }
 
     /// What `azd auth logout` does: the current user leaves `~/.azd/config.json`, and azd has no login any more.
@@ -322,9 +320,13 @@ JSON
 "#,
         dir = dir.display(),
     );
-    let path = dir.join("az");
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&dir.join("az"), &script);
+}
+
+/// Writes an executable script (a fake program the tests put on PATH).
+pub fn write_script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 pub struct Outcome {
