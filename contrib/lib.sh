@@ -116,6 +116,24 @@ known_host() { # ALIAS
     printf '%s %s\n' "$1" "$(cut -d' ' -f1-2 "$WORK/host_key.pub")"
 }
 
+# The first lines of an ssh config for the throwaway sshd, on stdout: its user key, batch mode, and host-key
+# checking on under ALIAS (the known_hosts it names is written here). The caller appends its own Host blocks.
+ssh_client_config() { # ALIAS
+    known_host "$1" > "$WORK/known_hosts"
+    cat <<CFG
+Host *
+    User $(id -un)
+    IdentityFile $WORK/user_key
+    IdentitiesOnly yes
+    BatchMode yes
+    UserKnownHostsFile $WORK/known_hosts
+    GlobalKnownHostsFile /dev/null
+    StrictHostKeyChecking yes
+    HostKeyAlias $1
+    LogLevel ERROR
+CFG
+}
+
 # An endpoint cache entry that makes `azml-ssh proxy ID` connect with no Azure call at all.
 cache_entry() { # RESOURCE_ID ENDPOINT_JSON
     local id key dir="$XDG_CACHE_HOME/azml-ssh/endpoints"

@@ -26,20 +26,14 @@ PIDS+=($!)
 exec 3>"$WORK/control"
 wait_for_file "$WORK/arm.out" "the mock Azure Resource Manager"
 export AZML_SSH_ARM_ENDPOINT=$(head -n 1 "$WORK/arm.out")
-known_host azmlci1 > "$WORK/known_hosts"
-cat > "$WORK/ssh_config" <<CFG
+{
+    ssh_client_config azmlci1
+    cat <<CFG
 Host azmlci1
-    User $(id -un)
-    IdentityFile $WORK/user_key
-    IdentitiesOnly yes
-    BatchMode yes
-    UserKnownHostsFile $WORK/known_hosts
-    GlobalKnownHostsFile /dev/null
-    HostKeyAlias azmlci1
-    LogLevel ERROR
     ProxyUseFdpass yes
     ProxyCommand $BIN proxy --fdpass $ID
 CFG
+} > "$WORK/ssh_config"
 
 # The mock's running count of ARM requests, asked for and waited on.
 arm_requests() {

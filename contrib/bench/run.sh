@@ -94,18 +94,9 @@ kill "$SERVER_PID" 2>/dev/null || true
 SSH_PORT=$(free_port)
 start_sshd "$SSH_PORT"
 warm_cache "$SSH_PORT"
-HOSTKEY=$(cut -d' ' -f1-2 "$WORK/host_key.pub")
-printf 'bench %s\n[127.0.0.1]:%s %s\n' "$HOSTKEY" "$SSH_PORT" "$HOSTKEY" > "$WORK/known_hosts"
-cat > "$WORK/ssh_config" <<CFG
-Host *
-    User $(id -un)
-    IdentityFile $WORK/user_key
-    IdentitiesOnly yes
-    BatchMode yes
-    UserKnownHostsFile $WORK/known_hosts
-    GlobalKnownHostsFile /dev/null
-    HostKeyAlias bench
-    LogLevel ERROR
+{
+    ssh_client_config bench
+    cat <<CFG
 Host azml-relay
     ProxyCommand $BIN proxy $ID
 Host azml-fdpass
@@ -119,6 +110,7 @@ Host plain
     HostName 127.0.0.1
     Port $SSH_PORT
 CFG
+} > "$WORK/ssh_config"
 hyperfine -N --warmup 3 --runs "${SSH_RUNS:-40}" --export-json "$WORK/ssh.json" \
     "ssh -F $WORK/ssh_config plain true" "ssh -F $WORK/ssh_config nc true" \
     "ssh -F $WORK/ssh_config azml-relay true" "ssh -F $WORK/ssh_config azml-fdpass true" > /dev/null 2>&1

@@ -98,23 +98,15 @@ for dir in up down; do
 done
 
 # ssh HOST true: direct warm, tunnel warm, tunnel cold (no endpoint, no token, az takes 0.8 s).
-known_host azmlci1 > "$WORK/known_hosts"
-cat > "$WORK/ssh_config" <<CFG
-Host *
-    User $(id -un)
-    IdentityFile $WORK/user_key
-    IdentitiesOnly yes
-    BatchMode yes
-    UserKnownHostsFile $WORK/known_hosts
-    GlobalKnownHostsFile /dev/null
-    StrictHostKeyChecking yes
-    HostKeyAlias azmlci1
-    LogLevel ERROR
+{
+    ssh_client_config azmlci1
+    cat <<CFG
 Host direct
     ProxyCommand $BIN proxy $(ID_OF dsshd)
 Host tunnel
     ProxyCommand $BIN proxy $(ID_OF ci1)
 CFG
+} > "$WORK/ssh_config"
 direct_entry "$(ID_OF dsshd)" "$SSHD_PORT"
 tunnel_entry "$(ID_OF ci1)" "${GW[0]}"
 calls_before=$(wc -l < "$WORK/az.log")
