@@ -126,6 +126,9 @@ pub struct ArmClient {
     token: Token,
     /// How long one call may spend on retries before giving up.
     retry_budget: Duration,
+    /// The failure behind the latest retry, so a caller whose own deadline cuts the retries short can still say
+    /// what was going wrong.
+    last_failure: std::sync::Mutex<Option<String>>,
 }
 
 /// What a request does, for messages: "read compute ci1", "start compute ci1".
@@ -151,7 +154,12 @@ impl fmt::Display for Verb {
 impl ArmClient {
     pub fn new(base: Url, token: Token, retry_budget: Duration) -> Result<Self, ArmError> {
         let http = http::client()?;
-        Ok(ArmClient { http, base, token, retry_budget })
+        Ok(ArmClient { http, base, token, retry_budget, last_failure: Default::default() })
+    }
+
+    /// What made this client's latest retry necessary, if any.
+    pub fn last_failure(&self) -> Option<String> {
+        self.last_failure.lock().ok().and_then(|last| last.clone())
     }
 
     /// The token this client sends.
@@ -256,6 +264,9 @@ impl ArmClient {
                 return Err(error);
             }
             tracing::debug!("{what}: try {tries} failed ({error}); retrying in {wait:?}");
+            if let Ok(mut last) = self.last_failure.lock() {
+                *last = Some(error.to_string());
+            }
             tokio::time::sleep(wait).await;
         }
     }

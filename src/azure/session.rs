@@ -69,6 +69,12 @@ impl Session {
         Ok(ArmClient::new(self.base.clone(), token, options.timeout)?)
     }
 
+    /// What made the latest retry of any of this session's clients necessary: the cause to name when a deadline
+    /// above the clients ends a call that was still retrying.
+    pub async fn last_failure(&self) -> Option<String> {
+        self.clients.lock().await.values().find_map(|client| client.last_failure())
+    }
+
     /// Forgets the client for `tenant` and its cached token: the server refused it.
     async fn refresh(&self, tenant: Option<&TenantId>) -> Result<Arc<ArmClient>, SessionError> {
         if let Some(stale) = self.clients.lock().await.remove(&tenant.cloned()) {

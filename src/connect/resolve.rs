@@ -18,8 +18,8 @@ pub enum ResolveError {
     Endpoint(#[from] EndpointError),
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
-    #[error("looking up {what} took longer than {secs} s (--timeout)", secs = timeout.as_secs())]
-    Timeout { what: String, timeout: Duration },
+    #[error("looking up {what} took longer than {secs} s (--timeout){}", cause.as_ref().map(|c| format!("; the last try: {c}")).unwrap_or_default(), secs = timeout.as_secs())]
+    Timeout { what: String, timeout: Duration, cause: Option<String> },
 }
 
 /// What a lookup found.
@@ -50,7 +50,12 @@ pub async fn resolve(
     let (arm, compute) = match tokio::time::timeout(azure.timeout, session.get_compute(id, tenant)).await {
         Ok(result) => result?,
         Err(_) => {
-            return Err(ResolveError::Timeout { what: format!("compute {}", id.compute), timeout: azure.timeout });
+            let cause = session.last_failure().await;
+            return Err(ResolveError::Timeout {
+                what: format!("compute {}", id.compute),
+                timeout: azure.timeout,
+                cause,
+            });
         }
     };
     let instance = endpoint::instance_of(id, &compute)?;

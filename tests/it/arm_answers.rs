@@ -230,3 +230,23 @@ fn unreachable_arm_fails_fast_with_the_address() {
     );
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
+
+#[test]
+fn a_lookup_cut_short_by_the_timeout_names_what_was_failing() {
+    let mut env = TestEnv::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    env.extra_env.push(("AZML_SSH_ARM_ENDPOINT".into(), format!("http://127.0.0.1:{port}")));
+    // Sign-in takes 3.5 of the 6 s, so the whole lookup's bound ends while ARM is still being retried (its fifth
+    // try would come at 6.5 s at the earliest).
+    env.az_delay(3.5);
+    let out = run(&mut env.proxy(&["--timeout", "6", &compute_id("ci1")]), None, LIMIT);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("looking up compute ci1 took longer than 6 s (--timeout)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("; the last try: cannot reach Azure Resource Manager at http://127.0.0.1:{port}/")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}

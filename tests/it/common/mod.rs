@@ -204,6 +204,11 @@ impl TestEnv {
         std::fs::read_to_string(self.az_dir.join("calls.log")).map(|s| s.lines().count()).unwrap_or(0)
     }
 
+    /// Makes the fake `az` take `seconds` before answering (a real one takes about a second).
+    pub fn az_delay(&self, seconds: f64) {
+        std::fs::write(self.az_dir.join("delay"), seconds.to_string()).unwrap();
+    }
+
     /// Makes the fake `az` answer like a CLI with no login.
     pub fn az_logged_out(&self) {
         std::fs::write(self.az_dir.join("logged-out"), "").unwrap();
@@ -281,6 +286,7 @@ fn write_fake_az(dir: &Path, token: &str) {
     let script = format!(
         r#"#!/bin/sh
 echo "$*" >> "{dir}/calls.log"
+[ ! -e "{dir}/delay" ] || sleep "$(cat "{dir}/delay")"
 if [ -e "{dir}/logged-out" ]; then
     echo "ERROR: Please run 'az login' to setup account." >&2
     exit 1
