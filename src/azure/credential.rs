@@ -345,7 +345,6 @@ fn cache_key(method: AuthMethod, cloud: Cloud, tenant: Option<&TenantId>) -> Str
 /// absence). `az login`, `az logout` and `az account set` rewrite or remove them, so a token cached under one
 /// fingerprint is not handed out under another: signing out means signed out, at once.
 fn login_state(method: AuthMethod) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
     let (dir, files): (_, &[&str]) = match method {
         AuthMethod::Cli => {
             (dirs::azure_cli_config()?, &["azureProfile.json", "msal_token_cache.json", "msal_token_cache.bin"])
@@ -356,7 +355,7 @@ fn login_state(method: AuthMethod) -> Option<String> {
     let parts: Vec<String> = files
         .iter()
         .map(|name| match std::fs::metadata(dir.join(name)) {
-            Ok(m) => format!("{name}:{}:{}:{}:{}.{}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
+            Ok(m) => format!("{name}:{}", crate::util::fs::file_identity(&m)),
             Err(_) => format!("{name}:-"),
         })
         .collect();

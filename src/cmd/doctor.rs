@@ -371,7 +371,6 @@ async fn check_banner(
 }
 
 fn check_key(alias: &str, key: Option<PathBuf>, instance: Option<&Instance>) -> Check {
-    use std::os::unix::fs::PermissionsExt;
     let item = format!("{alias}: key");
     let Some(key) = key else {
         return warn(item, "no IdentityFile", "pass --identity-file to `azml-ssh config`");
@@ -383,12 +382,11 @@ fn check_key(alias: &str, key: Option<PathBuf>, instance: Option<&Instance>) -> 
             "point --identity-file at the private key you created the instance with",
         );
     }
-    let mode = std::fs::metadata(&key).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
-    if mode & 0o077 != 0 {
+    if let Ok(Some(how)) = crate::util::fs::others_can_read(&key) {
         return fail(
             item,
-            format!("{} has mode {mode:o}; ssh ignores keys others can read", key.display()),
-            format!("chmod 600 {}", key.display()),
+            format!("{}: {how}; ssh ignores keys others can read", key.display()),
+            crate::util::fs::private_key_fix(&key),
         );
     }
     match (public_key_of(&key), instance.and_then(|i| i.admin_public_key.as_deref())) {

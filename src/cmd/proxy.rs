@@ -7,7 +7,7 @@ use crate::azure::resource_id::ComputeId;
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Error, UsageError, block_on};
 use crate::connect::proxy::{self, Event, ProxyError, ProxyOptions, Session};
-use crate::transport::relay;
+use crate::transport::stdio;
 use crate::transport::tunnel::Gateway;
 
 /// What to connect to: an instance by ID, or (internal, for `--fdpass` tunnels) the instance's gateway, already
@@ -51,7 +51,7 @@ fn with_session(
     err_is_terminal: bool,
     work: impl FnOnce(&mut Session<'_>) -> Result<Result<(), ProxyError>, Error>,
 ) -> Result<(), Error> {
-    let stdio = relay::take_stdio().map_err(ProxyError::Stdio)?;
+    let stdio = stdio::take_stdio().map_err(ProxyError::Stdio)?;
     let mut renderer = Renderer::new(name, err, err_is_terminal, true);
     let mut report = |event: Event<'_>| match event {
         Event::Lifecycle(progress) => renderer.report(progress),

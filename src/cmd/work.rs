@@ -20,6 +20,7 @@ use crate::connect::resolve;
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::store::{self, Layout};
 use crate::util::dirs;
+use crate::util::interrupt::Interrupts;
 
 /// Jupyter's own default port: the server to pick when an instance runs several.
 const DEFAULT_JUPYTER_PORT: u16 = 8888;
@@ -281,7 +282,7 @@ pub fn jupyter(options: &JupyterOptions, azure: &AzureOptions, console: &mut Con
         |reason: String| WorkError::ForwardFailed { alias: options.alias.clone(), local, remote: server.port, reason };
     block_on(async {
         // Signals are caught from before ssh starts, so an early Ctrl-C still ends it rather than orphaning it.
-        let signals = Signals::new().map_err(|e| failed(e.to_string()))?;
+        let signals = Interrupts::new().map_err(|e| failed(e.to_string()))?;
         let mut ssh = child.spawn().map_err(|source| WorkError::Spawn { what: "ssh".into(), source })?;
         wait_for_forward(&mut ssh, local, &failed).await?;
 
@@ -355,28 +356,14 @@ async fn answers(mut stream: tokio::net::TcpStream) -> bool {
     matches!(tokio::time::timeout(FORWARD_TIMEOUT, stream.read(&mut byte)).await, Ok(Ok(1)))
 }
 
-/// Runs until Ctrl-C (SIGINT) or SIGTERM — then ends the forward and returns — or until ssh exits by itself.
-/// SIGINT (Ctrl-C) and SIGTERM, caught.
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
-    }
-}
-
+/// Runs until Ctrl-C (or SIGTERM, Ctrl-Break, the console closing) — then ends the forward and returns — or until ssh exits by itself.
 async fn wait_for_interrupt(
     ssh: &mut tokio::process::Child,
-    mut signals: Signals,
+    mut signals: Interrupts,
     failed: &impl Fn(String) -> WorkError,
 ) -> Result<(), WorkError> {
     let interrupted = tokio::select! {
-        _ = signals.interrupt.recv() => true,
-        _ = signals.terminate.recv() => true,
+        () = signals.recv() => true,
         status = ssh.wait() => {
             let status = status.map_err(|e| failed(e.to_string()))?;
             return Err(failed(format!("ssh ended the forward ({status})")));
@@ -390,11 +377,9 @@ async fn wait_for_interrupt(
 }
 
 fn open_browser(url: &str, console: &mut Console) {
-    let opener = ["xdg-open", "open"].into_iter().find_map(|name| which::which(name).ok());
-    match opener.map(|program| std::process::Command::new(program).arg(url).stdout(Stdio::null()).spawn()) {
-        Some(Ok(_)) => {}
-        Some(Err(e)) => console.warn(format_args!("cannot open a browser: {e}")),
-        None => console.warn("no xdg-open or open on PATH to open a browser with"),
+    match crate::util::desktop::open_url(url) {
+        Ok(()) => {}
+        Err(e) => console.warn(format_args!("cannot open a browser: {e}")),
     }
 }
 

@@ -13,7 +13,9 @@ use crate::azure::session::AzureOptions;
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{Endpoint, Transport};
 use crate::connect::resolve::{self, ResolveError};
-use crate::transport::relay::{self, RelayError, Stdio};
+use crate::transport::fdpass::{self, HandOverError};
+use crate::transport::relay::{self, RelayError};
+use crate::transport::stdio::{self, Stdio};
 use crate::transport::tunnel::{self, Gateway, TunnelError};
 use crate::util::fs::Waited;
 
@@ -54,6 +56,17 @@ pub enum Event<'a> {
     WaitingForLookup { name: &'a str },
 }
 
+impl From<HandOverError> for ProxyError {
+    fn from(e: HandOverError) -> Self {
+        match e {
+            HandOverError::NotASocket(e) => ProxyError::FdPass(e),
+            HandOverError::Gone(e) => ProxyError::SshGoneAtHandOver(e),
+            HandOverError::Pair(e) => ProxyError::Spawn(e),
+            HandOverError::Unsupported => ProxyError::FdPassUnsupported,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error(transparent)]
@@ -72,6 +85,10 @@ pub enum ProxyError {
     Stdio(std::io::Error),
     #[error("cannot hand the connection to ssh: {0}; --fdpass needs `ProxyUseFdpass yes` for this host")]
     FdPass(std::io::Error),
+    #[error(
+        "--fdpass is not available here: Windows OpenSSH has no ProxyUseFdpass; remove --fdpass from the ProxyCommand (`azml-ssh config` writes it without)"
+    )]
+    FdPassUnsupported,
     #[error("ssh went away before the connection could be handed over ({0})")]
     SshGoneAtHandOver(std::io::Error),
     #[error("ssh went away while {name} was being looked up or started; a start already requested goes on")]
@@ -82,7 +99,7 @@ pub enum ProxyError {
 
 /// What the relaying needs that is not in [`ProxyOptions`]: the stream, and where events go.
 pub struct Session<'a> {
-    /// ssh's stream, taken over by [`relay::take_stdio`]; `None` once handed to a relay.
+    /// ssh's stream, taken over by [`stdio::take_stdio`]; `None` once handed to a relay.
     pub stdio: Option<Stdio>,
     pub events: &'a mut dyn FnMut(Event<'_>),
 }
@@ -208,7 +225,7 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
 /// Ends when ssh is gone (it gave up, or the user pressed Ctrl-C); never, when there is no ssh stream to watch.
 async fn ssh_gone(stdio: Option<&Stdio>) {
     match stdio {
-        Some(stdio) => relay::until_peer_gone(stdio).await,
+        Some(stdio) => stdio::until_peer_gone(stdio).await,
         None => std::future::pending().await,
     }
 }
@@ -233,51 +250,25 @@ fn hand_over(
     options: &ProxyOptions,
     session: &mut Session<'_>,
 ) -> Result<(), ProxyError> {
-    use crate::transport::fdpass::send_fd;
-    use std::os::fd::AsFd;
     let stdio = session.take_stdio()?;
-    let handed = |result: std::io::Result<()>| {
-        result.map_err(|e| match e.raw_os_error().map(nix::errno::Errno::from_raw) {
-            Some(nix::errno::Errno::ENOTSOCK) => ProxyError::FdPass(e),
-            _ => ProxyError::SshGoneAtHandOver(e),
-        })
-    };
     match connected {
-        Connected::Tcp(socket) => handed(send_fd(stdio.output.as_fd(), socket.as_fd())),
+        Connected::Tcp(socket) => Ok(fdpass::hand_over_socket(&stdio.output, &socket)?),
         Connected::Tunnel(gateway) => {
-            let (for_ssh, for_relay) = std::os::unix::net::UnixStream::pair().map_err(ProxyError::Spawn)?;
             // The relay (and its token) starts only once ssh holds its end: a failed hand-over leaves nothing.
-            handed(send_fd(stdio.output.as_fd(), for_ssh.as_fd()))?;
-            spawn_tunnel_relay(id, &gateway, options, for_relay)
+            let end = fdpass::hand_over_pair(&stdio.output)?;
+            let exe = std::env::current_exe().map_err(ProxyError::Spawn)?;
+            let mut command = std::process::Command::new(exe);
+            command
+                .arg("proxy")
+                .arg("--relay-gateway")
+                .arg(format!("{}:{}", gateway.host, gateway.port))
+                .args(["--auth", options.azure.auth.name(), "--cloud", options.azure.cloud.name()])
+                .args(["--timeout", &options.azure.timeout.as_secs().to_string()])
+                .arg(id.to_string());
+            // It reports its own errors on the stderr it inherits, which is ssh's.
+            fdpass::spawn_detached(command, end).map_err(ProxyError::Spawn)
         }
     }
-}
-
-/// Starts `azml-ssh proxy --relay-gateway HOST:PORT ...` with `socket` as its stdin and stdout, in a process group
-/// of its own so that ssh's hang-up of this process does not reach it. It reports its own errors on the stderr it
-/// inherits, which is ssh's.
-fn spawn_tunnel_relay(
-    id: &ComputeId,
-    gateway: &Gateway,
-    options: &ProxyOptions,
-    socket: std::os::unix::net::UnixStream,
-) -> Result<(), ProxyError> {
-    use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().map_err(ProxyError::Spawn)?;
-    let input = socket.try_clone().map_err(ProxyError::Spawn)?;
-    std::process::Command::new(exe)
-        .arg("proxy")
-        .arg("--relay-gateway")
-        .arg(format!("{}:{}", gateway.host, gateway.port))
-        .args(["--auth", options.azure.auth.name(), "--cloud", options.azure.cloud.name()])
-        .args(["--timeout", &options.azure.timeout.as_secs().to_string()])
-        .arg(id.to_string())
-        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(input)))
-        .stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(socket)))
-        .process_group(0)
-        .spawn()
-        .map(|_| ())
-        .map_err(ProxyError::Spawn)
 }
 
 /// The detached half of a tunnel under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`]) through the

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::azure::resource_id::ComputeId;
+pub use crate::sshconf::flavor::Flavor;
+use crate::sshconf::flavor::windows_path_text;
 use crate::sshconf::include::split_args;
 
 pub const HEADER: &str = "\
@@ -46,27 +48,12 @@ pub struct HostEntry {
     pub source: Source,
 }
 
-/// Which ssh will read the file: the quoting of ProxyCommand differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavor {
-    /// OpenSSH on Unix: ProxyCommand runs as `$SHELL -c "exec ..."`.
-    Posix,
-    /// Win32-OpenSSH: ProxyCommand is split into argv without a shell.
-    Windows,
-}
-
-impl Flavor {
-    pub fn native() -> Self {
-        if cfg!(windows) { Flavor::Windows } else { Flavor::Posix }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidValue {
     #[error("{what} {value:?} is not usable in an ssh config: {why}")]
     Refused { what: &'static str, value: String, why: &'static str },
-    #[error("{path} is readable by other users; run `chmod 600 {path}` (ssh refuses such keys)")]
-    KeyPermissions { path: String },
+    #[error("{path} is readable by other users ({how}); run `{fix}` (ssh refuses such keys)")]
+    KeyPermissions { path: String, how: String, fix: String },
     #[error("{path} is not a private key file ({why})")]
     NotAKey { path: String, why: String },
 }
@@ -147,7 +134,6 @@ pub fn parse_ssh_option(text: &str) -> Result<(String, String), InvalidValue> {
 
 /// `--identity-file`: it must exist, look like a private key, and be private, as ssh itself insists.
 pub fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
-    use std::os::unix::fs::PermissionsExt;
     let shown = path.display().to_string();
     let absolute =
         std::path::absolute(path).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
@@ -168,16 +154,24 @@ pub fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
         };
         return Err(InvalidValue::NotAKey { path: shown, why });
     }
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(InvalidValue::KeyPermissions { path: shown });
+    match crate::util::fs::others_can_read(&absolute) {
+        Ok(Some(how)) => {
+            Err(InvalidValue::KeyPermissions { fix: crate::util::fs::private_key_fix(&absolute), path: shown, how })
+        }
+        Ok(None) => Ok(absolute),
+        Err(e) => Err(InvalidValue::NotAKey { path: shown, why: e.to_string() }),
     }
-    Ok(absolute)
 }
 
 /// Quotes the program path for the ProxyCommand line. Both forms double-quote (spaces are common on Windows and
-/// in macOS home directories) and double `%`, which ssh would otherwise expand as a token.
+/// in macOS home directories) and double `%`, which ssh would otherwise expand as a token. For Windows OpenSSH,
+/// which starts the command without a shell, the path is written with forward slashes (CreateProcess takes
+/// them, and no tokenizer can eat them as escapes) and without the `\\?\` prefix `canonicalize` adds.
 pub fn quote_program(path: &Path, flavor: Flavor) -> Result<String, InvalidValue> {
-    let text = path.to_string_lossy();
+    let text = match flavor {
+        Flavor::Posix => path.to_string_lossy().into_owned(),
+        Flavor::Windows => windows_path_text(path),
+    };
     if text.chars().any(char::is_control) {
         return Err(refuse("program path", &text, "it contains control characters"));
     }
@@ -268,7 +262,11 @@ pub fn render(entries: &[HostEntry], launcher: &Launcher) -> String {
         let _ = writeln!(out, "    HostKeyAlias {}", e.alias);
         let _ = writeln!(out, "    User {}", e.user);
         if let Some(key) = &e.identity_file {
-            let _ = writeln!(out, "    IdentityFile {}", render_identity_file(key));
+            let key = match launcher.flavor {
+                Flavor::Posix => key.clone(),
+                Flavor::Windows => PathBuf::from(windows_path_text(key)),
+            };
+            let _ = writeln!(out, "    IdentityFile {}", render_identity_file(&key));
             // Offer only this key: with several keys in an agent, sshd's MaxAuthTries is reached before the right
             // one ("Too many authentication failures").
             let _ = writeln!(out, "    IdentitiesOnly yes");
@@ -438,7 +436,11 @@ mod tests {
         let p = Path::new("/home/a b/bin/azml$ssh`x\"%");
         assert_eq!(quote_program(p, Flavor::Posix).unwrap(), r#""/home/a b/bin/azml\$ssh\`x\"%%""#);
         let w = Path::new(r"C:\Program Files\azml-ssh\azml-ssh.exe");
-        assert_eq!(quote_program(w, Flavor::Windows).unwrap(), r#""C:\Program Files\azml-ssh\azml-ssh.exe""#);
+        assert_eq!(quote_program(w, Flavor::Windows).unwrap(), r#""C:/Program Files/azml-ssh/azml-ssh.exe""#);
+        let verbatim = Path::new(r"\\?\C:\Users\Me Too\azml-ssh.exe");
+        assert_eq!(quote_program(verbatim, Flavor::Windows).unwrap(), r#""C:/Users/Me Too/azml-ssh.exe""#);
+        let unc = Path::new(r"\\?\UNC\server\share\azml-ssh.exe");
+        assert_eq!(quote_program(unc, Flavor::Windows).unwrap(), r#""//server/share/azml-ssh.exe""#);
         assert!(quote_program(Path::new("C:\\a\"b"), Flavor::Windows).is_err());
         assert!(quote_program(Path::new("/a\nb"), Flavor::Posix).is_err());
     }

@@ -1,9 +1,11 @@
 //! The ssh side of the setup: the one `Include` line in the user's config ([`include`], edited losslessly), the
 //! include file with one `Host` block per instance ([`hosts`]: render, parse, validate), the locked, atomic
-//! store that changes both ([`store`]), and the program path written into `ProxyCommand` ([`program`]).
+//! store that changes both ([`store`]), the program path written into `ProxyCommand` ([`program`]), and which ssh flavour
+//! (Unix or Windows OpenSSH) it is all written for ([`flavor`]).
 //!
 //! Below this folder are only `azure::resource_id` (the IDs written into ProxyCommand) and `util`.
 
+pub mod flavor;
 pub mod hosts;
 pub mod include;
 pub mod program;

@@ -259,7 +259,9 @@ fn remove_all_locked(layout: &Layout, dry_run: bool) -> Result<Report, ConfigErr
     let target = layout.user_config_target()?;
     let config_before = read_optional(&target)?;
     let mut config_after = match &config_before {
-        Some(bytes) => include::remove_include(bytes, &layout.include_file).or_else(|| config_before.clone()),
+        Some(bytes) => {
+            include::remove_include(bytes, &layout.include_file, &layout.home).or_else(|| config_before.clone())
+        }
         None => None,
     };
     let created_by_us =
@@ -312,14 +314,13 @@ fn apply(layout: &Layout, edits: &[Edit]) -> Result<(), ConfigError> {
 /// Writes the user's config: same mode as before (0600 for a new file, in a 0700 `~/.ssh`), a backup of the
 /// original on first touch, and a note when we created it.
 fn write_user_config(layout: &Layout, path: &Path, before: Option<&[u8]>, bytes: &[u8]) -> Result<(), ConfigError> {
-    use std::os::unix::fs::PermissionsExt;
     let mode = if before.is_some() {
         let backup = Layout::backup_path(path);
         // Anything already there — even a dangling symlink — is left alone and never followed.
         if std::fs::symlink_metadata(&backup).is_err() {
             write_backup(&backup, before.unwrap_or_default())?;
         }
-        std::fs::metadata(path).map_err(io("read", path))?.permissions().mode() & 0o7777
+        fs::mode_of(&std::fs::metadata(path).map_err(io("read", path))?)
     } else {
         let parent = path.parent().ok_or_else(|| ConfigError::NoParent { path: path.display().to_string() })?;
         if !parent.exists() {

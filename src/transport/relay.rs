@@ -14,12 +14,11 @@
 //! delivered to ssh's read, deadlocking the session (seen in about one of four real ssh sessions under load); a
 //! copy costs little next to ssh's own encryption. Any other pairing (a file, a socket) copies in both directions.
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use crate::transport::splice;
+use crate::transport::stdio::{Descriptor, finish_output};
 use std::time::Duration;
 
 /// Large enough that a bulk transfer (scp, rsync) costs few system calls; small enough to stay cache-friendly.
@@ -33,46 +32,6 @@ pub enum RelayError {
     ToPeer { peer: SocketAddr, source: io::Error },
     #[error("the relay thread failed")]
     Panicked,
-}
-
-/// The process's stdin and stdout, taken over for the SSH stream.
-pub struct Stdio {
-    pub input: File,
-    pub output: File,
-}
-
-/// Moves stdin and stdout to private descriptors and points fds 0 and 1 at /dev/null. From then on nothing —
-/// a stray print, a log line, a child process such as `az` inheriting our descriptors — can read from or write to
-/// the SSH stream; only the relay holds it. The private copies are close-on-exec.
-pub fn take_stdio() -> io::Result<Stdio> {
-    let input: OwnedFd = io::stdin().as_fd().try_clone_to_owned()?;
-    let output: OwnedFd = io::stdout().as_fd().try_clone_to_owned()?;
-    let null = File::options().read(true).write(true).open("/dev/null")?;
-    nix::unistd::dup2_stdin(&null)?;
-    nix::unistd::dup2_stdout(&null)?;
-    Ok(Stdio { input: File::from(input), output: File::from(output) })
-}
-
-/// Whether ssh, at the other end of `stdio`, has gone: our stdout has no reader any more. (When ssh exits or is
-/// killed, both of its ends close; our stdin's end alone is no sign, since a byte pipe may end its input early
-/// and still want the answer.)
-pub fn peer_gone(stdio: &Stdio) -> bool {
-    output_gone(stdio.output.as_fd())
-}
-
-/// Whether `output` (our stdout, toward ssh) has no reader any more.
-pub fn output_gone(output: BorrowedFd<'_>) -> bool {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut fds = [PollFd::new(output, PollFlags::empty())];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-        && fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
-}
-
-/// Resolves once [`peer_gone`] says so, checking a few times a second.
-pub async fn until_peer_gone(stdio: &Stdio) {
-    while !peer_gone(stdio) {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// Connects within `timeout` and returns a blocking socket for [`relay`] or a hand-over to ssh. The connect
@@ -96,8 +55,8 @@ fn configure(stream: &TcpStream) -> io::Result<()> {
 /// Relays until both directions are finished. Returns an error only for a failure that lost data in flight.
 pub fn relay<R, W>(input: R, output: W, socket: TcpStream) -> Result<(), RelayError>
 where
-    R: Read + AsFd + Send + 'static,
-    W: Write + AsFd,
+    R: Read + Descriptor + Send + 'static,
+    W: Write + Descriptor,
 {
     let peer = socket
         .peer_addr()
@@ -123,8 +82,8 @@ fn is_peer_gone(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected)
 }
 
-fn pump_up<R: Read + AsFd>(mut input: R, socket: TcpStream) -> io::Result<()> {
-    match splice::splice_all(input.as_fd(), socket.as_fd()) {
+fn pump_up<R: Read + Descriptor>(mut input: R, socket: TcpStream) -> io::Result<()> {
+    match splice::splice_all(&input, &socket) {
         splice::Outcome::Done => {}
         splice::Outcome::Failed(e) => return Err(e),
         splice::Outcome::Unsupported => copy(&mut input, &mut &socket)?,
@@ -150,7 +109,7 @@ fn copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<()> {
 }
 
 /// Copies until EOF, then drops (closes) `output`.
-fn pump_down<W: Write + AsFd>(socket: &TcpStream, mut output: W) -> io::Result<()> {
+fn pump_down<W: Write + Descriptor>(socket: &TcpStream, mut output: W) -> io::Result<()> {
     let mut buffer = vec![0u8; BUFFER_SIZE];
     loop {
         let n = match (&*socket).read(&mut buffer) {
@@ -167,19 +126,10 @@ fn pump_down<W: Write + AsFd>(socket: &TcpStream, mut output: W) -> io::Result<(
     finish_output(output)
 }
 
-/// Flushes and ends the output. When stdin and stdout are one socket (ssh's ProxyUseFdpass plumbing, socat),
-/// closing our stdout descriptor alone would not end anything, so a socket is shut down for writing as well.
-pub(crate) fn finish_output<W: Write + AsFd>(mut output: W) -> io::Result<()> {
-    output.flush()?;
-    match nix::sys::socket::shutdown(output.as_fd().as_raw_fd(), nix::sys::socket::Shutdown::Write) {
-        Ok(()) | Err(nix::errno::Errno::ENOTSOCK) | Err(nix::errno::Errno::ENOTCONN) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::net::TcpListener;
     use std::os::unix::net::UnixStream;
 

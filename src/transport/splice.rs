@@ -9,7 +9,10 @@
 //! like SSH nothing more arrives until the peer answers, so both sides wait forever.
 
 use std::io;
+#[cfg(target_os = "linux")]
 use std::os::fd::BorrowedFd;
+
+use crate::transport::stdio::Descriptor;
 
 pub enum Outcome {
     /// Everything was moved up to EOF on `from`.
@@ -28,7 +31,12 @@ fn is_pipe(fd: BorrowedFd<'_>) -> bool {
 
 /// Moves bytes from `from` to `to` until EOF, if one of them is a pipe.
 #[cfg(target_os = "linux")]
-pub fn splice_all(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Outcome {
+pub fn splice_all(from: &impl Descriptor, to: &impl Descriptor) -> Outcome {
+    splice_fds(from.as_fd(), to.as_fd())
+}
+
+#[cfg(target_os = "linux")]
+fn splice_fds(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Outcome {
     use nix::errno::Errno;
     use nix::fcntl::{SpliceFFlags, splice};
 
@@ -97,14 +105,15 @@ fn pipe_ready(pipe: BorrowedFd<'_>) -> io::Result<usize> {
 /// Asks for a bigger pipe (up to the unprivileged limit, normally 1 MiB): the other end then moves data in fewer,
 /// larger steps. Harmless when refused or when `fd` is not a pipe.
 #[cfg(target_os = "linux")]
-pub fn enlarge_pipe(fd: BorrowedFd<'_>) {
+pub fn enlarge_pipe(fd: &impl Descriptor) {
+    let fd = fd.as_fd();
     if is_pipe(fd) {
         let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn enlarge_pipe(_fd: BorrowedFd<'_>) {}
+pub fn enlarge_pipe(_fd: &impl Descriptor) {}
 
 /// Waits until `from` has data and `to` has room: splice needs both.
 #[cfg(target_os = "linux")]
@@ -115,6 +124,6 @@ fn wait_ready(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn splice_all(_from: BorrowedFd<'_>, _to: BorrowedFd<'_>) -> Outcome {
+pub fn splice_all(_from: &impl Descriptor, _to: &impl Descriptor) -> Outcome {
     Outcome::Unsupported
 }

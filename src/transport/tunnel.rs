@@ -5,9 +5,7 @@
 //! Only the opening handshake is retried: once bytes have flowed, an SSH session cannot resume on a new socket, so
 //! a broken tunnel ends the session with an error and ssh reports it.
 
-use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
 
 use std::time::Duration;
 
@@ -23,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::transport::http_proxy::{self, ProxyError};
+use crate::transport::stdio::{Descriptor, OutputWatch, finish_output};
 use crate::transport::tls::{self, TlsError};
 use crate::util::text::error_chain;
 
@@ -222,13 +221,15 @@ fn is_dns_failure(e: &std::io::Error) -> bool {
 /// Relays stdin and stdout over the open tunnel until it closes. At stdin's end we stop sending and keep
 /// receiving until the gateway closes (or, after a grace period, close ourselves); from then on any close is a
 /// clean end. Before it, the gateway's close 1000/1001 ends cleanly, anything else is an error.
-pub async fn relay<S>(ws: WebSocketStream<S>, input: File, output: File) -> Result<(), TunnelError>
+pub async fn relay<S, R, W>(ws: WebSocketStream<S>, input: R, output: W) -> Result<(), TunnelError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
+    R: Read + Send + 'static,
+    W: Write + Descriptor + Send + 'static,
 {
     let (mut sink, mut source) = ws.split();
     // To tell, at stdin's end, whether ssh itself has gone (then nobody waits for more output).
-    let output_watch = output.as_fd().try_clone_to_owned().ok();
+    let output_watch = OutputWatch::new(&output);
     let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<tungstenite::Bytes>(OUTPUT_QUEUE);
     std::thread::spawn(move || read_stdin(input, in_tx));
@@ -237,7 +238,7 @@ where
         while let Some(data) = out_rx.blocking_recv() {
             output.write_all(&data)?;
         }
-        crate::transport::relay::finish_output(output)
+        finish_output(output)
         // Dropping `output` closes ssh's end, so it sees the end of the session at once.
     });
     let broken = |e: tungstenite::Error| TunnelError::Broken(error_chain(&e));
@@ -271,7 +272,7 @@ where
                     // Stop sending, keep reading until the gateway closes, as the Azure CLI does — unless ssh has
                     // gone altogether, when there is nobody to read it: then close at once.
                     stdin_open = false;
-                    let ssh_gone = output_watch.as_ref().is_some_and(|fd| crate::transport::relay::output_gone(fd.as_fd()));
+                    let ssh_gone = output_watch.as_ref().is_some_and(OutputWatch::gone);
                     let grace = if ssh_gone { Duration::ZERO } else { EOF_GRACE };
                     if ssh_gone {
                         close_wait = Duration::from_secs(1);
@@ -392,7 +393,7 @@ fn is_dropped(e: &tungstenite::Error) -> bool {
     }
 }
 
-fn read_stdin(mut input: File, tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
+fn read_stdin(mut input: impl Read, tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
     let mut buffer = vec![0u8; CHUNK];
     loop {
         match input.read(&mut buffer) {
@@ -447,8 +448,6 @@ mod tests {
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut reader, &mut std::io::sink());
             });
-            let input = File::from(std::os::fd::OwnedFd::from(input));
-            let output = File::from(std::os::fd::OwnedFd::from(output));
             tokio::time::timeout(Duration::from_secs(30), relay(ws, input, output)).await.expect("the relay ends")
         })
     }

@@ -1,5 +1,11 @@
 //! Where azml-ssh keeps things. Every environment lookup of a directory happens here, so the rules (absolute
-//! paths only, as the XDG spec says; an empty HOME is no HOME) are the same for everyone.
+//! paths only, as the XDG spec says; an empty variable is no variable) are the same for everyone.
+//!
+//! | what | Unix | Windows |
+//! |---|---|---|
+//! | ssh's `~` | `$HOME` | `%USERPROFILE%` (what Windows OpenSSH reads), else `%HOME%` |
+//! | endpoint cache, locks | `$XDG_CACHE_HOME/azml-ssh`, else `~/.cache/azml-ssh` | `%XDG_CACHE_HOME%\azml-ssh` when set, else `%LOCALAPPDATA%\azml-ssh`, else `~\AppData\Local\azml-ssh` |
+//! | tokens | `$XDG_RUNTIME_DIR/azml-ssh`, else the cache folder | the same |
 
 use std::path::PathBuf;
 
@@ -8,16 +14,37 @@ fn absolute_var(name: &str) -> Option<PathBuf> {
     std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute())
 }
 
-/// `$HOME`, when it is set to something usable.
+/// The home directory ssh means by `~`, when it is known.
+#[cfg(not(windows))]
 pub fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
-/// `$XDG_CACHE_HOME/azml-ssh`, else `$HOME/.cache/azml-ssh`: endpoint cache and start markers.
+/// The home directory ssh means by `~`: Windows OpenSSH reads `%USERPROFILE%`; `HOME` (set by Git Bash or by
+/// hand) only stands in when that is missing.
+#[cfg(windows)]
+pub fn home() -> Option<PathBuf> {
+    absolute_var("USERPROFILE").or_else(|| absolute_var("HOME"))
+}
+
+/// The per-user folder for data that may be lost: `$XDG_CACHE_HOME`, else the platform's own.
+fn cache_base() -> Option<PathBuf> {
+    absolute_var("XDG_CACHE_HOME").or_else(platform_cache_base)
+}
+
+#[cfg(not(windows))]
+fn platform_cache_base() -> Option<PathBuf> {
+    absolute_var("HOME").map(|home| home.join(".cache"))
+}
+
+#[cfg(windows)]
+fn platform_cache_base() -> Option<PathBuf> {
+    absolute_var("LOCALAPPDATA").or_else(|| home().map(|home| home.join("AppData").join("Local")))
+}
+
+/// azml-ssh's cache folder: endpoint cache, start markers and locks.
 pub fn cache_root() -> Option<PathBuf> {
-    absolute_var("XDG_CACHE_HOME")
-        .or_else(|| absolute_var("HOME").map(|home| home.join(".cache")))
-        .map(|base| base.join("azml-ssh"))
+    cache_base().map(|base| base.join("azml-ssh"))
 }
 
 /// `$XDG_RUNTIME_DIR/azml-ssh` when that directory exists: a per-user tmpfs, gone at logout.
@@ -33,4 +60,17 @@ pub fn azure_cli_config() -> Option<PathBuf> {
 /// Where the Azure Developer CLI keeps its sign-in: `$AZD_CONFIG_DIR`, else `~/.azd`.
 pub fn azd_config() -> Option<PathBuf> {
     absolute_var("AZD_CONFIG_DIR").or_else(|| home().map(|h| h.join(".azd")))
+}
+
+/// VS Code's user settings file (`settings.json`): `%APPDATA%\Code\User` on Windows, `~/Library/Application
+/// Support/Code/User` on macOS, `$XDG_CONFIG_HOME/Code/User` (default `~/.config`) elsewhere.
+pub fn vscode_settings() -> Option<PathBuf> {
+    let base = if cfg!(windows) {
+        absolute_var("APPDATA")
+    } else if cfg!(target_os = "macos") {
+        home().map(|h| h.join("Library").join("Application Support"))
+    } else {
+        absolute_var("XDG_CONFIG_HOME").or_else(|| home().map(|h| h.join(".config")))
+    };
+    base.map(|b| b.join("Code").join("User").join("settings.json"))
 }

@@ -1,26 +1,38 @@
 //! Private files written so that a reader (another proxy, another `azml-ssh`) sees the old content or the new,
-//! never a torn one.
+//! never a torn one. What "private" and "ours" mean is the platform's business ([`sys`]): owner and mode bits on
+//! Unix, the owner and the DACL on Windows; the rules built on them are the same everywhere.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-/// Creates `dir` (and parents) if needed and makes sure it is private to the user (0700). A directory that
-/// belongs to someone else (a shared `XDG_CACHE_HOME`, say) is refused, never adopted.
+#[cfg(unix)]
+#[path = "fs/unix.rs"]
+mod sys;
+#[cfg(windows)]
+#[path = "fs/windows.rs"]
+mod sys;
+
+pub use sys::{file_identity, others_can_read, private_key_fix};
+
+/// A file mode as Unix knows it. On Windows only its meaning survives: no bits for group or others means
+/// "owner-only ACL", anything else means "the ACL the folder hands down".
+pub type Mode = u32;
+
+/// The mode of an existing file, to be kept when it is replaced.
+pub fn mode_of(meta: &fs::Metadata) -> Mode {
+    sys::mode_of(meta)
+}
+
+/// Creates `dir` (and parents) if needed and makes sure it is private to the user (0700, or an owner-only ACL).
+/// A directory that belongs to someone else (a shared `XDG_CACHE_HOME`, say) is refused, never adopted.
 pub fn private_dir(dir: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    sys::create_private_dir_all(dir)?;
     let meta = fs::symlink_metadata(dir)?;
     if !meta.is_dir() {
         return Err(io::Error::other(Untrusted::NotADirectory { path: dir.display().to_string() }));
     }
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Err(io::Error::other(Untrusted::NotOurs { path: dir.display().to_string(), uid: meta.uid() }));
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+    sys::adopt_private_dir(dir, &meta)
 }
 
 /// Why a cached file or directory is not trusted.
@@ -28,10 +40,10 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
 pub enum Untrusted {
     #[error("{path} is a symbolic link")]
     Symlink { path: String },
-    #[error("{path} belongs to another user (uid {uid})")]
-    NotOurs { path: String, uid: u32 },
-    #[error("{path} is open to other users (mode {mode:o})")]
-    Loose { path: String, mode: u32 },
+    #[error("{path} belongs to another user ({owner})")]
+    NotOurs { path: String, owner: String },
+    #[error("{path} is open to other users ({how})")]
+    Loose { path: String, how: String },
     #[error("{path} is not a regular file")]
     NotAFile { path: String },
     #[error("{path} is not a directory")]
@@ -40,19 +52,6 @@ pub enum Untrusted {
     TooLarge { path: String, max: u64 },
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: io::Error },
-}
-
-/// Checks that `meta` (of `path`) is ours and private.
-fn ours_and_private(path: &Path, meta: &fs::Metadata) -> Result<(), Untrusted> {
-    let shown = || path.display().to_string();
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Err(Untrusted::NotOurs { path: shown(), uid: meta.uid() });
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Untrusted::Loose { path: shown(), mode });
-    }
-    Ok(())
 }
 
 /// A directory azml-ssh may read its caches from: a real directory (not a link), ours, private.
@@ -64,25 +63,28 @@ pub fn check_private_dir(dir: &Path) -> Result<(), Untrusted> {
     if !meta.is_dir() {
         return Err(Untrusted::NotADirectory { path: dir.display().to_string() });
     }
-    ours_and_private(dir, &meta)
+    sys::check_dir_ours_and_private(dir, &meta)
 }
 
 /// Reads a file only this user can have written: opened without following a link, then checked on the open
-/// descriptor (so it cannot be swapped in between) for owner, mode and size. `Ok(None)` when it does not exist.
+/// descriptor (so it cannot be swapped in between) for owner, access and size. `Ok(None)` when it does not exist.
 pub fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Untrusted> {
     use std::io::Read;
     let shown = || path.display().to_string();
-    let file = match OpenOptions::new().read(true).custom_flags(nix::libc::O_NOFOLLOW).open(path) {
+    let file = match sys::open_no_follow(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => return Err(Untrusted::Symlink { path: shown() }),
+        Err(e) if sys::is_link_refusal(&e) => return Err(Untrusted::Symlink { path: shown() }),
         Err(source) => return Err(Untrusted::Io { path: shown(), source }),
     };
     let meta = file.metadata().map_err(|source| Untrusted::Io { path: shown(), source })?;
+    if sys::is_link(&meta) {
+        return Err(Untrusted::Symlink { path: shown() });
+    }
     if !meta.is_file() {
         return Err(Untrusted::NotAFile { path: shown() });
     }
-    ours_and_private(path, &meta)?;
+    sys::check_ours_and_private(path, &file, &meta)?;
     if meta.len() > max {
         return Err(Untrusted::TooLarge { path: shown(), max });
     }
@@ -97,7 +99,7 @@ pub fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Untrusted>
 /// Writes `bytes` to `path` through a uniquely named temporary file in the same directory and a rename, with
 /// `mode` set before any byte is written. The temporary name includes the pid and a counter, so concurrent
 /// writers never share one.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<()> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -110,10 +112,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file: File = OpenOptions::new().write(true).create_new(true).mode(mode).open(&temp)?;
+        let mut file: File = sys::create_new(&temp, mode)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        fs::rename(&temp, path)
+        drop(file);
+        sys::replace(&temp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temp);
@@ -128,13 +131,14 @@ pub enum Waited {
     Yes,
 }
 
-/// An exclusive advisory lock on file `path` (created private if needed) in a private directory, waiting for it
-/// at most `limit` without blocking the runtime. The kernel releases a lock whose holder dies.
+/// An exclusive lock on file `path` (created private if needed) in a private directory, waiting for it at most
+/// `limit` without blocking the runtime. The system releases a lock whose holder dies. The file holds no data:
+/// it is only ever locked (Windows locks are mandatory for the locked bytes).
 pub async fn lock_within(path: &Path, limit: std::time::Duration) -> io::Result<(File, Waited)> {
     if let Some(dir) = path.parent() {
         private_dir(dir)?;
     }
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
+    let file = sys::open_lock_file(path)?;
     let deadline = std::time::Instant::now() + limit;
     let mut waited = Waited::No;
     loop {
@@ -152,17 +156,18 @@ pub async fn lock_within(path: &Path, limit: std::time::Duration) -> io::Result<
     }
 }
 
-/// An exclusive advisory lock on directory `dir`, held until the returned handle is dropped. The kernel releases
-/// it when a holder dies, so a crashed azml-ssh never blocks the next one.
+/// An exclusive lock that stands for directory `dir`, held until the returned handle is dropped. The system
+/// releases it when a holder dies, so a crashed azml-ssh never blocks the next one.
 pub fn lock_dir(dir: &Path) -> io::Result<File> {
-    let handle = File::open(dir)?;
+    let handle = sys::dir_lock_handle(dir)?;
     handle.lock()?;
     Ok(handle)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn atomic_write_sets_mode_and_replaces() {
@@ -219,7 +224,7 @@ mod tests {
         assert!(matches!(read_private(&link, 100), Err(Untrusted::Symlink { .. })));
         if nix::unistd::geteuid().is_root() {
             std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
-            assert!(matches!(read_private(&path, 100), Err(Untrusted::NotOurs { uid: 65534, .. })));
+            assert!(matches!(read_private(&path, 100), Err(Untrusted::NotOurs { .. })));
         }
     }
 

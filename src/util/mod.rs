@@ -1,15 +1,23 @@
 //! Small helpers every layer may use; nothing here knows about Azure, ssh or the command line.
 //!
+//! - [`desktop`]: opening a URL in the default browser;
 //! - [`dirs`]: every lookup of HOME, XDG and the like, in one place;
 //! - [`fs`]: private directories, atomic writes, file locks;
 //! - [`text`]: one-line error text, durations and clocks;
 //! - [`logging`]: diagnostics on stderr and in an optional log file;
 //! - [`runtime`]: the async runtime the commands run their Azure calls on;
-//! - [`time`]: Unix time for cache entries.
+//! - [`time`]: Unix time for cache entries;
+//! - [`interrupt`]: Ctrl-C and its kin, however the platform delivers them;
+//! - `windows_acl` (Windows only): owner-only ACLs and the trust check on them, the one platform module here
+//!   with `unsafe` code.
 
+pub mod desktop;
 pub mod dirs;
 pub mod fs;
+pub mod interrupt;
 pub mod logging;
 pub mod runtime;
 pub mod text;
 pub mod time;
+#[cfg(windows)]
+pub mod windows_acl;

@@ -1,0 +1,22 @@
+//! The Windows side of [`super`]: there is nothing to hand a descriptor to.
+
+use std::fs::File;
+use std::net::TcpStream;
+use std::process::Command;
+
+use super::HandOverError;
+
+/// Never made on Windows.
+pub enum RelayEnd {}
+
+pub fn hand_over_socket(_output: &File, _socket: &TcpStream) -> Result<(), HandOverError> {
+    Err(HandOverError::Unsupported)
+}
+
+pub fn hand_over_pair(_output: &File) -> Result<RelayEnd, HandOverError> {
+    Err(HandOverError::Unsupported)
+}
+
+pub fn spawn_detached(_command: Command, end: RelayEnd) -> std::io::Result<()> {
+    match end {}
+}
