@@ -17,10 +17,12 @@ use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::{Console, Error, Outcome, block_on_bounded};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
+use crate::sshconf::flavor::Flavor;
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::include::{IncludeState, split_args};
 use crate::sshconf::store::{self, Layout};
 use crate::transport::tunnel;
+use crate::util::dirs;
 
 const BANNER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -125,17 +127,24 @@ async fn banner(addr: SocketAddr) -> Result<String, BannerError> {
     }
 }
 
-/// VS Code's `remote.SSH.connectTimeout` from the user's settings.json (which may hold comments).
-fn vscode_connect_timeout(home: &Path) -> Option<(PathBuf, Option<u64>)> {
-    let candidates = [
+/// Where VS Code's user settings.json may be: the platform's place first (`%APPDATA%\Code\User` on Windows),
+/// then the other known ones under the home directory.
+fn vscode_settings_candidates(home: &Path) -> Vec<PathBuf> {
+    let mut candidates: Vec<PathBuf> = dirs::vscode_settings().into_iter().collect();
+    candidates.extend([
         home.join(".config/Code/User/settings.json"),
         home.join("Library/Application Support/Code/User/settings.json"),
         home.join(".config/Code - Insiders/User/settings.json"),
-    ];
-    let path = candidates.into_iter().find(|p| p.is_file())?;
-    let text = std::fs::read_to_string(&path).ok()?;
+    ]);
+    candidates
+}
+
+/// The first of `candidates` that exists, parsed (VS Code's settings may hold comments and trailing commas).
+fn vscode_settings(candidates: &[PathBuf]) -> Option<(PathBuf, serde_json::Value)> {
+    let path = candidates.iter().find(|p| p.is_file())?;
+    let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&strip_jsonc(&text)).ok()?;
-    Some((path, json.get("remote.SSH.connectTimeout").and_then(serde_json::Value::as_u64)))
+    Some((path.clone(), json))
 }
 
 /// JSON with comments and trailing commas (VS Code's settings format) → JSON.
@@ -190,9 +199,16 @@ fn strip_jsonc(text: &str) -> String {
 }
 
 fn check_ssh_client() -> Check {
-    match Command::new("ssh").arg("-V").output() {
-        Ok(out) => pass("ssh client", String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-        Err(_) => fail("ssh client", "no `ssh` on PATH", "install the OpenSSH client"),
+    let Ok(path) = which::which("ssh") else {
+        let fix = match Flavor::native() {
+            Flavor::Windows => "add the OpenSSH client: Settings → System → Optional features → OpenSSH Client",
+            Flavor::Posix => "install the OpenSSH client",
+        };
+        return fail("ssh client", "no `ssh` on PATH", fix);
+    };
+    match Command::new(&path).arg("-V").output() {
+        Ok(out) => pass("ssh client", format!("{} ({})", String::from_utf8_lossy(&out.stderr).trim(), path.display())),
+        Err(e) => fail("ssh client", format!("{} does not run: {e}", path.display()), "reinstall the OpenSSH client"),
     }
 }
 
@@ -422,10 +438,12 @@ fn check_known_hosts(alias: &str, settings: &[(String, String)], home: &Path) ->
     }
 }
 
-fn check_vscode(home: &Path) -> Option<Check> {
-    match vscode_connect_timeout(home)? {
-        (_, Some(t)) if t >= 120 => Some(pass("VS Code", format!("remote.SSH.connectTimeout is {t} s"))),
-        (path, t) => Some(warn(
+fn check_vscode(candidates: &[PathBuf]) -> Vec<Check> {
+    let Some((path, settings)) = vscode_settings(candidates) else { return Vec::new() };
+    let mut checks = Vec::new();
+    match settings.get("remote.SSH.connectTimeout").and_then(serde_json::Value::as_u64) {
+        Some(t) if t >= 120 => checks.push(pass("VS Code", format!("remote.SSH.connectTimeout is {t} s"))),
+        t => checks.push(warn(
             "VS Code",
             format!(
                 "remote.SSH.connectTimeout is {} s in {}: too short to wait for a start",
@@ -435,6 +453,20 @@ fn check_vscode(home: &Path) -> Option<Check> {
             "set \"remote.SSH.connectTimeout\": 600 in VS Code's settings.json",
         )),
     }
+    // Which ssh VS Code runs: its own setting, else the first on PATH (as the check above found it).
+    if let Some(ssh) = settings.get("remote.SSH.path").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty()) {
+        let ssh = PathBuf::from(ssh);
+        if ssh.is_file() || which::which(&ssh).is_ok() {
+            checks.push(pass("VS Code ssh", format!("remote.SSH.path is {}", ssh.display())));
+        } else {
+            checks.push(fail(
+                "VS Code ssh",
+                format!("remote.SSH.path in {} names {}, which does not exist", path.display(), ssh.display()),
+                "remove \"remote.SSH.path\" from VS Code's settings.json, or point it at ssh.exe",
+            ));
+        }
+    }
+    checks
 }
 
 /// Every check for `alias` (or every configured host).
@@ -498,7 +530,7 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
         checks.push(check_key(a, key, instance.as_ref()));
         checks.push(check_known_hosts(a, &settings, &layout.home));
     }
-    checks.extend(check_vscode(&layout.home));
+    checks.extend(check_vscode(&vscode_settings_candidates(&layout.home)));
     Ok(checks)
 }
 
@@ -606,14 +638,28 @@ mod tests {
     }
 
     #[test]
-    fn short_vscode_timeouts_are_flagged() {
+    fn short_vscode_timeouts_and_a_missing_ssh_are_flagged() {
         let home = tempfile::tempdir().unwrap();
-        assert!(check_vscode(home.path()).is_none(), "no VS Code, no check");
-        let settings = home.path().join(".config/Code/User/settings.json");
+        let settings = home.path().join("Code/User/settings.json");
+        let candidates = [settings.clone()];
+        assert!(check_vscode(&candidates).is_empty(), "no VS Code, no check");
         std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
         std::fs::write(&settings, "{ // mine\n \"remote.SSH.connectTimeout\": 30, }").unwrap();
-        assert_eq!(check_vscode(home.path()).unwrap().verdict, Verdict::Warn);
+        let checks = check_vscode(&candidates);
+        assert_eq!(checks.iter().map(|c| c.verdict).collect::<Vec<_>>(), [Verdict::Warn]);
         std::fs::write(&settings, "{\"remote.SSH.connectTimeout\": 600}").unwrap();
-        assert_eq!(check_vscode(home.path()).unwrap().verdict, Verdict::Pass);
+        assert_eq!(check_vscode(&candidates)[0].verdict, Verdict::Pass);
+        // VS Code's own ssh setting: a path that exists passes, one that does not fails with the fix.
+        let ssh = home.path().join("ssh.exe");
+        std::fs::write(&ssh, "").unwrap();
+        let text = serde_json::json!({"remote.SSH.connectTimeout": 600, "remote.SSH.path": ssh}).to_string();
+        std::fs::write(&settings, text).unwrap();
+        assert_eq!(check_vscode(&candidates)[1].verdict, Verdict::Pass);
+        let gone = home.path().join("gone/ssh.exe");
+        let text = serde_json::json!({"remote.SSH.connectTimeout": 600, "remote.SSH.path": gone}).to_string();
+        std::fs::write(&settings, text).unwrap();
+        let checks = check_vscode(&candidates);
+        assert_eq!(checks[1].verdict, Verdict::Fail);
+        assert!(checks[1].detail.contains("does not exist"), "{}", checks[1].detail);
     }
 }

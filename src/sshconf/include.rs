@@ -203,16 +203,12 @@ pub fn include_state(config: &[u8], target: &Path, home: &Path) -> IncludeState 
     }
 }
 
-/// The Include line we write, quoted when it has spaces: an absolute path for OpenSSH on Unix (whose `~` comes
-/// from the password database, not `$HOME`); for Windows OpenSSH, whose `~` is `%USERPROFILE%` (our `home`
-/// there), `~/…` with forward slashes, the one form every Windows build reads as absolute.
-pub fn include_line(target: &Path, home: &Path) -> String {
+/// The Include line we write: an absolute path, quoted when it has spaces — with forward slashes for Windows
+/// OpenSSH, which takes a drive path as absolute and converts it to forward slashes itself before globbing.
+pub fn include_line(target: &Path) -> String {
     let path = match Flavor::native() {
         Flavor::Posix => target.to_string_lossy().into_owned(),
-        Flavor::Windows => match target.strip_prefix(home) {
-            Ok(rest) => format!("~/{}", windows_path_text(rest)),
-            Err(_) => windows_path_text(target),
-        },
+        Flavor::Windows => windows_path_text(target),
     };
     if path.contains([' ', '\t']) { format!("Include \"{path}\"") } else { format!("Include {path}") }
 }
@@ -228,7 +224,7 @@ pub fn add_include(config: &[u8], target: &Path, home: &Path) -> Option<Vec<u8>>
     let all = lines(config);
     let at = all.iter().position(|l| l.directive().is_some()).unwrap_or(0);
     let offset: usize = all[..at].iter().map(|l| l.bytes.len()).sum();
-    let mut block = format!("{MARKER}{eol}{}{eol}", include_line(target, home));
+    let mut block = format!("{MARKER}{eol}{}{eol}", include_line(target));
     // A blank line separates ours from whatever follows. Nothing is ever appended after the user's last line, so
     // a file without a final newline keeps it that way.
     if offset < config.len() {
@@ -243,9 +239,9 @@ pub fn add_include(config: &[u8], target: &Path, home: &Path) -> Option<Vec<u8>>
 
 /// Removes what [`add_include`] added: the marker, the Include of `target` right after it, and the blank line
 /// after that. Returns `None` when there is nothing of ours in the file.
-pub fn remove_include(config: &[u8], target: &Path, home: &Path) -> Option<Vec<u8>> {
+pub fn remove_include(config: &[u8], target: &Path) -> Option<Vec<u8>> {
     let all = lines(config);
-    let ours = include_line(target, home);
+    let ours = include_line(target);
     let start = all.iter().position(|l| l.content() == MARKER.as_bytes())?;
     let mut end = start + 1;
     if all.get(end).is_some_and(|l| l.content() == ours.as_bytes()) {
@@ -314,7 +310,7 @@ mod tests {
             )
         );
         assert_eq!(add_include(&added, &target(), Path::new(HOME)), None, "idempotent");
-        assert_eq!(remove_include(&added, &target(), Path::new(HOME)).unwrap(), original.as_bytes());
+        assert_eq!(remove_include(&added, &target()).unwrap(), original.as_bytes());
     }
 
     #[test]
@@ -323,7 +319,7 @@ mod tests {
         let added = add_include(original.as_bytes(), &target(), Path::new(HOME)).unwrap();
         assert!(String::from_utf8_lossy(&added).starts_with(&format!("{MARKER}\r\nInclude ")));
         assert!(added.ends_with(b"\tUser me"));
-        assert_eq!(remove_include(&added, &target(), Path::new(HOME)).unwrap(), original.as_bytes());
+        assert_eq!(remove_include(&added, &target()).unwrap(), original.as_bytes());
     }
 
     #[test]
@@ -331,18 +327,14 @@ mod tests {
         for original in ["", "# nothing yet", "# nothing yet\n", "\n\n"] {
             let added = add_include(original.as_bytes(), &target(), Path::new(HOME)).unwrap();
             assert_eq!(state(std::str::from_utf8(&added).unwrap()), IncludeState::Effective { line: 2 });
-            assert_eq!(
-                remove_include(&added, &target(), Path::new(HOME)).unwrap(),
-                original.as_bytes(),
-                "{original:?}"
-            );
+            assert_eq!(remove_include(&added, &target()).unwrap(), original.as_bytes(), "{original:?}");
         }
     }
 
     #[test]
     fn paths_with_spaces_are_quoted() {
         let t = PathBuf::from("/home/u v/.ssh/azml-ssh/config");
-        assert_eq!(include_line(&t, Path::new("/home/u v")), "Include \"/home/u v/.ssh/azml-ssh/config\"");
+        assert_eq!(include_line(&t), "Include \"/home/u v/.ssh/azml-ssh/config\"");
         let added = add_include(b"Host a\n", &t, Path::new("/home/u v")).unwrap();
         assert_eq!(include_state(&added, &t, Path::new("/home/u v")), IncludeState::Effective { line: 2 });
     }

@@ -18,7 +18,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 
 use crate::transport::splice;
-use crate::transport::stdio::{Descriptor, finish_output};
+use crate::transport::stdio::{Descriptor, finish_output, reader_gone};
 use std::time::Duration;
 
 /// Large enough that a bulk transfer (scp, rsync) costs few system calls; small enough to stay cache-friendly.
@@ -120,7 +120,7 @@ fn pump_down<W: Write + Descriptor>(socket: &TcpStream, mut output: W) -> io::Re
         };
         if let Err(e) = output.write_all(&buffer[..n]) {
             // ssh closed its end: the session is over from its side.
-            return if e.kind() == io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) };
+            return if reader_gone(&e) { Ok(()) } else { Err(e) };
         }
     }
     finish_output(output)

@@ -17,7 +17,7 @@ mod sys;
 #[path = "stdio/windows.rs"]
 mod sys;
 
-pub use sys::{Descriptor, Input, OutputWatch, finish_output, take_stdio};
+pub use sys::{Descriptor, Input, OutputWatch, finish_output, reader_gone, take_stdio};
 
 /// The process's stdin and stdout, taken over for the SSH stream.
 pub struct Stdio {

@@ -63,8 +63,15 @@ pub fn extra_roots() -> Result<Vec<CertificateDer<'static>>, TlsError> {
 /// The rustls configuration for the tunnel, verifying as the HTTPS client does.
 pub fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots()?, provider.clone())
-        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let roots = extra_roots()?;
+    // Without extra roots, the plain platform verifier (as reqwest does): on Windows the extra-roots variant
+    // builds its own chain engine, which Windows' own store does not need (and Wine's crypt32 refuses).
+    let verifier = if roots.is_empty() {
+        rustls_platform_verifier::Verifier::new(provider.clone())
+    } else {
+        rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
+    }
+    .map_err(|e| TlsError::Verifier(e.to_string()))?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?

@@ -3,7 +3,7 @@
 //!
 //! | what | Unix | Windows |
 //! |---|---|---|
-//! | ssh's `~` | `$HOME` | `%USERPROFILE%` (what Windows OpenSSH reads), else `%HOME%` |
+//! | home (`~/.ssh`) | `$HOME` | `%USERPROFILE%` (what Windows OpenSSH reads), else `%HOME%` |
 //! | endpoint cache, locks | `$XDG_CACHE_HOME/azml-ssh`, else `~/.cache/azml-ssh` | `%XDG_CACHE_HOME%\azml-ssh` when set, else `%LOCALAPPDATA%\azml-ssh`, else `~\AppData\Local\azml-ssh` |
 //! | tokens | `$XDG_RUNTIME_DIR/azml-ssh`, else the cache folder | the same |
 
@@ -20,8 +20,8 @@ pub fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
-/// The home directory ssh means by `~`: Windows OpenSSH reads `%USERPROFILE%`; `HOME` (set by Git Bash or by
-/// hand) only stands in when that is missing.
+/// The home directory ssh means by `~`: Windows OpenSSH reads `%USERPROFILE%`, whatever `HOME` says (Git Bash
+/// sets one); `HOME` only stands in when there is no profile.
 #[cfg(windows)]
 pub fn home() -> Option<PathBuf> {
     absolute_var("USERPROFILE").or_else(|| absolute_var("HOME"))

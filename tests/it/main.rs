@@ -22,4 +22,5 @@ mod real_azure;
 mod ssh_end_to_end;
 mod stream;
 mod tunnel;
+mod wine;
 mod work;

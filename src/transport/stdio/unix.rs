@@ -60,3 +60,8 @@ pub fn finish_output<W: io::Write + Descriptor>(mut output: W) -> io::Result<()>
         Err(e) => Err(e.into()),
     }
 }
+
+/// A write failed because ssh closed its end.
+pub fn reader_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}

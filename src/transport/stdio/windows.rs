@@ -120,3 +120,12 @@ impl OutputWatch {
 pub fn finish_output<W: io::Write>(mut output: W) -> io::Result<()> {
     output.flush()
 }
+
+/// ERROR_PIPE_NOT_CONNECTED: what a write to a pipe whose reader has gone can fail with (Wine always does), which
+/// std does not count as a broken pipe.
+const ERROR_PIPE_NOT_CONNECTED: i32 = 233;
+
+/// A write failed because ssh closed its end.
+pub fn reader_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe || e.raw_os_error() == Some(ERROR_PIPE_NOT_CONNECTED)
+}

@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod mock_arm;
 pub mod sshd;
 pub mod tls;
+pub mod wine;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test suite, as README.md gives it: the Linux suite (`cargo test`), then the Windows build (azml-ssh.exe,
+# x86_64-pc-windows-gnu) under Wine, driven by the same mocks, sshd and OpenSSH client (tests/it/wine.rs).
+#
+#   contrib/test.sh
+#
+# Needs (Debian/Ubuntu): openssh-server openssh-client git, and for Windows: rustc-web rust-web-src cargo-web
+# gcc-mingw-w64-x86-64 wine64 (see README → Development). Environment (optional):
+#   AZML_SSH_WINDOWS_EXE   an azml-ssh.exe already built from this checkout (CI passes the one in its wheel);
+#                          otherwise it is built here with contrib/windows/build-exe.sh
+#   AZML_SSH_WINE_PREFIX   the Wine prefix to run it in (default: target/wine-prefix, prepared on first use)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --locked
+
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+exe=${AZML_SSH_WINDOWS_EXE:-}
+if [ -z "$exe" ]; then
+    exe=$(contrib/windows/build-exe.sh)
+fi
+prefix=${AZML_SSH_WINE_PREFIX:-$target/wine-prefix}
+contrib/windows/wine-prefix.sh "$prefix"
+# Each test starts several Wine processes and an sshd; two at a time suit the two cores CI has.
+AZML_SSH_WINDOWS_EXE=$(realpath "$exe") AZML_SSH_WINE_PREFIX=$(realpath "$prefix") \
+    cargo test --locked --test it wine:: -- --ignored --test-threads 2

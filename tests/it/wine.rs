@@ -1,0 +1,321 @@
+//! The Windows build, `azml-ssh.exe`, under Wine: the files it writes in a Windows profile, and connections made
+//! by the real Linux OpenSSH client through it as ProxyCommand — cold and warm, large transfers, exit status,
+//! half-close, ssh going away, a cold burst, an automatic start, the tunnel — against the suite's mock ARM,
+//! mock gateway and throwaway sshd. Sign-in runs the real azure_identity code, which on Windows runs a fake
+//! `az.cmd` through `cmd /C`.
+//!
+//! These need the Windows build and a prepared Wine prefix, so `cargo test` alone lists them as ignored;
+//! `contrib/test.sh` (the README's test command) builds both and runs them with `--ignored`. What Wine cannot
+//! show — Windows OpenSSH launching the ProxyCommand itself, NTFS enforcing the ACLs, Ctrl-C in a console — is
+//! listed in the README.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::mock_arm::Machine;
+use crate::common::wine::{Wine, processes_mentioning, win, write_fake_az_cmd};
+use azml_ssh::sshconf::include::MARKER;
+
+use crate::common::{TOKEN, TestEnv, cache_key, compute_id, random_bytes, run, sha256_file};
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+fn setup() -> (Wine, TestEnv) {
+    let wine = Wine::get();
+    let env = TestEnv::new();
+    write_fake_az_cmd(&env, TOKEN);
+    (wine, env)
+}
+
+/// Nobody else may read or write what azml-ssh wrote. Wine gives a file the Unix mode its DACL implies, with
+/// Everyone as "other": an owner-only DACL (owner and SYSTEM) shows as no "other" bits, an inherited or open one
+/// as some (Wine's default for new files is 0644-like).
+fn assert_private(path: &std::path::Path) {
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o007, 0, "{} has mode {mode:o}", path.display());
+}
+
+/// Through an echo instance: one byte there and back while our input is open (a cold lookup happens then; on
+/// Windows, input that ends before the connection is made means ssh has gone), then more after which our end
+/// closes — and the echo of that still arrives.
+fn echo_with_input_open(mut cmd: std::process::Command) {
+    let mut proxy = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (mut input, mut output) = (proxy.stdin.take().unwrap(), proxy.stdout.take().unwrap());
+    input.write_all(b"a").unwrap();
+    let mut byte = [0u8; 1];
+    output.read_exact(&mut byte).unwrap();
+    assert_eq!(&byte, b"a");
+    input.write_all(b"after").unwrap();
+    drop(input);
+    let mut rest = Vec::new();
+    output.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"after");
+    assert!(proxy.wait().unwrap().success());
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn add_writes_a_windows_ssh_config_and_keeps_the_users_crlf_file() {
+    let (wine, env) = setup();
+    let (_profile, ssh_dir) = wine.profile_ssh();
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let user_config = ssh_dir.join("config");
+    let original = b"# my hosts\r\nHost build\r\n    HostName 10.0.0.5\r\n    User me\r\n".to_vec();
+    std::fs::write(&user_config, &original).unwrap();
+    std::fs::set_permissions(&env.user_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let id = compute_id("ci1");
+    let key = win(&env.user_key);
+    let out = run(&mut wine.command(&env, &["add", "azmlci1", &id, "--identity-file", &key]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+
+    // %USERPROFILE%\.ssh\azml-ssh\config: forward slashes, quoted, no verbatim prefix, no fd passing.
+    let include_file = ssh_dir.join("azml-ssh/config");
+    let text = std::fs::read_to_string(&include_file).unwrap();
+    let exe = win(&wine.exe).replace('\\', "/");
+    assert!(text.contains(&format!("    ProxyCommand \"{exe}\" proxy {id}\n")), "{text}");
+    assert!(!text.contains("ProxyUseFdpass"), "Windows OpenSSH has no fd passing: {text}");
+    assert!(!text.contains(r"\\?\"), "no verbatim prefix: {text}");
+    let key_line = format!("    IdentityFile {}\n", key.replace('\\', "/"));
+    assert!(text.contains(&key_line), "{text}");
+    assert_private(&include_file);
+
+    // The user's CRLF file: every byte kept, our Include (absolute, forward slashes) before the first directive.
+    let after = std::fs::read(&user_config).unwrap();
+    let profile = wine.profile();
+    let name = profile.file_name().unwrap().to_string_lossy().into_owned();
+    let include = format!("Include C:/users/{name}/.ssh/azml-ssh/config\r\n");
+    let expected = [
+        b"# my hosts\r\n".as_slice(),
+        format!("{MARKER}\r\n").as_bytes(),
+        include.as_bytes(),
+        b"\r\n",
+        &original[b"# my hosts\r\n".len()..],
+    ]
+    .concat();
+    assert_eq!(String::from_utf8_lossy(&after), String::from_utf8_lossy(&expected));
+
+    // Removing the host and the Include gives the user's file back byte for byte.
+    let out = run(&mut wine.command(&env, &["config", "--remove"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(std::fs::read(&user_config).unwrap(), original);
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn a_key_others_can_read_is_refused_with_the_icacls_fix() {
+    let (wine, env) = setup();
+    std::fs::set_permissions(&env.user_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let id = compute_id("ci1");
+    let out =
+        run(&mut wine.command(&env, &["add", "azmlci1", &id, "--identity-file", &win(&env.user_key)]), None, LIMIT);
+    assert!(!out.status.success());
+    let err = out.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("Everyone can read it"), "{err}");
+    assert!(err.contains(&format!("icacls \"{}\" /inheritance:r /grant:r", win(&env.user_key))), "{err}");
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn cold_lookup_through_az_cmd_then_a_warm_connection_with_no_azure_call() {
+    let (wine, env) = setup();
+    let sshd = env.start_sshd();
+    env.put_running("ci1", sshd.port());
+    let config = wine.ssh_config(&env, "azmlci1", &compute_id("ci1"), "");
+
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "cold"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "cold\n");
+    assert_eq!(env.az_calls(), 1, "one token from az.cmd");
+    assert!(env.az_call_lines()[0].starts_with("account get-access-token"), "{:?}", env.az_call_lines());
+    let arm_requests = env.arm.request_count();
+
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "warm"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "warm\n");
+    assert_eq!(env.az_calls(), 1, "no token for a warm connection");
+    assert_eq!(env.arm.request_count(), arm_requests, "no ARM call for a warm connection");
+
+    // Cache and tokens are where XDG_CACHE_HOME says (LOCALAPPDATA otherwise), private to the user.
+    let root = env.cache_dir().join("azml-ssh");
+    assert_private(&root.join("endpoints").join(format!("{}.json", cache_key(&compute_id("ci1")))));
+    assert_private(&root.join("tokens.json"));
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn a_cache_entry_others_may_write_is_not_trusted() {
+    let (wine, env) = setup();
+    let sshd = env.start_sshd();
+    env.put_running("ci1", sshd.port());
+    let id = compute_id("ci1");
+    let config = wine.ssh_config(&env, "azmlci1", &id, "");
+    assert!(run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT).status.success());
+    let requests = env.arm.request_count();
+
+    // Everyone may write it now (Wine turns "other" mode bits into an Everyone entry in the DACL).
+    let entry = env.cache_dir().join("azml-ssh/endpoints").join(format!("{}.json", cache_key(&id)));
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("Everyone may write it"), "{}", out.stderr);
+    assert!(env.arm.request_count() > requests, "the untrusted entry was used instead of asking ARM");
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn large_transfers_both_ways_and_the_exit_status_come_through() {
+    let (wine, env) = setup();
+    let sshd = env.start_sshd();
+    env.put_running("ci1", sshd.port());
+    let config = wine.ssh_config(&env, "azmlci1", &compute_id("ci1"), "");
+
+    let up = env.path("up.bin");
+    std::fs::write(&up, random_bytes(24 << 20, 7)).unwrap();
+    let out = run(&mut env.ssh(&config, "azmlci1", &["sha256sum"]), Some(std::fs::read(&up).unwrap()), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text().split_whitespace().next().unwrap(), sha256_file(&up));
+
+    // sshd runs on this machine, so the file it sends is right here to compare with.
+    let down = env.path("down.bin");
+    std::fs::write(&down, random_bytes(24 << 20, 11)).unwrap();
+    let out = run(&mut env.ssh(&config, "azmlci1", &["cat", &down.display().to_string()]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout == std::fs::read(&down).unwrap(), "the download differs");
+
+    let out = run(&mut env.ssh(&config, "azmlci1", &["exit", "3"]), None, LIMIT);
+    assert_eq!(out.status.code(), Some(3), "{}", out.stderr);
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn output_after_stdins_end_is_delivered() {
+    let (wine, env) = setup();
+    let id = env.put_echo_instance("ci1");
+
+    // Cold: the lookup happens while our input is open (on Windows, input that ends before the connection is
+    // made means ssh has gone). One byte there and back, then our end closes and the echo still arrives.
+    echo_with_input_open(wine.command(&env, &["proxy", &id]));
+
+    // Warm, as a byte pipe: send, close our end, and still get everything back.
+    let data = random_bytes(3 << 20, 5);
+    let out = run(&mut wine.command(&env, &["proxy", &id]), Some(data.clone()), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout == data, "got {} of {} bytes back", out.stdout.len(), data.len());
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn the_proxy_leaves_when_ssh_is_killed_during_a_start() {
+    let (wine, env) = setup();
+    let sshd = env.start_sshd();
+    let id = compute_id("ci1");
+    env.arm.put_machine(&id, "Stopped", Machine::new(sshd.port()));
+    env.arm.delay_next_start(Duration::from_secs(120));
+    let config = wine.ssh_config(&env, "azmlci1", &id, "");
+    let mut ssh = env.ssh(&config, "azmlci1", &["true"]);
+    let mut ssh = ssh.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+
+    let marker = win(&env.path("home"));
+    let deadline = Instant::now() + LIMIT;
+    while env.arm.delayed_starts() == 0 {
+        assert!(Instant::now() < deadline, "the proxy never sent its start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!processes_mentioning(&marker).is_empty(), "the proxy is not running");
+    ssh.kill().unwrap();
+    ssh.wait().unwrap();
+    let gone_by = Instant::now() + Duration::from_secs(10);
+    while !processes_mentioning(&marker).is_empty() {
+        assert!(Instant::now() < gone_by, "the proxy is still running 10 s after ssh went away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn a_cold_burst_shares_one_lookup_and_a_stopped_instance_starts_once() {
+    let (wine, env) = setup();
+    let sshd = env.start_sshd();
+    let id = compute_id("ci1");
+    env.arm.put_machine(&id, "Stopped", Machine { polls_to_running: 3, ..Machine::new(sshd.port()) });
+    let config = wine.ssh_config(&env, "azmlci1", &id, "");
+
+    env.concurrent_echoes(&config, "azmlci1", 5, LIMIT);
+    assert_eq!(env.arm.count_method("POST", &format!("{id}/start")), 1, "exactly one start across processes");
+    assert_eq!(env.az_calls(), 1, "one token for the whole burst");
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn progress_of_an_automatic_start_reaches_sshs_stderr() {
+    let (wine, env) = setup();
+    let sshd = env.start_sshd();
+    let id = compute_id("ci1");
+    env.arm.put_machine(&id, "Stopped", Machine::new(sshd.port()));
+    let config = wine.ssh_config(&env, "azmlci1", &id, "");
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "ok\n");
+    assert!(out.stderr.contains("azml-ssh: ci1 is Running after 0:0"), "{}", out.stderr);
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn without_xdg_variables_the_profile_and_local_app_data_are_used() {
+    let (wine, env) = setup();
+    let (_profile, ssh_dir) = wine.profile_ssh();
+    let id = env.put_echo_instance(&format!("noxdg{}", std::process::id()));
+    let out = run(&mut wine.command(&env, &["add", "azmlci-noxdg", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout_text().contains(r"\.ssh\azml-ssh\config"), "{}", out.stdout_text());
+    assert!(std::fs::read_to_string(ssh_dir.join("azml-ssh/config")).unwrap().contains("Host azmlci-noxdg\n"));
+    assert!(std::fs::read_to_string(ssh_dir.join("config")).unwrap().starts_with(MARKER));
+
+    // The endpoint cache goes to %LOCALAPPDATA%\azml-ssh.
+    let mut cmd = wine.command(&env, &["proxy", &id]);
+    cmd.env_remove("XDG_CACHE_HOME");
+    echo_with_input_open(cmd);
+    let entry = wine.profile().join("AppData/Local/azml-ssh/endpoints").join(format!("{}.json", cache_key(&id)));
+    assert!(entry.is_file(), "no cache entry at {}", entry.display());
+    assert_private(&entry);
+    std::fs::remove_file(entry).unwrap();
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn the_tunnel_works_through_windows_trust_with_no_extra_roots() {
+    let (wine, mut env) = setup();
+    let sshd = env.start_sshd();
+    // The gateway's CA goes into the prefix's Root store, as a corporate or public CA is on a Windows machine; no
+    // SSL_CERT_FILE, so the platform verifier asks Windows alone.
+    let ca = crate::common::tls::TestCa::for_wine(&env.path(""));
+    let out = run(wine.tool("addroot").arg(win(&ca.pem_path)), None, LIMIT);
+    assert!(out.status.success(), "addroot: {}{}", out.stderr, out.stdout_text());
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], sshd.port()));
+    let gateway = crate::common::gateway::Gateway::start(&ca, TOKEN, target);
+    let id = compute_id("ci1");
+    let mut doc = crate::common::mock_arm::compute_instance(&id, "Running", false, None, None);
+    doc["properties"]["properties"]["applications"] =
+        serde_json::json!([{"displayName": "Jupyter", "endpointUri": gateway.jupyter_uri()}]);
+    env.arm.put_compute(&id, doc);
+    env.extra_env.retain(|(k, _)| k != "SSL_CERT_FILE");
+    let config = wine.ssh_config(&env, "azmlci1", &id, "");
+
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "tunnel"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "tunnel\n");
+    assert_eq!(gateway.handshakes(), 1);
+
+    // Warm: the cached gateway and token, no Azure call; a transfer both ways through TLS and WebSocket.
+    let requests = env.arm.request_count();
+    let data = random_bytes(8 << 20, 13);
+    let out = run(&mut env.ssh(&config, "azmlci1", &["cat"]), Some(data.clone()), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout == data, "got {} of {} bytes back", out.stdout.len(), data.len());
+    assert_eq!(env.arm.request_count(), requests);
+    assert_eq!(env.az_calls(), 1);
+}
