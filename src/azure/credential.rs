@@ -437,14 +437,21 @@ pub async fn get_token(
         Err(e) => e,
     };
     let (cli, azd) = (cli_error.reason(), azd_error.reason());
-    let cli_missing = cli.contains("not found on PATH");
+    let cli_missing = tool_missing(&cli);
     // azd is the fallback most people do not have; mention it only when it is installed and failed too.
-    let azd_note = if azd.contains("not found on PATH") { String::new() } else { format!("; azd: {azd}") };
+    let azd_note = if tool_missing(&azd) { String::new() } else { format!("; azd: {azd}") };
     Err(if cli_missing {
         CredentialError::NoCli { details: azd_note }
     } else {
         CredentialError::NotSignedIn { details: format!("Azure CLI: {cli}{azd_note}"), tenant: tenant.cloned() }
     })
+}
+
+/// Whether a developer tool's failure says it is not installed: azure_identity's own words, or (on Windows,
+/// where it runs the tool through `cmd /C`) cmd's "is not recognized as an internal or external command", which
+/// Wine words "Can't recognize … as an internal or external command".
+fn tool_missing(reason: &str) -> bool {
+    reason.contains("not found on PATH") || reason.contains("as an internal or external command")
 }
 
 impl CredentialError {

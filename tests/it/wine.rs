@@ -319,3 +319,58 @@ fn the_tunnel_works_through_windows_trust_with_no_extra_roots() {
     assert_eq!(env.arm.request_count(), requests);
     assert_eq!(env.az_calls(), 1);
 }
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn sign_in_through_azd_cmd_and_one_line_when_there_is_none() {
+    let (wine, mut env) = setup();
+    let sshd = env.start_sshd();
+    env.put_running("ci1", sshd.port());
+    // A PATH with neither az.cmd nor azd.cmd: one line that says what to install.
+    let empty = env.path("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    env.extra_env.push(("WINEPATH".into(), win(&empty)));
+    let config = wine.ssh_config(&env, "azmlci1", &compute_id("ci1"), "");
+    let out = run(&mut env.ssh(&config, "azmlci1", &["true"]), None, LIMIT);
+    assert!(!out.status.success());
+    let ours: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("azml-ssh:")).collect();
+    assert_eq!(ours.len(), 1, "{}", out.stderr);
+    assert!(ours[0].contains("the Azure CLI (`az`) is not on PATH; install it and run `az login`"), "{}", ours[0]);
+
+    // azd.cmd alone: azure_identity runs it through `cmd /C`, and the connection goes through.
+    env.extra_env.pop();
+    std::fs::remove_file(env.az_dir.join("az.cmd")).unwrap();
+    crate::common::wine::write_fake_azd_cmd(&env, TOKEN);
+    let config = wine.ssh_config(&env, "azmlci1", &compute_id("ci1"), "");
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "azd"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "azd\n");
+    assert_eq!(env.azd_calls(), 1);
+    assert!(std::fs::read_to_string(env.az_dir.join("azd-calls.log")).unwrap().starts_with("auth token -o json"));
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn doctor_reads_vs_codes_settings_in_appdata_and_names_the_windows_fixes() {
+    let (wine, env) = setup();
+    let (_profile, _ssh_dir) = wine.profile_ssh();
+    let settings_dir = wine.profile().join("AppData/Roaming/Code/User");
+    std::fs::create_dir_all(&settings_dir).unwrap();
+    let missing_ssh = r"C:\\Program Files\\NoSuch\\ssh.exe";
+    let settings = format!(
+        "{{\r\n  // mine\r\n  \"remote.SSH.connectTimeout\": 30,\r\n  \"remote.SSH.path\": \"{missing_ssh}\",\r\n}}\r\n"
+    );
+    std::fs::write(settings_dir.join("settings.json"), settings).unwrap();
+
+    let out = run(&mut wine.command(&env, &["doctor", "--timeout", "10"]), None, LIMIT);
+    let _ = std::fs::remove_dir_all(wine.profile().join("AppData/Roaming/Code"));
+    let text = out.stdout_text();
+    assert!(!out.status.success(), "{text}");
+    // Wine has no Windows OpenSSH: the fix is Windows' own.
+    assert!(text.contains("✘ ssh client: no `ssh` on PATH"), "{text}");
+    assert!(text.contains("Optional features → OpenSSH Client"), "{text}");
+    assert!(text.contains(r"remote.SSH.connectTimeout is 30 s in C:\users\"), "{text}");
+    assert!(text.contains(r"AppData\Roaming\Code\User\settings.json"), "{text}");
+    assert!(text.contains(r"✘ VS Code ssh: remote.SSH.path in C:\users\"), "{text}");
+    assert!(text.contains(r"names C:\Program Files\NoSuch\ssh.exe, which does not exist"), "{text}");
+}

@@ -44,6 +44,7 @@ impl Wine {
             ("XDG_CACHE_HOME".to_owned(), win(&env.cache_dir())),
             ("WINEPATH".to_owned(), win(&env.az_dir)),
             ("AZURE_CONFIG_DIR".to_owned(), win(&env.path("home/.azure"))),
+            ("AZD_CONFIG_DIR".to_owned(), win(&env.path("home/.azd"))),
             ("AZML_SSH_ARM_ENDPOINT".to_owned(), env.arm.url.clone()),
             ("AZML_SSH_GATEWAY_DOMAINS".to_owned(), "localhost".to_owned()),
         ];
@@ -158,4 +159,16 @@ pub fn processes_mentioning(marker: &str) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// The fake Azure Developer CLI for Windows, `azd.cmd` (`azd auth token -o json --no-prompt …`, answered as the
+/// real one does), logging to `azd-calls.log`; with `~/.azd` as `azd auth login` leaves it.
+pub fn write_fake_azd_cmd(env: &TestEnv, token: &str) {
+    env.azd_signed_in();
+    let dir = &env.az_dir;
+    let answer = serde_json::json!({"token": token, "expiresOn": "2099-01-01T00:00:00Z"});
+    std::fs::write(dir.join("azd-token.json"), answer.to_string()).unwrap();
+    let (log, json) = (win(&dir.join("azd-calls.log")), win(&dir.join("azd-token.json")));
+    let script = format!("@echo off\r\necho %*>> \"{log}\"\r\ntype \"{json}\"\r\n");
+    std::fs::write(dir.join("azd.cmd"), script).unwrap();
 }
