@@ -374,3 +374,56 @@ fn doctor_reads_vs_codes_settings_in_appdata_and_names_the_windows_fixes() {
     assert!(text.contains(r"✘ VS Code ssh: remote.SSH.path in C:\users\"), "{text}");
     assert!(text.contains(r"names C:\Program Files\NoSuch\ssh.exe, which does not exist"), "{text}");
 }
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn config_discovers_my_instances_and_scp_and_git_go_through_the_exe() {
+    let (wine, env) = setup();
+    let (_profile, ssh_dir) = wine.profile_ssh();
+    let sshd = env.start_sshd();
+    let (mine, theirs) = (compute_id("ci1"), compute_id("ci2"));
+    env.arm.set_subscriptions(&[(crate::common::SUB, "Enabled")]);
+    env.put_running("ci1", sshd.port());
+    let mut other = crate::common::mock_arm::compute_instance(&theirs, "Running", true, Some("127.0.0.1"), Some(1));
+    other["properties"]["properties"]["personalComputeInstanceSettings"]["assignedUser"]["objectId"] =
+        serde_json::json!("99999999-0000-0000-0000-000000000000");
+    env.arm.put_compute(&theirs, other);
+
+    let out = run(&mut wine.command(&env, &["config", "--user", &crate::common::sshd::current_user()]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let hosts = std::fs::read_to_string(ssh_dir.join("azml-ssh/config")).unwrap();
+    assert!(
+        hosts.contains("Host ci1\n") && !hosts.contains("Host ci2\n"),
+        "{hosts}\n{}\n{}",
+        out.stdout_text(),
+        out.stderr
+    );
+    assert!(hosts.contains(&format!("proxy {mine}\n")), "{hosts}");
+    let out = run(&mut wine.command(&env, &["config", "--remove"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(!ssh_dir.join("azml-ssh/config").exists());
+
+    // scp and git over ssh, with the .exe as ProxyCommand.
+    let config = wine.ssh_config(&env, "ci1", &mine, "");
+    let local = env.path("payload.bin");
+    std::fs::write(&local, random_bytes(2 << 20, 3)).unwrap();
+    let remote = env.path("copied.bin");
+    let mut scp = env.command("scp");
+    scp.arg("-F").arg(&config).arg(&local).arg(format!("ci1:{}", remote.display()));
+    let out = run(&mut scp, None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(sha256_file(&remote), sha256_file(&local));
+
+    let repo = env.path("repo.git");
+    let mut init = env.command("git");
+    init.args(["init", "-q", "--bare"]).arg(&repo);
+    assert!(run(&mut init, None, LIMIT).status.success());
+    let mut clone = env.command("git");
+    clone
+        .current_dir(env.dir.path())
+        .args(["clone", "-q", &format!("ci1:{}", repo.display()), "cloned"])
+        .env("GIT_SSH_COMMAND", format!("ssh -F {}", config.display()));
+    let out = run(&mut clone, None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(env.path("cloned/.git").is_dir());
+}
