@@ -43,27 +43,13 @@ fn ssh_scp_and_git_work_through_the_tunnel() {
         (local.display().to_string(), format!("azmlci1:{}", remote.display())),
         (format!("azmlci1:{}", remote.display()), back.display().to_string()),
     ] {
-        let mut scp = env.command("scp");
-        scp.arg("-F").arg(&t.config).arg(&from).arg(&to);
-        let out = run(&mut scp, None, LIMIT);
-        assert!(out.status.success(), "scp {from} {to}: {}", out.stderr);
+        env.scp(&t.config, &from, &to);
     }
     let expected = crate::common::sha256_file(&local);
     assert_eq!(crate::common::sha256_file(&remote), expected);
     assert_eq!(crate::common::sha256_file(&back), expected);
 
-    let repo = env.path("repo.git");
-    let mut init = env.command("git");
-    init.args(["init", "-q", "--bare"]).arg(&repo);
-    assert!(run(&mut init, None, LIMIT).status.success());
-    let mut clone = env.command("git");
-    clone
-        .current_dir(env.dir.path())
-        .args(["clone", "-q", &format!("azmlci1:{}", repo.display()), "cloned"])
-        .env("GIT_SSH_COMMAND", format!("ssh -F {}", t.config.display()));
-    let out = run(&mut clone, None, LIMIT);
-    assert!(out.status.success(), "{}", out.stderr);
-    assert!(env.path("cloned/.git").is_dir());
+    env.git_clone_works(&t.config, "azmlci1");
 }
 
 #[test]

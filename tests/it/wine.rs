@@ -408,22 +408,8 @@ fn config_discovers_my_instances_and_scp_and_git_go_through_the_exe() {
     let local = env.path("payload.bin");
     std::fs::write(&local, random_bytes(2 << 20, 3)).unwrap();
     let remote = env.path("copied.bin");
-    let mut scp = env.command("scp");
-    scp.arg("-F").arg(&config).arg(&local).arg(format!("ci1:{}", remote.display()));
-    let out = run(&mut scp, None, LIMIT);
-    assert!(out.status.success(), "{}", out.stderr);
+    env.scp(&config, &local.display().to_string(), &format!("ci1:{}", remote.display()));
     assert_eq!(sha256_file(&remote), sha256_file(&local));
 
-    let repo = env.path("repo.git");
-    let mut init = env.command("git");
-    init.args(["init", "-q", "--bare"]).arg(&repo);
-    assert!(run(&mut init, None, LIMIT).status.success());
-    let mut clone = env.command("git");
-    clone
-        .current_dir(env.dir.path())
-        .args(["clone", "-q", &format!("ci1:{}", repo.display()), "cloned"])
-        .env("GIT_SSH_COMMAND", format!("ssh -F {}", config.display()));
-    let out = run(&mut clone, None, LIMIT);
-    assert!(out.status.success(), "{}", out.stderr);
-    assert!(env.path("cloned/.git").is_dir());
+    env.git_clone_works(&config, "ci1");
 }

@@ -194,6 +194,31 @@ impl TestEnv {
         cmd
     }
 
+    /// `scp -F <config> FROM TO` succeeds.
+    pub fn scp(&self, config: &Path, from: &str, to: &str) {
+        let mut scp = self.command("scp");
+        scp.arg("-F").arg(config).arg(from).arg(to);
+        let out = run(&mut scp, None, Duration::from_secs(90));
+        assert!(out.status.success(), "scp {from} {to}: {}", out.stderr);
+    }
+
+    /// `git clone ALIAS:<a bare repository on the "instance">` over `ssh -F <config>` succeeds.
+    pub fn git_clone_works(&self, config: &Path, alias: &str) {
+        let limit = Duration::from_secs(90);
+        let repo = self.path("repo.git");
+        let mut init = self.command("git");
+        init.args(["init", "-q", "--bare"]).arg(&repo);
+        assert!(run(&mut init, None, limit).status.success());
+        let mut clone = self.command("git");
+        clone
+            .current_dir(self.dir.path())
+            .args(["clone", "-q", &format!("{alias}:{}", repo.display()), "cloned"])
+            .env("GIT_SSH_COMMAND", format!("ssh -F {}", config.display()));
+        let out = run(&mut clone, None, limit);
+        assert!(out.status.success(), "{}", out.stderr);
+        assert!(self.path("cloned/.git").is_dir());
+    }
+
     /// `azml-ssh proxy <args...>` run directly.
     pub fn proxy(&self, args: &[&str]) -> Command {
         let mut cmd = self.command(BIN);
