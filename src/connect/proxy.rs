@@ -256,19 +256,28 @@ fn hand_over(
         Connected::Tunnel(gateway) => {
             // The relay (and its token) starts only once ssh holds its end: a failed hand-over leaves nothing.
             let end = fdpass::hand_over_pair(&stdio.output)?;
-            let exe = std::env::current_exe().map_err(ProxyError::Spawn)?;
-            let mut command = std::process::Command::new(exe);
-            command
-                .arg("proxy")
-                .arg("--relay-gateway")
-                .arg(format!("{}:{}", gateway.host, gateway.port))
-                .args(["--auth", options.azure.auth.name(), "--cloud", options.azure.cloud.name()])
-                .args(["--timeout", &options.azure.timeout.as_secs().to_string()])
-                .arg(id.to_string());
-            // It reports its own errors on the stderr it inherits, which is ssh's.
-            fdpass::spawn_detached(command, end).map_err(ProxyError::Spawn)
+            fdpass::spawn_detached(tunnel_relay_command(id, &gateway, options)?, end).map_err(ProxyError::Spawn)
         }
     }
+}
+
+/// `azml-ssh proxy --relay-gateway HOST:PORT …`: the detached relay of a tunnel handed over under `--fdpass`. It
+/// reports its own errors on the stderr it inherits, which is ssh's.
+fn tunnel_relay_command(
+    id: &ComputeId,
+    gateway: &Gateway,
+    options: &ProxyOptions,
+) -> Result<std::process::Command, ProxyError> {
+    let exe = std::env::current_exe().map_err(ProxyError::Spawn)?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("proxy")
+        .arg("--relay-gateway")
+        .arg(format!("{}:{}", gateway.host, gateway.port))
+        .args(["--auth", options.azure.auth.name(), "--cloud", options.azure.cloud.name()])
+        .args(["--timeout", &options.azure.timeout.as_secs().to_string()])
+        .arg(id.to_string());
+    Ok(command)
 }
 
 /// The detached half of a tunnel under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`]) through the
