@@ -219,7 +219,8 @@ fn the_proxy_leaves_when_ssh_is_killed_during_a_start() {
     let mut ssh = env.ssh(&config, "azmlci1", &["true"]);
     let mut ssh = ssh.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
 
-    let marker = win(&env.path("home"));
+    // Its XDG_CACHE_HOME names this test's folder: the Windows process of this proxy and no other.
+    let marker = format!("XDG_CACHE_HOME={}", win(&env.cache_dir()));
     let deadline = Instant::now() + LIMIT;
     while env.arm.delayed_starts() == 0 {
         assert!(Instant::now() < deadline, "the proxy never sent its start");
