@@ -52,6 +52,8 @@ pub enum WorkError {
     NoFreePort { from: u16 },
     #[error("ssh could not forward 127.0.0.1:{local} to port {remote} on {alias}: {reason}")]
     ForwardFailed { alias: String, local: u16, remote: u16, reason: String },
+    #[error("the Jupyter server on {alias} describes itself oddly: {why}")]
+    BadServer { alias: String, why: String },
 }
 
 /// The host to work on: an alias of azml-ssh's include file.
@@ -166,6 +168,30 @@ fn root_path() -> String {
     "/".into()
 }
 
+/// The local URL of `server` through the forward at 127.0.0.1:`local`. `base_url` and `token` come from the
+/// instance, so the URL is built by a URL library rather than pasted together: the base must be an absolute path
+/// (so `@evil.example/` cannot become the host), the token is percent-encoded, and the result must still point at
+/// the forward. Control characters never survive (the library percent-encodes them).
+fn local_url(local: u16, server: &Server, flavor: Flavor) -> Result<String, String> {
+    let base = &server.base_url;
+    if !base.starts_with('/') || base.starts_with("//") || base.contains(['\\', '?', '#']) {
+        return Err(format!("base_url {:?} is not an absolute path", crate::util::text::one_line_max(base, 80)));
+    }
+    let page = match flavor {
+        Flavor::Server => "lab",
+        Flavor::Classic => "tree",
+    };
+    let mut url = url::Url::parse(&format!("http://127.0.0.1:{local}/")).map_err(|e| e.to_string())?;
+    url.set_path(&format!("{}/{page}", base.trim_end_matches('/')));
+    if !server.token.is_empty() {
+        url.query_pairs_mut().append_pair("token", &server.token);
+    }
+    if url.host_str() != Some("127.0.0.1") || url.port() != Some(local) {
+        return Err(format!("base_url {base:?} would lead away from the forward"));
+    }
+    Ok(url.into())
+}
+
 /// Which Jupyter answered: the UI path to open differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flavor {
@@ -270,6 +296,9 @@ pub fn jupyter(options: &JupyterOptions, azure: &AzureOptions, console: &mut Con
         },
     };
     let local = local_port(options.local_port, server.port)?;
+    // Built (and checked) before anything runs: what the instance says must not steer the URL elsewhere.
+    let url =
+        local_url(local, &server, flavor).map_err(|why| WorkError::BadServer { alias: options.alias.clone(), why })?;
     let forward = format!("127.0.0.1:{local}:localhost:{}", server.port);
     let mut child = tokio_command(ssh(options.ssh_config.as_deref()));
     child
@@ -286,13 +315,6 @@ pub fn jupyter(options: &JupyterOptions, azure: &AzureOptions, console: &mut Con
         let mut ssh = child.spawn().map_err(|source| WorkError::Spawn { what: "ssh".into(), source })?;
         wait_for_forward(&mut ssh, local, &failed).await?;
 
-        let path = match flavor {
-            Flavor::Server => "lab",
-            Flavor::Classic => "tree",
-        };
-        let base =
-            if server.base_url.ends_with('/') { server.base_url.clone() } else { format!("{}/", server.base_url) };
-        let url = format!("http://127.0.0.1:{local}{base}{path}?token={}", server.token);
         console.say(&url)?;
         let _ = std::io::Write::flush(&mut console.out);
         console.note(format_args!(
@@ -386,6 +408,31 @@ fn open_browser(url: &str, console: &mut Console) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn server(base_url: &str, token: &str) -> Server {
+        Server { port: 8888, token: token.into(), base_url: base_url.into() }
+    }
+
+    #[test]
+    fn the_local_url_stays_on_the_forward_whatever_the_instance_says() {
+        assert_eq!(
+            local_url(8890, &server("/", "abc"), Flavor::Server).unwrap(),
+            "http://127.0.0.1:8890/lab?token=abc"
+        );
+        assert_eq!(
+            local_url(8890, &server("/user/me/", "a b&c=d"), Flavor::Classic).unwrap(),
+            "http://127.0.0.1:8890/user/me/tree?token=a+b%26c%3Dd"
+        );
+        assert_eq!(local_url(8890, &server("/x", ""), Flavor::Server).unwrap(), "http://127.0.0.1:8890/x/lab");
+        for hostile in ["@evil.example/", "//evil.example/", "http://evil.example/", "\\\\evil\\", "/a?b=c", "/#x", ""]
+        {
+            assert!(local_url(8890, &server(hostile, "t"), Flavor::Server).is_err(), "{hostile:?} was accepted");
+        }
+        // A path with odd characters is kept as a path, percent-encoded; control characters never come through.
+        let url = local_url(8890, &server("/a@b/\u{1b}[31m/", "t\u{7}"), Flavor::Server).unwrap();
+        assert!(url.starts_with("http://127.0.0.1:8890/a@b/%1B[31m/lab?token=t%07"), "{url}");
+        assert!(!url.chars().any(char::is_control), "{url:?}");
+    }
 
     #[test]
     fn remote_paths_are_under_the_users_home_unless_absolute() {
