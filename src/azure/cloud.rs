@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::transport::tunnel::{AllowedGateway, Gateway, GatewayDomains};
+
 /// Environment variable that replaces the ARM base URL (tests, Azure Stack, private endpoints). The token scope
 /// stays the selected cloud's, because the token is still issued by that cloud's Entra ID.
 pub const ARM_ENDPOINT_ENV: &str = "AZML_SSH_ARM_ENDPOINT";
@@ -73,26 +75,23 @@ impl Cloud {
     }
 
     /// The gateway domains in effect: `AZML_SSH_GATEWAY_DOMAINS` when set, else the cloud's.
-    pub fn gateway_domains(self) -> Vec<String> {
+    pub fn gateway_domains(self) -> GatewayDomains {
         match std::env::var(GATEWAY_DOMAINS_ENV) {
-            Ok(list) if !list.trim().is_empty() => list
-                .split(',')
-                .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase())
-                .filter(|d| !d.is_empty())
-                .collect(),
-            _ => self.instance_domains().iter().map(|d| d.to_string()).collect(),
+            Ok(list) if !list.trim().is_empty() => GatewayDomains::new(list.split(',').map(str::to_owned)),
+            _ => GatewayDomains::new(self.instance_domains().iter().map(|d| d.to_string())),
         }
+    }
+
+    /// `gateway`, if it is under one of the gateway domains in effect: the only way to a gateway the tunnel
+    /// sends a token to.
+    pub fn allow(self, gateway: &Gateway) -> Option<AllowedGateway> {
+        AllowedGateway::check(gateway, &self.gateway_domains())
     }
 
     /// Whether `host` is, or is under, one of the gateway domains in effect.
     pub fn gateway_allowed(self, host: &str) -> bool {
-        host_under(host, &self.gateway_domains())
+        self.gateway_domains().allows(host)
     }
-}
-
-fn host_under(host: &str, domains: &[String]) -> bool {
-    let host = host.to_ascii_lowercase();
-    domains.iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
 }
 
 impl fmt::Display for Cloud {
@@ -162,8 +161,7 @@ mod tests {
     #[test]
     fn gateways_must_be_under_the_clouds_instance_domain() {
         let in_cloud = |cloud: Cloud, host: &str| {
-            let domains: Vec<String> = cloud.instance_domains().iter().map(|d| d.to_string()).collect();
-            host_under(host, &domains)
+            GatewayDomains::new(cloud.instance_domains().iter().map(|d| d.to_string())).allows(host)
         };
         let allowed = |host: &str| in_cloud(Cloud::AzureCloud, host);
         assert!(allowed("ci1.eastus2.instances.azureml.ms"));

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::azure::cloud::Cloud;
 use crate::azure::compute::{Instance, StateClass};
 use crate::azure::credential::CredentialError;
 use crate::azure::session::{AzureOptions, Session, SessionError};
@@ -21,7 +22,7 @@ use crate::sshconf::flavor::Flavor;
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::include::{IncludeState, split_args};
 use crate::sshconf::store::{self, Layout};
-use crate::transport::tunnel;
+use crate::transport::tunnel::{self, Gateway, TunnelError};
 use crate::util::dirs;
 
 const BANNER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -335,11 +336,20 @@ fn check_instance(alias: &str, id: &crate::azure::resource_id::ComputeId, instan
     )
 }
 
+/// The banner through the tunnel, if the gateway may have the token at all.
+async fn probe_tunnel(gateway: &Gateway, cloud: Cloud, token: &str) -> Result<String, TunnelError> {
+    match cloud.allow(gateway) {
+        Some(allowed) => tunnel::probe_banner(&allowed, token).await,
+        None => Err(TunnelError::Untrusted { host: gateway.host.clone() }),
+    }
+}
+
 /// The SSH banner, through the transport a connection would use; `None` while the instance cannot run.
 async fn check_banner(
     alias: &str,
     id: &crate::azure::resource_id::ComputeId,
     instance: &Instance,
+    cloud: Cloud,
     token: &str,
 ) -> Option<Check> {
     let item = format!("{alias}: SSH banner");
@@ -350,7 +360,7 @@ async fn check_banner(
         Ok(Endpoint::Direct { address }) => match (banner(address).await, &instance.gateway) {
             (Ok(line), _) => pass(item, format!("{address} says {line}")),
             // What `--transport auto` does next: the tunnel, which firewalls that pass only 443 let through.
-            (Err(e), Some(gateway)) => match tunnel::probe_banner(gateway, token).await {
+            (Err(e), Some(gateway)) => match probe_tunnel(gateway, cloud, token).await {
                 Ok(line) => warn(
                     item,
                     format!(
@@ -373,7 +383,7 @@ async fn check_banner(
         },
         Ok(Endpoint::Tunnel { gateway }) => {
             let place = format!("the tunnel at {}:{}", gateway.host, gateway.port);
-            match tunnel::probe_banner(&gateway, token).await {
+            match probe_tunnel(&gateway, cloud, token).await {
                 Ok(line) => pass(item, format!("{place} says {line}")),
                 Err(e) => fail(
                     item,
@@ -513,7 +523,7 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
             {
                 Ok((arm, found)) => {
                     checks.push(check_instance(a, &entry.id, &found));
-                    checks.extend(check_banner(a, &entry.id, &found, arm.token().secret()).await);
+                    checks.extend(check_banner(a, &entry.id, &found, azure.cloud, arm.token().secret()).await);
                     instance = Some(found);
                 }
                 Err(e) => checks.push(fail(

@@ -8,7 +8,7 @@ use crate::cmd::progress::Renderer;
 use crate::cmd::{Error, UsageError, block_on};
 use crate::connect::proxy::{self, Event, ProxyError, ProxyOptions, Session};
 use crate::transport::stdio;
-use crate::transport::tunnel::Gateway;
+use crate::transport::tunnel::{AllowedGateway, Gateway};
 
 /// What to connect to: an instance by ID, or (internal, for `--fdpass` tunnels) the instance's gateway, already
 /// resolved.
@@ -18,12 +18,9 @@ pub enum Target {
 }
 
 /// `--relay-gateway HOST:PORT`, checked as a gateway from ARM is.
-fn relay_gateway(text: &str, options: &ProxyOptions) -> Result<Gateway, UsageError> {
+fn relay_gateway(text: &str, options: &ProxyOptions) -> Result<AllowedGateway, UsageError> {
     let gateway = Gateway::from_url(&format!("https://{text}/")).ok_or(UsageError::RelayGateway)?;
-    if !options.azure.cloud.gateway_allowed(&gateway.host) {
-        return Err(UsageError::RelayGateway);
-    }
-    Ok(gateway)
+    options.azure.cloud.allow(&gateway).ok_or(UsageError::RelayGateway)
 }
 
 /// Runs the proxy. Progress goes to `err` (ssh shows it in the terminal or VS Code's log); stdout belongs to the

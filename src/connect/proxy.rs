@@ -16,7 +16,7 @@ use crate::connect::resolve::{self, ResolveError};
 use crate::transport::fdpass::{self, HandOverError};
 use crate::transport::relay::{self, RelayError};
 use crate::transport::stdio::{self, Stdio};
-use crate::transport::tunnel::{self, Gateway, TunnelError};
+use crate::transport::tunnel::{self, AllowedGateway, Gateway, TunnelError};
 use crate::util::fs::Waited;
 
 /// A cached address that does not accept within this is presumed stale (the instance moved or is stopped);
@@ -93,6 +93,8 @@ pub enum ProxyError {
     SshGoneAtHandOver(std::io::Error),
     #[error("ssh went away while {name} was being looked up or started; a start already requested goes on")]
     SshGone { name: String },
+    #[error("the gateway {host} is outside the Azure ML instance domains; no token is sent there")]
+    UntrustedGateway { host: String },
     #[error("cannot start the tunnel relay process: {0}")]
     Spawn(std::io::Error),
 }
@@ -113,7 +115,7 @@ impl Session<'_> {
 /// A connection that got as far as it could before relaying starts.
 enum Connected {
     Tcp(std::net::TcpStream),
-    Tunnel(Gateway),
+    Tunnel(AllowedGateway),
 }
 
 /// Connects `id` to the session's stdin/stdout and relays until the session ends.
@@ -129,7 +131,7 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
             Transport::Auto => CACHED_CONNECT_TIMEOUT.min(options.direct_timeout),
             _ => CACHED_CONNECT_TIMEOUT,
         };
-        match connect(id, &endpoint, timeout).await {
+        match connect(id, &endpoint, timeout, options).await {
             Ok(connected) if options.fdpass => return hand_over(id, connected, options, session),
             Ok(connected) => {
                 tracing::debug!(%endpoint, "using the cached endpoint");
@@ -179,7 +181,7 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
         && trusted(&endpoint, options)
     {
         tracing::debug!(%endpoint, "another connection just looked the instance up");
-        match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT).await {
+        match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT, options).await {
             Ok(connected) if options.fdpass => return hand_over(id, connected, options, session),
             Ok(connected) => {
                 return relay_over(connected, options, session, tenant.as_ref(), None, tunnel::HANDSHAKE_TRIES).await;
@@ -204,10 +206,10 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
             Ok(socket) => (resolved.endpoint.clone(), Connected::Tcp(socket)),
             Err(error) => {
                 (session.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
-                (Endpoint::Tunnel { gateway: gateway.clone() }, Connected::Tunnel(gateway.clone()))
+                (Endpoint::Tunnel { gateway: gateway.gateway().clone() }, Connected::Tunnel(gateway.clone()))
             }
         },
-        (endpoint, _) => (endpoint.clone(), connect(id, endpoint, FRESH_CONNECT_TIMEOUT).await?),
+        (endpoint, _) => (endpoint.clone(), connect(id, endpoint, FRESH_CONNECT_TIMEOUT, options).await?),
     };
     // What worked is what the next connections try first; after the entry ages out, direct is tried again.
     if let Some(cache) = &cache {
@@ -256,7 +258,8 @@ fn hand_over(
         Connected::Tunnel(gateway) => {
             // The relay (and its token) starts only once ssh holds its end: a failed hand-over leaves nothing.
             let end = fdpass::hand_over_pair(&stdio.output)?;
-            fdpass::spawn_detached(tunnel_relay_command(id, &gateway, options)?, end).map_err(ProxyError::Spawn)
+            fdpass::spawn_detached(tunnel_relay_command(id, gateway.gateway(), options)?, end)
+                .map_err(ProxyError::Spawn)
         }
     }
 }
@@ -284,7 +287,7 @@ fn tunnel_relay_command(
 /// gateway, with a token for the compute's tenant.
 pub async fn relay_tunnel(
     id: &ComputeId,
-    gateway: Gateway,
+    gateway: AllowedGateway,
     options: &ProxyOptions,
     session: &mut Session<'_>,
 ) -> Result<(), ProxyError> {
@@ -298,13 +301,23 @@ async fn connect_direct(address: SocketAddr, timeout: Duration) -> std::io::Resu
 }
 
 /// The TCP connect for a direct endpoint; the tunnel's handshake happens in [`relay_over`].
-async fn connect(id: &ComputeId, endpoint: &Endpoint, timeout: Duration) -> Result<Connected, ProxyError> {
+async fn connect(
+    id: &ComputeId,
+    endpoint: &Endpoint,
+    timeout: Duration,
+    options: &ProxyOptions,
+) -> Result<Connected, ProxyError> {
     match endpoint {
         Endpoint::Direct { address } => connect_direct(*address, timeout)
             .await
             .map(Connected::Tcp)
             .map_err(|source| ProxyError::Connect { name: id.compute.clone(), addr: *address, source }),
-        Endpoint::Tunnel { gateway } => Ok(Connected::Tunnel(gateway.clone())),
+        Endpoint::Tunnel { gateway } => options
+            .azure
+            .cloud
+            .allow(gateway)
+            .map(Connected::Tunnel)
+            .ok_or_else(|| ProxyError::UntrustedGateway { host: gateway.host.clone() }),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::azure::lifecycle::{self, LifecycleError, Progress, StartOptions};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::connect::endpoint::{self, Endpoint, EndpointError, Transport};
-use crate::transport::tunnel::Gateway;
+use crate::transport::tunnel::AllowedGateway;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -28,7 +28,7 @@ pub struct Resolved {
     pub endpoint: Endpoint,
     /// With `--transport auto` and a direct endpoint: the tunnel to use if the direct one does not answer
     /// (firewalls that pass only 443 are common).
-    pub fallback: Option<Gateway>,
+    pub fallback: Option<AllowedGateway>,
     /// The token ARM accepted (the tunnel needs one too).
     pub token: Token,
     /// The tenant the compute was found in, when it is not the credential's default.
@@ -66,12 +66,12 @@ pub async fn resolve(
     if let Endpoint::Tunnel { gateway } = &endpoint
         && !azure.cloud.gateway_allowed(&gateway.host)
     {
-        let domains = azure.cloud.gateway_domains().join(", ");
+        let domains = azure.cloud.gateway_domains().names().join(", ");
         return Err(
             EndpointError::UntrustedGateway { name: id.compute.clone(), host: gateway.host.clone(), domains }.into()
         );
     }
-    let fallback = endpoint::fallback(&instance, &endpoint, transport).filter(|g| azure.cloud.gateway_allowed(&g.host));
+    let fallback = endpoint::fallback(&instance, &endpoint, transport).and_then(|g| azure.cloud.allow(&g));
     tracing::debug!(?transport, ?endpoint, ?fallback, "chose transport");
     Ok(Resolved { endpoint, fallback, token: arm.token().clone(), tenant: arm.token().tenant.clone() })
 }

@@ -88,8 +88,52 @@ impl Gateway {
     }
 }
 
+/// The domains a gateway must be under before it gets a bearer token: the cloud's Azure ML instance domains, or
+/// the user's list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayDomains(Vec<String>);
+
+impl GatewayDomains {
+    pub fn new(domains: impl IntoIterator<Item = String>) -> Self {
+        GatewayDomains(
+            domains
+                .into_iter()
+                .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect(),
+        )
+    }
+
+    /// Whether `host` is one of the domains or under one.
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.0.iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// A gateway that passed the allow-list: the only kind [`open`] and [`probe_banner`] accept, so no code path can
+/// send a token to a gateway that was not checked. Only [`AllowedGateway::check`] makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedGateway(Gateway);
+
+impl AllowedGateway {
+    pub fn check(gateway: &Gateway, domains: &GatewayDomains) -> Option<AllowedGateway> {
+        domains.allows(&gateway.host).then(|| AllowedGateway(gateway.clone()))
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.0
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TunnelError {
+    #[error("the gateway {host} is outside the Azure ML instance domains, so it gets no token")]
+    Untrusted { host: String },
     #[error("the Azure ML gateway {host} refused the sign-in (HTTP 401); run `az login` again")]
     Unauthorized { host: String },
     #[error(
@@ -136,10 +180,11 @@ impl TunnelError {
 /// Opens the tunnel, retrying only the handshake (capped exponential backoff) on 502/503/504 and connection
 /// failures.
 pub async fn open(
-    gateway: &Gateway,
+    gateway: &AllowedGateway,
     token: &str,
     max_tries: u32,
 ) -> Result<WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>, TunnelError> {
+    let gateway = gateway.gateway();
     let tls = tls::client_config()?;
     let mut backoff = FIRST_BACKOFF;
     let mut tries = 0;
@@ -352,7 +397,7 @@ where
 
 /// Opens the tunnel and returns the first line the instance's sshd sends (its banner), then closes — for
 /// `azml-ssh doctor`.
-pub async fn probe_banner(gateway: &Gateway, token: &str) -> Result<String, TunnelError> {
+pub async fn probe_banner(gateway: &AllowedGateway, token: &str) -> Result<String, TunnelError> {
     let mut ws = open(gateway, token, 1).await?;
     let mut received = Vec::new();
     let read = async {

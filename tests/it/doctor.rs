@@ -242,3 +242,28 @@ fn a_blocked_ssh_port_is_reported_with_the_tunnel_that_works() {
     assert!(detail.contains(&format!("127.0.0.1:{closed} does not answer directly")), "{detail}");
     assert!(detail.contains("says SSH-2.0-") && detail.contains("connections use the tunnel"), "{detail}");
 }
+
+#[test]
+fn a_gateway_outside_the_allowed_domains_is_never_probed_with_the_token() {
+    let mut env = TestEnv::new();
+    let sshd = env.start_sshd();
+    let (gateway, id) = env.put_tunnel_instance("ci1", sshd.addr);
+    let out = run(env.command(crate::common::BIN).args(["add", "azmlci1", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    // The gateway is on localhost; only Azure ML's own domain is allowed now.
+    env.extra_env.push(("AZML_SSH_GATEWAY_DOMAINS".into(), "instances.azureml.ms".into()));
+    let (_, checks) = doctor(&env);
+    let banner = checks.iter().find(|c| c["item"] == "azmlci1: SSH banner").expect("banner item");
+    assert_eq!(banner["verdict"], "fail", "{banner}");
+    assert!(banner["detail"].as_str().unwrap().contains("outside the Azure ML instance domains"), "{banner}");
+    assert_eq!(gateway.handshakes(), 0, "the token went to a gateway outside the allow-list");
+
+    // The same when the tunnel is only the fallback for a blocked SSH port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    env.arm.patch_instance(&id, "sshSettings", json!({"sshPublicAccess": "Enabled", "sshPort": closed}));
+    env.arm.patch_instance(&id, "connectivityEndpoints", json!({"publicIpAddress": "127.0.0.1"}));
+    let (_, checks) = doctor(&env);
+    let banner = checks.iter().find(|c| c["item"] == "azmlci1: SSH banner").expect("banner item");
+    assert_eq!(banner["verdict"], "fail", "{banner}");
+    assert_eq!(gateway.handshakes(), 0, "the fallback probe sent the token too");
+}
