@@ -153,7 +153,9 @@ impl fmt::Display for Verb {
 
 impl ArmClient {
     pub fn new(base: Url, token: Token, retry_budget: Duration) -> Result<Self, ArmError> {
-        let http = http::client()?;
+        // Plain http is allowed only to loopback (see `cloud::arm_base_url`), and never through a proxy, which
+        // would see the bearer token in the clear.
+        let http = http::client(base.scheme() == "http")?;
         Ok(ArmClient { http, base, token, retry_budget, last_failure: Default::default() })
     }
 

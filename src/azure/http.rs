@@ -14,10 +14,13 @@ pub enum ClientError {
     Build(String),
 }
 
-pub fn client() -> Result<reqwest::Client, ClientError> {
+/// The client; `direct` bypasses `HTTP(S)_PROXY` (for plain http to loopback, whose traffic a proxy could read).
+pub fn client(direct: bool) -> Result<reqwest::Client, ClientError> {
     let roots: Vec<reqwest::Certificate> =
         tls::extra_roots()?.iter().filter_map(|der| reqwest::Certificate::from_der(der).ok()).collect();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    let builder = if direct { builder.no_proxy() } else { builder };
+    builder
         .user_agent(concat!("azml-ssh/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         // ARM never redirects; following one could hand the bearer token to another host.

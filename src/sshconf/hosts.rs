@@ -202,6 +202,14 @@ pub fn check_path_text(path: &Path) -> Result<(), InvalidValue> {
     if text.chars().any(char::is_control) {
         return Err(refuse("identity file path", text, "it contains a control character"));
     }
+    // ssh expands `${NAME}` in IdentityFile from its own environment: the path it reads would not be this one.
+    if text.contains("${") {
+        return Err(refuse(
+            "identity file path",
+            text,
+            "it contains `${`, which ssh expands as an environment variable",
+        ));
+    }
     Ok(())
 }
 

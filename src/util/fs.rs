@@ -13,7 +13,7 @@ mod sys;
 #[path = "fs/windows.rs"]
 mod sys;
 
-pub use sys::{file_identity, others_can_read, private_key_fix};
+pub use sys::{file_identity, open_private_append, others_can_read, private_key_fix};
 
 /// A file mode as Unix knows it. On Windows only its meaning survives: no bits for group or others means
 /// "owner-only ACL", anything else means "the ACL the folder hands down".

@@ -1,6 +1,7 @@
 //! Diagnostics go to stderr only (stdout is the SSH stream) and are quiet by default: ssh shows a ProxyCommand's
 //! stderr in the user's terminal and VS Code's log, where only real problems belong. `--log-file` adds a file that
-//! also gets the debug lines and every error, for setups where that stderr is hard to find.
+//! also gets the debug lines and every error, for setups where that stderr is hard to find. It is created private
+//! to the user: the lines name instances, subscriptions and accounts.
 
 use std::path::Path;
 
@@ -40,12 +41,11 @@ pub fn init(verbosity: u8, log_file: Option<&Path>) -> Result<(), LogFileError> 
         .with_target(false)
         .with_filter(stderr_filter);
 
-    let (file, file_error) =
-        match log_file.map(|path| (path, std::fs::OpenOptions::new().create(true).append(true).open(path))) {
-            None => (None, None),
-            Some((_, Ok(file))) => (Some(file), None),
-            Some((path, Err(source))) => (None, Some(LogFileError { path: path.display().to_string(), source })),
-        };
+    let (file, file_error) = match log_file.map(|path| (path, crate::util::fs::open_private_append(path))) {
+        None => (None, None),
+        Some((_, Ok(file))) => (Some(file), None),
+        Some((path, Err(source))) => (None, Some(LogFileError { path: path.display().to_string(), source })),
+    };
     let file_layer = file.map(|file| {
         let level = ours.max(Level::DEBUG);
         tracing_subscriber::fmt::layer()

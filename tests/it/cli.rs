@@ -54,6 +54,8 @@ fn the_log_file_gets_debug_lines_and_the_error_while_stderr_stays_one_line() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("DEBUG"), "debug lines go to the file: {text}");
     assert!(text.contains("ERROR") && text.contains("not signed in to Azure"), "{text}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&log).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the log file is created private, not {mode:o}");
 
     // The environment variable works the same, and appends.
     env.extra_env.push(("AZML_SSH_LOG_FILE".into(), log.display().to_string()));
@@ -61,4 +63,12 @@ fn the_log_file_gets_debug_lines_and_the_error_while_stderr_stays_one_line() {
     assert!(!out.status.success());
     let again = std::fs::read_to_string(&log).unwrap();
     assert_eq!(again.matches("not signed in to Azure").count(), 2, "{again}");
+}
+
+#[test]
+fn the_python_package_builds_with_the_tested_lock_file() {
+    let pyproject = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pyproject.toml")).unwrap();
+    let maturin = pyproject.split("[tool.maturin]").nth(1).expect("a [tool.maturin] table");
+    let table = maturin.split("\n[").next().unwrap();
+    assert!(table.lines().any(|l| l.trim() == "locked = true"), "[tool.maturin] has no `locked = true`:{table}");
 }

@@ -184,3 +184,28 @@ fn the_token_scope_follows_the_cloud_even_with_an_endpoint_override() {
     let calls = std::fs::read_to_string(env.az_dir.join("calls.log")).unwrap();
     assert!(calls.ends_with("--scope https://management.core.windows.net/.default\n"), "{calls}");
 }
+
+#[test]
+fn plain_http_arm_on_loopback_never_goes_through_a_proxy() {
+    let mut env = TestEnv::new();
+    let id = env.put_echo_instance("ci1");
+    // A "proxy" that counts who comes to it: the bearer token would reach it in the clear.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let visits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = visits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        env.extra_env.push((name.into(), url.clone()));
+    }
+    let out = run(&mut env.proxy(&[&id]), Some(b"direct".to_vec()), LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, b"direct");
+    assert!(env.arm.request_count() > 0);
+    assert_eq!(visits.load(std::sync::atomic::Ordering::SeqCst), 0, "ARM traffic went through the proxy");
+}

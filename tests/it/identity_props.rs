@@ -8,11 +8,12 @@ use azml_ssh::sshconf::hosts::{Flavor, HostEntry, Launcher, Source, check_path_t
 use proptest::prelude::*;
 
 /// Paths built from the characters that trouble ssh_config: quotes, backslashes, `#`, `%`, spaces, tabs and a
-/// few non-ASCII ones, plus a newline now and then (which must be refused).
+/// few non-ASCII ones, plus a newline now and then and `${` (which must be refused).
 fn awkward_path() -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop::sample::select(vec![
-            "a", "Z", "0", "-", ".", "/", " ", "\t", "\"", "'", "\\", "#", "%", "%%", "=", "é", "😀", "\n", "~",
+            "a", "Z", "0", "-", ".", "/", " ", "\t", "\"", "'", "\\", "#", "%", "%%", "=", "é", "😀", "\n", "~", "$",
+            "{", "}", "${",
         ]),
         1..16,
     )
@@ -44,9 +45,21 @@ proptest! {
             source: Source::Added,
         };
         match check_path_text(Path::new(&path)) {
-            Err(_) => prop_assert!(path.chars().any(char::is_control), "refused a printable path {path:?}"),
+            // `${NAME}` is expanded by ssh itself, so such a path is refused too.
+            Err(_) => prop_assert!(
+                path.chars().any(char::is_control) || path.contains("${"),
+                "refused a printable path {path:?}"
+            ),
             // ssh -G shows the value as read, `%` tokens unexpanded (so `%%` stays doubled).
             Ok(()) => prop_assert_eq!(parsed_identity_file(dir.path(), &entry), path.replace('%', "%%")),
         }
     }
+}
+
+/// `${` is refused: since OpenSSH 8.4, ssh expands `${NAME}` in IdentityFile from its own environment when it
+/// loads the key (`ssh -G` still shows it as written), so the key it reads would not be the one given.
+#[test]
+fn environment_variable_references_in_identity_files_are_refused() {
+    assert!(check_path_text(Path::new("/home/u/${HOME}/key")).is_err());
+    assert!(check_path_text(Path::new("/home/u/$HOME/{key}")).is_ok(), "a lone $ or brace is just a character");
 }

@@ -93,3 +93,8 @@ pub fn others_can_read(path: &Path) -> io::Result<Option<String>> {
 pub fn private_key_fix(path: &Path) -> String {
     format!("chmod 600 {}", path.display())
 }
+
+/// Opens `path` for appending, creating it private (0600) if it does not exist.
+pub fn open_private_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+}

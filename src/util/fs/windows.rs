@@ -145,3 +145,12 @@ pub fn private_key_fix(path: &Path) -> String {
     let user = std::env::var("USERNAME").unwrap_or_else(|_| "%USERNAME%".into());
     format!("icacls \"{}\" /inheritance:r /grant:r \"{user}:F\"", path.display())
 }
+
+/// Opens `path` for appending, creating it private (an owner-only ACL) if it does not exist.
+pub fn open_private_append(path: &Path) -> io::Result<File> {
+    match windows_acl::create_private_file(path, true) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    OpenOptions::new().append(true).open(path)
+}
