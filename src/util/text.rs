@@ -42,9 +42,13 @@ pub enum InvalidDuration {
     NotANumber(String),
     #[error("{0:?} has an unknown unit; use s, m, h or d")]
     UnknownUnit(String),
-    #[error("{0:?} is too long")]
+    #[error("{0:?} is too long; at most 30d")]
     TooLong(String),
 }
+
+/// The longest duration any option takes. Every wait and cache age here is minutes to days; a cap keeps deadline
+/// arithmetic (`now + duration`, sums of two options) far from overflow for whatever a user types.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86400);
 
 /// Parses `90`, `90s`, `15m`, `2h`, `1d` (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
@@ -59,7 +63,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
         "d" => 86400,
         _ => return Err(InvalidDuration::UnknownUnit(text.to_owned())),
     };
-    number.checked_mul(unit_secs).map(Duration::from_secs).ok_or_else(|| InvalidDuration::TooLong(text.to_owned()))
+    number
+        .checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| InvalidDuration::TooLong(text.to_owned()))
 }
 
 /// `m:ss`, as people read elapsed times.
@@ -82,6 +90,36 @@ mod tests {
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("-1").is_err());
         assert_eq!(parse_duration("99999999999999999d"), Err(InvalidDuration::TooLong("99999999999999999d".into())));
+        assert_eq!(parse_duration("30d"), Ok(MAX_DURATION));
+        assert!(parse_duration("31d").is_err());
+        assert!(parse_duration("18446744073709551615").is_err());
+    }
+
+    proptest::proptest! {
+        /// Whatever number and unit: a duration within the cap, or a refusal — never a panic or a wrap.
+        #[test]
+        fn any_number_and_unit_is_parsed_within_the_cap_or_refused(
+            number in proptest::prop_oneof![0u64..3_000_000, proptest::prelude::any::<u64>()],
+            unit in proptest::sample::select(vec!["", "s", "m", "h", "d", "w", "ms"]),
+        ) {
+            let text = format!("{number}{unit}");
+            let secs = |per: u128| u128::from(number) * per;
+            let wanted = match unit {
+                "" | "s" => Some(secs(1)),
+                "m" => Some(secs(60)),
+                "h" => Some(secs(3600)),
+                "d" => Some(secs(86400)),
+                _ => None,
+            };
+            match (parse_duration(&text), wanted) {
+                (Ok(d), Some(w)) => proptest::prop_assert!(u128::from(d.as_secs()) == w && d <= MAX_DURATION),
+                (Err(InvalidDuration::TooLong(_)), Some(w)) => {
+                    proptest::prop_assert!(w > u128::from(MAX_DURATION.as_secs()))
+                }
+                (Err(InvalidDuration::UnknownUnit(_)), None) => {}
+                (other, _) => proptest::prop_assert!(false, "{text}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -72,3 +72,19 @@ fn the_python_package_builds_with_the_tested_lock_file() {
     let table = maturin.split("\n[").next().unwrap();
     assert!(table.lines().any(|l| l.trim() == "locked = true"), "[tool.maturin] has no `locked = true`:{table}");
 }
+
+#[test]
+fn absurd_durations_are_refused_with_one_line_not_a_crash() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    for option in ["--start-timeout", "--cache-max-age", "--direct-timeout"] {
+        for value in ["18446744073709551615", "18446744073709551615d", "31d", "5w"] {
+            let out = run(&mut env.proxy(&[option, value, &id]), None, LIMIT);
+            assert_eq!(out.status.code(), Some(2), "{option} {value}: {}", out.stderr);
+            assert!(out.stderr.contains(value), "{option} {value}: {}", out.stderr);
+        }
+    }
+    let out =
+        run(env.command(crate::common::BIN).args(["start", "ci1", "--wait-timeout", "99999999999h"]), None, LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+}
