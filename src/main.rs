@@ -82,6 +82,8 @@ fn finish(result: Result<Outcome, cmd::Error>) -> ExitCode {
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::ChecksFailed) => ExitCode::FAILURE,
+        // Whoever read our output has stopped (`azml-ssh list | head -1`): nothing is wrong, as ripgrep says.
+        Err(cmd::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
             let message = error.to_string();
             let _ = writeln!(std::io::stderr(), "azml-ssh: {message}");

@@ -88,3 +88,30 @@ fn absurd_durations_are_refused_with_one_line_not_a_crash() {
         run(env.command(crate::common::BIN).args(["start", "ci1", "--wait-timeout", "99999999999h"]), None, LIMIT);
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let env = TestEnv::new();
+    let config = env.path("home/.ssh/config");
+    for i in 0..50 {
+        let out = run(
+            env.command(crate::common::BIN).args(["add", &format!("ci{i}"), &compute_id(&format!("ci{i}"))]),
+            None,
+            LIMIT,
+        );
+        assert!(out.status.success(), "{}", out.stderr);
+    }
+    assert!(config.exists());
+    // `azml-ssh list | head -0`: the pipe is closed before the first line is written.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = env
+        .command(crate::common::BIN)
+        .arg("list")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
