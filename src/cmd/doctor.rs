@@ -123,7 +123,7 @@ async fn banner(addr: SocketAddr) -> Result<String, BannerError> {
     };
     let text = tokio::time::timeout(BANNER_TIMEOUT, read).await.map_err(|_| BannerError::Silent)??;
     match text.lines().next() {
-        Some(line) if line.starts_with("SSH-2.0-") => Ok(line.trim().to_owned()),
+        Some(line) if line.starts_with("SSH-2.0-") => Ok(crate::util::text::one_line_max(line, 200)),
         _ => Err(BannerError::NotSsh(text.chars().take(40).collect())),
     }
 }

@@ -121,7 +121,9 @@ pub async fn connect(proxy: &Proxy, target_host: &str, target_port: u16) -> Resu
     match status {
         "200" => Ok(stream),
         "407" => Err(ProxyError::AuthenticationRequired { proxy: name }),
-        _ => Err(ProxyError::Refused { proxy: name, target, status: status_line.trim().to_owned() }),
+        _ => {
+            Err(ProxyError::Refused { proxy: name, target, status: crate::util::text::one_line_max(&status_line, 200) })
+        }
     }
 }
 

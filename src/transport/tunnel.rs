@@ -418,7 +418,7 @@ pub async fn probe_banner(gateway: &AllowedGateway, token: &str) -> Result<Strin
     let _ = ws.close(None).await;
     let text = String::from_utf8_lossy(&received).into_owned();
     match text.lines().next() {
-        Some(line) if line.starts_with("SSH-2.0-") => Ok(line.trim().to_owned()),
+        Some(line) if line.starts_with("SSH-2.0-") => Ok(crate::util::text::one_line_max(line, 200)),
         _ => Err(TunnelError::Broken(format!(
             "no SSH banner came through the tunnel ({:?})",
             text.chars().take(40).collect::<String>()

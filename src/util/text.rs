@@ -3,11 +3,16 @@
 use std::error::Error;
 use std::time::Duration;
 
-/// Folds whitespace (including newlines) and drops the troubleshooting links Azure SDK errors append.
+/// Folds whitespace (including newlines), escapes every other control character (a server's text must not
+/// drive the user's terminal: no escape sequences, no bells), and drops the troubleshooting links Azure SDK errors
+/// append.
 pub fn one_line(text: &str) -> String {
     let text = text.split("To troubleshoot, visit").next().unwrap_or(text);
     let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if folded.is_empty() { "no details".into() } else { folded }
+    if folded.is_empty() {
+        return "no details".into();
+    }
+    folded.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// Like [`one_line`], and cut to `max` characters: error bodies from servers can be whole HTML pages.
@@ -136,6 +141,7 @@ mod tests {
             "AzureCliCredential authentication failed. ERROR: Please run 'az login' to setup account."
         );
         assert_eq!(one_line("\n \t"), "no details");
+        assert_eq!(one_line("red \u{1b}[31mtext\u{7}\u{9b}"), "red \\u{1b}[31mtext\\u{7}\\u{9b}");
     }
 
     #[test]

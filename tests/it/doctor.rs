@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use crate::common::mock_arm::compute_instance;
+use crate::common::mock_arm::{Reply, compute_instance};
 use crate::common::sshd::{Sshd, current_user};
 use crate::common::{TestEnv, compute_id, run};
 use serde_json::{Value, json};
@@ -266,4 +266,34 @@ fn a_gateway_outside_the_allowed_domains_is_never_probed_with_the_token() {
     let banner = checks.iter().find(|c| c["item"] == "azmlci1: SSH banner").expect("banner item");
     assert_eq!(banner["verdict"], "fail", "{banner}");
     assert_eq!(gateway.handshakes(), 0, "the fallback probe sent the token too");
+}
+
+#[test]
+fn a_servers_banner_and_arms_messages_reach_the_terminal_with_control_characters_escaped() {
+    let env = TestEnv::new();
+    // An "instance" whose sshd greets with escape sequences and a bell.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = std::io::Write::write_all(&mut stream, b"SSH-2.0-evil\x1b]0;owned\x07\x1b[2J\r\n");
+        }
+    });
+    env.put_running("ci1", port);
+    let id = crate::common::compute_id("ci1");
+    let out = run(env.command(crate::common::BIN).args(["add", "azmlci1", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let out = run(env.command(crate::common::BIN).args(["doctor", "azmlci1"]), None, LIMIT);
+    let text = out.stdout_text();
+    assert!(text.contains(r"says SSH-2.0-evil\u{1b}]0;owned\u{7}\u{1b}[2J"), "{text}");
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+
+    // An ARM error message with the same.
+    let other = crate::common::compute_id("ci2");
+    env.arm.script(&other, vec![Reply::error(400, "BadRequest", "no\x1b[31m way\x07")]);
+    let out = run(&mut env.proxy(&["--timeout", "5", &other]), None, LIMIT);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains(r"no\u{1b}[31m way\u{7}"), "{}", out.stderr);
+    assert!(!out.stderr.contains('\x1b') && !out.stderr.contains('\x07'), "{:?}", out.stderr);
 }
