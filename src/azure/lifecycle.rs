@@ -244,11 +244,19 @@ impl Flight {
         }
     }
 
+    /// Whether a start was sent lately, by a marker that this user wrote: a marker planted by someone else would
+    /// otherwise hold every connection waiting for a start that never comes.
     fn recently_started(&self) -> bool {
-        std::fs::read_to_string(&self.marker)
-            .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok())
-            .is_some_and(|at| unix_now().saturating_sub(at) < MARKER_TTL.as_secs())
+        let dir = self.marker.parent().unwrap_or(&self.marker);
+        let text = match fs::check_private_dir(dir).and_then(|()| fs::read_private(&self.marker, 64)) {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!("ignoring the start marker: {e}");
+                return false;
+            }
+        };
+        text.trim().parse::<u64>().is_ok_and(|at| unix_now().saturating_sub(at) < MARKER_TTL.as_secs())
     }
 
     fn mark_started(&self) {

@@ -139,6 +139,13 @@ pub async fn lock_within(path: &Path, limit: std::time::Duration) -> io::Result<
         private_dir(dir)?;
     }
     let file = sys::open_lock_file(path)?;
+    // A lock file someone else planted (or may write) is not ours to trust: whoever holds it could hold every
+    // connection back.
+    let meta = file.metadata()?;
+    if sys::is_link(&meta) || !meta.is_file() {
+        return Err(io::Error::other(Untrusted::NotAFile { path: path.display().to_string() }));
+    }
+    sys::check_ours_and_private(path, &file, &meta).map_err(io::Error::other)?;
     let deadline = std::time::Instant::now() + limit;
     let mut waited = Waited::No;
     loop {

@@ -296,3 +296,58 @@ fn a_gateway_outside_azure_ml_gets_no_token() {
     assert!(out.stderr.contains("is not under instances.azureml.ms"), "{}", out.stderr);
     assert_eq!(gateway.handshakes(), 0);
 }
+
+/// A start marker says "a start was sent lately; wait for it". One planted by someone else (or open to them) would
+/// hold every connection waiting for a start that never comes; a planted lock file would block the lookups.
+#[test]
+fn planted_start_markers_and_lock_files_are_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let sshd = env.start_sshd();
+    let config_for = |name: &str| {
+        let id = compute_id(name);
+        env.arm.put_machine(&id, "Stopped", Machine::new(sshd.port()));
+        (id.clone(), env.ssh_config("azmlci1", &id, ""))
+    };
+    let starts = env.cache_dir().join("azml-ssh/starts");
+    std::fs::create_dir_all(&starts).unwrap();
+    std::fs::set_permissions(&starts, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&starts).unwrap()) == 0;
+
+    // The control: a fresh marker of ours is believed, so no start is sent (and, the instance never starting,
+    // the connection gives up at --start-timeout).
+    let (id, _) = config_for("ci1");
+    let marker = starts.join(format!("{}.started", crate::common::cache_key(&id)));
+    std::fs::write(&marker, now().to_string()).unwrap();
+    std::fs::set_permissions(&marker, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(&mut env.proxy(&["--start-timeout", "2s", &id]), Some(Vec::new()), LIMIT);
+    assert!(!out.status.success());
+    assert_eq!(env.arm.count_method("POST", &format!("{id}/start")), 0, "our own marker was not believed");
+
+    type Plant = fn(&std::path::Path);
+    let mut plants: Vec<(&str, Plant)> =
+        vec![("open to other users", |p| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o666)).unwrap())];
+    if root {
+        plants.push(("someone else's", |p| std::os::unix::fs::chown(p, Some(65534), None).unwrap()));
+    }
+    for (i, (what, plant)) in plants.into_iter().enumerate() {
+        let (id, config) = config_for(&format!("cx{i}"));
+        let key = crate::common::cache_key(&id);
+        let marker = starts.join(format!("{key}.started"));
+        std::fs::write(&marker, now().to_string()).unwrap();
+        std::fs::set_permissions(&marker, std::fs::Permissions::from_mode(0o600)).unwrap();
+        plant(&marker);
+        let lock = starts.join(format!("{key}.lock"));
+        std::fs::write(&lock, "").unwrap();
+        plant(&lock);
+        let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, LIMIT);
+        assert!(out.status.success(), "{what}: {}", out.stderr);
+        assert_eq!(
+            env.arm.count_method("POST", &format!("{id}/start")),
+            1,
+            "{what}: the planted marker held the start"
+        );
+        assert!(out.stderr.contains("ignoring the start marker"), "{what}: {}", out.stderr);
+        assert!(out.stderr.contains("no single-flight lock"), "{what}: {}", out.stderr);
+    }
+}

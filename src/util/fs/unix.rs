@@ -70,7 +70,14 @@ pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 pub fn open_lock_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
 }
 
 /// The directory itself is locked: it is never deleted, so every writer locks the same inode.
