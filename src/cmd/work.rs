@@ -53,7 +53,7 @@ pub enum WorkError {
     #[error("ssh could not forward 127.0.0.1:{local} to port {remote} on {alias}: {reason}")]
     ForwardFailed { alias: String, local: u16, remote: u16, reason: String },
     #[error("the Jupyter server on {alias} describes itself oddly: {why}")]
-    BadServer { alias: String, why: String },
+    BadServer { alias: String, why: BadServerUrl },
 }
 
 /// The host to work on: an alias of azml-ssh's include file.
@@ -172,24 +172,36 @@ fn root_path() -> String {
 /// instance, so the URL is built by a URL library rather than pasted together: the base must be an absolute path
 /// (so `@evil.example/` cannot become the host), the token is percent-encoded, and the result must still point at
 /// the forward. Control characters never survive (the library percent-encodes them).
-fn local_url(local: u16, server: &Server, flavor: Flavor) -> Result<String, String> {
+fn local_url(local: u16, server: &Server, flavor: Flavor) -> Result<String, BadServerUrl> {
     let base = &server.base_url;
+    let shown = || crate::util::text::one_line_max(base, 80);
     if !base.starts_with('/') || base.starts_with("//") || base.contains(['\\', '?', '#']) {
-        return Err(format!("base_url {:?} is not an absolute path", crate::util::text::one_line_max(base, 80)));
+        return Err(BadServerUrl::NotAPath(shown()));
     }
     let page = match flavor {
         Flavor::Server => "lab",
         Flavor::Classic => "tree",
     };
-    let mut url = url::Url::parse(&format!("http://127.0.0.1:{local}/")).map_err(|e| e.to_string())?;
+    let mut url = url::Url::parse(&format!("http://127.0.0.1:{local}/")).map_err(BadServerUrl::Url)?;
     url.set_path(&format!("{}/{page}", base.trim_end_matches('/')));
     if !server.token.is_empty() {
         url.query_pairs_mut().append_pair("token", &server.token);
     }
     if url.host_str() != Some("127.0.0.1") || url.port() != Some(local) {
-        return Err(format!("base_url {base:?} would lead away from the forward"));
+        return Err(BadServerUrl::LeadsAway(shown()));
     }
     Ok(url.into())
+}
+
+/// Why the URL of a Jupyter server cannot be built from what the instance says.
+#[derive(Debug, thiserror::Error)]
+pub enum BadServerUrl {
+    #[error("its base_url {0:?} is not an absolute path")]
+    NotAPath(String),
+    #[error("its base_url {0:?} would lead away from the forward")]
+    LeadsAway(String),
+    #[error("{0}")]
+    Url(url::ParseError),
 }
 
 /// Which Jupyter answered: the UI path to open differs.
