@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::azure::compute::ComputeState;
 use crate::azure::discover::{self, Filter};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{AzureOptions, Session};
@@ -69,9 +70,10 @@ pub struct WriteOptions {
     pub force: bool,
 }
 
-/// The user's own `Host alias`, if their config (with its Includes) defines one.
+/// The user's own `Host` or `Match host` line that applies to `alias`, if their config (with its Includes) has
+/// one: a pattern such as `Host dev-*` claims `dev-db` as much as `Host dev-db` does.
 fn shadowed(layout: &Layout, alias: &str) -> Result<Option<store::UserHost>, Error> {
-    Ok(store::user_hosts(layout)?.into_iter().find(|h| h.alias.eq_ignore_ascii_case(alias)))
+    Ok(store::user_hosts(layout)?.into_iter().find(|h| h.covers(alias)))
 }
 
 fn program(options: &WriteOptions, console: &mut Console) -> Result<Launcher, Error> {
@@ -269,8 +271,13 @@ pub fn config(
             notes.push(format!("skipped {}: {e}", f.id.compute));
             continue;
         }
+        // An instance on its way out gets no host (`status` still shows it).
+        if f.state == ComputeState::Deleting {
+            notes.push(format!("skipped {}: it is being deleted", f.id.compute));
+            continue;
+        }
         // A name the user's own config already uses is theirs: taking it over would silently redirect their host.
-        if let Some(found) = taken.iter().find(|h| h.alias.eq_ignore_ascii_case(&alias)) {
+        if let Some(found) = taken.iter().find(|h| h.covers(&alias)) {
             notes.push(format!("skipped {}: {found}; use --prefix, or remove that entry", f.id.compute));
             continue;
         }

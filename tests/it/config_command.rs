@@ -373,3 +373,22 @@ fn ssh_config_option_edits_the_named_file_and_recognises_an_existing_include() {
     assert!(include_path(&env).exists());
     assert!(!user_config_path(&env).exists(), "~/.ssh/config is not touched when another file is named");
 }
+
+#[test]
+fn an_instance_being_deleted_gets_no_host_but_status_still_shows_it() {
+    let env = TestEnv::new();
+    env.arm.set_subscriptions(&[(SUB, "Enabled")]);
+    for (name, state) in [("ci1", "Running"), ("gone", "Deleting")] {
+        let id = compute_id(name);
+        env.arm.put_compute(&id, compute_instance(&id, state, true, Some("127.0.0.1"), Some(22)));
+    }
+    let out = azml(&env, &["config"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let hosts = std::fs::read_to_string(include_path(&env)).unwrap();
+    assert!(hosts.contains("Host ci1\n") && !hosts.contains("Host gone\n"), "{hosts}");
+    assert!(out.stderr.contains("skipped gone: it is being deleted"), "{}", out.stderr);
+
+    let out = azml(&env, &["status", &compute_id("gone"), "--json"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout_text().contains("Deleting"), "{}", out.stdout_text());
+}
