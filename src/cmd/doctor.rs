@@ -284,14 +284,16 @@ fn check_effective_config(entry: &HostEntry, settings: &[(String, String)]) -> C
     }
 }
 
-/// The user's own config defining the same `Host` as azml-ssh: azml-ssh's comes first, so theirs is dead.
+/// A `Host` or `Match host` line of the user's own that applies to azml-ssh's alias: ssh reads both blocks for
+/// it (azml-ssh's first, so where both set an option, azml-ssh's wins and the user's other options — an agent
+/// forward, say — apply to the instance too).
 fn check_shadowing(alias: &str, user_hosts: &[store::UserHost]) -> Option<Check> {
-    let found = user_hosts.iter().find(|h| h.alias.eq_ignore_ascii_case(alias))?;
+    let found = user_hosts.iter().find(|h| h.covers(alias))?;
     Some(warn(
         format!("{alias}: name"),
-        format!("{found} too; azml-ssh's Include comes first, so that entry is ignored"),
+        format!("{found}, which applies to {alias} too: ssh combines that block with azml-ssh's"),
         format!(
-            "remove that entry, or use another alias for this instance (`azml-ssh remove {alias}`, then `azml-ssh config --prefix ...`)"
+            "narrow that entry so it does not match {alias}, or use another alias for this instance (`azml-ssh remove {alias}`, then `azml-ssh config --prefix ...`)"
         ),
     ))
 }

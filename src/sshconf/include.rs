@@ -127,22 +127,132 @@ fn include_covers(arg: &str, target: &Path, home: &Path) -> bool {
     glob::Pattern::new(&resolved.to_string_lossy()).map(|p| p.matches_path_with(target, options)).unwrap_or(false)
 }
 
-/// What a config file says about hosts: the literal `Host` names it defines (no wildcard, no negation), and
-/// the files it includes (resolved as ssh does, globs expanded), in order.
+/// A `Host` or `Match host`/`Match originalhost` line of the user's: the hosts it applies to, decided as ssh does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The line as the user wrote it, for messages (`Host dev-*`, `Match host db,!db-test`).
+    pub text: String,
+    kind: ClaimKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ClaimKind {
+    /// `Host p1 p2 …`: any pattern matches and no negated one does.
+    Host(Vec<String>),
+    /// `Match host LIST` / `Match originalhost LIST` (every such criterion must hold): each a comma-separated
+    /// pattern list.
+    Match(Vec<Vec<String>>),
+}
+
+impl Claim {
+    /// Whether this line applies to `alias` when the user types `ssh alias`.
+    pub fn covers(&self, alias: &str) -> bool {
+        match &self.kind {
+            ClaimKind::Host(patterns) => pattern_list_matches(alias, patterns),
+            ClaimKind::Match(lists) => lists.iter().all(|list| pattern_list_matches(alias, list)),
+        }
+    }
+}
+
+/// OpenSSH's `match_pattern_list` for host names: a negated pattern that matches rules the name out; otherwise
+/// any matching pattern rules it in. Host names compare case-insensitively (ssh lowercases what it is given).
+fn pattern_list_matches(name: &str, patterns: &[String]) -> bool {
+    let name = name.to_ascii_lowercase();
+    let mut matched = false;
+    for pattern in patterns {
+        let (negated, pattern) = match pattern.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, pattern.as_str()),
+        };
+        if wildcard_matches(&pattern.to_ascii_lowercase(), &name) {
+            if negated {
+                return false;
+            }
+            matched = true;
+        }
+    }
+    matched
+}
+
+/// `*` matches any run of characters, `?` any one, as in ssh's `match_pattern`.
+fn wildcard_matches(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Patterns whose only positive one is `*` (`Host *`, `Host * !github.com`): defaults for every host, not a claim
+/// on a name.
+fn everything(patterns: &[String]) -> bool {
+    patterns.iter().filter(|p| !p.starts_with('!')).all(|p| p == "*")
+}
+
+/// The claim a `Host` or `Match` line makes, if any. Defaults for everything (`Host *`, `Host * !x`, `Match host
+/// *`) and `Match` lines without host criteria (`Match all`, `Match user …`) claim no particular name.
+fn claim(keyword: &str, args: &[String], text: &str) -> Option<Claim> {
+    let kind = match keyword {
+        "host" if everything(args) => return None,
+        "host" => ClaimKind::Host(args.to_vec()),
+        "match" => {
+            let mut lists = Vec::new();
+            let mut words = args.iter();
+            while let Some(word) = words.next() {
+                let criterion = word.to_ascii_lowercase();
+                let criterion = criterion.trim_start_matches('!');
+                if matches!(criterion, "all" | "canonical" | "final") {
+                    continue;
+                }
+                let value = words.next();
+                if matches!(criterion, "host" | "originalhost") && !word.starts_with('!') {
+                    let list: Vec<String> = value?.split(',').map(str::to_owned).collect();
+                    if !everything(&list) {
+                        lists.push(list);
+                    }
+                }
+            }
+            if lists.is_empty() {
+                return None;
+            }
+            ClaimKind::Match(lists)
+        }
+        _ => return None,
+    };
+    Some(Claim { text: text.trim().to_owned(), kind })
+}
+
+/// What a config file says about hosts: the `Host` and `Match host` lines that claim names, and the files it
+/// includes (resolved as ssh does, globs expanded), in order.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Directives {
-    pub hosts: Vec<(usize, String)>,
+    pub claims: Vec<(usize, Claim)>,
     pub includes: Vec<PathBuf>,
 }
 
-/// Reads the `Host` names and `Include`s of one config file.
+/// Reads the `Host`/`Match` claims and `Include`s of one config file.
 pub fn directives(config: &[u8], home: &Path) -> Directives {
     let mut found = Directives::default();
     for (index, line) in lines(config).iter().enumerate() {
         let Some((keyword, args)) = line.directive() else { continue };
         match keyword.as_str() {
-            "host" => {
-                found.hosts.extend(args.into_iter().filter(|a| !a.contains(['*', '?', '!'])).map(|a| (index + 1, a)))
+            "host" | "match" => {
+                let text = String::from_utf8_lossy(line.content()).into_owned();
+                found.claims.extend(claim(&keyword, &args, &text).map(|c| (index + 1, c)));
             }
             "include" => {
                 for arg in args {
@@ -262,6 +372,36 @@ pub fn remove_include(config: &[u8], target: &Path) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    fn claims(config: &str) -> Vec<Claim> {
+        directives(config.as_bytes(), Path::new("/home/u")).claims.into_iter().map(|(_, c)| c).collect()
+    }
+
+    fn claimed(config: &str, alias: &str) -> bool {
+        claims(config).iter().any(|c| c.covers(alias))
+    }
+
+    #[test]
+    fn host_and_match_lines_claim_names_as_ssh_matches_them() {
+        assert!(claimed("Host dev-db\n", "dev-db"));
+        assert!(claimed("Host dev-*\n", "dev-db"));
+        assert!(claimed("Host DEV-* other\n", "dev-db"), "host names compare case-insensitively");
+        assert!(claimed("Host d?v-db\n", "dev-db"));
+        assert!(!claimed("Host dev-? \n", "dev-db"));
+        assert!(!claimed("Host dev-* !dev-db\n", "dev-db"), "a negated match rules the name out");
+        assert!(claimed("Host dev-* !dev-test\n", "dev-db"));
+        assert!(!claimed("Host *\n", "dev-db"), "a bare Host * is defaults for everything, not a claim");
+        assert!(!claimed("Host * !github.com\n", "dev-db"), "defaults for all but one host are no claim either");
+        assert!(!claimed("Match host *\n", "dev-db"));
+        assert!(claimed("Match host db,dev-*\n", "dev-db"));
+        assert!(claimed("Match originalhost dev-db\n", "dev-db"));
+        assert!(!claimed("Match host db,!dev-db,dev-*\n", "dev-db"));
+        assert!(claimed("Match host dev-* user alice\n", "dev-db"), "other criteria may hold too: counted");
+        assert!(!claimed("Match all\n", "dev-db"));
+        assert!(!claimed("Match user alice\n", "dev-db"));
+        assert!(!claimed("Match !host dev-db\n", "dev-db"));
+        assert_eq!(claims("  Host dev-*   # mine\n")[0].text, "Host dev-*   # mine");
+    }
+
     const HOME: &str = "/home/u";
 
     fn target() -> PathBuf {
@@ -340,10 +480,13 @@ mod tests {
     }
 
     #[test]
-    fn literal_host_names_and_includes_are_found() {
+    fn host_lines_and_includes_are_found() {
         let config = "Host azmlci1 *.corp !bad web?\n  HostName 1.2.3.4\nInclude /nonexistent/conf.d/*\nhost Other\n";
         let found = directives(config.as_bytes(), Path::new(HOME));
-        assert_eq!(found.hosts, [(1, "azmlci1".to_owned()), (4, "Other".to_owned())]);
+        let lines: Vec<usize> = found.claims.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [1, 4]);
+        assert!(found.claims[0].1.covers("azmlci1") && found.claims[0].1.covers("x.corp"));
+        assert!(!found.claims[0].1.covers("bad") && found.claims[1].1.covers("other"));
         assert!(found.includes.is_empty(), "a glob that matches nothing includes nothing");
     }
 

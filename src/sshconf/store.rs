@@ -161,12 +161,19 @@ pub fn read_entries(layout: &Layout) -> Result<Vec<HostEntry>, ConfigError> {
 pub struct UserHost {
     pub file: PathBuf,
     pub line: usize,
-    pub alias: String,
+    pub claim: include::Claim,
+}
+
+impl UserHost {
+    /// Whether this line of the user's applies to `alias`, as ssh decides it.
+    pub fn covers(&self, alias: &str) -> bool {
+        self.claim.covers(alias)
+    }
 }
 
 impl std::fmt::Display for UserHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} line {} has `Host {}`", self.file.display(), self.line, self.alias)
+        write!(f, "{} line {} has `{}`", self.file.display(), self.line, self.claim.text)
     }
 }
 
@@ -190,7 +197,7 @@ pub fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> {
         }
         let Some(bytes) = read_optional(&file).ok().flatten() else { continue };
         let found = include::directives(&bytes, &layout.home);
-        hosts.extend(found.hosts.into_iter().map(|(line, alias)| UserHost { file: file.clone(), line, alias }));
+        hosts.extend(found.claims.into_iter().map(|(line, claim)| UserHost { file: file.clone(), line, claim }));
         queue.extend(found.includes.into_iter().rev().map(|f| (f, depth + 1)));
     }
     Ok(hosts)

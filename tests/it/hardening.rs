@@ -351,3 +351,48 @@ fn planted_start_markers_and_lock_files_are_not_trusted() {
         assert!(out.stderr.contains("no single-flight lock"), "{what}: {}", out.stderr);
     }
 }
+
+/// A user's `Host dev-*` with `ForwardAgent yes` (or a `Match host …` block) would be combined with a discovered
+/// instance named `dev-db`: whoever can create an instance assigned to you would get your agent. Such names are the
+/// user's, as literal ones are.
+#[test]
+fn pattern_hosts_and_match_blocks_of_the_users_claim_their_names() {
+    let env = TestEnv::new();
+    env.arm.set_subscriptions(&[(SUB, "Enabled")]);
+    let users = "Host *\n    ServerAliveInterval 30\nHost dev-* !dev-test\n    ForwardAgent yes\nMatch host db,web? user *\n    User admin\n";
+    std::fs::create_dir_all(env.path("home/.ssh")).unwrap();
+    std::fs::write(env.path("home/.ssh/config"), users).unwrap();
+    for name in ["dev-db", "dev-test", "db", "web1", "other"] {
+        let id = compute_id(name);
+        env.arm.put_compute(&id, compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(22)));
+    }
+
+    let out = azml(&env, &["config"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let hosts = include(&env);
+    for (name, ours) in [("dev-db", false), ("db", false), ("web1", false), ("dev-test", true), ("other", true)] {
+        assert_eq!(hosts.contains(&format!("Host {name}\n")), ours, "{name}:\n{hosts}\n{}", out.stderr);
+    }
+    assert!(
+        out.stderr.contains("skipped dev-db: ") && out.stderr.contains("line 3 has `Host dev-* !dev-test`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("skipped db: ") && out.stderr.contains("`Match host db,web? user *`"),
+        "{}",
+        out.stderr
+    );
+
+    let out = azml(&env, &["add", "dev-x", &compute_id("dev-db")]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("`Host dev-* !dev-test`") && out.stderr.contains("--force"), "{}", out.stderr);
+    let out = azml(&env, &["add", "dev-x", &compute_id("dev-db"), "--force"]);
+    assert!(out.status.success(), "{}", out.stderr);
+
+    let out = run(env.command(BIN).args(["doctor", "dev-x", "--json"]), None, LIMIT);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = checks.as_array().unwrap().iter().find(|c| c["item"] == "dev-x: name").expect("a name check");
+    assert_eq!(name["verdict"], "warn", "{name}");
+    assert!(name["detail"].as_str().unwrap().contains("ssh combines that block"), "{name}");
+}
