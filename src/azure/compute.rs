@@ -24,7 +24,37 @@ pub struct ComputeResource {
 #[serde(default, rename_all = "camelCase")]
 struct ComputeProperties {
     pub compute_type: Option<String>,
+    /// `Creating`, `Updating`, `Succeeded`, `Failed`, … — the resource's, not the machine's.
+    pub provisioning_state: Option<String>,
+    pub provisioning_errors: Option<Vec<ErrorEnvelope>>,
     pub properties: Option<serde_json::Value>,
+}
+
+/// `{"error": {"code", "message"}}`, as ARM lists provisioning errors and an instance's errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ErrorEnvelope {
+    error: Option<ErrorDetail>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ErrorDetail {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+impl ErrorEnvelope {
+    /// `Code: message`, one line, control characters escaped; `None` when it says nothing.
+    fn line(&self) -> Option<String> {
+        let detail = self.error.as_ref()?;
+        let text = match (detail.code.as_deref(), detail.message.as_deref()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(text), None) | (None, Some(text)) => text.to_owned(),
+            (None, None) => return None,
+        };
+        Some(crate::util::text::one_line_max(&text, 300))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -37,6 +67,7 @@ struct InstanceProperties {
     pub last_operation: Option<LastOperation>,
     pub personal_compute_instance_settings: Option<PersonalSettings>,
     pub created_by: Option<CreatedBy>,
+    pub errors: Option<Vec<ErrorEnvelope>>,
 }
 
 /// `createdBy`: who created the instance. Instances created by their user often have no assigned user.
@@ -103,14 +134,50 @@ impl ComputeResource {
             Some(kind) if kind.eq_ignore_ascii_case("ComputeInstance") => {}
             other => return Err(InstanceError::NotComputeInstance { kind: other.unwrap_or("untyped").to_owned() }),
         }
-        let raw = match self.properties.as_ref().and_then(|p| p.properties.as_ref()) {
+        let outer = self.properties.as_ref();
+        let provisioning = outer.and_then(|p| p.provisioning_state.as_deref()).map(Provisioning::parse);
+        let raw = match outer.and_then(|p| p.properties.as_ref()) {
+            // Right after creation ARM has nothing more to say than that it is being created.
+            None | Some(serde_json::Value::Null) if provisioning.is_some_and(Provisioning::in_progress) => {
+                InstanceProperties::default()
+            }
             None | Some(serde_json::Value::Null) => {
                 return Err(InstanceError::Malformed { reason: "it has no properties.properties".into() });
             }
             Some(value) => InstanceProperties::deserialize(value)
                 .map_err(|e| InstanceError::Malformed { reason: e.to_string() })?,
         };
-        Ok(Instance::from_wire(raw))
+        let mut errors: Vec<String> = outer
+            .and_then(|p| p.provisioning_errors.as_ref())
+            .into_iter()
+            .chain(raw.errors.as_ref())
+            .flatten()
+            .filter_map(ErrorEnvelope::line)
+            .collect();
+        errors.dedup();
+        Ok(Instance::from_wire(raw, provisioning, errors))
+    }
+}
+
+/// The resource's `provisioningState`: what matters is whether it is still being made, or failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Provisioning {
+    InProgress,
+    Failed,
+    Other,
+}
+
+impl Provisioning {
+    fn parse(text: &str) -> Self {
+        match text.to_ascii_lowercase().as_str() {
+            "creating" | "updating" | "accepted" => Provisioning::InProgress,
+            "failed" => Provisioning::Failed,
+            _ => Provisioning::Other,
+        }
+    }
+
+    fn in_progress(self) -> bool {
+        self == Provisioning::InProgress
     }
 }
 
@@ -198,6 +265,14 @@ impl Operation {
     pub fn by_idle_shutdown(&self) -> bool {
         self.trigger == Some(Trigger::IdleShutdown)
     }
+
+    /// A start or restart that failed (`StartFailed`, `RestartFailed`): waiting for Running is then pointless.
+    pub fn start_failed(&self) -> bool {
+        let failed = self.status.as_deref().is_some_and(|s| s.to_ascii_lowercase().ends_with("failed"));
+        let starting =
+            self.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("Start") || n.eq_ignore_ascii_case("Restart"));
+        failed && (starting || self.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("StartFailed")))
+    }
 }
 
 /// An Entra ID principal: the instance's assigned user or its creator.
@@ -221,10 +296,19 @@ pub struct Instance {
     pub last_operation: Option<Operation>,
     pub assigned_user: Option<Principal>,
     pub created_by: Option<Principal>,
+    /// Azure's own reasons (`provisioningErrors`, `errors`), one line each, control characters escaped.
+    pub errors: Vec<String>,
 }
 
 impl Instance {
-    fn from_wire(raw: InstanceProperties) -> Self {
+    fn from_wire(raw: InstanceProperties, provisioning: Option<Provisioning>, errors: Vec<String>) -> Self {
+        // No state yet: a resource still being provisioned is being created; a failed one failed to be.
+        let state = match (raw.state.as_deref(), provisioning) {
+            (Some(state), _) => ComputeState::parse(state),
+            (None, Some(Provisioning::InProgress)) => ComputeState::Creating,
+            (None, Some(Provisioning::Failed)) => ComputeState::CreateFailed,
+            (None, _) => ComputeState::Unknown,
+        };
         let ssh = raw.ssh_settings.unwrap_or_default();
         let ssh_access = match ssh.ssh_public_access.as_deref() {
             Some(access) if access.eq_ignore_ascii_case("Enabled") => SshAccess::Enabled,
@@ -250,7 +334,7 @@ impl Instance {
             .map(|u| Principal { object_id: u.object_id, tenant_id: u.tenant_id });
         let created_by = raw.created_by.map(|c| Principal { object_id: c.user_id, tenant_id: c.user_org_id });
         Instance {
-            state: ComputeState::parse(raw.state.as_deref().unwrap_or("Unknown")),
+            state,
             ssh_access,
             admin_user: ssh.admin_user_name,
             admin_public_key: ssh.admin_public_key,
@@ -260,6 +344,7 @@ impl Instance {
             last_operation,
             assigned_user,
             created_by,
+            errors,
         }
     }
 

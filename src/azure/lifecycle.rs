@@ -65,6 +65,9 @@ pub enum LifecycleError {
     Timeout { name: String, state: ComputeState, waited: Duration },
     #[error("{name} is still {state} after {waited}", waited = clock(*waited))]
     StopTimeout { name: String, state: ComputeState, waited: Duration },
+    #[error("Azure could not start {name} ({operation}{reasons}); look at it in Azure ML studio, or try `azml-ssh start {name} --wait` later",
+        reasons = if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join("; ")) })]
+    StartFailed { name: String, operation: String, reasons: Vec<String> },
 }
 
 async fn get_instance(arm: &ArmClient, id: &ComputeId) -> Result<Instance, LifecycleError> {
@@ -85,7 +88,17 @@ pub async fn ensure_running(
     let started = Instant::now();
     let mut pause = Pause::new();
     let mut waited = false;
+    // The operation ARM reported before we waited: a failed start newer than it ends the wait at once (the
+    // instance falls back to Stopped, or sits there, and would never run).
+    let before = instance.last_operation.clone();
     loop {
+        if let Some(op) = instance.last_operation.as_ref().filter(|op| waited && Some(*op) != before.as_ref())
+            && op.start_failed()
+        {
+            progress(Progress::Done);
+            let operation = op.status.clone().unwrap_or_default();
+            return Err(LifecycleError::StartFailed { name: id.compute.clone(), operation, reasons: instance.errors });
+        }
         let state = &instance.state;
         match (state.class(), state) {
             (StateClass::Connectable, _) => {

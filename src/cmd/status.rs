@@ -80,6 +80,8 @@ pub struct Status {
     pub ssh_public_access: bool,
     pub admin_user: Option<String>,
     pub assigned_to: Option<AssignedTo>,
+    /// Azure's own reasons for a failure (`provisioningErrors`, `errors`), one line each.
+    pub azure_errors: Vec<String>,
     /// Set instead of the fields above when the lookup failed.
     pub error: Option<String>,
 }
@@ -101,6 +103,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>) ->
         ssh_public_access: false,
         admin_user: None,
         assigned_to: None,
+        azure_errors: Vec::new(),
         error: None,
     };
     let instance =
@@ -115,6 +118,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>) ->
     status.ssh_public_access = instance.ssh_access == crate::azure::compute::SshAccess::Enabled;
     status.admin_user = instance.admin_user.clone();
     status.state = Some(instance.state.name().to_owned());
+    status.azure_errors = instance.errors.clone();
     if let Some(last) = &instance.last_operation {
         let stopped = matches!(instance.state, ComputeState::Stopped | ComputeState::Stopping);
         if stopped && last.is_stop() {
@@ -180,9 +184,10 @@ fn print_table(statuses: &[Status], console: &mut Console) -> Result<(), Error> 
     let mut rows = vec![["HOST", "STATE", "TRANSPORT", "ENDPOINT", "NOTE"].map(String::from)];
     for s in statuses {
         let host = s.alias.clone().unwrap_or_else(|| s.name.clone());
-        let note = match (&s.error, &s.stopped_by) {
-            (Some(e), _) => e.clone(),
-            (None, Some(by)) => format!("stopped by {by}"),
+        let note = match (&s.error, &s.stopped_by, s.azure_errors.as_slice()) {
+            (Some(e), _, _) => e.clone(),
+            (None, _, [_, ..]) => format!("Azure says: {}", s.azure_errors.join("; ")),
+            (None, Some(by), []) => format!("stopped by {by}"),
             _ => String::new(),
         };
         rows.push([

@@ -165,6 +165,11 @@ pub fn check_state(id: &ComputeId, instance: &Instance) -> Result<(), EndpointEr
         },
         None => String::new(),
     };
+    // Azure's own reasons, when it gives any, say more than the state does.
+    let why = match instance.errors.as_slice() {
+        [] => why,
+        reasons => format!("{why} (Azure says: {})", reasons.join("; ")),
+    };
     let remedy = match state.class() {
         StateClass::Stopped => format!("start it with `azml-ssh start {id}` (or connect without --no-start)"),
         StateClass::Transitional => "wait until it is Running and connect again".into(),

@@ -250,3 +250,85 @@ fn a_lookup_cut_short_by_the_timeout_names_what_was_failing() {
     );
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
+
+/// Shapes recorded from live ARM (SDK and CLI test recordings): a compute right after `PUT` has no state at all,
+/// then state Creating with empty endpoints; connecting meanwhile waits for it like a start.
+#[test]
+fn a_freshly_created_instance_is_waited_for_until_it_runs() {
+    let env = TestEnv::new();
+    let sshd = env.start_sshd();
+    let id = compute_id("ci1");
+    env.put_running("ci1", sshd.port());
+    let just_put = json!({"id": id, "name": "ci1", "type": "Microsoft.MachineLearningServices/workspaces/computes",
+        "properties": {"computeType": "ComputeInstance", "provisioningState": "Creating", "provisioningErrors": null,
+            "properties": null}});
+    let mut creating = compute_instance(&id, "Creating", true, None, None);
+    creating["properties"]["provisioningState"] = json!("Creating");
+    creating["properties"]["properties"]["connectivityEndpoints"] =
+        json!({"publicIpAddress": null, "privateIpAddress": null});
+    creating["properties"]["properties"]["applications"] = json!([]);
+    env.arm
+        .script(&id, vec![Reply::json(200, just_put.clone()), Reply::json(200, just_put), Reply::json(200, creating)]);
+    let config = env.ssh_config("azmlci1", &id, "");
+    let out = run(&mut env.ssh(&config, "azmlci1", &["echo", "ok"]), None, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "ok\n");
+    assert!(out.stderr.contains("azml-ssh: ci1 is Creating"), "{}", out.stderr);
+    assert_eq!(env.arm.count_method("POST", &format!("{id}/start")), 0, "a compute being created is not started");
+}
+
+/// A compute whose provisioning failed, or an instance in a hopeless state, fails at once — with Azure's reasons.
+#[test]
+fn failed_provisioning_and_hopeless_states_say_what_azure_says() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_compute(
+        &id,
+        json!({"id": id, "name": "ci1", "properties": {"computeType": "ComputeInstance", "provisioningState": "Failed",
+            "provisioningErrors": [{"error": {"code": "QuotaExceeded", "message": "Not enough\nStandard_DS3_v2 cores\u{1b}[2J."}}],
+            "properties": {"state": null}}}),
+    );
+    assert_fails_with(
+        &env,
+        &id,
+        &["ci1 is CreateFailed", "Azure says: QuotaExceeded: Not enough Standard_DS3_v2 cores\\u{1b}[2J."],
+    );
+
+    let other = compute_id("ci2");
+    let mut unusable = compute_instance(&other, "Unusable", true, None, None);
+    unusable["properties"]["properties"]["errors"] =
+        json!([{"error": {"code": "DiskFull", "message": "The OS disk is full."}}, {"error": null}]);
+    env.arm.put_compute(&other, unusable);
+    assert_fails_with(&env, &other, &["ci2 is Unusable", "(Azure says: DiskFull: The OS disk is full.)"]);
+    let out = run(env.command(crate::common::BIN).args(["status", &other, "--json"]), None, LIMIT);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["azure_errors"], json!(["DiskFull: The OS disk is full."]));
+}
+
+/// A start that Azure reports as failed (the instance falls back to Stopped, lastOperation StartFailed) ends the
+/// wait at once with Azure's message, instead of after --start-timeout.
+#[test]
+fn a_failed_start_ends_the_wait_at_once() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    let machine = crate::common::mock_arm::Machine {
+        start_fails_with: Some(("ComputeStartFailed".into(), "Allocation failed: no capacity in eastus2.".into())),
+        ..crate::common::mock_arm::Machine::new(22)
+    };
+    env.arm.put_machine(&id, "Stopped", machine);
+    // Yesterday's failed start does not count: only one newer than what was there before our start.
+    env.arm.patch_instance(
+        &id,
+        "lastOperation",
+        json!({"operationName": "Start", "operationStatus": "StartFailed", "operationTrigger": "User", "operationTime": "2026-11-29T08:00:00Z"}),
+    );
+    let out = run(&mut env.proxy(&["--start-timeout", "5m", &id]), Some(Vec::new()), Duration::from_secs(30));
+    assert!(!out.status.success());
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("azml-ssh: Azure could not start ci1 (StartFailed: ComputeStartFailed: Allocation failed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.arm.count_method("POST", &format!("{id}/start")), 1);
+}

@@ -115,6 +115,9 @@ pub struct Machine {
     pub ip: String,
     pub port: u16,
     pub countdown: usize,
+    /// Make a start fail as recorded ones do: Starting for `polls_to_running` GETs, then back to Stopped with
+    /// `lastOperation` StartFailed and this `{code, message}` in `errors`.
+    pub start_fails_with: Option<(String, String)>,
 }
 
 impl Machine {
@@ -126,6 +129,7 @@ impl Machine {
             ip: "127.0.0.1".into(),
             port,
             countdown: 0,
+            start_fails_with: None,
         }
     }
 }
@@ -147,12 +151,20 @@ fn advance(state: &mut Inner, key: &str) {
             machine.countdown -= 1;
             return;
         }
+        "Starting" if machine.start_fails_with.is_some() => "Stopped",
         "Starting" => "Running",
         "Stopping" => "Stopped",
         _ => return,
     };
     let machine = machine.clone();
-    set_state(state.computes.get_mut(key).unwrap(), next, &machine);
+    let doc = state.computes.get_mut(key).unwrap();
+    set_state(doc, next, &machine);
+    if let (Some((code, message)), "Stopped", "Starting") = (&machine.start_fails_with, next, current.as_str()) {
+        let props = &mut doc["properties"]["properties"];
+        props["lastOperation"] = json!({"operationName": "Start", "operationStatus": "StartFailed",
+            "operationTrigger": "User", "operationTime": "2026-11-30T09:12:44.123Z"});
+        props["errors"] = json!([{"error": {"code": code, "message": message}}]);
+    }
 }
 
 fn lifecycle_action(state: &mut Inner, key: &str, action: &str) -> Reply {
@@ -186,8 +198,16 @@ fn lifecycle_action(state: &mut Inner, key: &str, action: &str) -> Reply {
     }
     machine.countdown = polls;
     let machine = machine.clone();
-    set_state(state.computes.get_mut(key).unwrap(), to, &machine);
-    Reply::raw(202, "")
+    let doc = state.computes.get_mut(key).unwrap();
+    set_state(doc, to, &machine);
+    let name = if action == "start" { "Start" } else { "Stop" };
+    doc["properties"]["properties"]["lastOperation"] = json!({"operationName": name, "operationStatus": "InProgress",
+        "operationTrigger": "User", "operationTime": "2026-11-30T09:10:02.456Z"});
+    // As recorded: an empty body and only an Azure-AsyncOperation header (no Location).
+    Reply::raw(202, "").with_header(
+        "Azure-AsyncOperation",
+        &format!("https://management.azure.com/subscriptions/x/providers/Microsoft.MachineLearningServices/locations/eastus2/computeOperationsStatus/{}?api-version=2025-12-01", key.len()),
+    )
 }
 
 #[derive(Clone)]
