@@ -331,6 +331,10 @@ fn check_instance(alias: &str, id: &crate::azure::resource_id::ComputeId, instan
         .and_then(|l| l.trigger.as_ref())
         .map(|t| format!(" ({t})"))
         .unwrap_or_default();
+    let why = match instance.errors.as_slice() {
+        [] => why,
+        reasons => format!("{why}; Azure says: {}", reasons.join("; ")),
+    };
     fail(
         item,
         format!("{state}{why}"),
@@ -343,6 +347,19 @@ async fn probe_tunnel(gateway: &Gateway, cloud: Cloud, token: &str) -> Result<St
     match cloud.allow(gateway) {
         Some(allowed) => tunnel::probe_banner(&allowed, token).await,
         None => Err(TunnelError::Untrusted { host: gateway.host.clone() }),
+    }
+}
+
+/// What to do when the tunnel does not answer: for a name that does not resolve, the private-endpoint DNS —
+/// restarting the instance would not help.
+fn tunnel_fix(error: &TunnelError) -> &'static str {
+    match error {
+        TunnelError::Dns { .. } => {
+            "make the workspace's private DNS visible here (VPN, private DNS server, or a hosts entry for the gateway); the instance itself may be fine"
+        }
+        _ => {
+            "the instance's sshd does not answer through the gateway: restart the instance, or check proxies and private-endpoint DNS"
+        }
     }
 }
 
@@ -387,11 +404,10 @@ async fn check_banner(
             let place = format!("the tunnel at {}:{}", gateway.host, gateway.port);
             match probe_tunnel(&gateway, cloud, token).await {
                 Ok(line) => pass(item, format!("{place} says {line}")),
-                Err(e) => fail(
-                    item,
-                    format!("{place}: {e}"),
-                    "the instance's sshd does not answer through the gateway: restart the instance, or check proxies and private-endpoint DNS",
-                ),
+                Err(e) => {
+                    let fix = tunnel_fix(&e);
+                    fail(item, format!("{place}: {e}"), fix)
+                }
             }
         }
         Err(e) => fail(item, e.to_string(), "see the message"),
@@ -587,6 +603,15 @@ pub fn doctor(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gateway_name_that_does_not_resolve_points_at_private_dns_not_a_restart() {
+        let dns = TunnelError::Dns { host: "ci1.eastus2.instances.azureml.ms".into() };
+        assert!(tunnel_fix(&dns).contains("private DNS") && !tunnel_fix(&dns).contains("restart"));
+        assert!(dns.to_string().contains("private endpoint"), "{dns}");
+        let other = TunnelError::Dead;
+        assert!(tunnel_fix(&other).contains("restart"));
+    }
 
     #[test]
     fn jsonc_comments_and_trailing_commas_are_removed() {

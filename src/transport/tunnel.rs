@@ -151,7 +151,7 @@ pub enum TunnelError {
     #[error("the Azure ML gateway {host} answered HTTP {status}")]
     Rejected { host: String, status: u16 },
     #[error(
-        "cannot resolve {host}: if the workspace uses a private endpoint, this machine needs its private DNS zones (privatelink.api.azureml.ms, instances.azureml.ms) or a hosts entry"
+        "cannot resolve {host}: the workspace most likely uses a private endpoint whose private DNS zones (privatelink.api.azureml.ms, instances.azureml.ms) this machine cannot see; connect the VPN, use the private DNS server, or add a hosts entry for it"
     )]
     Dns { host: String },
     #[error("cannot reach the Azure ML gateway {host}:{port} after {tries} tries: {reason}")]
@@ -224,11 +224,19 @@ async fn handshake(
             tracing::debug!(proxy = %proxy.host, "tunnel through HTTPS proxy");
             http_proxy::connect(&proxy, &gateway.host, gateway.port).await?
         }
-        None => match TcpStream::connect((gateway.host.as_str(), gateway.port)).await {
-            Ok(tcp) => tcp,
-            Err(e) if is_dns_failure(&e) => return Err(TunnelError::Dns { host }),
-            Err(e) => return Err(unreachable(e.to_string())),
-        },
+        None => {
+            // Resolved apart from connecting, so a name that does not resolve is told as such on every platform
+            // (the resolver's wording differs): for a gateway, that is almost always private-endpoint DNS.
+            let addresses: Vec<std::net::SocketAddr> =
+                match tokio::net::lookup_host((gateway.host.as_str(), gateway.port)).await {
+                    Ok(found) => found.collect(),
+                    Err(_) => return Err(TunnelError::Dns { host }),
+                };
+            if addresses.is_empty() {
+                return Err(TunnelError::Dns { host });
+            }
+            TcpStream::connect(addresses.as_slice()).await.map_err(|e| unreachable(e.to_string()))?
+        }
     };
     let _ = tcp.set_nodelay(true);
     let name = rustls::pki_types::ServerName::try_from(gateway.host.clone())
@@ -256,11 +264,6 @@ async fn handshake(
         }
         Err(e) => Err(unreachable(error_chain(&e))),
     }
-}
-
-fn is_dns_failure(e: &std::io::Error) -> bool {
-    let text = e.to_string().to_ascii_lowercase();
-    text.contains("failed to lookup address") || text.contains("name or service not known")
 }
 
 /// Relays stdin and stdout over the open tunnel until it closes. At stdin's end we stop sending and keep
