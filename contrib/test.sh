@@ -21,6 +21,8 @@ if [ -z "$exe" ]; then
 fi
 prefix=${AZML_SSH_WINE_PREFIX:-$target/wine-prefix}
 contrib/windows/wine-prefix.sh "$prefix"
+# wine-prefix.sh leaves a persistent wineserver (and Wine's services) running; nothing is left behind after the run.
+trap 'WINEPREFIX="$(realpath "$prefix")" /usr/lib/wine/wineserver -k 2>/dev/null || true' EXIT
 # Each test starts several Wine processes and an sshd; two at a time suit the two cores CI has.
 AZML_SSH_WINDOWS_EXE=$(realpath "$exe") AZML_SSH_WINE_PREFIX=$(realpath "$prefix") \
     cargo test --locked --test it wine:: -- --ignored --test-threads 2
