@@ -238,6 +238,43 @@ fn check_scope(d: &Discover) -> Result<(), UsageError> {
     Ok(())
 }
 
+/// The login user for a discovered instance's host, or why it gets none: an unusable alias, an instance being
+/// deleted (`status` still shows it), a name the user's own config claims (taking it over would silently redirect
+/// their host), or an unusable admin user name from ARM.
+fn host_user(
+    f: &discover::Found,
+    alias: &str,
+    user: Option<&str>,
+    taken: &[store::UserHost],
+) -> Result<String, Skipped> {
+    hosts::check_alias(alias).map_err(Skipped::Alias)?;
+    if f.state == ComputeState::Deleting {
+        return Err(Skipped::Deleting);
+    }
+    if let Some(found) = taken.iter().find(|h| h.covers(alias)) {
+        return Err(Skipped::Claimed(found.clone()));
+    }
+    Ok(match (user, &f.admin_user) {
+        (Some(user), _) => user.to_owned(),
+        (None, Some(admin)) if hosts::check_user(admin).is_ok() => admin.clone(),
+        (None, Some(admin)) => return Err(Skipped::AdminUser(admin.clone())),
+        (None, None) => hosts::DEFAULT_USER.to_owned(),
+    })
+}
+
+/// Why a discovered instance gets no host; the Display form follows "skipped <name>: ".
+#[derive(Debug, thiserror::Error)]
+enum Skipped {
+    #[error("{0}")]
+    Alias(InvalidValue),
+    #[error("it is being deleted")]
+    Deleting,
+    #[error("{0}; use --prefix, or remove that entry")]
+    Claimed(store::UserHost),
+    #[error("ARM reports an unusable admin user name {0:?}")]
+    AdminUser(String),
+}
+
 pub fn config(
     d: &Discover,
     settings: &HostSettings,
@@ -267,37 +304,17 @@ pub fn config(
     let mut found = Vec::new();
     for f in &discovery.found {
         let alias = format!("{}{}", d.prefix, f.id.compute);
-        if let Err(e) = hosts::check_alias(&alias) {
-            notes.push(format!("skipped {}: {e}", f.id.compute));
-            continue;
+        match host_user(f, &alias, checked.user.as_deref(), &taken) {
+            Ok(user) => found.push(HostEntry {
+                alias,
+                id: f.id.clone(),
+                user,
+                identity_file: None,
+                options: Vec::new(),
+                source: Source::Discovered,
+            }),
+            Err(why) => notes.push(format!("skipped {}: {why}", f.id.compute)),
         }
-        // An instance on its way out gets no host (`status` still shows it).
-        if f.state == ComputeState::Deleting {
-            notes.push(format!("skipped {}: it is being deleted", f.id.compute));
-            continue;
-        }
-        // A name the user's own config already uses is theirs: taking it over would silently redirect their host.
-        if let Some(found) = taken.iter().find(|h| h.covers(&alias)) {
-            notes.push(format!("skipped {}: {found}; use --prefix, or remove that entry", f.id.compute));
-            continue;
-        }
-        let user = match (&checked.user, &f.admin_user) {
-            (Some(user), _) => user.clone(),
-            (None, Some(admin)) if hosts::check_user(admin).is_ok() => admin.clone(),
-            (None, Some(admin)) => {
-                notes.push(format!("skipped {}: ARM reports an unusable admin user name {admin:?}", f.id.compute));
-                continue;
-            }
-            (None, None) => hosts::DEFAULT_USER.to_owned(),
-        };
-        found.push(HostEntry {
-            alias,
-            id: f.id.clone(),
-            user,
-            identity_file: None,
-            options: Vec::new(),
-            source: Source::Discovered,
-        });
     }
     if found.is_empty() {
         let whose = if d.all { "" } else { " assigned to you (use --all for every instance)" };
