@@ -15,6 +15,7 @@ use azml_ssh::cmd::work::{CodeOptions, JupyterOptions};
 use azml_ssh::connect::cache::MAX_AGE_ENV;
 use azml_ssh::connect::endpoint::Transport;
 use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, ProxyOptions};
+use azml_ssh::util::deadline::{Budget, Limit};
 use azml_ssh::util::{dirs, text};
 
 #[derive(Debug, Parser)]
@@ -139,7 +140,24 @@ pub struct CodeArgs {
     pub dry_run: bool,
 
     #[command(flatten)]
+    pub start: StartWaitArgs,
+
+    #[command(flatten)]
     pub azure: AzureArgs,
+}
+
+/// How long `code` and `jupyter` wait for a stopped instance they start.
+#[derive(Debug, Args)]
+pub struct StartWaitArgs {
+    /// How long to wait for a starting instance to run (e.g. 10m, 600).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = text::parse_duration)]
+    pub start_timeout: Duration,
+}
+
+impl StartWaitArgs {
+    fn limit(&self) -> Limit {
+        Limit { duration: self.start_timeout, budget: Budget::Start }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +178,9 @@ pub struct JupyterArgs {
     pub ssh_config: PathBuf,
 
     #[command(flatten)]
+    pub start: StartWaitArgs,
+
+    #[command(flatten)]
     pub azure: AzureArgs,
 }
 
@@ -171,6 +192,7 @@ impl CodeArgs {
             editor: self.editor.clone(),
             ssh_config: ssh_config_path(&self.ssh_config),
             dry_run: self.dry_run,
+            start_wait: self.start.limit(),
         }
     }
 }
@@ -182,6 +204,7 @@ impl JupyterArgs {
             local_port: self.local_port,
             open: self.open,
             ssh_config: ssh_config_path(&self.ssh_config),
+            start_wait: self.start.limit(),
         }
     }
 }
@@ -538,7 +561,7 @@ impl ProxyArgs {
             direct_timeout: self.direct_timeout,
             start: StartOptions {
                 allow_start: !self.no_start,
-                timeout: self.start_timeout,
+                wait: Limit { duration: self.start_timeout, budget: Budget::Start },
                 cache_root: dirs::cache_root(),
             },
         }

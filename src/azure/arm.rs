@@ -13,6 +13,7 @@ use crate::azure::compute::ComputeResource;
 use crate::azure::credential::{TenantId, Token};
 use crate::azure::http::{self, ClientError};
 use crate::azure::resource_id::ComputeId;
+use crate::util::deadline::{Deadline, TimedOut};
 use crate::util::text::{error_chain, one_line_max};
 
 pub const API_VERSION: &str = "2025-12-01";
@@ -99,8 +100,8 @@ pub enum ArmError {
     Unreachable { base: String, tries: u32, reason: String },
     #[error("Azure Resource Manager sent an unreadable answer for {what}: {reason}")]
     BadResponse { what: String, reason: String },
-    #[error("Azure Resource Manager did not answer the request for {what} within {secs} s (--timeout)")]
-    TimedOut { what: String, secs: u64 },
+    #[error(transparent)]
+    TimedOut(#[from] TimedOut),
     #[error("cannot set up the HTTPS client: {0}")]
     Client(#[from] ClientError),
 }
@@ -124,11 +125,17 @@ pub struct ArmClient {
     http: reqwest::Client,
     base: Url,
     token: Token,
-    /// How long one call may spend on retries before giving up.
-    retry_budget: Duration,
     /// The failure behind the latest retry, so a caller whose own deadline cuts the retries short can still say
     /// what was going wrong.
     last_failure: std::sync::Mutex<Option<String>>,
+}
+
+/// One call: what it does, for requests and messages, and the deadline its tries share.
+struct Request<'a> {
+    method: Method,
+    verb: Verb,
+    what: &'a str,
+    deadline: &'a Deadline,
 }
 
 /// What a request does, for messages: "read compute ci1", "start compute ci1".
@@ -151,12 +158,24 @@ impl fmt::Display for Verb {
     }
 }
 
+impl Verb {
+    /// "reading", for "reading compute ci1 took longer than …".
+    fn doing(self) -> &'static str {
+        match self {
+            Verb::Read => "reading",
+            Verb::List => "listing",
+            Verb::Start => "starting",
+            Verb::Stop => "stopping",
+        }
+    }
+}
+
 impl ArmClient {
-    pub fn new(base: Url, token: Token, retry_budget: Duration) -> Result<Self, ArmError> {
+    pub fn new(base: Url, token: Token) -> Result<Self, ArmError> {
         // Plain http is allowed only to loopback (see `cloud::arm_base_url`), and never through a proxy, which
         // would see the bearer token in the clear.
         let http = http::client(base.scheme() == "http")?;
-        Ok(ArmClient { http, base, token, retry_budget, last_failure: Default::default() })
+        Ok(ArmClient { http, base, token, last_failure: Default::default() })
     }
 
     /// What made this client's latest retry necessary, if any.
@@ -181,15 +200,20 @@ impl ArmClient {
 
     /// `POST .../computes/{name}/start` (or `/stop`). ARM answers 202 (sometimes 200) and works in the background;
     /// callers poll the compute's state.
-    pub async fn compute_action(&self, id: &ComputeId, verb: Verb) -> Result<(), ArmError> {
+    pub async fn compute_action(&self, id: &ComputeId, verb: Verb, deadline: &Deadline) -> Result<(), ArmError> {
         let url = self.url(&format!("{id}/{verb}"), API_VERSION);
-        self.send(Method::POST, url, verb, &format!("compute {}", id.compute)).await.map(|_| ())
+        let request = Request { method: Method::POST, verb, what: &format!("compute {}", id.compute), deadline };
+        self.send(url, &request).await.map(|_| ())
     }
 
     /// `GET .../computes/{name}`.
-    pub async fn get_compute(&self, id: &ComputeId) -> Result<ComputeResource, ArmError> {
+    pub async fn get_compute(&self, id: &ComputeId, deadline: &Deadline) -> Result<ComputeResource, ArmError> {
         let url = self.url(&id.to_string(), API_VERSION);
-        self.get_json(url, Verb::Read, &format!("compute {}", id.compute)).await
+        self.get_json(
+            url,
+            &Request { method: Method::GET, verb: Verb::Read, what: &format!("compute {}", id.compute), deadline },
+        )
+        .await
     }
 
     /// Every item of a list operation, following `nextLink` page by page. `what` names the list in messages.
@@ -198,6 +222,7 @@ impl ArmClient {
         path: &str,
         api_version: &str,
         what: &str,
+        deadline: &Deadline,
     ) -> Result<Vec<T>, ArmError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -208,9 +233,10 @@ impl ArmClient {
         }
         let mut items = Vec::new();
         let mut url = self.url(path, api_version);
+        let request = Request { method: Method::GET, verb: Verb::List, what, deadline };
         // A broken server could hand out links forever; no real listing here is anywhere near this long.
         for _ in 0..1000 {
-            let page: Page<T> = self.get_json(url, Verb::List, what).await?;
+            let page: Page<T> = self.get_json(url, &request).await?;
             items.extend(page.value);
             match page.next_link.filter(|link| !link.is_empty()) {
                 None => return Ok(items),
@@ -240,21 +266,20 @@ impl ArmClient {
         url
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, url: Url, verb: Verb, what: &str) -> Result<T, ArmError> {
-        let body = self.send(Method::GET, url, verb, what).await?;
+    async fn get_json<T: DeserializeOwned>(&self, url: Url, request: &Request<'_>) -> Result<T, ArmError> {
+        let body = self.send(url, request).await?;
         serde_json::from_slice(&body).map_err(|e| ArmError::BadResponse {
-            what: what.to_owned(),
+            what: request.what.to_owned(),
             reason: format!("{e} (not the JSON document the API describes)"),
         })
     }
 
-    /// Sends with retries until success, a final error, `MAX_TRIES`, or the retry budget is spent.
-    async fn send(&self, method: Method, url: Url, verb: Verb, what: &str) -> Result<Vec<u8>, ArmError> {
-        let deadline = Instant::now() + self.retry_budget;
+    /// Sends with retries until success, a final error, `MAX_TRIES`, or the deadline.
+    async fn send(&self, url: Url, request: &Request<'_>) -> Result<Vec<u8>, ArmError> {
         let mut tries = 0;
         loop {
             tries += 1;
-            let failure = match self.try_once(method.clone(), url.clone(), verb, what, tries, deadline).await {
+            let failure = match self.try_once(url.clone(), request, tries).await {
                 Ok(body) => return Ok(body),
                 Err(failure) => failure,
             };
@@ -262,10 +287,10 @@ impl ArmClient {
                 Failure::Final(error) => return Err(error),
                 Failure::Retry { error, wait } => (error, wait.unwrap_or_else(|| backoff(tries))),
             };
-            if tries >= MAX_TRIES || Instant::now().checked_add(wait).is_none_or(|then| then >= deadline) {
+            if tries >= MAX_TRIES || !request.deadline.allows(wait) {
                 return Err(error);
             }
-            tracing::debug!("{what}: try {tries} failed ({error}); retrying in {wait:?}");
+            tracing::debug!("{}: try {tries} failed ({error}); retrying in {wait:?}", request.what);
             if let Ok(mut last) = self.last_failure.lock() {
                 *last = Some(error.to_string());
             }
@@ -273,18 +298,15 @@ impl ArmClient {
         }
     }
 
-    async fn try_once(
-        &self,
-        method: Method,
-        url: Url,
-        verb: Verb,
-        what: &str,
-        tries: u32,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, Failure> {
+    async fn try_once(&self, url: Url, request: &Request<'_>, tries: u32) -> Result<Vec<u8>, Failure> {
+        let Request { method, verb, what, deadline } = request;
+        let (method, verb, what): (Method, Verb, &str) = (method.clone(), *verb, what);
         tracing::debug!(%method, %url, "ARM request");
         let unreachable = |e: reqwest::Error| match e.is_timeout() && !e.is_connect() {
-            true => Failure::Final(ArmError::TimedOut { what: what.to_owned(), secs: self.retry_budget.as_secs() }),
+            true => {
+                let timed_out = deadline.timed_out(format!("{} {what}", verb.doing()));
+                Failure::Final(timed_out.after_failure(self.last_failure()).into())
+            }
             false => Failure::Retry {
                 error: ArmError::Unreachable { base: self.base.to_string(), tries, reason: error_chain(&e) },
                 wait: None,
@@ -292,7 +314,7 @@ impl ArmClient {
         };
         // Every request ends by the call's deadline, headers and body included: a server that accepts and then
         // says nothing must not hold a ProxyCommand forever.
-        let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+        let remaining = deadline.remaining().max(Duration::from_millis(100));
         let mut request = self
             .http
             .request(method.clone(), url)

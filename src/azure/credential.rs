@@ -6,7 +6,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::ClientOptions;
@@ -18,6 +17,7 @@ use azure_identity::{
 
 use crate::azure::cloud::Cloud;
 use crate::azure::token_cache;
+use crate::util::deadline::{Deadline, TimedOut};
 use crate::util::dirs;
 use crate::util::text::one_line;
 
@@ -221,8 +221,8 @@ pub enum CredentialError {
     Failed { method: AuthMethod, message: String, tenant: Option<TenantId> },
     #[error("--auth {flag} needs {needs}", flag = method.name())]
     NotConfigured { method: AuthMethod, needs: &'static str },
-    #[error("{method} did not produce a token within {secs} s; {remedy}", secs = timeout.as_secs(), remedy = method.remedy_in(tenant.as_ref()))]
-    Timeout { method: AuthMethod, timeout: Duration, tenant: Option<TenantId> },
+    #[error(transparent)]
+    TimedOut(#[from] TimedOut),
     #[error(
         "{method} cannot sign in to another tenant ({tenant}); use `az login` (--auth cli) for compute instances in other tenants"
     )]
@@ -311,14 +311,15 @@ async fn token_from(
     method: AuthMethod,
     cloud: Cloud,
     tenant: Option<&TenantId>,
-    timeout: Duration,
+    deadline: &Deadline,
 ) -> Result<Token, CredentialError> {
     let credential = build(method, cloud, tenant)?;
     let scope = cloud.management_scope();
     tracing::debug!(%method, scope, ?tenant, "requesting a token");
     let tenant = tenant.cloned();
-    match tokio::time::timeout(timeout, credential.get_token(&[scope], None)).await {
-        Err(_) => Err(CredentialError::Timeout { method, timeout, tenant }),
+    let in_tenant = tenant.as_ref().map(|t| format!(" to tenant {t}")).unwrap_or_default();
+    match deadline.run(format!("signing in{in_tenant} with {method}"), credential.get_token(&[scope], None)).await {
+        Err(timed_out) => Err(timed_out.with_note(method.remedy_in(tenant.as_ref())).into()),
         Ok(Err(e)) => Err(CredentialError::Failed { method, message: sdk_message(&e), tenant }),
         Ok(Ok(token)) => {
             let (secret, expires_on) = (token.token.secret().to_owned(), token.expires_on.unix_timestamp());
@@ -368,7 +369,7 @@ pub async fn cached_token(
     method: AuthMethod,
     cloud: Cloud,
     tenant: Option<&TenantId>,
-    timeout: Duration,
+    deadline: &Deadline,
 ) -> Result<Token, CredentialError> {
     let key = cache_key(method, cloud, tenant);
     if let Some(entry) = token_cache::get(&key) {
@@ -387,7 +388,7 @@ pub async fn cached_token(
         tracing::debug!(method = %produced_by, "the sign-in changed since the token was cached; asking again");
         token_cache::forget(&key);
     }
-    let mut token = get_token(method, cloud, tenant, timeout).await?;
+    let mut token = get_token(method, cloud, tenant, deadline).await?;
     token_cache::put(
         &key,
         token_cache::Entry {
@@ -408,31 +409,31 @@ pub fn forget_cached(token: &Token) {
     }
 }
 
-/// Gets a token for the cloud's management scope (in `tenant`, when given), each credential attempt bounded by
-/// `timeout`.
+/// Gets a token for the cloud's management scope (in `tenant`, when given), every credential attempt ending by
+/// `deadline`.
 pub async fn get_token(
     method: AuthMethod,
     cloud: Cloud,
     tenant: Option<&TenantId>,
-    timeout: Duration,
+    deadline: &Deadline,
 ) -> Result<Token, CredentialError> {
     if method != AuthMethod::Auto {
-        return token_from(method, cloud, tenant, timeout).await;
+        return token_from(method, cloud, tenant, deadline).await;
     }
     // A credential the user configured explicitly through the environment is final: falling back to a different
     // identity would hide their misconfiguration behind a confusing permission error later.
     if service_principal_configured() {
-        return token_from(AuthMethod::Env, cloud, tenant, timeout).await;
+        return token_from(AuthMethod::Env, cloud, tenant, deadline).await;
     }
     if workload_identity_configured() {
-        return token_from(AuthMethod::WorkloadIdentity, cloud, tenant, timeout).await;
+        return token_from(AuthMethod::WorkloadIdentity, cloud, tenant, deadline).await;
     }
-    let cli_error = match token_from(AuthMethod::Cli, cloud, tenant, timeout).await {
+    let cli_error = match token_from(AuthMethod::Cli, cloud, tenant, deadline).await {
         Ok(token) => return Ok(token),
         Err(e) => e,
     };
     tracing::debug!("Azure CLI gave no token ({cli_error}); trying the Azure Developer CLI");
-    let azd_error = match token_from(AuthMethod::Azd, cloud, tenant, timeout).await {
+    let azd_error = match token_from(AuthMethod::Azd, cloud, tenant, deadline).await {
         Ok(token) => return Ok(token),
         Err(e) => e,
     };

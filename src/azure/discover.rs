@@ -15,6 +15,7 @@ use crate::azure::compute::{ComputeResource, ComputeState, InstanceError, SshAcc
 use crate::azure::credential::TenantId;
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{Session, SessionError};
+use crate::util::deadline::Deadline;
 
 /// The tenant and subscription lists have their own API version.
 const TENANTS_API_VERSION: &str = "2022-12-01";
@@ -140,7 +141,7 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
     let workspace_lists = if filter.subscriptions.is_empty() {
         let scopes = every_subscription(session, &mut discovery).await?;
         stream::iter(scopes.into_iter().map(|scope| async move {
-            let result = list_workspaces(&scope.arm, &scope.subscription, filter).await;
+            let result = list_workspaces(&scope.arm, &scope.subscription, filter, session.deadline()).await;
             (scope, result)
         }))
         .buffer_unordered(CONCURRENCY)
@@ -185,7 +186,8 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
     let compute_lists = stream::iter(workspaces.iter().map(|(path, scope)| async move {
         let name = path.rsplit('/').next().unwrap_or_default();
         let what = format!("the computes of workspace {name}");
-        let result = scope.arm.list::<ComputeResource>(&format!("{path}/computes"), API_VERSION, &what).await;
+        let computes = format!("{path}/computes");
+        let result = scope.arm.list::<ComputeResource>(&computes, API_VERSION, &what, session.deadline()).await;
         (name.to_owned(), path, *scope, result)
     }))
     .buffer_unordered(CONCURRENCY)
@@ -238,14 +240,19 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
 }
 
 /// `GET .../workspaces` of one subscription (in one resource group, when the filter names one).
-async fn list_workspaces(arm: &ArmClient, sub: &str, filter: &Filter) -> Result<Vec<Workspace>, ArmError> {
+async fn list_workspaces(
+    arm: &ArmClient,
+    sub: &str,
+    filter: &Filter,
+    deadline: &Deadline,
+) -> Result<Vec<Workspace>, ArmError> {
     let path = match &filter.resource_group {
         Some(rg) => {
             format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces")
         }
         None => format!("/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/workspaces"),
     };
-    arm.list::<Workspace>(&path, API_VERSION, &format!("the workspaces of subscription {sub}")).await
+    arm.list::<Workspace>(&path, API_VERSION, &format!("the workspaces of subscription {sub}"), deadline).await
 }
 
 /// Every usable subscription of every tenant the account can see, each tenant asked with its own token and in
@@ -256,7 +263,7 @@ async fn every_subscription(session: &Session, discovery: &mut Discovery) -> Res
     let home = session.client(None).await?;
     let home_tenant = home.tenant();
     let tenants: Vec<(Option<TenantId>, String)> =
-        match home.list::<Tenant>("/tenants", TENANTS_API_VERSION, "the list of tenants").await {
+        match home.list::<Tenant>("/tenants", TENANTS_API_VERSION, "the list of tenants", session.deadline()).await {
             Ok(list) => list
                 .into_iter()
                 .filter_map(|t| {
@@ -287,7 +294,12 @@ async fn every_subscription(session: &Session, discovery: &mut Discovery) -> Res
             // is a note. Failing to list is a failure: its subscriptions' hosts are unknown.
             let subscriptions = match arm {
                 Ok(arm) => arm
-                    .list::<Subscription>("/subscriptions", TENANTS_API_VERSION, "the list of subscriptions")
+                    .list::<Subscription>(
+                        "/subscriptions",
+                        TENANTS_API_VERSION,
+                        "the list of subscriptions",
+                        session.deadline(),
+                    )
                     .await
                     .map(|list| (arm, list))
                     .map_err(|e| (SessionError::from(e), true)),
@@ -334,7 +346,9 @@ async fn named_subscriptions(
 ) -> Result<Vec<(Scope, Result<Vec<Workspace>, ArmError>)>, DiscoverError> {
     let mut lists = Vec::new();
     for sub in &filter.subscriptions {
-        let (arm, list) = session.call(None, |arm| async move { list_workspaces(&arm, sub, filter).await }).await?;
+        let deadline = session.deadline();
+        let (arm, list) =
+            session.call(None, |arm| async move { list_workspaces(&arm, sub, filter, deadline).await }).await?;
         lists.push((Scope { subscription: sub.clone(), arm }, Ok(list)));
     }
     Ok(lists)

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use crate::azure::arm::{ArmClient, ArmError, Verb};
 use crate::azure::compute::{ComputeState, Instance, InstanceError, StateClass};
 use crate::azure::resource_id::ComputeId;
+use crate::util::deadline::{Deadline, Limit, TimedOut};
 use crate::util::fs;
-use crate::util::text::clock;
 use crate::util::time::unix_now;
 
 /// A start marker younger than this means "already requested": ARM reports the new state within seconds.
@@ -30,8 +30,8 @@ const TICK: Duration = Duration::from_millis(120);
 pub struct StartOptions {
     /// Send a start when the instance is stopped (`--no-start` turns it off).
     pub allow_start: bool,
-    /// How long to wait for Running, all told.
-    pub timeout: Duration,
+    /// How long to wait for Running, all told (the start request included), and the option that says so.
+    pub wait: Limit,
     /// Where the single-flight lock and marker live; `None` disables single flight.
     pub cache_root: Option<PathBuf>,
 }
@@ -58,20 +58,15 @@ pub enum LifecycleError {
     Arm(#[from] ArmError),
     #[error("the compute document for {name} {source}")]
     Instance { name: String, source: InstanceError },
-    #[error(
-        "{name} is still {state} after {waited} (--start-timeout); it may need more time: look at it in Azure ML studio, or connect again later",
-        waited = clock(*waited)
-    )]
-    Timeout { name: String, state: ComputeState, waited: Duration },
-    #[error("{name} is still {state} after {waited}", waited = clock(*waited))]
-    StopTimeout { name: String, state: ComputeState, waited: Duration },
+    #[error(transparent)]
+    TimedOut(#[from] TimedOut),
     #[error("Azure could not start {name} ({operation}{reasons}); look at it in Azure ML studio, or try `azml-ssh start {name} --wait` later",
         reasons = if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join("; ")) })]
     StartFailed { name: String, operation: String, reasons: Vec<String> },
 }
 
-async fn get_instance(arm: &ArmClient, id: &ComputeId) -> Result<Instance, LifecycleError> {
-    let compute = arm.get_compute(id).await?;
+async fn get_instance(arm: &ArmClient, id: &ComputeId, deadline: &Deadline) -> Result<Instance, LifecycleError> {
+    let compute = arm.get_compute(id, deadline).await?;
     compute.instance().map_err(|source| LifecycleError::Instance { name: id.compute.clone(), source })
 }
 
@@ -85,7 +80,7 @@ pub async fn ensure_running(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Instance, LifecycleError> {
     let flight = options.cache_root.as_deref().map(|root| Flight::new(root, id));
-    let started = Instant::now();
+    let deadline = options.wait.begin();
     let mut pause = Pause::new();
     let mut waited = false;
     // The operation ARM reported before we waited: a failed start newer than it ends the wait at once (the
@@ -106,7 +101,7 @@ pub async fn ensure_running(
                     flight.clear();
                 }
                 if waited {
-                    progress(Progress::Ready { state, elapsed: started.elapsed() });
+                    progress(Progress::Ready { state, elapsed: deadline.elapsed() });
                     progress(Progress::Done);
                 }
                 return Ok(instance);
@@ -114,44 +109,47 @@ pub async fn ensure_running(
             (StateClass::Hopeless, _) => return Ok(instance),
             (StateClass::Stopped, ComputeState::Stopped) if options.allow_start => {
                 progress(Progress::Starting { instance: &instance });
-                start_once(arm, id, flight.as_ref()).await?;
+                start_once(arm, id, flight.as_ref(), &deadline).await?;
             }
             (StateClass::Stopped, _) if !options.allow_start => return Ok(instance),
-            _ => progress(Progress::State { state, elapsed: started.elapsed() }),
+            _ => progress(Progress::State { state, elapsed: deadline.elapsed() }),
         }
         waited = true;
-        if started.elapsed() >= options.timeout {
+        if deadline.is_past() {
             progress(Progress::Done);
-            let (name, state, waited) = (id.compute.clone(), instance.state, started.elapsed());
-            return Err(LifecycleError::Timeout { name, state, waited });
+            let note = format!(
+                "it is still {}; it may need more time: look at it in Azure ML studio, or connect again later",
+                instance.state
+            );
+            return Err(deadline.timed_out(format!("waiting for {} to start", id.compute)).with_note(note).into());
         }
-        pause.wait(started, options.timeout, progress).await;
-        instance = get_instance(arm, id).await?;
+        pause.wait(&deadline, progress).await;
+        instance = get_instance(arm, id, &deadline).await?;
     }
 }
 
-/// `azml-ssh stop --wait`: polls until the instance is Stopped, or `limit` has passed.
+/// `azml-ssh stop --wait`: polls until the instance is Stopped, or the `wait` budget is spent.
 pub async fn wait_for_stopped(
     arm: &ArmClient,
     id: &ComputeId,
-    limit: Duration,
+    wait: Limit,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<(), LifecycleError> {
-    let started = Instant::now();
+    let deadline = wait.begin();
     let mut pause = Pause::new();
     loop {
-        let instance = get_instance(arm, id).await?;
+        let instance = get_instance(arm, id, &deadline).await?;
         if instance.state == ComputeState::Stopped {
             progress(Progress::Done);
             return Ok(());
         }
-        progress(Progress::State { state: &instance.state, elapsed: started.elapsed() });
-        if started.elapsed() >= limit {
+        progress(Progress::State { state: &instance.state, elapsed: deadline.elapsed() });
+        if deadline.is_past() {
             progress(Progress::Done);
-            let (name, state, waited) = (id.compute.clone(), instance.state, started.elapsed());
-            return Err(LifecycleError::StopTimeout { name, state, waited });
+            let note = format!("it is still {}", instance.state);
+            return Err(deadline.timed_out(format!("waiting for {} to stop", id.compute)).with_note(note).into());
         }
-        pause.wait(started, limit, progress).await;
+        pause.wait(&deadline, progress).await;
     }
 }
 
@@ -166,12 +164,12 @@ impl Pause {
         Pause { next: FIRST_POLL }
     }
 
-    /// Waits one pause, never past `limit` after `started`, ticking meanwhile.
-    async fn wait(&mut self, started: Instant, limit: Duration, progress: &mut dyn FnMut(Progress<'_>)) {
-        let pause = self.next.min(limit.saturating_sub(started.elapsed()));
+    /// Waits one pause, never past the deadline, ticking meanwhile.
+    async fn wait(&mut self, deadline: &Deadline, progress: &mut dyn FnMut(Progress<'_>)) {
+        let pause = self.next.min(deadline.remaining());
         let until = Instant::now() + pause;
         while Instant::now() < until {
-            progress(Progress::Tick { elapsed: started.elapsed() });
+            progress(Progress::Tick { elapsed: deadline.elapsed() });
             tokio::time::sleep(TICK.min(until - Instant::now())).await;
         }
         self.next = (self.next * 3 / 2).min(MAX_POLL);
@@ -188,17 +186,18 @@ pub enum StartOutcome {
 }
 
 /// `azml-ssh start` without waiting: sends the start if the instance is stopped (sharing the single flight with
-/// connecting proxies).
+/// connecting proxies), within the command's `deadline`.
 pub async fn request_start(
     arm: &ArmClient,
     id: &ComputeId,
     instance: &Instance,
     options: &StartOptions,
+    deadline: &Deadline,
 ) -> Result<StartOutcome, LifecycleError> {
     let flight = options.cache_root.as_deref().map(|root| Flight::new(root, id));
     Ok(match &instance.state {
         ComputeState::Stopped => {
-            start_once(arm, id, flight.as_ref()).await?;
+            start_once(arm, id, flight.as_ref(), deadline).await?;
             StartOutcome::Requested
         }
         state if state.class() == StateClass::Connectable => StartOutcome::AlreadyRunning(state.clone()),
@@ -208,7 +207,12 @@ pub async fn request_start(
 
 /// Sends the start unless another process already has: under the lock, a fresh marker or a state that is no
 /// longer Stopped means someone else did.
-async fn start_once(arm: &ArmClient, id: &ComputeId, flight: Option<&Flight>) -> Result<(), LifecycleError> {
+async fn start_once(
+    arm: &ArmClient,
+    id: &ComputeId,
+    flight: Option<&Flight>,
+    deadline: &Deadline,
+) -> Result<(), LifecycleError> {
     let _lock = match flight {
         Some(flight) => flight.lock().await,
         None => None,
@@ -217,10 +221,10 @@ async fn start_once(arm: &ArmClient, id: &ComputeId, flight: Option<&Flight>) ->
         tracing::debug!("another azml-ssh already started {}", id.compute);
         return Ok(());
     }
-    if get_instance(arm, id).await?.state != ComputeState::Stopped {
+    if get_instance(arm, id, deadline).await?.state != ComputeState::Stopped {
         return Ok(());
     }
-    match arm.compute_action(id, Verb::Start).await {
+    match arm.compute_action(id, Verb::Start, deadline).await {
         Ok(()) => {}
         // Someone else's start (the studio, the CLI) is already under way: waiting is all there is to do.
         Err(ArmError::Conflict { .. }) => tracing::debug!("start already in progress"),

@@ -7,6 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::util::deadline::{Budget, Deadline};
+
 use crate::azure::arm::{ArmClient, ArmError};
 use crate::azure::cloud::{self, BadArmEndpoint, Cloud};
 use crate::azure::compute::ComputeResource;
@@ -18,8 +20,16 @@ use crate::azure::resource_id::ComputeId;
 pub struct AzureOptions {
     pub cloud: Cloud,
     pub auth: AuthMethod,
-    /// Bound on one whole lookup (sign-in and ARM, retries included).
+    /// `--timeout`: the budget for talking to Azure (sign-in and ARM, retries included) — one per command, or
+    /// per lookup of a connection. Turned into a [`Deadline`] only by [`AzureOptions::deadline`].
     pub timeout: Duration,
+}
+
+impl AzureOptions {
+    /// Starts the `--timeout` budget: call once, when the talking to Azure begins, and pass the deadline down.
+    pub fn deadline(&self) -> Deadline {
+        Deadline::after(self.timeout, Budget::Azure)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,18 +45,27 @@ pub enum SessionError {
 /// Signed-in ARM clients, one per tenant, created on first use.
 pub struct Session {
     options: AzureOptions,
+    /// The command's `--timeout` budget: every sign-in and ARM call of the session shares it.
+    deadline: Deadline,
     base: reqwest::Url,
     clients: tokio::sync::Mutex<HashMap<Option<TenantId>, Arc<ArmClient>>>,
 }
 
 impl Session {
-    pub fn new(options: &AzureOptions) -> Result<Self, SessionError> {
+    /// A session whose calls all end by `deadline` (made by [`AzureOptions::deadline`]).
+    pub fn new(options: &AzureOptions, deadline: Deadline) -> Result<Self, SessionError> {
         let base = cloud::arm_base_url(options.cloud)?;
-        Ok(Session { options: options.clone(), base, clients: Default::default() })
+        Ok(Session { options: options.clone(), deadline, base, clients: Default::default() })
     }
 
+    /// How to reach Azure.
     pub fn options(&self) -> &AzureOptions {
         &self.options
+    }
+
+    /// The budget the session's calls share.
+    pub fn deadline(&self) -> &Deadline {
+        &self.deadline
     }
 
     /// The client for `tenant` (`None`: the credential's default tenant), signing in on first use (a cached
@@ -63,10 +82,8 @@ impl Session {
 
     async fn sign_in(&self, tenant: Option<&TenantId>) -> Result<ArmClient, SessionError> {
         let options = &self.options;
-        // A second less than the whole, so a hanging sign-in is reported as such rather than as a lookup timeout.
-        let sign_in_timeout = options.timeout.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1));
-        let token = credential::cached_token(options.auth, options.cloud, tenant, sign_in_timeout).await?;
-        Ok(ArmClient::new(self.base.clone(), token, options.timeout)?)
+        let token = credential::cached_token(options.auth, options.cloud, tenant, &self.deadline).await?;
+        Ok(ArmClient::new(self.base.clone(), token)?)
     }
 
     /// What made the latest retry of any of this session's clients necessary: the cause to name when a deadline
@@ -123,7 +140,8 @@ impl Session {
     ) -> Result<(Arc<ArmClient>, ComputeResource), SessionError> {
         self.call(tenant, |arm| {
             let id = id.clone();
-            async move { arm.get_compute(&id).await }
+            let deadline = self.deadline;
+            async move { arm.get_compute(&id, &deadline).await }
         })
         .await
     }

@@ -8,7 +8,7 @@ use crate::azure::compute::ComputeState;
 use crate::azure::discover::{self, Filter};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{AzureOptions, Session};
-use crate::cmd::{Console, Error, UsageError, block_on_bounded};
+use crate::cmd::{Console, Error, UsageError, block_on_within};
 use crate::sshconf::hosts::{self, Flavor, HostEntry, InvalidValue, Launcher, Source};
 use crate::sshconf::include::IncludeState;
 use crate::sshconf::program;
@@ -293,8 +293,8 @@ pub fn config(
         workspace: d.workspace.clone(),
         mine_only: !d.all,
     };
-    let session = Session::new(azure)?;
-    let discovery = block_on_bounded("listing compute instances", azure.timeout, async {
+    let session = Session::new(azure, azure.deadline())?;
+    let discovery = block_on_within(session.deadline(), "listing compute instances", async {
         Ok(discover::discover(&session, &filter).await?)
     })?;
 

@@ -15,7 +15,7 @@ use crate::azure::cloud::Cloud;
 use crate::azure::compute::{Instance, StateClass};
 use crate::azure::credential::CredentialError;
 use crate::azure::session::{AzureOptions, Session, SessionError};
-use crate::cmd::{Console, Error, Outcome, block_on_bounded};
+use crate::cmd::{Console, Error, Outcome, block_on_within};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
 use crate::sshconf::flavor::Flavor;
@@ -23,6 +23,7 @@ use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::include::{IncludeState, split_args};
 use crate::sshconf::store::{self, Layout};
 use crate::transport::tunnel::{self, Gateway, TunnelError};
+use crate::util::deadline::{Budget, Deadline};
 use crate::util::dirs;
 
 const BANNER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -501,7 +502,7 @@ fn check_vscode(candidates: &[PathBuf]) -> Vec<Check> {
 async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> Result<Vec<Check>, Error> {
     // Sign-in first: every other fix (`azml-ssh config`) needs it.
     let mut checks = vec![check_ssh_client()];
-    let session = Session::new(azure)?;
+    let session = Session::new(azure, azure.deadline())?;
     let (sign_in, signed_in) = check_sign_in(&session).await;
     checks.push(sign_in);
     let entries = store::read_entries(layout)?;
@@ -595,7 +596,8 @@ pub fn doctor(
     let hosts = store::read_entries(&layout).map(|e| e.len()).unwrap_or(0) as u32;
     let per_host = azure.timeout + BANNER_TIMEOUT * 2 + Duration::from_secs(20);
     let limit = azure.timeout + per_host.saturating_mul(hosts);
-    let checks = block_on_bounded("checking the setup", limit, checks(alias, &layout, azure))?;
+    let deadline = Deadline::after(limit, Budget::Azure);
+    let checks = block_on_within(&deadline, "checking the setup", checks(alias, &layout, azure))?;
     render(&checks, json, console)?;
     Ok(if checks.iter().all(|c| c.verdict != Verdict::Fail) { Outcome::Success } else { Outcome::ChecksFailed })
 }

@@ -21,6 +21,7 @@ use crate::connect::proxy::ProxyError;
 use crate::sshconf::hosts::InvalidValue;
 use crate::sshconf::program::ProgramError;
 use crate::sshconf::store::ConfigError;
+use crate::util::deadline::{Deadline, TimedOut};
 
 /// Where a command writes: results to `out`, notes, warnings and progress to `err`.
 pub struct Console<'a> {
@@ -82,12 +83,14 @@ pub enum Error {
     Program(#[from] ProgramError),
     #[error(transparent)]
     Usage(#[from] UsageError),
-    #[error("{what} took longer than {secs} s (--timeout)")]
-    Timeout { what: &'static str, secs: u64 },
+    #[error(transparent)]
+    TimedOut(#[from] TimedOut),
     #[error(
         "{failed} list(s) could not be read (see the notes above); their hosts were kept as they were: run again, or pass --keep-going to accept a partial result"
     )]
     Incomplete { failed: usize },
+    #[error("{failed} of {total} instance(s) could not be looked up; the output says why")]
+    LookupsFailed { failed: usize, total: usize },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot write the output: {0}")]
@@ -118,15 +121,12 @@ fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Error> {
     crate::util::runtime::block_on(future).map_err(Error::Runtime)
 }
 
-/// Runs `future` on the command's runtime, giving up after `limit`: every command that talks to Azure has an
-/// overall bound, and says which one it hit.
-fn block_on_bounded<T, F>(what: &'static str, limit: std::time::Duration, future: F) -> Result<T, Error>
+/// Runs `future` on the command's runtime within `deadline`. The calls inside end by the same deadline and say
+/// which one ran out; this is the net under them, so no command outlives its budget.
+fn block_on_within<T, F>(deadline: &Deadline, what: &'static str, future: F) -> Result<T, Error>
 where
     F: std::future::Future<Output = Result<T, Error>>,
 {
     // The timer is made inside the runtime: outside it there is no clock to attach it to.
-    match block_on(async move { tokio::time::timeout(limit, future).await })? {
-        Ok(result) => result,
-        Err(_) => Err(Error::Timeout { what, secs: limit.as_secs() }),
-    }
+    block_on(async move { deadline.net(what, future).await })??
 }

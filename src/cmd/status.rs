@@ -11,10 +11,11 @@ use crate::azure::lifecycle::{self, StartOptions, StartOutcome};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::progress::Renderer;
-use crate::cmd::{Console, Error, UsageError, block_on_bounded};
+use crate::cmd::{Console, Error, UsageError, block_on, block_on_within};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint;
 use crate::sshconf::store::{self, Layout};
+use crate::util::deadline::{Budget, Limit};
 use crate::util::dirs;
 
 /// A host to act on: a configured alias, or a resource ID.
@@ -155,17 +156,19 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
     if targets.is_empty() {
         return Err(UsageError::NoHosts.into());
     }
-    let session = Session::new(azure)?;
+    let session = Session::new(azure, azure.deadline())?;
     let cache = EndpointCache::open_default();
-    let limit = azure.timeout.saturating_mul(u32::try_from(targets.len()).unwrap_or(u32::MAX));
-    let statuses = block_on_bounded("looking up the instances", limit, async {
-        let mut out = Vec::new();
-        for target in &targets {
+    // All at once, within the one budget: a slow or failing instance shows as its own row's error.
+    let statuses = block_on_within(session.deadline(), "looking up the instances", async {
+        let lookups = targets.iter().map(|target| {
             let tenant = cache.as_ref().and_then(|c| c.tenant(&target.id));
-            let compute = session.get_compute(&target.id, tenant.as_ref()).await.map(|(_, compute)| compute);
-            out.push(status_of(target, compute));
-        }
-        Ok(out)
+            let session = &session;
+            async move {
+                let compute = session.get_compute(&target.id, tenant.as_ref()).await.map(|(_, compute)| compute);
+                status_of(target, compute)
+            }
+        });
+        Ok(futures_util::future::join_all(lookups).await)
     })?;
 
     if json {
@@ -174,9 +177,13 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
         } else {
             serde_json::to_string_pretty(&statuses)
         };
-        console.say(text.map_err(|e| Error::Output(e.into()))?)
+        console.say(text.map_err(|e| Error::Output(e.into()))?)?;
     } else {
-        print_table(&statuses, console)
+        print_table(&statuses, console)?;
+    }
+    match statuses.iter().filter(|s| s.error.is_some()).count() {
+        0 => Ok(()),
+        failed => Err(Error::LookupsFailed { failed, total: statuses.len() }),
     }
 }
 
@@ -214,17 +221,21 @@ pub fn start(
     console: &mut Console,
 ) -> Result<(), Error> {
     let Target { id, .. } = target(target_text)?;
-    let options =
-        StartOptions { allow_start: true, timeout: wait.unwrap_or(Duration::ZERO), cache_root: dirs::cache_root() };
-    let session = Session::new(azure)?;
+    let wait = wait.map(|duration| Limit { duration, budget: Budget::Wait });
+    let options = StartOptions {
+        allow_start: true,
+        wait: wait.unwrap_or(Limit { duration: Duration::ZERO, budget: Budget::Wait }),
+        cache_root: dirs::cache_root(),
+    };
+    let session = Session::new(azure, azure.deadline())?;
     let tenant = EndpointCache::open_default().and_then(|c| c.tenant(&id));
-    // A lookup and a start request, then the wait if asked for.
-    let limit = azure.timeout.saturating_mul(2).saturating_add(wait.unwrap_or_default());
-    let message = block_on_bounded("starting the instance", limit, async {
+    // A lookup and a start request within --timeout; the wait, if asked for, has its own budget.
+    let message = block_on(async {
         let (arm, compute) = session.get_compute(&id, tenant.as_ref()).await?;
         let instance = endpoint::instance_of(&id, &compute)?;
         if wait.is_none() {
-            return Ok::<_, Error>(match lifecycle::request_start(&arm, &id, &instance, &options).await? {
+            let requested = lifecycle::request_start(&arm, &id, &instance, &options, session.deadline()).await?;
+            return Ok::<_, Error>(match requested {
                 StartOutcome::Requested => {
                     format!("Start requested for {}; `azml-ssh status {}` shows its progress.", id.compute, id.compute)
                 }
@@ -237,7 +248,7 @@ pub fn start(
         // A hopeless state comes back as it is: say why it will not run.
         endpoint::check_state(&id, &instance)?;
         Ok(format!("{} is running.", id.compute))
-    })?;
+    })??;
     console.say(message)
 }
 
@@ -249,28 +260,29 @@ pub fn stop(
     console: &mut Console,
 ) -> Result<(), Error> {
     let Target { id, .. } = target(target_text)?;
-    let session = Session::new(azure)?;
+    let session = Session::new(azure, azure.deadline())?;
     let cache = EndpointCache::open_default();
     let tenant = cache.as_ref().and_then(|c| c.tenant(&id));
-    let limit = azure.timeout.saturating_mul(2).saturating_add(wait.unwrap_or_default());
-    let message = block_on_bounded("stopping the instance", limit, async {
+    // A lookup and a stop request within --timeout; the wait, if asked for, has its own budget.
+    let message = block_on(async {
         let (arm, compute) = session.get_compute(&id, tenant.as_ref()).await?;
         match endpoint::instance_of(&id, &compute)?.state {
             ComputeState::Stopped => return Ok::<_, Error>(format!("{} is already stopped.", id.compute)),
             ComputeState::Stopping => {}
-            _ => arm.compute_action(&id, Verb::Stop).await?,
+            _ => arm.compute_action(&id, Verb::Stop, session.deadline()).await?,
         }
         if let Some(cache) = &cache {
             cache.forget(&id);
         }
         match wait {
             None => Ok(format!("Stop requested for {}.", id.compute)),
-            Some(limit) => {
+            Some(duration) => {
                 let mut renderer = Renderer::new(&id.compute, &mut *console.err, console.err_is_terminal, false);
-                lifecycle::wait_for_stopped(&arm, &id, limit, &mut |p| renderer.report(p)).await?;
+                let wait = Limit { duration, budget: Budget::Wait };
+                lifecycle::wait_for_stopped(&arm, &id, wait, &mut |p| renderer.report(p)).await?;
                 Ok(format!("{} is stopped.", id.compute))
             }
         }
-    })?;
+    })??;
     console.say(message)
 }

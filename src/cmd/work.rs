@@ -19,6 +19,7 @@ use crate::connect::endpoint::Transport;
 use crate::connect::resolve;
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::store::{self, Layout};
+use crate::util::deadline::Limit;
 use crate::util::dirs;
 use crate::util::interrupt::Interrupts;
 
@@ -67,10 +68,10 @@ fn host(alias: &str, layout: &Layout) -> Result<HostEntry, Error> {
 
 /// Makes sure the instance runs (starting it if needed, with progress on the console) and leaves its endpoint in
 /// the cache, so the editor's or ssh's connections that follow are warm.
-fn ensure_running(entry: &HostEntry, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
+fn ensure_running(entry: &HostEntry, azure: &AzureOptions, wait: Limit, console: &mut Console) -> Result<(), Error> {
     let cache = EndpointCache::open_default();
     let tenant = cache.as_ref().and_then(|c| c.tenant(&entry.id));
-    let start = StartOptions { allow_start: true, timeout: Duration::from_secs(600), cache_root: dirs::cache_root() };
+    let start = StartOptions { allow_start: true, wait, cache_root: dirs::cache_root() };
     let mut renderer = Renderer::new(&entry.id.compute, &mut *console.err, console.err_is_terminal, false);
     let mut progress = |p: Progress<'_>| renderer.report(p);
     let resolved =
@@ -105,6 +106,8 @@ pub struct CodeOptions {
     pub editor: String,
     pub ssh_config: Option<PathBuf>,
     pub dry_run: bool,
+    /// How long to wait for the instance to start.
+    pub start_wait: Limit,
 }
 
 /// The editor's command line, one argument per item.
@@ -125,7 +128,7 @@ pub fn code(options: &CodeOptions, azure: &AzureOptions, console: &mut Console) 
     }
     let editor =
         which::which(&options.editor).map_err(|_| WorkError::EditorMissing { editor: options.editor.clone() })?;
-    ensure_running(&entry, azure, console)?;
+    ensure_running(&entry, azure, options.start_wait, console)?;
     let status = std::process::Command::new(&editor)
         .args(&command[1..])
         .status()
@@ -152,6 +155,8 @@ pub struct JupyterOptions {
     pub local_port: Option<u16>,
     pub open: bool,
     pub ssh_config: Option<PathBuf>,
+    /// How long to wait for the instance to start.
+    pub start_wait: Limit,
 }
 
 /// One entry of `jupyter server list --json` (or `jupyter notebook list --json`).
@@ -298,7 +303,7 @@ fn local_port(asked: Option<u16>, remote: u16) -> Result<u16, WorkError> {
 pub fn jupyter(options: &JupyterOptions, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(options.ssh_config.as_deref())?;
     let entry = host(&options.alias, &layout)?;
-    ensure_running(&entry, azure, console)?;
+    ensure_running(&entry, azure, options.start_wait, console)?;
 
     let (server, flavor) = match pick(list_servers(options, "server")?) {
         Some(server) => (server, Flavor::Server),

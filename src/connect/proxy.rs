@@ -155,7 +155,7 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     // Cold lookups are single-flight across processes: VS Code, scp and scripts open several connections at
     // once, and each lookup costs a token (a second of `az`) and ARM calls. One process looks up; the others wait
     // for its lock and then take its answer from the cache. A holder that dies releases the lock with it.
-    let lock_limit = options.azure.timeout + options.start.timeout;
+    let lock_limit = options.azure.timeout.saturating_add(options.start.wait.duration);
     let lock = match &cache {
         Some(cache) => {
             let acquire = cache.lock_lookup(id, lock_limit);
@@ -341,15 +341,17 @@ async fn relay_over(
         }
         Connected::Tunnel(gateway) => {
             let azure = &options.azure;
+            // The tunnel's own sign-in (the lookup's token aside) is this connection's talking to Azure.
+            let deadline = azure.deadline();
             let mut token = match fresh {
                 Some(token) => token,
-                None => credential::cached_token(azure.auth, azure.cloud, tenant, azure.timeout).await?,
+                None => credential::cached_token(azure.auth, azure.cloud, tenant, &deadline).await?,
             };
             let ws = match tunnel::open(&gateway, token.secret(), tries).await {
                 Err(TunnelError::Unauthorized { .. }) if token.from_cache => {
                     // A cached token the gateway no longer accepts: sign in afresh, once.
                     credential::forget_cached(&token);
-                    token = credential::cached_token(azure.auth, azure.cloud, tenant, azure.timeout).await?;
+                    token = credential::cached_token(azure.auth, azure.cloud, tenant, &deadline).await?;
                     tunnel::open(&gateway, token.secret(), tries).await?
                 }
                 other => other?,

@@ -1,14 +1,13 @@
 //! From a compute resource ID to the endpoint to connect to: sign in, look the compute up, start it when it is
 //! stopped (and allowed to), and choose the endpoint — all within the caller's bounds.
 
-use std::time::Duration;
-
 use crate::azure::credential::{TenantId, Token};
 use crate::azure::lifecycle::{self, LifecycleError, Progress, StartOptions};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::connect::endpoint::{self, Endpoint, EndpointError, Transport};
 use crate::transport::tunnel::AllowedGateway;
+use crate::util::deadline::TimedOut;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -18,8 +17,8 @@ pub enum ResolveError {
     Endpoint(#[from] EndpointError),
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
-    #[error("looking up {what} took longer than {secs} s (--timeout){}", cause.as_ref().map(|c| format!("; the last try: {c}")).unwrap_or_default(), secs = timeout.as_secs())]
-    Timeout { what: String, timeout: Duration, cause: Option<String> },
+    #[error(transparent)]
+    TimedOut(#[from] TimedOut),
 }
 
 /// What a lookup found.
@@ -36,8 +35,8 @@ pub struct Resolved {
 }
 
 /// Looks the compute up in ARM (in `tenant`, the one remembered for it, if any), starts it and waits for it when
-/// it is stopped (as `start` allows), and returns how to reach it. Sign-in and lookup are bounded by
-/// `azure.timeout`, the wait by `start.timeout`.
+/// it is stopped (as `start` allows), and returns how to reach it. Sign-in and lookup share one `--timeout`
+/// budget, which begins here; the wait has its own (`start.wait`).
 pub async fn resolve(
     id: &ComputeId,
     azure: &AzureOptions,
@@ -46,17 +45,11 @@ pub async fn resolve(
     transport: Transport,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Resolved, ResolveError> {
-    let session = Session::new(azure).map_err(ResolveError::Session)?;
-    let (arm, compute) = match tokio::time::timeout(azure.timeout, session.get_compute(id, tenant)).await {
+    let session = Session::new(azure, azure.deadline()).map_err(ResolveError::Session)?;
+    let lookup = session.deadline().net(format!("looking up compute {}", id.compute), session.get_compute(id, tenant));
+    let (arm, compute) = match lookup.await {
         Ok(result) => result?,
-        Err(_) => {
-            let cause = session.last_failure().await;
-            return Err(ResolveError::Timeout {
-                what: format!("compute {}", id.compute),
-                timeout: azure.timeout,
-                cause,
-            });
-        }
+        Err(timed_out) => return Err(timed_out.after_failure(session.last_failure().await).into()),
     };
     let instance = endpoint::instance_of(id, &compute)?;
     // Never start an instance that could not be connected to anyway.

@@ -1,5 +1,6 @@
 //! Small helpers every layer may use; nothing here knows about Azure, ssh or the command line.
 //!
+//! - [`deadline`]: time budgets, and the one timeout error;
 //! - [`desktop`]: opening a URL in the default browser;
 //! - [`dirs`]: every lookup of HOME, XDG and the like, in one place;
 //! - [`fs`]: private directories, atomic writes, file locks;
@@ -11,6 +12,7 @@
 //! - `windows_acl` (Windows only): owner-only ACLs and the trust check on them, the one platform module here
 //!   with `unsafe` code.
 
+pub mod deadline;
 pub mod desktop;
 pub mod dirs;
 pub mod fs;

@@ -232,19 +232,40 @@ fn unreachable_arm_fails_fast_with_the_address() {
 }
 
 #[test]
-fn a_lookup_cut_short_by_the_timeout_names_what_was_failing() {
+fn sign_in_and_retries_share_one_budget_and_the_real_failure_is_told() {
     let mut env = TestEnv::new();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     env.extra_env.push(("AZML_SSH_ARM_ENDPOINT".into(), format!("http://127.0.0.1:{port}")));
-    // Sign-in takes 3.5 of the 6 s, so the whole lookup's bound ends while ARM is still being retried (its fifth
-    // try would come at 6.5 s at the earliest).
+    // Sign-in takes 3.5 of the 6 s: the retries get what is left, and stop when the next one would not fit in it
+    // (five tries, as ARM alone would get, need at least 3 s of backoff). What failed is the message, not "timed
+    // out".
     env.az_delay(3.5);
     let out = run(&mut env.proxy(&["--timeout", "6", &compute_id("ci1")]), None, LIMIT);
     assert!(!out.status.success());
-    assert!(out.stderr.contains("looking up compute ci1 took longer than 6 s (--timeout)"), "{}", out.stderr);
+    let unreachable = format!("azml-ssh: cannot reach Azure Resource Manager at http://127.0.0.1:{port}/ after ");
+    assert!(out.stderr.starts_with(&unreachable), "{}", out.stderr);
+    let tries: u32 = out.stderr[unreachable.len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!((1..5).contains(&tries), "{tries} tries: {}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn a_request_cut_short_by_the_timeout_names_the_failure_before_it() {
+    let env = TestEnv::new();
+    let id = compute_id("ci1");
+    env.arm.put_compute(&id, compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(22)));
+    let document = compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(22));
+    env.arm.script(
+        &id,
+        vec![
+            Reply::error(503, "ServiceUnavailable", "try later"),
+            Reply::json(200, document).after(Duration::from_secs(60)),
+        ],
+    );
+    let out = run(&mut env.proxy(&["--timeout", "4", &id]), None, LIMIT);
+    assert!(!out.status.success());
     assert!(
-        out.stderr
-            .contains(&format!("; the last try: cannot reach Azure Resource Manager at http://127.0.0.1:{port}/")),
+        out.stderr.starts_with("azml-ssh: reading compute ci1 took longer than 4 s (--timeout); the last try failed: Azure Resource Manager failed while reading compute ci1 after 1 tries (HTTP 503 ServiceUnavailable: try later)"),
         "{}",
         out.stderr
     );

@@ -30,17 +30,24 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// How long the server says nothing before this reply (a server that accepted and hangs).
+    pub delay: Option<std::time::Duration>,
 }
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Self {
-        Reply { status, headers: vec![], body: body.to_string() }
+        Reply { status, headers: vec![], body: body.to_string(), delay: None }
     }
     pub fn error(status: u16, code: &str, message: &str) -> Self {
         Reply::json(status, json!({"error": {"code": code, "message": message}}))
     }
     pub fn raw(status: u16, body: &str) -> Self {
-        Reply { status, headers: vec![], body: body.to_owned() }
+        Reply { status, headers: vec![], body: body.to_owned(), delay: None }
+    }
+    /// The same reply, sent only after `delay` of silence.
+    pub fn after(mut self, delay: std::time::Duration) -> Self {
+        self.delay = Some(delay);
+        self
     }
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
@@ -408,10 +415,14 @@ async fn handle(
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    respond(&inner, method, uri, headers, body)
+    let answer = respond(&inner, method, uri, headers, body);
+    if let Some(delay) = answer.delay {
+        tokio::time::sleep(delay).await;
+    }
+    reply(answer)
 }
 
-fn respond(inner: &Mutex<Inner>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+fn respond(inner: &Mutex<Inner>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Reply {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let recorded = Recorded {
         method: method.to_string(),
@@ -424,7 +435,7 @@ fn respond(inner: &Mutex<Inner>, method: Method, uri: Uri, headers: HeaderMap, b
     let mut state = inner.lock().unwrap();
     let answer = answer(&mut state, &recorded, &headers, body);
     state.requests.push(Recorded { status: answer.status, ..recorded });
-    reply(answer)
+    answer
 }
 
 /// The tenant a token belongs to: the home token's, or that of a tenant whose token it is — checked against the
