@@ -10,11 +10,12 @@ use azml_ssh::azure::cloud::Cloud;
 use azml_ssh::azure::credential::{AUTH_ENV, AuthMethod};
 use azml_ssh::azure::lifecycle::StartOptions;
 use azml_ssh::azure::session::AzureOptions;
-use azml_ssh::cmd::config::{Discover, HostSettings, WriteOptions};
+use azml_ssh::cmd::config::{Discover, WriteOptions};
 use azml_ssh::cmd::work::{CodeOptions, JupyterOptions};
 use azml_ssh::connect::cache::MAX_AGE_ENV;
 use azml_ssh::connect::endpoint::Transport;
 use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, ProxyOptions};
+use azml_ssh::sshconf::merge::HostSettings;
 use azml_ssh::util::deadline::{Budget, Limit};
 use azml_ssh::util::{dirs, text};
 

@@ -79,9 +79,15 @@ impl std::fmt::Display for Failed {
 }
 
 impl Discovery {
-    /// Whether the listing of the workspace at `path` (any case) failed.
-    pub fn workspace_failed(&self, path: &str) -> bool {
-        self.failed.iter().any(|f| matches!(f, Failed::Workspace { path: p, .. } if p.eq_ignore_ascii_case(path)))
+    /// The workspaces whose computes could not be listed (their ARM paths).
+    pub fn failed_workspaces(&self) -> Vec<String> {
+        self.failed
+            .iter()
+            .filter_map(|f| match f {
+                Failed::Workspace { path, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect()
     }
 }
 

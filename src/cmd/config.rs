@@ -1,7 +1,6 @@
 //! The `config`, `add`, `remove` and `list` commands: turning parsed options into changes of the ssh setup and
 //! telling the user what happened. Results go to stdout; warnings and notes to stderr.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::azure::compute::ComputeState;
@@ -9,56 +8,11 @@ use crate::azure::discover::{self, Filter};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{AzureOptions, Session};
 use crate::cmd::{Console, Error, UsageError, block_on_within};
-use crate::sshconf::hosts::{self, Flavor, HostEntry, InvalidValue, Launcher, Source};
+use crate::sshconf::hosts::{self, Flavor, HostEntry, Launcher, Source};
 use crate::sshconf::include::IncludeState;
+use crate::sshconf::merge::{self, Candidate, HostSettings, Searched, Settings};
 use crate::sshconf::program;
 use crate::sshconf::store::{self, ConfigError, Layout, Report};
-
-/// What `--user`, `--identity-file` and `--ssh-option` say; unset fields keep what an entry had before.
-#[derive(Clone, Debug, Default)]
-pub struct HostSettings {
-    pub user: Option<String>,
-    pub identity_file: Option<PathBuf>,
-    pub ssh_options: Vec<String>,
-}
-
-/// The settings, validated.
-struct Checked {
-    user: Option<String>,
-    identity_file: Option<PathBuf>,
-    options: Option<Vec<(String, String)>>,
-}
-
-fn check(settings: &HostSettings) -> Result<Checked, InvalidValue> {
-    if let Some(user) = &settings.user {
-        hosts::check_user(user)?;
-    }
-    let identity_file = match &settings.identity_file {
-        Some(path) => Some(hosts::check_identity_file(path)?),
-        None => None,
-    };
-    let options = if settings.ssh_options.is_empty() {
-        None
-    } else {
-        Some(settings.ssh_options.iter().map(|o| hosts::parse_ssh_option(o)).collect::<Result<Vec<_>, _>>()?)
-    };
-    Ok(Checked { user: settings.user.clone(), identity_file, options })
-}
-
-impl Checked {
-    /// Fills `entry` from these settings, falling back to `previous` (remembered from the last run).
-    fn apply(&self, entry: &mut HostEntry, previous: Option<&HostEntry>) {
-        // The admin user is fixed when an instance is created, so a user chosen on an earlier run stays right.
-        if let Some(user) = self.user.clone().or_else(|| previous.map(|p| p.user.clone())) {
-            entry.user = user;
-        }
-        entry.identity_file = self.identity_file.clone().or_else(|| previous.and_then(|p| p.identity_file.clone()));
-        entry.options = match &self.options {
-            Some(options) => options.clone(),
-            None => previous.map(|p| p.options.clone()).unwrap_or_default(),
-        };
-    }
-}
 
 /// Options shared by the commands that write.
 #[derive(Clone, Debug, Default)]
@@ -68,12 +22,6 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `add`: take a name the user's own config already defines.
     pub force: bool,
-}
-
-/// The user's own `Host` or `Match host` line that applies to `alias`, if their config (with its Includes) has
-/// one: a pattern such as `Host dev-*` claims `dev-db` as much as `Host dev-db` does.
-fn shadowed(layout: &Layout, alias: &str) -> Result<Option<store::UserHost>, Error> {
-    Ok(store::user_hosts(layout)?.into_iter().find(|h| h.covers(alias)))
 }
 
 fn program(options: &WriteOptions, console: &mut Console) -> Result<Launcher, Error> {
@@ -123,10 +71,10 @@ pub fn add(
 ) -> Result<(), Error> {
     hosts::check_alias(alias)?;
     let id: ComputeId = id.parse()?;
-    let checked = check(settings)?;
+    let checked = Settings::check(settings)?;
     let program = program(options, console)?;
     let layout = layout(options)?;
-    if let Some(found) = shadowed(&layout, alias)? {
+    if let Some(found) = store::claimed_by_user(&layout, alias)? {
         if !options.force {
             return Err(ConfigError::Shadows { alias: alias.to_owned(), found }.into());
         }
@@ -238,43 +186,6 @@ fn check_scope(d: &Discover) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// The login user for a discovered instance's host, or why it gets none: an unusable alias, an instance being
-/// deleted (`status` still shows it), a name the user's own config claims (taking it over would silently redirect
-/// their host), or an unusable admin user name from ARM.
-fn host_user(
-    f: &discover::Found,
-    alias: &str,
-    user: Option<&str>,
-    taken: &[store::UserHost],
-) -> Result<String, Skipped> {
-    hosts::check_alias(alias).map_err(Skipped::Alias)?;
-    if f.state == ComputeState::Deleting {
-        return Err(Skipped::Deleting);
-    }
-    if let Some(found) = taken.iter().find(|h| h.covers(alias)) {
-        return Err(Skipped::Claimed(found.clone()));
-    }
-    Ok(match (user, &f.admin_user) {
-        (Some(user), _) => user.to_owned(),
-        (None, Some(admin)) if hosts::check_user(admin).is_ok() => admin.clone(),
-        (None, Some(admin)) => return Err(Skipped::AdminUser(admin.clone())),
-        (None, None) => hosts::DEFAULT_USER.to_owned(),
-    })
-}
-
-/// Why a discovered instance gets no host; the Display form follows "skipped <name>: ".
-#[derive(Debug, thiserror::Error)]
-enum Skipped {
-    #[error("{0}")]
-    Alias(InvalidValue),
-    #[error("it is being deleted")]
-    Deleting,
-    #[error("{0}; use --prefix, or remove that entry")]
-    Claimed(store::UserHost),
-    #[error("ARM reports an unusable admin user name {0:?}")]
-    AdminUser(String),
-}
-
 pub fn config(
     d: &Discover,
     settings: &HostSettings,
@@ -283,7 +194,7 @@ pub fn config(
     console: &mut Console,
 ) -> Result<(), Error> {
     check_scope(d)?;
-    let checked = check(settings)?;
+    let checked = Settings::check(settings)?;
     let program = program(options, console)?;
     let layout = layout(options)?;
 
@@ -298,56 +209,33 @@ pub fn config(
         Ok(discover::discover(&session, &filter).await?)
     })?;
 
-    let taken = store::user_hosts(&layout)?;
+    let candidates: Vec<Candidate> = discovery
+        .found
+        .iter()
+        .map(|f| Candidate {
+            id: f.id.clone(),
+            admin_user: f.admin_user.clone(),
+            deleting: f.state == ComputeState::Deleting,
+        })
+        .collect();
+    let (found, skips) = merge::hosts_for(&candidates, &d.prefix, &checked, &store::user_hosts(&layout)?);
     let mut notes = discovery.warnings.clone();
     notes.extend(discovery.failed.iter().map(|f| format!("could not list {f}; its hosts are kept as they were")));
-    let mut found = Vec::new();
-    for f in &discovery.found {
-        let alias = format!("{}{}", d.prefix, f.id.compute);
-        match host_user(f, &alias, checked.user.as_deref(), &taken) {
-            Ok(user) => found.push(HostEntry {
-                alias,
-                id: f.id.clone(),
-                user,
-                identity_file: None,
-                options: Vec::new(),
-                source: Source::Discovered,
-            }),
-            Err(why) => notes.push(format!("skipped {}: {why}", f.id.compute)),
-        }
-    }
+    notes.extend(skips.iter().map(ToString::to_string));
     if found.is_empty() {
         let whose = if d.all { "" } else { " assigned to you (use --all for every instance)" };
         notes.push(format!("no compute instances{whose} were found"));
     }
-
-    // Hosts this run could have found again, and so may replace or drop; hosts in a list that failed are kept.
-    let in_scope = |e: &HostEntry| {
-        e.source == Source::Discovered
-            && discovery.searched.contains(&e.id.subscription.to_ascii_lowercase())
-            && !discovery.workspace_failed(&e.id.workspace_path())
-            && d.resource_group.as_ref().is_none_or(|rg| rg.eq_ignore_ascii_case(&e.id.resource_group))
-            && d.workspace.as_ref().is_none_or(|ws| ws.eq_ignore_ascii_case(&e.id.workspace))
+    let searched = Searched {
+        subscriptions: discovery.searched.clone(),
+        failed_workspaces: discovery.failed_workspaces(),
+        resource_group: d.resource_group.clone(),
+        workspace: d.workspace.clone(),
     };
     let aliases: Vec<String> = found.iter().map(|e| e.alias.clone()).collect();
     let report = store::update_hosts(&layout, &program, true, options.dry_run, |entries| {
-        let previous: HashMap<String, HostEntry> =
-            entries.iter().filter(|e| in_scope(e)).map(|e| (e.id.cache_key(), e.clone())).collect();
-        entries.retain(|e| !in_scope(e));
-        for mut entry in found {
-            if let Some(taken) = entries.iter().find(|e| e.alias == entry.alias) {
-                if taken.id != entry.id {
-                    notes.push(format!(
-                        "skipped {} in workspace {}: the name {} is already used for compute {} in workspace {}; use --prefix",
-                        entry.id.compute, entry.id.workspace, entry.alias, taken.id.compute, taken.id.workspace
-                    ));
-                }
-                continue;
-            }
-            let key = entry.id.cache_key();
-            checked.apply(&mut entry, previous.get(&key));
-            entries.push(entry);
-        }
+        let skips = merge::merge(entries, found, &searched, &checked);
+        notes.extend(skips.iter().map(ToString::to_string));
         Ok(notes)
     })?;
     show(&report, options.dry_run, console)?;

@@ -129,6 +129,9 @@ async fn banner(addr: SocketAddr) -> Result<String, BannerError> {
     }
 }
 
+/// More than any VS Code settings file holds.
+const MAX_SETTINGS_BYTES: u64 = 4 << 20;
+
 /// Where VS Code's user settings.json may be: the platform's place first (`%APPDATA%\Code\User` on Windows),
 /// then the other known ones under the home directory.
 fn vscode_settings_candidates(home: &Path) -> Vec<PathBuf> {
@@ -144,60 +147,12 @@ fn vscode_settings_candidates(home: &Path) -> Vec<PathBuf> {
 /// The first of `candidates` that exists, parsed (VS Code's settings may hold comments and trailing commas).
 fn vscode_settings(candidates: &[PathBuf]) -> Option<(PathBuf, serde_json::Value)> {
     let path = candidates.iter().find(|p| p.is_file())?;
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&strip_jsonc(&text)).ok()?;
+    // A settings file is small; a huge one is not VS Code's, and memory stays bounded.
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path).ok()?.take(MAX_SETTINGS_BYTES).read_to_string(&mut text).ok()?;
+    let json = crate::util::jsonc::parse(&text).ok()?;
     Some((path.clone(), json))
-}
-
-/// JSON with comments and trailing commas (VS Code's settings format) → JSON.
-fn strip_jsonc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    let mut in_string = false;
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            if c == '\\' {
-                if let Some(next) = chars.next() {
-                    out.push(next);
-                }
-            } else if c == '"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match (c, chars.peek()) {
-            ('"', _) => {
-                in_string = true;
-                out.push(c);
-            }
-            ('/', Some('/')) => {
-                while chars.next().is_some_and(|c| c != '\n') {}
-                out.push('\n');
-            }
-            ('/', Some('*')) => {
-                chars.next();
-                let mut last = ' ';
-                for c in chars.by_ref() {
-                    if last == '*' && c == '/' {
-                        break;
-                    }
-                    last = c;
-                }
-            }
-            _ => out.push(c),
-        }
-    }
-    // Trailing commas before } or ].
-    let mut cleaned = String::with_capacity(out.len());
-    let bytes: Vec<char> = out.chars().collect();
-    for (i, &c) in bytes.iter().enumerate() {
-        if c == ',' && bytes[i + 1..].iter().find(|c| !c.is_whitespace()).is_some_and(|n| *n == '}' || *n == ']') {
-            continue;
-        }
-        cleaned.push(c);
-    }
-    cleaned
 }
 
 fn check_ssh_client() -> Check {
@@ -613,14 +568,6 @@ mod tests {
         assert!(dns.to_string().contains("private endpoint"), "{dns}");
         let other = TunnelError::Dead;
         assert!(tunnel_fix(&other).contains("restart"));
-    }
-
-    #[test]
-    fn jsonc_comments_and_trailing_commas_are_removed() {
-        let text = "{\n // a comment\n \"a\": \"http://x\", /* block */ \"remote.SSH.connectTimeout\": 60,\n}";
-        let json: serde_json::Value = serde_json::from_str(&strip_jsonc(text)).unwrap();
-        assert_eq!(json["a"], "http://x");
-        assert_eq!(json["remote.SSH.connectTimeout"], 60);
     }
 
     fn instance(properties: serde_json::Value) -> Instance {

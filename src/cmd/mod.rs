@@ -74,7 +74,7 @@ pub enum Error {
     #[error(transparent)]
     Resolve(#[from] crate::connect::resolve::ResolveError),
     #[error(transparent)]
-    Work(#[from] work::WorkError),
+    Work(#[from] crate::connect::work::WorkError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -108,8 +108,6 @@ pub enum UsageError {
     Workspace(String),
     #[error("--prefix {0:?} must be letters, digits, '-', '_' or '.', not starting with '-' or '.'")]
     Prefix(String),
-    #[error("{text:?} is neither a resource ID nor a host in {file} (see `azml-ssh list`)")]
-    UnknownTarget { text: String, file: String },
     #[error("no hosts are configured yet; name one (`azml-ssh status <resource-id>`) or run `azml-ssh config`")]
     NoHosts,
     #[error("--relay-gateway takes HOST:PORT of an Azure ML gateway")]

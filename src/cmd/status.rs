@@ -8,43 +8,18 @@ use serde::Serialize;
 use crate::azure::arm::Verb;
 use crate::azure::compute::{ComputeResource, ComputeState};
 use crate::azure::lifecycle::{self, StartOptions, StartOutcome};
-use crate::azure::resource_id::ComputeId;
 use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Console, Error, UsageError, block_on, block_on_within};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint;
-use crate::sshconf::store::{self, Layout};
+use crate::sshconf::store::{self, Layout, Target};
 use crate::util::deadline::{Budget, Limit};
 use crate::util::dirs;
 
-/// A host to act on: a configured alias, or a resource ID.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub alias: Option<String>,
-    pub id: ComputeId,
-}
-
-/// Resolves `ALIAS|RESOURCE_ID`. Aliases are looked up in azml-ssh's include file.
-pub fn target(text: &str) -> Result<Target, Error> {
-    if text.starts_with('/') {
-        return Ok(Target { alias: None, id: text.parse()? });
-    }
-    let layout = Layout::new(None)?;
-    let entries = store::read_entries(&layout)?;
-    let found = entries.into_iter().find(|e| e.alias == text);
-    found.map(|e| Target { alias: Some(e.alias), id: e.id }).ok_or_else(|| {
-        let file = layout.include_file.display().to_string();
-        UsageError::UnknownTarget { text: text.to_owned(), file }.into()
-    })
-}
-
-/// Every configured host.
-fn all_targets() -> Result<Vec<Target>, Error> {
-    let layout = Layout::new(None)?;
-    let mut entries = store::read_entries(&layout)?;
-    entries.sort_by(|a, b| a.alias.cmp(&b.alias));
-    Ok(entries.into_iter().map(|e| Target { alias: Some(e.alias), id: e.id }).collect())
+/// `ALIAS|RESOURCE_ID`, looked up in azml-ssh's include file.
+fn target(text: &str) -> Result<Target, Error> {
+    Ok(store::find_target(&Layout::new(None)?, text)?)
 }
 
 #[derive(Debug, Serialize)]
@@ -151,7 +126,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>) ->
 pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, console: &mut Console) -> Result<(), Error> {
     let targets = match target_text {
         Some(text) => vec![target(text)?],
-        None => all_targets()?,
+        None => store::all_targets(&Layout::new(None)?)?,
     };
     if targets.is_empty() {
         return Err(UsageError::NoHosts.into());

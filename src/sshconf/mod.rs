@@ -1,6 +1,6 @@
 //! The ssh side of the setup: the one `Include` line in the user's config ([`include`], edited losslessly), the
 //! include file with one `Host` block per instance ([`hosts`]: render, parse, validate), the locked, atomic
-//! store that changes both ([`store`]), the program path written into `ProxyCommand` ([`program`]), and which ssh flavour
+//! store that changes both ([`store`]), the rules that merge found instances into it ([`merge`]), the program path written into `ProxyCommand` ([`program`]), and which ssh flavour
 //! (Unix or Windows OpenSSH) it is all written for ([`flavor`]).
 //!
 //! Below this folder are only `azure::resource_id` (the IDs written into ProxyCommand) and `util`.
@@ -8,5 +8,6 @@
 pub mod flavor;
 pub mod hosts;
 pub mod include;
+pub mod merge;
 pub mod program;
 pub mod store;

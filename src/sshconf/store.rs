@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::azure::resource_id::{ComputeId, InvalidComputeId};
 use crate::sshconf::hosts::{self, HostEntry, HostsFileError, InvalidValue, Launcher};
 use crate::sshconf::include::{self, IncludeState};
 use crate::util::{dirs, fs};
@@ -21,6 +22,8 @@ pub enum ConfigError {
     HostsFile(#[from] HostsFileError),
     #[error(transparent)]
     Invalid(#[from] InvalidValue),
+    #[error(transparent)]
+    ComputeId(#[from] InvalidComputeId),
     #[error("{path} has no parent directory")]
     NoParent { path: String },
     #[error(
@@ -31,6 +34,8 @@ pub enum ConfigError {
     BackupMismatch { path: String },
     #[error("there is no host {alias:?} in {file} (see `azml-ssh list`)")]
     NoSuchHost { alias: String, file: String },
+    #[error("{text:?} is neither a resource ID nor a host in {file} (see `azml-ssh list`)")]
+    UnknownTarget { text: String, file: String },
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + use<> {
@@ -181,6 +186,43 @@ impl std::fmt::Display for UserHost {
 const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_CONFIG_FILES: usize = 256;
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// A host to act on, as the user named it: a configured alias (with its entry's ID), or a resource ID.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub alias: Option<String>,
+    pub id: ComputeId,
+}
+
+/// The configured host `alias`.
+pub fn find_host(layout: &Layout, alias: &str) -> Result<HostEntry, ConfigError> {
+    read_entries(layout)?.into_iter().find(|e| e.alias == alias).ok_or_else(|| ConfigError::UnknownTarget {
+        text: alias.to_owned(),
+        file: layout.include_file.display().to_string(),
+    })
+}
+
+/// `ALIAS|RESOURCE_ID`: a resource ID as such (it need not be configured), anything else as a configured alias.
+pub fn find_target(layout: &Layout, text: &str) -> Result<Target, ConfigError> {
+    if text.starts_with('/') {
+        return Ok(Target { alias: None, id: text.parse()? });
+    }
+    let entry = find_host(layout, text)?;
+    Ok(Target { alias: Some(entry.alias), id: entry.id })
+}
+
+/// Every configured host, by alias.
+pub fn all_targets(layout: &Layout) -> Result<Vec<Target>, ConfigError> {
+    let mut entries = read_entries(layout)?;
+    entries.sort_by(|a, b| a.alias.cmp(&b.alias));
+    Ok(entries.into_iter().map(|e| Target { alias: Some(e.alias), id: e.id }).collect())
+}
+
+/// The user's own `Host` or `Match host` line that applies to `alias`, if their config (with its Includes) has
+/// one: a pattern such as `Host dev-*` claims `dev-db` as much as `Host dev-db` does.
+pub fn claimed_by_user(layout: &Layout, alias: &str) -> Result<Option<UserHost>, ConfigError> {
+    Ok(user_hosts(layout)?.into_iter().find(|h| h.covers(alias)))
+}
 
 /// The literal `Host` names of the user's ssh config and everything it includes — except azml-ssh's own file.
 pub fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> {

@@ -8,6 +8,7 @@
 //! - [`logging`]: diagnostics on stderr and in an optional log file;
 //! - [`runtime`]: the async runtime the commands run their Azure calls on;
 //! - [`time`]: Unix time for cache entries;
+//! - [`jsonc`]: VS Code's JSON-with-comments settings, read as JSON;
 //! - [`interrupt`]: Ctrl-C and its kin, however the platform delivers them;
 //! - `windows_acl` (Windows only): owner-only ACLs and the trust check on them, the one platform module here
 //!   with `unsafe` code.
@@ -17,6 +18,7 @@ pub mod desktop;
 pub mod dirs;
 pub mod fs;
 pub mod interrupt;
+pub mod jsonc;
 pub mod logging;
 pub mod runtime;
 pub mod text;

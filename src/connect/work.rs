@@ -1,0 +1,186 @@
+//! What working on an instance needs decided, apart from running anything: where the user's files are, which
+//! Jupyter server to forward and the local URL it gets, the local port, and why `code` or `jupyter` failed. The
+//! `code` and `jupyter` commands run ssh and the editor and show these outcomes.
+
+use std::net::TcpListener;
+
+use serde::Deserialize;
+
+/// Jupyter's own default port: the server to pick when an instance runs several.
+const DEFAULT_JUPYTER_PORT: u16 = 8888;
+
+/// Why `code` or `jupyter` could not do their job.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    #[error(
+        "`{editor}` is not on PATH; install VS Code and run \"Shell Command: Install 'code' command in PATH\" from its command palette, or name another editor with --editor"
+    )]
+    EditorMissing { editor: String },
+    #[error("cannot run {what}: {source}")]
+    Spawn { what: String, source: std::io::Error },
+    #[error("{editor} exited with {status}")]
+    EditorFailed { editor: String, status: std::process::ExitStatus },
+    #[error("cannot list Jupyter servers on {alias} over ssh: {reason}")]
+    ListFailed { alias: String, reason: String },
+    #[error(
+        "no Jupyter server is running on {alias}; start one there, e.g. `ssh {alias} 'nohup jupyter lab --no-browser >/dev/null 2>&1 &'`, or start the instance's Jupyter from Azure ML studio"
+    )]
+    NoJupyter { alias: String },
+    #[error("local port {port} is in use; choose another with --local-port")]
+    LocalPortTaken { port: u16 },
+    #[error("no free local port from {from} on; choose one with --local-port")]
+    NoFreePort { from: u16 },
+    #[error("ssh could not forward 127.0.0.1:{local} to port {remote} on {alias}: {reason}")]
+    ForwardFailed { alias: String, local: u16, remote: u16, reason: String },
+    #[error("the Jupyter server on {alias} describes itself oddly: {why}")]
+    BadServer { alias: String, why: BadServerUrl },
+}
+
+/// The login user's home on the instance (Azure ML keeps users' files under `~/cloudfiles/code`).
+fn remote_home(user: &str) -> String {
+    if user == "root" { "/root".into() } else { format!("/home/{user}") }
+}
+
+/// `REMOTE_PATH` made absolute: relative to the login user's home.
+pub(crate) fn remote_path(user: &str, path: Option<&str>) -> String {
+    let home = remote_home(user);
+    match path.map(|p| p.trim_end_matches('/')).filter(|p| !p.is_empty()) {
+        None => home,
+        Some(p) if p.starts_with('/') => p.to_owned(),
+        Some(p) => format!("{home}/{}", p.trim_start_matches("./")),
+    }
+}
+
+/// One entry of `jupyter server list --json` (or `jupyter notebook list --json`).
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct Server {
+    pub(crate) port: u16,
+    #[serde(default)]
+    pub(crate) token: String,
+    #[serde(default = "root_path")]
+    pub(crate) base_url: String,
+}
+
+fn root_path() -> String {
+    "/".into()
+}
+
+/// The local URL of `server` through the forward at 127.0.0.1:`local`. `base_url` and `token` come from the
+/// instance, so the URL is built by a URL library rather than pasted together: the base must be an absolute path
+/// (so `@evil.example/` cannot become the host), the token is percent-encoded, and the result must still point at
+/// the forward. Control characters never survive (the library percent-encodes them).
+pub(crate) fn local_url(local: u16, server: &Server, flavor: Flavor) -> Result<String, BadServerUrl> {
+    let base = &server.base_url;
+    let shown = || crate::util::text::one_line_max(base, 80);
+    if !base.starts_with('/') || base.starts_with("//") || base.contains(['\\', '?', '#']) {
+        return Err(BadServerUrl::NotAPath(shown()));
+    }
+    let page = match flavor {
+        Flavor::Server => "lab",
+        Flavor::Classic => "tree",
+    };
+    let mut url = url::Url::parse(&format!("http://127.0.0.1:{local}/")).map_err(BadServerUrl::Url)?;
+    url.set_path(&format!("{}/{page}", base.trim_end_matches('/')));
+    if !server.token.is_empty() {
+        url.query_pairs_mut().append_pair("token", &server.token);
+    }
+    if url.host_str() != Some("127.0.0.1") || url.port() != Some(local) {
+        return Err(BadServerUrl::LeadsAway(shown()));
+    }
+    Ok(url.into())
+}
+
+/// Why the URL of a Jupyter server cannot be built from what the instance says.
+#[derive(Debug, thiserror::Error)]
+pub enum BadServerUrl {
+    #[error("its base_url {0:?} is not an absolute path")]
+    NotAPath(String),
+    #[error("its base_url {0:?} would lead away from the forward")]
+    LeadsAway(String),
+    #[error("{0}")]
+    Url(url::ParseError),
+}
+
+/// Which Jupyter answered: the UI path to open differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// `jupyter server list`: JupyterLab (and Notebook 7) on jupyter_server.
+    Server,
+    /// `jupyter notebook list`: only the classic notebook.
+    Classic,
+}
+
+/// The servers in `jupyter ... list --json` output: one JSON object per line, other lines ignored.
+pub(crate) fn parse_servers(output: &str) -> Vec<Server> {
+    output.lines().filter_map(|line| serde_json::from_str::<Server>(line.trim()).ok()).collect()
+}
+
+/// The server to forward: the one on Jupyter's default port when there are several.
+pub(crate) fn pick(servers: Vec<Server>) -> Option<Server> {
+    let on_default = servers.iter().position(|s| s.port == DEFAULT_JUPYTER_PORT);
+    let mut servers = servers;
+    match on_default {
+        Some(index) => Some(servers.swap_remove(index)),
+        None => servers.into_iter().next(),
+    }
+}
+
+/// The local port: the one asked for (it must be free), else the remote one, else the next free one.
+pub(crate) fn local_port(asked: Option<u16>, remote: u16) -> Result<u16, WorkError> {
+    let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+    match asked {
+        Some(port) if free(port) => Ok(port),
+        Some(port) => Err(WorkError::LocalPortTaken { port }),
+        None => (remote..=remote.saturating_add(100))
+            .find(|&p| p != 0 && free(p))
+            .ok_or(WorkError::NoFreePort { from: remote }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(base_url: &str, token: &str) -> Server {
+        Server { port: 8888, token: token.into(), base_url: base_url.into() }
+    }
+
+    #[test]
+    fn the_local_url_stays_on_the_forward_whatever_the_instance_says() {
+        assert_eq!(
+            local_url(8890, &server("/", "abc"), Flavor::Server).unwrap(),
+            "http://127.0.0.1:8890/lab?token=abc"
+        );
+        assert_eq!(
+            local_url(8890, &server("/user/me/", "a b&c=d"), Flavor::Classic).unwrap(),
+            "http://127.0.0.1:8890/user/me/tree?token=a+b%26c%3Dd"
+        );
+        assert_eq!(local_url(8890, &server("/x", ""), Flavor::Server).unwrap(), "http://127.0.0.1:8890/x/lab");
+        for hostile in ["@evil.example/", "//evil.example/", "http://evil.example/", "\\\\evil\\", "/a?b=c", "/#x", ""]
+        {
+            assert!(local_url(8890, &server(hostile, "t"), Flavor::Server).is_err(), "{hostile:?} was accepted");
+        }
+        // A path with odd characters is kept as a path, percent-encoded; control characters never come through.
+        let url = local_url(8890, &server("/a@b/\u{1b}[31m/", "t\u{7}"), Flavor::Server).unwrap();
+        assert!(url.starts_with("http://127.0.0.1:8890/a@b/%1B[31m/lab?token=t%07"), "{url}");
+        assert!(!url.chars().any(char::is_control), "{url:?}");
+    }
+
+    #[test]
+    fn remote_paths_are_under_the_users_home_unless_absolute() {
+        assert_eq!(remote_path("azureuser", None), "/home/azureuser");
+        assert_eq!(remote_path("azureuser", Some("cloudfiles/code/")), "/home/azureuser/cloudfiles/code");
+        assert_eq!(remote_path("azureuser", Some("./x")), "/home/azureuser/x");
+        assert_eq!(remote_path("azureuser", Some("/mnt/data")), "/mnt/data");
+        assert_eq!(remote_path("root", None), "/root");
+    }
+
+    #[test]
+    fn the_default_port_wins_among_several_servers() {
+        let list =
+            "not json\n{\"port\": 8889, \"token\": \"a\", \"base_url\": \"/\"}\n{\"port\": 8888, \"token\": \"b\"}\n";
+        let server = pick(parse_servers(list)).unwrap();
+        assert_eq!((server.port, server.token.as_str(), server.base_url.as_str()), (8888, "b", "/"));
+        assert!(pick(parse_servers("")).is_none());
+    }
+}
