@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::azure::arm::{API_VERSION, ArmClient, ArmError};
 use crate::azure::compute::{ComputeResource, ComputeState, InstanceError, SshAccess};
 use crate::azure::credential::TenantId;
-use crate::azure::resource_id::ComputeId;
+use crate::azure::resource_id::{self, ComputeId, WorkspaceId, WorkspaceScope};
 use crate::azure::session::{Session, SessionError};
 
 /// The tenant and subscription lists have their own API version.
@@ -125,16 +125,6 @@ struct Scope {
     arm: Arc<ArmClient>,
 }
 
-fn is_guid(text: &str) -> bool {
-    text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-}
-
-/// Validates a workspace ID from ARM by parsing it as the parent of a compute, which checks every segment.
-fn workspace_path(id: &str) -> Option<String> {
-    let probe: ComputeId = format!("{id}/computes/probe").parse().ok()?;
-    Some(probe.workspace_path())
-}
-
 pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, DiscoverError> {
     let mut discovery = Discovery::default();
     let workspace_lists = if filter.subscriptions.is_empty() {
@@ -156,7 +146,7 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
         .map(|(s, _)| s.subscription.to_ascii_lowercase())
         .collect();
 
-    let mut workspaces: Vec<(String, &Scope)> = Vec::new();
+    let mut workspaces: Vec<(WorkspaceId, &Scope)> = Vec::new();
     for (scope, result) in &workspace_lists {
         let list = match result {
             Ok(list) => list,
@@ -173,30 +163,31 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
             {
                 continue;
             }
-            match ws.id.as_deref().and_then(workspace_path) {
-                Some(path) => workspaces.push((path, scope)),
+            match ws.id.as_deref().and_then(|id| id.parse::<WorkspaceId>().ok()) {
+                Some(id) => workspaces.push((id, scope)),
                 None => discovery.warnings.push(format!("skipped a workspace with an unusable ID: {:?}", ws.id)),
             }
         }
     }
-    workspaces.sort_by(|a, b| a.0.cmp(&b.0));
+    // By path, as text: the order results and notes have always come in.
+    workspaces.sort_by_key(|(id, _)| id.to_string());
     workspaces.dedup_by(|a, b| a.0 == b.0);
 
-    let compute_lists = stream::iter(workspaces.iter().map(|(path, scope)| async move {
-        let name = path.rsplit('/').next().unwrap_or_default();
-        let what = format!("the computes of workspace {name}");
-        let result = scope.arm.list::<ComputeResource>(&format!("{path}/computes"), API_VERSION, &what).await;
-        (name.to_owned(), path, *scope, result)
+    let compute_lists = stream::iter(workspaces.iter().map(|(workspace, scope)| async move {
+        let what = format!("the computes of workspace {}", workspace.workspace);
+        let result = scope.arm.list::<ComputeResource>(&workspace.computes_path(), API_VERSION, &what).await;
+        (workspace, *scope, result)
     }))
     .buffer_unordered(CONCURRENCY)
     .collect::<Vec<_>>()
     .await;
 
-    for (workspace, path, scope, result) in compute_lists {
+    for (workspace, scope, result) in compute_lists {
         let computes = match result {
             Ok(list) => list,
             Err(e) => {
-                discovery.failed.push(Failed::Workspace { path: path.to_ascii_lowercase(), error: e.to_string() });
+                let path = workspace.to_string().to_ascii_lowercase();
+                discovery.failed.push(Failed::Workspace { path, error: e.to_string() });
                 continue;
             }
         };
@@ -217,7 +208,8 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
             };
             let Some(id) = compute.id.as_deref().and_then(|id| id.parse::<ComputeId>().ok()) else {
                 discovery.warnings.push(format!(
-                    "skipped a compute instance in workspace {workspace} whose name cannot be used safely: {:?}",
+                    "skipped a compute instance in workspace {} whose name cannot be used safely: {:?}",
+                    workspace.workspace,
                     compute.name.as_deref().unwrap_or("?")
                 ));
                 continue;
@@ -239,12 +231,7 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
 
 /// `GET .../workspaces` of one subscription (in one resource group, when the filter names one).
 async fn list_workspaces(arm: &ArmClient, sub: &str, filter: &Filter) -> Result<Vec<Workspace>, ArmError> {
-    let path = match &filter.resource_group {
-        Some(rg) => {
-            format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces")
-        }
-        None => format!("/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/workspaces"),
-    };
+    let path = WorkspaceScope { subscription: sub, resource_group: filter.resource_group.as_deref() }.list_path();
     arm.list::<Workspace>(&path, API_VERSION, &format!("the workspaces of subscription {sub}")).await
 }
 
@@ -304,7 +291,8 @@ async fn every_subscription(session: &Session, discovery: &mut Discovery) -> Res
     for (tenant, name, result) in lists {
         match result {
             Ok((arm, list)) => {
-                for sub in list.into_iter().filter(|s| usable(s.state.as_deref()) && is_guid(&s.subscription_id)) {
+                let usable = list.into_iter().filter(|s| usable(s.state.as_deref()));
+                for sub in usable.filter(|s| resource_id::check_subscription(&s.subscription_id).is_ok()) {
                     if !scopes.iter().any(|s| s.subscription.eq_ignore_ascii_case(&sub.subscription_id)) {
                         scopes.push(Scope { subscription: sub.subscription_id, arm: arm.clone() });
                     }
