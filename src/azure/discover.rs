@@ -125,20 +125,20 @@ struct Scope {
     arm: Arc<ArmClient>,
 }
 
+/// A subscription with its list of workspaces, or why that list could not be read.
+type WorkspaceList = (Scope, Result<Vec<Workspace>, ArmError>);
+
+/// A tenant to search: its ID (`None`: the default tenant, when the tenants cannot be listed) and a name for notes.
+type TenantToSearch = (Option<TenantId>, String);
+
+/// A tenant with its client and subscriptions, or why they could not be had: `true` when listing failed,
+/// `false` when signing in to the tenant did.
+type TenantSubscriptions =
+    (Option<TenantId>, String, Result<(Arc<ArmClient>, Vec<Subscription>), (SessionError, bool)>);
+
 pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, DiscoverError> {
     let mut discovery = Discovery::default();
-    let workspace_lists = if filter.subscriptions.is_empty() {
-        let scopes = every_subscription(session, &mut discovery).await?;
-        stream::iter(scopes.into_iter().map(|scope| async move {
-            let result = list_workspaces(&scope.arm, &scope.subscription, filter).await;
-            (scope, result)
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-    } else {
-        named_subscriptions(session, filter).await?
-    };
+    let workspace_lists = subscriptions_and_their_workspaces(session, filter, &mut discovery).await?;
     // Only subscriptions whose workspaces could be listed count as searched: hosts elsewhere are kept.
     discovery.searched = workspace_lists
         .iter()
@@ -146,8 +146,49 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
         .map(|(s, _)| s.subscription.to_ascii_lowercase())
         .collect();
 
+    let workspaces = wanted_workspaces(&workspace_lists, filter, &mut discovery);
+    for (workspace, scope, result) in list_computes(&workspaces).await {
+        match result {
+            Ok(computes) => add_wanted_instances(&mut discovery, filter, workspace, scope, computes)?,
+            Err(e) => {
+                let path = workspace.to_string().to_ascii_lowercase();
+                discovery.failed.push(Failed::Workspace { path, error: e.to_string() });
+            }
+        }
+    }
+    discovery.found.sort_by_key(|f| f.id.cache_key());
+    Ok(discovery)
+}
+
+/// Which subscriptions, each with its workspaces: the named ones, or every usable one the login can see, with
+/// their workspaces listed in parallel.
+async fn subscriptions_and_their_workspaces(
+    session: &Session,
+    filter: &Filter,
+    discovery: &mut Discovery,
+) -> Result<Vec<WorkspaceList>, DiscoverError> {
+    if !filter.subscriptions.is_empty() {
+        return named_subscriptions(session, filter).await;
+    }
+    let scopes = every_subscription(session, discovery).await?;
+    Ok(stream::iter(scopes.into_iter().map(|scope| async move {
+        let result = list_workspaces(&scope.arm, &scope.subscription, filter).await;
+        (scope, result)
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .collect::<Vec<_>>()
+    .await)
+}
+
+/// Which workspaces to search: those the filter names (or all) in the lists that could be read, each once,
+/// in the order of their paths. A list that failed is recorded; a workspace with an unusable ID is a warning.
+fn wanted_workspaces<'a>(
+    workspace_lists: &'a [WorkspaceList],
+    filter: &Filter,
+    discovery: &mut Discovery,
+) -> Vec<(WorkspaceId, &'a Scope)> {
     let mut workspaces: Vec<(WorkspaceId, &Scope)> = Vec::new();
-    for (scope, result) in &workspace_lists {
+    for (scope, result) in workspace_lists {
         let list = match result {
             Ok(list) => list,
             // Among all visible subscriptions, one we cannot read is skipped (a named one failed earlier).
@@ -172,61 +213,66 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
     // By path, as text: the order results and notes have always come in.
     workspaces.sort_by_key(|(id, _)| id.to_string());
     workspaces.dedup_by(|a, b| a.0 == b.0);
+    workspaces
+}
 
-    let compute_lists = stream::iter(workspaces.iter().map(|(workspace, scope)| async move {
+/// `GET .../computes` of every workspace, in parallel.
+async fn list_computes<'a>(
+    workspaces: &'a [(WorkspaceId, &'a Scope)],
+) -> Vec<(&'a WorkspaceId, &'a Scope, Result<Vec<ComputeResource>, ArmError>)> {
+    stream::iter(workspaces.iter().map(|(workspace, scope)| async move {
         let what = format!("the computes of workspace {}", workspace.workspace);
         let result = scope.arm.list::<ComputeResource>(&workspace.computes_path(), API_VERSION, &what).await;
         (workspace, *scope, result)
     }))
     .buffer_unordered(CONCURRENCY)
     .collect::<Vec<_>>()
-    .await;
+    .await
+}
 
-    for (workspace, scope, result) in compute_lists {
-        let computes = match result {
-            Ok(list) => list,
-            Err(e) => {
-                let path = workspace.to_string().to_ascii_lowercase();
-                discovery.failed.push(Failed::Workspace { path, error: e.to_string() });
+/// Which instances of one workspace's computes are found: compute instances with a usable ID (and, with
+/// `mine_only`, the signed-in user's); what is skipped for another reason than not being wanted is a warning.
+fn add_wanted_instances(
+    discovery: &mut Discovery,
+    filter: &Filter,
+    workspace: &WorkspaceId,
+    scope: &Scope,
+    computes: Vec<ComputeResource>,
+) -> Result<(), DiscoverError> {
+    // A guest has a different object ID in every tenant: "mine" is judged with this tenant's token.
+    let me = match filter.mine_only {
+        true => Some(scope.arm.signed_in_object_id().ok_or(DiscoverError::NoObjectId)?),
+        false => None,
+    };
+    for compute in computes {
+        let instance = match compute.instance() {
+            Ok(instance) => instance,
+            Err(InstanceError::NotComputeInstance { .. }) => continue,
+            Err(InstanceError::Malformed { .. }) => {
+                let name = compute.name.as_deref().unwrap_or("?");
+                discovery.warnings.push(format!("skipped {name}: its properties are not readable"));
                 continue;
             }
         };
-        // A guest has a different object ID in every tenant: "mine" is judged with this tenant's token.
-        let me = match filter.mine_only {
-            true => Some(scope.arm.signed_in_object_id().ok_or(DiscoverError::NoObjectId)?),
-            false => None,
+        let Some(id) = compute.id.as_deref().and_then(|id| id.parse::<ComputeId>().ok()) else {
+            discovery.warnings.push(format!(
+                "skipped a compute instance in workspace {} whose name cannot be used safely: {:?}",
+                workspace.workspace,
+                compute.name.as_deref().unwrap_or("?")
+            ));
+            continue;
         };
-        for compute in computes {
-            let instance = match compute.instance() {
-                Ok(instance) => instance,
-                Err(InstanceError::NotComputeInstance { .. }) => continue,
-                Err(InstanceError::Malformed { .. }) => {
-                    let name = compute.name.as_deref().unwrap_or("?");
-                    discovery.warnings.push(format!("skipped {name}: its properties are not readable"));
-                    continue;
-                }
-            };
-            let Some(id) = compute.id.as_deref().and_then(|id| id.parse::<ComputeId>().ok()) else {
-                discovery.warnings.push(format!(
-                    "skipped a compute instance in workspace {} whose name cannot be used safely: {:?}",
-                    workspace.workspace,
-                    compute.name.as_deref().unwrap_or("?")
-                ));
-                continue;
-            };
-            if me.as_deref().is_some_and(|me| !instance.belongs_to(me)) {
-                continue;
-            }
-            discovery.found.push(Found {
-                ssh_access: instance.ssh_access,
-                admin_user: instance.admin_user,
-                state: instance.state,
-                id,
-            });
+        if me.as_deref().is_some_and(|me| !instance.belongs_to(me)) {
+            continue;
         }
+        discovery.found.push(Found {
+            ssh_access: instance.ssh_access,
+            admin_user: instance.admin_user,
+            state: instance.state,
+            id,
+        });
     }
-    discovery.found.sort_by_key(|f| f.id.cache_key());
-    Ok(discovery)
+    Ok(())
 }
 
 /// `GET .../workspaces` of one subscription (in one resource group, when the filter names one).
@@ -239,53 +285,10 @@ async fn list_workspaces(arm: &ArmClient, sub: &str, filter: &Filter) -> Result<
 /// parallel. A tenant whose token cannot be had is a warning naming the fix; the default tenant failing is an
 /// error.
 async fn every_subscription(session: &Session, discovery: &mut Discovery) -> Result<Vec<Scope>, DiscoverError> {
-    let warnings = &mut discovery.warnings;
     let home = session.client(None).await?;
     let home_tenant = home.tenant();
-    let tenants: Vec<(Option<TenantId>, String)> =
-        match home.list::<Tenant>("/tenants", TENANTS_API_VERSION, "the list of tenants").await {
-            Ok(list) => list
-                .into_iter()
-                .filter_map(|t| {
-                    let name = t.display_name.or(t.default_domain).unwrap_or_default();
-                    match t.tenant_id.parse::<TenantId>() {
-                        Ok(id) => Some((Some(id), name)),
-                        Err(e) => {
-                            warnings.push(format!("skipped a tenant: {e}"));
-                            None
-                        }
-                    }
-                })
-                .collect(),
-            Err(e) => {
-                warnings.push(format!("cannot list your tenants ({e}); searching only the default one"));
-                vec![(None, String::new())]
-            }
-        };
-    let lists = stream::iter(tenants.into_iter().map(|(tenant, name)| {
-        let (home, home_tenant) = (home.clone(), home_tenant.clone());
-        async move {
-            // The home tenant's client exists already; reuse it rather than signing in twice.
-            let arm = match &tenant {
-                Some(t) if Some(t) != home_tenant.as_ref() => session.client(Some(t)).await,
-                _ => Ok(home),
-            };
-            // Signing in to another tenant can fail for reasons of that tenant (MFA, conditional access): that
-            // is a note. Failing to list is a failure: its subscriptions' hosts are unknown.
-            let subscriptions = match arm {
-                Ok(arm) => arm
-                    .list::<Subscription>("/subscriptions", TENANTS_API_VERSION, "the list of subscriptions")
-                    .await
-                    .map(|list| (arm, list))
-                    .map_err(|e| (SessionError::from(e), true)),
-                Err(e) => Err((e, false)),
-            };
-            (tenant, name, subscriptions)
-        }
-    }))
-    .buffer_unordered(CONCURRENCY)
-    .collect::<Vec<_>>()
-    .await;
+    let tenants = which_tenants(&home, &mut discovery.warnings).await;
+    let lists = subscriptions_of_tenants(session, &home, tenants).await;
 
     let mut scopes: Vec<Scope> = Vec::new();
     for (tenant, name, result) in lists {
@@ -313,13 +316,67 @@ async fn every_subscription(session: &Session, discovery: &mut Discovery) -> Res
     Ok(scopes)
 }
 
+/// Which tenants to search: every one the account can see, or only the default one when they cannot be listed
+/// (a warning says so); a tenant with an unusable ID is a warning.
+async fn which_tenants(home: &ArmClient, warnings: &mut Vec<String>) -> Vec<TenantToSearch> {
+    match home.list::<Tenant>("/tenants", TENANTS_API_VERSION, "the list of tenants").await {
+        Ok(list) => list
+            .into_iter()
+            .filter_map(|t| {
+                let name = t.display_name.or(t.default_domain).unwrap_or_default();
+                match t.tenant_id.parse::<TenantId>() {
+                    Ok(id) => Some((Some(id), name)),
+                    Err(e) => {
+                        warnings.push(format!("skipped a tenant: {e}"));
+                        None
+                    }
+                }
+            })
+            .collect(),
+        Err(e) => {
+            warnings.push(format!("cannot list your tenants ({e}); searching only the default one"));
+            vec![(None, String::new())]
+        }
+    }
+}
+
+/// The subscriptions of every tenant, each listed with a token of that tenant, in parallel.
+async fn subscriptions_of_tenants(
+    session: &Session,
+    home: &Arc<ArmClient>,
+    tenants: Vec<TenantToSearch>,
+) -> Vec<TenantSubscriptions> {
+    let home_tenant = home.tenant();
+    stream::iter(tenants.into_iter().map(|(tenant, name)| {
+        let (home, home_tenant) = (home.clone(), home_tenant.clone());
+        async move {
+            // The home tenant's client exists already; reuse it rather than signing in twice.
+            let arm = match &tenant {
+                Some(t) if Some(t) != home_tenant.as_ref() => session.client(Some(t)).await,
+                _ => Ok(home),
+            };
+            // Signing in to another tenant can fail for reasons of that tenant (MFA, conditional access): that
+            // is a note. Failing to list is a failure: its subscriptions' hosts are unknown.
+            let subscriptions = match arm {
+                Ok(arm) => arm
+                    .list::<Subscription>("/subscriptions", TENANTS_API_VERSION, "the list of subscriptions")
+                    .await
+                    .map(|list| (arm, list))
+                    .map_err(|e| (SessionError::from(e), true)),
+                Err(e) => Err((e, false)),
+            };
+            (tenant, name, subscriptions)
+        }
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .collect::<Vec<_>>()
+    .await
+}
+
 /// The subscriptions named on the command line, with their workspaces, each listed with the client of its tenant
 /// (ARM names the right tenant when the default one is wrong). A named subscription must work: its failure is
 /// the command's.
-async fn named_subscriptions(
-    session: &Session,
-    filter: &Filter,
-) -> Result<Vec<(Scope, Result<Vec<Workspace>, ArmError>)>, DiscoverError> {
+async fn named_subscriptions(session: &Session, filter: &Filter) -> Result<Vec<WorkspaceList>, DiscoverError> {
     let mut lists = Vec::new();
     for sub in &filter.subscriptions {
         let (arm, list) = session.call(None, |arm| async move { list_workspaces(&arm, sub, filter).await }).await?;
