@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::azure::arm::{API_VERSION, ArmClient, ArmError};
 use crate::azure::compute::{ComputeResource, ComputeState, InstanceError, SshAccess};
 use crate::azure::credential::TenantId;
-use crate::azure::resource_id::ComputeId;
+use crate::azure::resource_id::{self, ComputeId, WorkspaceId, WorkspaceScope};
 use crate::azure::session::{Session, SessionError};
 use crate::util::deadline::Deadline;
 
@@ -132,30 +132,20 @@ struct Scope {
     arm: Arc<ArmClient>,
 }
 
-fn is_guid(text: &str) -> bool {
-    text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-}
+/// A subscription with its list of workspaces, or why that list could not be read.
+type WorkspaceList = (Scope, Result<Vec<Workspace>, ArmError>);
 
-/// Validates a workspace ID from ARM by parsing it as the parent of a compute, which checks every segment.
-fn workspace_path(id: &str) -> Option<String> {
-    let probe: ComputeId = format!("{id}/computes/probe").parse().ok()?;
-    Some(probe.workspace_path())
-}
+/// A tenant to search: its ID (`None`: the default tenant, when the tenants cannot be listed) and a name for notes.
+type TenantToSearch = (Option<TenantId>, String);
+
+/// A tenant with its client and subscriptions, or why they could not be had: `true` when listing failed,
+/// `false` when signing in to the tenant did.
+type TenantSubscriptions =
+    (Option<TenantId>, String, Result<(Arc<ArmClient>, Vec<Subscription>), (SessionError, bool)>);
 
 pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, DiscoverError> {
     let mut discovery = Discovery::default();
-    let workspace_lists = if filter.subscriptions.is_empty() {
-        let scopes = every_subscription(session, &mut discovery).await?;
-        stream::iter(scopes.into_iter().map(|scope| async move {
-            let result = list_workspaces(&scope.arm, &scope.subscription, filter, session.deadline()).await;
-            (scope, result)
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-    } else {
-        named_subscriptions(session, filter).await?
-    };
+    let workspace_lists = subscriptions_and_their_workspaces(session, filter, &mut discovery).await?;
     // Only subscriptions whose workspaces could be listed count as searched: hosts elsewhere are kept.
     discovery.searched = workspace_lists
         .iter()
@@ -163,8 +153,49 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
         .map(|(s, _)| s.subscription.to_ascii_lowercase())
         .collect();
 
-    let mut workspaces: Vec<(String, &Scope)> = Vec::new();
-    for (scope, result) in &workspace_lists {
+    let workspaces = wanted_workspaces(&workspace_lists, filter, &mut discovery);
+    for (workspace, scope, result) in list_computes(&workspaces, session.deadline()).await {
+        match result {
+            Ok(computes) => add_wanted_instances(&mut discovery, filter, workspace, scope, computes)?,
+            Err(e) => {
+                let path = workspace.to_string().to_ascii_lowercase();
+                discovery.failed.push(Failed::Workspace { path, error: e.to_string() });
+            }
+        }
+    }
+    discovery.found.sort_by_key(|f| f.id.cache_key());
+    Ok(discovery)
+}
+
+/// Which subscriptions, each with its workspaces: the named ones, or every usable one the login can see, with
+/// their workspaces listed in parallel.
+async fn subscriptions_and_their_workspaces(
+    session: &Session,
+    filter: &Filter,
+    discovery: &mut Discovery,
+) -> Result<Vec<WorkspaceList>, DiscoverError> {
+    if !filter.subscriptions.is_empty() {
+        return named_subscriptions(session, filter).await;
+    }
+    let scopes = every_subscription(session, discovery).await?;
+    Ok(stream::iter(scopes.into_iter().map(|scope| async move {
+        let result = list_workspaces(&scope.arm, &scope.subscription, filter, session.deadline()).await;
+        (scope, result)
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .collect::<Vec<_>>()
+    .await)
+}
+
+/// Which workspaces to search: those the filter names (or all) in the lists that could be read, each once,
+/// in the order of their paths. A list that failed is recorded; a workspace with an unusable ID is a warning.
+fn wanted_workspaces<'a>(
+    workspace_lists: &'a [WorkspaceList],
+    filter: &Filter,
+    discovery: &mut Discovery,
+) -> Vec<(WorkspaceId, &'a Scope)> {
+    let mut workspaces: Vec<(WorkspaceId, &Scope)> = Vec::new();
+    for (scope, result) in workspace_lists {
         let list = match result {
             Ok(list) => list,
             // Among all visible subscriptions, one we cannot read is skipped (a named one failed earlier).
@@ -180,69 +211,77 @@ pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, D
             {
                 continue;
             }
-            match ws.id.as_deref().and_then(workspace_path) {
-                Some(path) => workspaces.push((path, scope)),
+            match ws.id.as_deref().and_then(|id| id.parse::<WorkspaceId>().ok()) {
+                Some(id) => workspaces.push((id, scope)),
                 None => discovery.warnings.push(format!("skipped a workspace with an unusable ID: {:?}", ws.id)),
             }
         }
     }
-    workspaces.sort_by(|a, b| a.0.cmp(&b.0));
+    // By path, as text: the order results and notes have always come in.
+    workspaces.sort_by_key(|(id, _)| id.to_string());
     workspaces.dedup_by(|a, b| a.0 == b.0);
+    workspaces
+}
 
-    let compute_lists = stream::iter(workspaces.iter().map(|(path, scope)| async move {
-        let name = path.rsplit('/').next().unwrap_or_default();
-        let what = format!("the computes of workspace {name}");
-        let computes = format!("{path}/computes");
-        let result = scope.arm.list::<ComputeResource>(&computes, API_VERSION, &what, session.deadline()).await;
-        (name.to_owned(), path, *scope, result)
+/// `GET .../computes` of every workspace, in parallel.
+async fn list_computes<'a>(
+    workspaces: &'a [(WorkspaceId, &'a Scope)],
+    deadline: &Deadline,
+) -> Vec<(&'a WorkspaceId, &'a Scope, Result<Vec<ComputeResource>, ArmError>)> {
+    stream::iter(workspaces.iter().map(|(workspace, scope)| async move {
+        let what = format!("the computes of workspace {}", workspace.workspace);
+        let path = workspace.computes_path();
+        let result = scope.arm.list::<ComputeResource>(&path, API_VERSION, &what, deadline).await;
+        (workspace, *scope, result)
     }))
     .buffer_unordered(CONCURRENCY)
     .collect::<Vec<_>>()
-    .await;
+    .await
+}
 
-    for (workspace, path, scope, result) in compute_lists {
-        let computes = match result {
-            Ok(list) => list,
-            Err(e) => {
-                discovery.failed.push(Failed::Workspace { path: path.to_ascii_lowercase(), error: e.to_string() });
+/// Which instances of one workspace's computes are found: compute instances with a usable ID (and, with
+/// `mine_only`, the signed-in user's); what is skipped for another reason than not being wanted is a warning.
+fn add_wanted_instances(
+    discovery: &mut Discovery,
+    filter: &Filter,
+    workspace: &WorkspaceId,
+    scope: &Scope,
+    computes: Vec<ComputeResource>,
+) -> Result<(), DiscoverError> {
+    // A guest has a different object ID in every tenant: "mine" is judged with this tenant's token.
+    let me = match filter.mine_only {
+        true => Some(scope.arm.signed_in_object_id().ok_or(DiscoverError::NoObjectId)?),
+        false => None,
+    };
+    for compute in computes {
+        let instance = match compute.instance() {
+            Ok(instance) => instance,
+            Err(InstanceError::NotComputeInstance { .. }) => continue,
+            Err(InstanceError::Malformed { .. }) => {
+                let name = compute.name.as_deref().unwrap_or("?");
+                discovery.warnings.push(format!("skipped {name}: its properties are not readable"));
                 continue;
             }
         };
-        // A guest has a different object ID in every tenant: "mine" is judged with this tenant's token.
-        let me = match filter.mine_only {
-            true => Some(scope.arm.signed_in_object_id().ok_or(DiscoverError::NoObjectId)?),
-            false => None,
+        let Some(id) = compute.id.as_deref().and_then(|id| id.parse::<ComputeId>().ok()) else {
+            discovery.warnings.push(format!(
+                "skipped a compute instance in workspace {} whose name cannot be used safely: {:?}",
+                workspace.workspace,
+                compute.name.as_deref().unwrap_or("?")
+            ));
+            continue;
         };
-        for compute in computes {
-            let instance = match compute.instance() {
-                Ok(instance) => instance,
-                Err(InstanceError::NotComputeInstance { .. }) => continue,
-                Err(InstanceError::Malformed { .. }) => {
-                    let name = compute.name.as_deref().unwrap_or("?");
-                    discovery.warnings.push(format!("skipped {name}: its properties are not readable"));
-                    continue;
-                }
-            };
-            let Some(id) = compute.id.as_deref().and_then(|id| id.parse::<ComputeId>().ok()) else {
-                discovery.warnings.push(format!(
-                    "skipped a compute instance in workspace {workspace} whose name cannot be used safely: {:?}",
-                    compute.name.as_deref().unwrap_or("?")
-                ));
-                continue;
-            };
-            if me.as_deref().is_some_and(|me| !instance.belongs_to(me)) {
-                continue;
-            }
-            discovery.found.push(Found {
-                ssh_access: instance.ssh_access,
-                admin_user: instance.admin_user,
-                state: instance.state,
-                id,
-            });
+        if me.as_deref().is_some_and(|me| !instance.belongs_to(me)) {
+            continue;
         }
+        discovery.found.push(Found {
+            ssh_access: instance.ssh_access,
+            admin_user: instance.admin_user,
+            state: instance.state,
+            id,
+        });
     }
-    discovery.found.sort_by_key(|f| f.id.cache_key());
-    Ok(discovery)
+    Ok(())
 }
 
 /// `GET .../workspaces` of one subscription (in one resource group, when the filter names one).
@@ -252,12 +291,7 @@ async fn list_workspaces(
     filter: &Filter,
     deadline: &Deadline,
 ) -> Result<Vec<Workspace>, ArmError> {
-    let path = match &filter.resource_group {
-        Some(rg) => {
-            format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces")
-        }
-        None => format!("/subscriptions/{sub}/providers/Microsoft.MachineLearningServices/workspaces"),
-    };
+    let path = WorkspaceScope { subscription: sub, resource_group: filter.resource_group.as_deref() }.list_path();
     arm.list::<Workspace>(&path, API_VERSION, &format!("the workspaces of subscription {sub}"), deadline).await
 }
 
@@ -265,30 +299,69 @@ async fn list_workspaces(
 /// parallel. A tenant whose token cannot be had is a warning naming the fix; the default tenant failing is an
 /// error.
 async fn every_subscription(session: &Session, discovery: &mut Discovery) -> Result<Vec<Scope>, DiscoverError> {
-    let warnings = &mut discovery.warnings;
     let home = session.client(None).await?;
     let home_tenant = home.tenant();
-    let tenants: Vec<(Option<TenantId>, String)> =
-        match home.list::<Tenant>("/tenants", TENANTS_API_VERSION, "the list of tenants", session.deadline()).await {
-            Ok(list) => list
-                .into_iter()
-                .filter_map(|t| {
-                    let name = t.display_name.or(t.default_domain).unwrap_or_default();
-                    match t.tenant_id.parse::<TenantId>() {
-                        Ok(id) => Some((Some(id), name)),
-                        Err(e) => {
-                            warnings.push(format!("skipped a tenant: {e}"));
-                            None
-                        }
+    let tenants = which_tenants(&home, &mut discovery.warnings, session.deadline()).await;
+    let lists = subscriptions_of_tenants(session, &home, tenants).await;
+
+    let mut scopes: Vec<Scope> = Vec::new();
+    for (tenant, name, result) in lists {
+        match result {
+            Ok((arm, list)) => {
+                let usable = list.into_iter().filter(|s| usable(s.state.as_deref()));
+                for sub in usable.filter(|s| resource_id::check_subscription(&s.subscription_id).is_ok()) {
+                    if !scopes.iter().any(|s| s.subscription.eq_ignore_ascii_case(&sub.subscription_id)) {
+                        scopes.push(Scope { subscription: sub.subscription_id, arm: arm.clone() });
                     }
-                })
-                .collect(),
-            Err(e) => {
-                warnings.push(format!("cannot list your tenants ({e}); searching only the default one"));
-                vec![(None, String::new())]
+                }
             }
-        };
-    let lists = stream::iter(tenants.into_iter().map(|(tenant, name)| {
+            Err((e, _)) if tenant.is_none() || tenant == home_tenant => return Err(e.into()),
+            Err((e, listing)) => {
+                let id = tenant.map(|t| t.to_string()).unwrap_or_default();
+                let label = if name.is_empty() { id } else { format!("{name} ({id})") };
+                match listing {
+                    true => discovery.failed.push(Failed::Tenant { tenant: label, error: e.to_string() }),
+                    false => discovery.warnings.push(format!("skipped tenant {label}: {e}")),
+                }
+            }
+        }
+    }
+    scopes.sort_by(|a, b| a.subscription.cmp(&b.subscription));
+    Ok(scopes)
+}
+
+/// Which tenants to search: every one the account can see, or only the default one when they cannot be listed
+/// (a warning says so); a tenant with an unusable ID is a warning.
+async fn which_tenants(home: &ArmClient, warnings: &mut Vec<String>, deadline: &Deadline) -> Vec<TenantToSearch> {
+    match home.list::<Tenant>("/tenants", TENANTS_API_VERSION, "the list of tenants", deadline).await {
+        Ok(list) => list
+            .into_iter()
+            .filter_map(|t| {
+                let name = t.display_name.or(t.default_domain).unwrap_or_default();
+                match t.tenant_id.parse::<TenantId>() {
+                    Ok(id) => Some((Some(id), name)),
+                    Err(e) => {
+                        warnings.push(format!("skipped a tenant: {e}"));
+                        None
+                    }
+                }
+            })
+            .collect(),
+        Err(e) => {
+            warnings.push(format!("cannot list your tenants ({e}); searching only the default one"));
+            vec![(None, String::new())]
+        }
+    }
+}
+
+/// The subscriptions of every tenant, each listed with a token of that tenant, in parallel.
+async fn subscriptions_of_tenants(
+    session: &Session,
+    home: &Arc<ArmClient>,
+    tenants: Vec<TenantToSearch>,
+) -> Vec<TenantSubscriptions> {
+    let home_tenant = home.tenant();
+    stream::iter(tenants.into_iter().map(|(tenant, name)| {
         let (home, home_tenant) = (home.clone(), home_tenant.clone());
         async move {
             // The home tenant's client exists already; reuse it rather than signing in twice.
@@ -316,40 +389,13 @@ async fn every_subscription(session: &Session, discovery: &mut Discovery) -> Res
     }))
     .buffer_unordered(CONCURRENCY)
     .collect::<Vec<_>>()
-    .await;
-
-    let mut scopes: Vec<Scope> = Vec::new();
-    for (tenant, name, result) in lists {
-        match result {
-            Ok((arm, list)) => {
-                for sub in list.into_iter().filter(|s| usable(s.state.as_deref()) && is_guid(&s.subscription_id)) {
-                    if !scopes.iter().any(|s| s.subscription.eq_ignore_ascii_case(&sub.subscription_id)) {
-                        scopes.push(Scope { subscription: sub.subscription_id, arm: arm.clone() });
-                    }
-                }
-            }
-            Err((e, _)) if tenant.is_none() || tenant == home_tenant => return Err(e.into()),
-            Err((e, listing)) => {
-                let id = tenant.map(|t| t.to_string()).unwrap_or_default();
-                let label = if name.is_empty() { id } else { format!("{name} ({id})") };
-                match listing {
-                    true => discovery.failed.push(Failed::Tenant { tenant: label, error: e.to_string() }),
-                    false => discovery.warnings.push(format!("skipped tenant {label}: {e}")),
-                }
-            }
-        }
-    }
-    scopes.sort_by(|a, b| a.subscription.cmp(&b.subscription));
-    Ok(scopes)
+    .await
 }
 
 /// The subscriptions named on the command line, with their workspaces, each listed with the client of its tenant
 /// (ARM names the right tenant when the default one is wrong). A named subscription must work: its failure is
 /// the command's.
-async fn named_subscriptions(
-    session: &Session,
-    filter: &Filter,
-) -> Result<Vec<(Scope, Result<Vec<Workspace>, ArmError>)>, DiscoverError> {
+async fn named_subscriptions(session: &Session, filter: &Filter) -> Result<Vec<WorkspaceList>, DiscoverError> {
     let mut lists = Vec::new();
     for sub in &filter.subscriptions {
         let deadline = session.deadline();

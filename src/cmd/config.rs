@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::azure::compute::ComputeState;
 use crate::azure::discover::{self, Filter};
-use crate::azure::resource_id::ComputeId;
+use crate::azure::resource_id::{self, ComputeId};
 use crate::azure::session::{AzureOptions, Session};
 use crate::cmd::{Console, Error, UsageError, block_on_within};
 use crate::sshconf::hosts::{self, Flavor, HostEntry, Launcher, Source};
@@ -165,19 +165,13 @@ pub struct Discover {
 
 /// Checks the search scope with the same rules as resource IDs, before anything goes over the network.
 fn check_scope(d: &Discover) -> Result<(), UsageError> {
-    let valid = |sub: &str, rg: &str, ws: &str| {
-        format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}/computes/x")
-            .parse::<ComputeId>()
-            .is_ok()
-    };
-    const ANY_SUB: &str = "00000000-0000-0000-0000-000000000000";
-    if let Some(sub) = d.subscriptions.iter().find(|sub| !valid(sub, "rg", "ws")) {
+    if let Some(sub) = d.subscriptions.iter().find(|sub| resource_id::check_subscription(sub).is_err()) {
         return Err(UsageError::Subscription(sub.clone()));
     }
-    if let Some(rg) = d.resource_group.as_ref().filter(|rg| !valid(ANY_SUB, rg, "ws")) {
+    if let Some(rg) = d.resource_group.as_ref().filter(|rg| resource_id::check_resource_group(rg).is_err()) {
         return Err(UsageError::ResourceGroup(rg.clone()));
     }
-    if let Some(ws) = d.workspace.as_ref().filter(|ws| !valid(ANY_SUB, "rg", ws)) {
+    if let Some(ws) = d.workspace.as_ref().filter(|ws| resource_id::check_workspace_name(ws).is_err()) {
         return Err(UsageError::Workspace(ws.clone()));
     }
     if !d.prefix.is_empty() && hosts::check_alias(&format!("{}x", d.prefix)).is_err() {

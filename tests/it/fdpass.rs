@@ -56,21 +56,7 @@ fn fdpass_scp_64_mib_is_byte_exact() {
     let sshd = env.start_sshd();
     env.put_running("ci1", sshd.port());
     let config = env.ssh_config("azmlci1", &compute_id("ci1"), "--fdpass ");
-    let local = env.path("local.bin");
-    std::fs::write(&local, crate::common::random_bytes(64 * 1024 * 1024, 5)).unwrap();
-    let (remote, back) = (env.path("remote.bin"), env.path("back.bin"));
-    for (from, to) in [
-        (local.display().to_string(), format!("azmlci1:{}", remote.display())),
-        (format!("azmlci1:{}", remote.display()), back.display().to_string()),
-    ] {
-        let mut scp = env.command("scp");
-        scp.arg("-F").arg(&config).arg(&from).arg(&to);
-        let out = run(&mut scp, None, LIMIT);
-        assert!(out.status.success(), "{}", out.stderr);
-    }
-    let expected = crate::common::sha256_file(&local);
-    assert_eq!(crate::common::sha256_file(&remote), expected);
-    assert_eq!(crate::common::sha256_file(&back), expected);
+    env.scp_round_trip(&config, "azmlci1", 64 * 1024 * 1024, 5);
 }
 
 #[test]

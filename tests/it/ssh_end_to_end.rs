@@ -99,24 +99,7 @@ fn scp_64_mib_both_ways_is_byte_exact() {
     let sshd = env.start_sshd();
     env.put_running("ci1", sshd.port());
     let config = env.ssh_config("azmlci1", &compute_id("ci1"), "");
-    let local = env.path("local.bin");
-    std::fs::write(&local, crate::common::random_bytes(64 * 1024 * 1024, 42)).unwrap();
-    let remote = env.path("remote.bin");
-    let back = env.path("back.bin");
-
-    let mut up = env.command("scp");
-    up.arg("-F").arg(&config).arg(&local).arg(format!("azmlci1:{}", remote.display()));
-    let out = run(&mut up, None, LIMIT);
-    assert!(out.status.success(), "scp up: {}", out.stderr);
-
-    let mut down = env.command("scp");
-    down.arg("-F").arg(&config).arg(format!("azmlci1:{}", remote.display())).arg(&back);
-    let out = run(&mut down, None, LIMIT);
-    assert!(out.status.success(), "scp down: {}", out.stderr);
-
-    let expected = crate::common::sha256_file(&local);
-    assert_eq!(crate::common::sha256_file(&remote), expected);
-    assert_eq!(crate::common::sha256_file(&back), expected);
+    env.scp_round_trip(&config, "azmlci1", 64 * 1024 * 1024, 42);
 }
 
 #[test]

@@ -36,18 +36,7 @@ fn ssh_scp_and_git_work_through_the_tunnel() {
     assert_eq!(out.stdout_text(), "ok\n");
     assert_eq!(t.gateway.handshakes(), 1);
 
-    let local = env.path("local.bin");
-    std::fs::write(&local, crate::common::random_bytes(64 * 1024 * 1024, 11)).unwrap();
-    let (remote, back) = (env.path("remote.bin"), env.path("back.bin"));
-    for (from, to) in [
-        (local.display().to_string(), format!("azmlci1:{}", remote.display())),
-        (format!("azmlci1:{}", remote.display()), back.display().to_string()),
-    ] {
-        env.scp(&t.config, &from, &to);
-    }
-    let expected = crate::common::sha256_file(&local);
-    assert_eq!(crate::common::sha256_file(&remote), expected);
-    assert_eq!(crate::common::sha256_file(&back), expected);
+    env.scp_round_trip(&t.config, "azmlci1", 64 * 1024 * 1024, 11);
 
     env.git_clone_works(&t.config, "azmlci1");
 }

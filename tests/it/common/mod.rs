@@ -202,6 +202,19 @@ impl TestEnv {
         assert!(out.status.success(), "scp {from} {to}: {}", out.stderr);
     }
 
+    /// `len` random bytes copied to `ALIAS` and back with [`Self::scp`] arrive byte for byte both ways: the bulk
+    /// transfer check of every transport (direct, fd passing, the tunnel).
+    pub fn scp_round_trip(&self, config: &Path, alias: &str, len: usize, seed: u64) {
+        let local = self.path("local.bin");
+        std::fs::write(&local, random_bytes(len, seed)).unwrap();
+        let (remote, back) = (self.path("remote.bin"), self.path("back.bin"));
+        self.scp(config, &local.display().to_string(), &format!("{alias}:{}", remote.display()));
+        self.scp(config, &format!("{alias}:{}", remote.display()), &back.display().to_string());
+        let expected = sha256_file(&local);
+        assert_eq!(sha256_file(&remote), expected, "scp up");
+        assert_eq!(sha256_file(&back), expected, "scp down");
+    }
+
     /// `git clone ALIAS:<a bare repository on the "instance">` over `ssh -F <config>` succeeds.
     pub fn git_clone_works(&self, config: &Path, alias: &str) {
         let limit = Duration::from_secs(90);
