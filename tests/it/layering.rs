@@ -137,3 +137,153 @@ fn platform_conditions_stay_in_the_platform_modules() {
     }
     assert!(violations.is_empty(), "{}", violations.join("\n"));
 }
+
+/// A source file's module path: `cmd/mod.rs` → `cmd`, `util/fs/unix.rs` → `util::fs::unix`.
+fn module_of(path: &str) -> String {
+    path.trim_end_matches(".rs").trim_end_matches("/mod").replace('/', "::")
+}
+
+/// The modules of `src/` a line's `crate::` paths name: the longest known module prefix of each path, and of each
+/// `module::` item in a `{…}` group (`crate::cmd::{Console, progress::Renderer}` names `cmd` and `cmd::progress`).
+fn modules_named(line: &str, modules: &[String]) -> Vec<String> {
+    let longest = |path: &str| {
+        modules.iter().filter(|m| path == m.as_str() || path.starts_with(&format!("{m}::"))).max_by_key(|m| m.len())
+    };
+    let mut named = Vec::new();
+    for (index, _) in line.match_indices("crate::") {
+        let rest: String = line[index + 7..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '{' | '}' | ',' | ' '))
+            .collect();
+        let (head, group) = rest.split_once('{').unwrap_or((&rest, ""));
+        let head = head.trim_end_matches(':').trim();
+        named.extend(longest(head).cloned());
+        for item in group.split([',', '}']).map(str::trim).filter(|i| i.contains("::")) {
+            named.extend(longest(&format!("{head}::{item}")).cloned());
+        }
+    }
+    named
+}
+
+/// Inside a folder, files use one another one way only: a cycle between two files (a module using the folder's
+/// `mod.rs` while `mod.rs` uses it back) is a knot a reader cannot untie from either end.
+#[test]
+fn files_inside_a_folder_use_one_another_one_way() {
+    let sources = sources();
+    let modules: Vec<String> = sources.iter().map(|(path, _)| module_of(path)).collect();
+    let mut edges: Vec<(String, String)> = Vec::new();
+    for (path, code) in &sources {
+        let from = module_of(path);
+        for (_, line) in code_lines(code) {
+            for to in modules_named(line, &modules) {
+                let same_folder = layer(path) == to.split("::").next().unwrap_or_default();
+                if to != from && same_folder && !edges.contains(&(from.clone(), to.clone())) {
+                    edges.push((from.clone(), to));
+                }
+            }
+        }
+    }
+    // A cycle is an edge whose target reaches its source again.
+    let reaches = |start: &str, goal: &str| {
+        let (mut seen, mut stack) = (vec![start.to_owned()], vec![start.to_owned()]);
+        while let Some(node) = stack.pop() {
+            for (_, next) in edges.iter().filter(|(from, _)| *from == node) {
+                if next == goal {
+                    return true;
+                }
+                if !seen.contains(next) {
+                    seen.push(next.clone());
+                    stack.push(next.clone());
+                }
+            }
+        }
+        false
+    };
+    let cycles: Vec<String> =
+        edges.iter().filter(|(from, to)| reaches(to, from)).map(|(from, to)| format!("{from} → {to}")).collect();
+    assert!(cycles.is_empty(), "files that use each other in a circle:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn the_cycle_check_sees_grouped_and_nested_paths() {
+    let modules: Vec<String> = ["cmd", "cmd::work", "cmd::progress", "util"].map(String::from).to_vec();
+    let named = modules_named("use crate::cmd::{Console, work::WorkError, progress::Renderer};", &modules);
+    assert_eq!(named, ["cmd", "cmd::work", "cmd::progress"]);
+    assert_eq!(modules_named("let x = crate::util::text::one_line(y);", &modules), ["util"]);
+}
+
+/// Functions stay short enough to read at once: no function of the shipped code is over 80 lines (signature to
+/// closing brace). Unit-test modules are exempt.
+#[test]
+fn no_function_is_longer_than_80_lines() {
+    const LIMIT: usize = 80;
+    let mut long = Vec::new();
+    for (path, code) in sources() {
+        let lines: Vec<&str> = code.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let Some(name) = function_name(lines[i]) else {
+                i += 1;
+                continue;
+            };
+            let (mut depth, mut opened, mut end) = (0i64, false, i);
+            for (j, line) in lines.iter().enumerate().skip(i) {
+                let code = without_literals(line);
+                if !opened && code.contains(';') && !code.contains('{') {
+                    break; // a declaration without a body
+                }
+                depth += code.matches('{').count() as i64 - code.matches('}').count() as i64;
+                opened |= code.contains('{');
+                end = j;
+                if opened && depth <= 0 {
+                    break;
+                }
+            }
+            if opened && end - i + 1 > LIMIT {
+                long.push(format!("src/{path}:{} {name} is {} lines", i + 1, end - i + 1));
+            }
+            i = if opened { end + 1 } else { i + 1 };
+        }
+    }
+    assert!(long.is_empty(), "functions over {LIMIT} lines:\n{}", long.join("\n"));
+}
+
+/// The name of the function a line starts, if it starts one.
+fn function_name(line: &str) -> Option<&str> {
+    let mut words = line.split_whitespace().skip_while(|w| {
+        w.starts_with("pub") || matches!(*w, "const" | "async" | "unsafe" | "extern" | "\"C\"" | "\"system\"")
+    });
+    (words.next()? == "fn").then(|| words.next())?.map(|w| w.split(['(', '<']).next().unwrap_or(w))
+}
+
+/// A line with string and char literals emptied and a trailing comment cut, so braces in them do not count.
+fn without_literals(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '\'' if chars.clone().nth(1) == Some('\'') || chars.peek() == Some(&'\\') => {
+                // A char literal ('{' or '\n'); a lifetime ('a) has no closing quote and stays.
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => break,
+            _ => out.push(c),
+        }
+    }
+    out
+}
