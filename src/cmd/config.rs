@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 
-use crate::azure::compute::ComputeState;
-use crate::azure::discover::{self, Filter};
+use crate::azure::discover::{self, Discovery, Filter};
 use crate::azure::resource_id::{self, ComputeId};
 use crate::azure::session::{AzureOptions, Session};
 use crate::cmd::{Console, Error, UsageError, block_on_within};
 use crate::sshconf::hosts::{self, Flavor, HostEntry, Launcher, Source};
 use crate::sshconf::include::IncludeState;
-use crate::sshconf::merge::{self, Candidate, HostSettings, Searched, Settings};
+use crate::sshconf::merge::{self, Candidate, HostSettings, Searched, Settings, Skip};
 use crate::sshconf::program;
 use crate::sshconf::store::{self, ConfigError, Layout, Report};
 
@@ -163,6 +162,18 @@ pub struct Discover {
     pub keep_going: bool,
 }
 
+impl Discover {
+    /// What discovery searches.
+    fn filter(&self) -> Filter {
+        Filter {
+            subscriptions: self.subscriptions.clone(),
+            resource_group: self.resource_group.clone(),
+            workspace: self.workspace.clone(),
+            mine_only: !self.all,
+        }
+    }
+}
+
 /// Checks the search scope with the same rules as resource IDs, before anything goes over the network.
 fn check_scope(d: &Discover) -> Result<(), UsageError> {
     if let Some(sub) = d.subscriptions.iter().find(|sub| resource_id::check_subscription(sub).is_err()) {
@@ -180,6 +191,20 @@ fn check_scope(d: &Discover) -> Result<(), UsageError> {
     Ok(())
 }
 
+/// What the user learns about a discovery: what it skipped and could not list, and why an instance got no host.
+fn discovery_notes(discovery: &Discovery, skips: &[Skip], none_found: bool, all: bool) -> Vec<String> {
+    let mut notes = discovery.warnings.clone();
+    notes.extend(discovery.failed.iter().map(|f| format!("could not list {f}; its hosts are kept as they were")));
+    notes.extend(skips.iter().map(ToString::to_string));
+    if none_found {
+        let whose = if all { "" } else { " assigned to you (use --all for every instance)" };
+        notes.push(format!("no compute instances{whose} were found"));
+    }
+    notes
+}
+
+/// `azml-ssh config`: discovers the instances (assigned to the signed-in user, or all with `--all`) and writes
+/// one host for each, keeping what it did not search and what it could not list.
 pub fn config(
     d: &Discover,
     settings: &HostSettings,
@@ -192,40 +217,16 @@ pub fn config(
     let program = program(options, console)?;
     let layout = layout(options)?;
 
-    let filter = Filter {
-        subscriptions: d.subscriptions.clone(),
-        resource_group: d.resource_group.clone(),
-        workspace: d.workspace.clone(),
-        mine_only: !d.all,
-    };
+    let filter = d.filter();
     let session = Session::new(azure, azure.deadline())?;
     let discovery = block_on_within(session.deadline(), "listing compute instances", async {
         Ok(discover::discover(&session, &filter).await?)
     })?;
 
-    let candidates: Vec<Candidate> = discovery
-        .found
-        .iter()
-        .map(|f| Candidate {
-            id: f.id.clone(),
-            admin_user: f.admin_user.clone(),
-            deleting: f.state == ComputeState::Deleting,
-        })
-        .collect();
+    let candidates: Vec<Candidate> = discovery.found.iter().map(Candidate::from).collect();
     let (found, skips) = merge::hosts_for(&candidates, &d.prefix, &checked, &store::user_hosts(&layout)?);
-    let mut notes = discovery.warnings.clone();
-    notes.extend(discovery.failed.iter().map(|f| format!("could not list {f}; its hosts are kept as they were")));
-    notes.extend(skips.iter().map(ToString::to_string));
-    if found.is_empty() {
-        let whose = if d.all { "" } else { " assigned to you (use --all for every instance)" };
-        notes.push(format!("no compute instances{whose} were found"));
-    }
-    let searched = Searched {
-        subscriptions: discovery.searched.clone(),
-        failed_workspaces: discovery.failed_workspaces(),
-        resource_group: d.resource_group.clone(),
-        workspace: d.workspace.clone(),
-    };
+    let mut notes = discovery_notes(&discovery, &skips, found.is_empty(), d.all);
+    let searched = Searched::by(&discovery, &filter);
     let aliases: Vec<String> = found.iter().map(|e| e.alias.clone()).collect();
     let report = store::update_hosts(&layout, &program, true, options.dry_run, |entries| {
         let skips = merge::merge(entries, found, &searched, &checked);

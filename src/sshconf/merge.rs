@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::azure::compute::ComputeState;
+use crate::azure::discover::{Discovery, Filter, Found};
 use crate::azure::resource_id::ComputeId;
 use crate::sshconf::hosts::{self, HostEntry, InvalidValue, Source};
 use crate::sshconf::store::UserHost;
@@ -69,6 +71,16 @@ pub struct Candidate {
     pub admin_user: Option<String>,
     /// Being deleted: it gets no host (`status` still shows it).
     pub deleting: bool,
+}
+
+impl From<&Found> for Candidate {
+    fn from(found: &Found) -> Self {
+        Candidate {
+            id: found.id.clone(),
+            admin_user: found.admin_user.clone(),
+            deleting: found.state == ComputeState::Deleting,
+        }
+    }
 }
 
 /// Why a found instance gets no host.
@@ -161,6 +173,17 @@ pub struct Searched {
 }
 
 impl Searched {
+    /// What a discovery with `filter` searched: the subscriptions whose workspaces it listed, less the workspaces
+    /// whose computes it could not list.
+    pub fn by(discovery: &Discovery, filter: &Filter) -> Self {
+        Searched {
+            subscriptions: discovery.searched.clone(),
+            failed_workspaces: discovery.failed_workspaces(),
+            resource_group: filter.resource_group.clone(),
+            workspace: filter.workspace.clone(),
+        }
+    }
+
     /// Whether this run could have found `entry` again, and so may replace or drop it.
     pub fn covers(&self, entry: &HostEntry) -> bool {
         let id = &entry.id;

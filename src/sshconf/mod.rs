@@ -3,7 +3,8 @@
 //! store that changes both ([`store`]), the rules that merge found instances into it ([`merge`]), the program path written into `ProxyCommand` ([`program`]), and which ssh flavour
 //! (Unix or Windows OpenSSH) it is all written for ([`flavor`]).
 //!
-//! Below this folder are only `azure::resource_id` (the IDs written into ProxyCommand) and `util`.
+//! Below this folder are only `azure::resource_id` (the IDs written into ProxyCommand), `azure::discover`'s results
+//! (which [`merge`] turns into hosts) and `util`.
 
 pub mod flavor;
 pub mod hosts;
