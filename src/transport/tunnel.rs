@@ -32,7 +32,8 @@ const PATH: &str = "/nbip/v1.0/ws-tcp/port/22";
 pub const HANDSHAKE_TRIES: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one handshake may take, from resolving the gateway's name to its answer.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A ping every 20 s (as the Azure CLI does) keeps idle-timeout middleboxes quiet; no pong by the next ping means
 /// the link is dead.
 const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -117,8 +118,8 @@ impl GatewayDomains {
     }
 }
 
-/// A gateway that passed the allow-list: the only kind [`open`] and [`probe_banner`] accept, so no code path can
-/// send a token to a gateway that was not checked. Only [`AllowedGateway::check`] makes one.
+/// A gateway that passed the allow-list: the only kind [`open`] accepts, so no code path can send a token to a
+/// gateway that was not checked. Only [`AllowedGateway::check`] makes one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllowedGateway(Gateway);
 
@@ -492,37 +493,6 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 fn broken(e: tungstenite::Error) -> TunnelError {
     TunnelError::Broken(error_chain(&e))
-}
-
-/// Opens the tunnel and returns the first line the instance's sshd sends (its banner), then closes — for
-/// `azml-ssh doctor`.
-pub async fn probe_banner(gateway: &AllowedGateway, token: &str) -> Result<String, TunnelError> {
-    let mut ws = open(gateway, token, 1).await?;
-    let mut received = Vec::new();
-    let read = async {
-        while let Some(message) = ws.next().await {
-            match message {
-                Ok(Message::Binary(data)) => {
-                    received.extend_from_slice(&data);
-                    if received.contains(&b'\n') {
-                        break;
-                    }
-                }
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
-    let _ = ws.close(None).await;
-    let text = String::from_utf8_lossy(&received).into_owned();
-    match text.lines().next() {
-        Some(line) if line.starts_with("SSH-2.0-") => Ok(crate::util::text::one_line_max(line, 200)),
-        _ => Err(TunnelError::Broken(format!(
-            "no SSH banner came through the tunnel ({:?})",
-            text.chars().take(40).collect::<String>()
-        ))),
-    }
 }
 
 /// The connection ended without a close frame: EOF, or TLS without close_notify.
