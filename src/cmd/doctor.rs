@@ -6,14 +6,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::azure::arm::ArmClient;
 use crate::azure::compute::{Instance, StateClass};
 use crate::azure::credential::CredentialError;
 use crate::azure::session::{AzureOptions, Session, SessionError};
-use crate::cmd::{Console, Error, Outcome, block_on_bounded};
+use crate::cmd::{Console, Error, Outcome, block_on};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
 use crate::sshconf::flavor::Flavor;
@@ -216,8 +218,16 @@ fn check_include(layout: &Layout, signed_in: bool) -> Check {
     }
 }
 
-async fn check_sign_in(session: &Session) -> (Check, bool) {
-    match session.client(None).await {
+/// Signing in, within `timeout` (each way of signing in tried has its own bound, and several may be tried).
+async fn check_sign_in(session: &Session, timeout: Duration) -> (Check, bool) {
+    let Ok(signed_in) = tokio::time::timeout(timeout, session.client(None)).await else {
+        let slow = Error::Timeout { what: "signing in", secs: timeout.as_secs() };
+        return (
+            fail("sign-in", slow.to_string(), "run `az login` (or see `azml-ssh proxy --help` for other credentials)"),
+            false,
+        );
+    };
+    match signed_in {
         Ok(arm) => {
             let token = arm.token();
             let account = ["upn", "unique_name", "preferred_username", "appid"].iter().find_map(|c| token.claim(c));
@@ -464,12 +474,27 @@ fn check_vscode(candidates: &[PathBuf]) -> Vec<Check> {
     checks
 }
 
+/// The instance behind `entry`, within `timeout`: a lookup that hangs fails this host's checks, not the others'.
+async fn look_up(
+    session: &Session,
+    entry: &HostEntry,
+    cache: Option<&EndpointCache>,
+    timeout: Duration,
+) -> Result<(Arc<ArmClient>, Instance), Error> {
+    let tenant = cache.and_then(|c| c.tenant(&entry.id));
+    let (arm, compute) = match tokio::time::timeout(timeout, session.get_compute(&entry.id, tenant.as_ref())).await {
+        Ok(found) => found?,
+        Err(_) => return Err(Error::Timeout { what: "looking the instance up", secs: timeout.as_secs() }),
+    };
+    Ok((arm, endpoint::instance_of(&entry.id, &compute)?))
+}
+
 /// Every check for `alias` (or every configured host).
 async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> Result<Vec<Check>, Error> {
     // Sign-in first: every other fix (`azml-ssh config`) needs it.
     let mut checks = vec![check_ssh_client()];
     let session = Session::new(azure)?;
-    let (sign_in, signed_in) = check_sign_in(&session).await;
+    let (sign_in, signed_in) = check_sign_in(&session, azure.timeout).await;
     checks.push(sign_in);
     let entries = store::read_entries(layout)?;
     let targets: Vec<&HostEntry> = entries.iter().filter(|e| alias.is_none_or(|a| e.alias == a)).collect();
@@ -499,13 +524,7 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
 
         let mut instance = None;
         if signed_in {
-            let tenant = cache.as_ref().and_then(|c| c.tenant(&entry.id));
-            match session
-                .get_compute(&entry.id, tenant.as_ref())
-                .await
-                .map_err(Error::from)
-                .and_then(|(arm, c)| endpoint::instance_of(&entry.id, &c).map(|i| (arm, i)).map_err(Error::from))
-            {
+            match look_up(&session, entry, cache.as_ref(), azure.timeout).await {
                 Ok((arm, found)) => {
                     checks.push(check_instance(a, &entry.id, &found));
                     let domains = azure.cloud.gateway_domains();
@@ -559,11 +578,9 @@ pub fn doctor(
     console: &mut Console,
 ) -> Result<Outcome, Error> {
     let layout = Layout::new(ssh_config)?;
-    // Sign-in, then per host a lookup and a banner probe through up to two transports.
-    let hosts = store::read_entries(&layout).map(|e| e.len()).unwrap_or(0) as u32;
-    let per_host = azure.timeout + banner::BANNER_WAIT * 2 + Duration::from_secs(20);
-    let limit = azure.timeout + per_host.saturating_mul(hosts);
-    let checks = block_on_bounded("checking the setup", limit, checks(alias, &layout, azure))?;
+    // No bound over the whole: each network step bounds itself — the sign-in and each lookup by --timeout, each
+    // banner probe inside the transport — so a host that hangs costs its own checks their time, not the others'.
+    let checks = block_on(checks(alias, &layout, azure))??;
     render(&checks, json, console)?;
     Ok(if checks.iter().all(|c| c.verdict != Verdict::Fail) { Outcome::Success } else { Outcome::ChecksFailed })
 }
