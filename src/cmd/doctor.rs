@@ -4,29 +4,26 @@
 //!
 //! Each `check_*` function returns [`Check`]s and prints nothing; [`render`] turns them into the checklist or JSON.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::azure::cloud::Cloud;
+use crate::azure::arm::ArmClient;
 use crate::azure::compute::{Instance, StateClass};
 use crate::azure::credential::CredentialError;
 use crate::azure::session::{AzureOptions, Session, SessionError};
-use crate::cmd::{Console, Error, Outcome, block_on_within};
+use crate::cmd::{Console, Error, Outcome, block_on};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
 use crate::sshconf::flavor::Flavor;
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::include::{IncludeState, split_args};
 use crate::sshconf::store::{self, Layout};
-use crate::transport::tunnel::{self, Gateway, TunnelError};
-use crate::util::deadline::{Budget, Deadline};
+use crate::transport::banner::{self, BannerError, Report, Route};
+use crate::transport::tunnel::{Gateway, GatewayDomains, TunnelError};
 use crate::util::dirs;
-
-const BANNER_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -103,32 +100,6 @@ fn key_fields(line: &str) -> String {
     line.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
-#[derive(Debug, thiserror::Error)]
-enum BannerError {
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("no answer within {} s", BANNER_TIMEOUT.as_secs())]
-    Silent,
-    #[error("it answered, but not with an SSH banner ({0:?})")]
-    NotSsh(String),
-}
-
-/// Reads an SSH banner from `addr`.
-async fn banner(addr: SocketAddr) -> Result<String, BannerError> {
-    use tokio::io::AsyncReadExt;
-    let read = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let mut buffer = [0u8; 256];
-        let n = stream.read(&mut buffer).await?;
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buffer[..n]).into_owned())
-    };
-    let text = tokio::time::timeout(BANNER_TIMEOUT, read).await.map_err(|_| BannerError::Silent)??;
-    match text.lines().next() {
-        Some(line) if line.starts_with("SSH-2.0-") => Ok(crate::util::text::one_line_max(line, 200)),
-        _ => Err(BannerError::NotSsh(text.chars().take(40).collect())),
-    }
-}
-
 /// More than any VS Code settings file holds.
 const MAX_SETTINGS_BYTES: u64 = 4 << 20;
 
@@ -201,8 +172,22 @@ fn check_include(layout: &Layout, signed_in: bool) -> Check {
     }
 }
 
+/// Signing in, within the command's `--timeout` budget (which every way of signing in that is tried shares).
 async fn check_sign_in(session: &Session) -> (Check, bool) {
-    match session.client(None).await {
+    let signed_in = match session.deadline().net("signing in", session.client(None)).await {
+        Ok(signed_in) => signed_in,
+        Err(slow) => {
+            return (
+                fail(
+                    "sign-in",
+                    slow.to_string(),
+                    "run `az login` (or see `azml-ssh proxy --help` for other credentials)",
+                ),
+                false,
+            );
+        }
+    };
+    match signed_in {
         Ok(arm) => {
             let token = arm.token();
             let account = ["upn", "unique_name", "preferred_username", "appid"].iter().find_map(|c| token.claim(c));
@@ -298,19 +283,11 @@ fn check_instance(alias: &str, id: &crate::azure::resource_id::ComputeId, instan
     )
 }
 
-/// The banner through the tunnel, if the gateway may have the token at all.
-async fn probe_tunnel(gateway: &Gateway, cloud: Cloud, token: &str) -> Result<String, TunnelError> {
-    match cloud.allow(gateway) {
-        Some(allowed) => tunnel::probe_banner(&allowed, token).await,
-        None => Err(TunnelError::Untrusted { host: gateway.host.clone() }),
-    }
-}
-
 /// What to do when the tunnel does not answer: for a name that does not resolve, the private-endpoint DNS —
 /// restarting the instance would not help.
-fn tunnel_fix(error: &TunnelError) -> &'static str {
+fn tunnel_fix(error: &BannerError) -> &'static str {
     match error {
-        TunnelError::Dns { .. } => {
+        BannerError::Tunnel(TunnelError::Dns { .. }) => {
             "make the workspace's private DNS visible here (VPN, private DNS server, or a hosts entry for the gateway); the instance itself may be fine"
         }
         _ => {
@@ -319,55 +296,59 @@ fn tunnel_fix(error: &TunnelError) -> &'static str {
     }
 }
 
-/// The SSH banner, through the transport a connection would use; `None` while the instance cannot run.
+/// The SSH banner, through the transport a connection would use (and the tunnel it would fall back on); `None`
+/// while the instance cannot run.
 async fn check_banner(
     alias: &str,
     id: &crate::azure::resource_id::ComputeId,
     instance: &Instance,
-    cloud: Cloud,
+    domains: &GatewayDomains,
     token: &str,
 ) -> Option<Check> {
     let item = format!("{alias}: SSH banner");
     if instance.state.class() != StateClass::Connectable {
         return None;
     }
-    Some(match endpoint::choose(id, instance, Transport::Auto) {
-        Ok(Endpoint::Direct { address }) => match (banner(address).await, &instance.gateway) {
-            (Ok(line), _) => pass(item, format!("{address} says {line}")),
-            // What `--transport auto` does next: the tunnel, which firewalls that pass only 443 let through.
-            (Err(e), Some(gateway)) => match probe_tunnel(gateway, cloud, token).await {
-                Ok(line) => warn(
-                    item,
-                    format!(
-                        "{address} does not answer directly ({e}); the tunnel at {}:{} says {line}, so connections use the tunnel",
-                        gateway.host, gateway.port
-                    ),
-                    "nothing to do; if you expected direct connections, a firewall or VPN blocks the instance's SSH port",
-                ),
-                Err(tunnel_error) => fail(
-                    item,
-                    format!("{address}: {e}; the tunnel at {}:{}: {tunnel_error}", gateway.host, gateway.port),
-                    "sshd on the instance answers neither directly nor through the gateway: restart the instance (`azml-ssh stop` then `start`), or check firewalls, proxies and VPN",
-                ),
-            },
-            (Err(e), None) => fail(
-                item,
-                format!("{address}: {e}"),
-                "sshd on the instance is not answering: restart the instance (`azml-ssh stop` then `start`), or check firewalls/VPN",
+    let endpoint = match endpoint::choose(id, instance, Transport::Auto) {
+        Ok(endpoint) => endpoint,
+        Err(e) => return Some(fail(item, e.to_string(), "see the message")),
+    };
+    let fallback = endpoint::fallback(instance, &endpoint, Transport::Auto);
+    let route = match endpoint {
+        Endpoint::Direct { address } => Route::Direct(address),
+        Endpoint::Tunnel { gateway } => Route::Tunnel(gateway),
+    };
+    let report = banner::probe(&route, fallback, domains, token).await;
+    Some(banner_check(item, &route, report))
+}
+
+/// The banner probes' report as a check.
+fn banner_check(item: String, route: &Route, report: Report) -> Check {
+    let tunnel_at = |gateway: &Gateway| format!("the tunnel at {}:{}", gateway.host, gateway.port);
+    match (route, report.first, report.fallback) {
+        (Route::Direct(address), Ok(line), _) => pass(item, format!("{address} says {line}")),
+        (Route::Tunnel(gateway), Ok(line), _) => pass(item, format!("{} says {line}", tunnel_at(gateway))),
+        (Route::Tunnel(gateway), Err(e), _) => fail(item, format!("{}: {e}", tunnel_at(gateway)), tunnel_fix(&e)),
+        // What `--transport auto` does next: the tunnel, which firewalls that pass only 443 let through.
+        (Route::Direct(address), Err(e), Some((gateway, Ok(line)))) => warn(
+            item,
+            format!(
+                "{address} does not answer directly ({e}); {} says {line}, so connections use the tunnel",
+                tunnel_at(&gateway)
             ),
-        },
-        Ok(Endpoint::Tunnel { gateway }) => {
-            let place = format!("the tunnel at {}:{}", gateway.host, gateway.port);
-            match probe_tunnel(&gateway, cloud, token).await {
-                Ok(line) => pass(item, format!("{place} says {line}")),
-                Err(e) => {
-                    let fix = tunnel_fix(&e);
-                    fail(item, format!("{place}: {e}"), fix)
-                }
-            }
-        }
-        Err(e) => fail(item, e.to_string(), "see the message"),
-    })
+            "nothing to do; if you expected direct connections, a firewall or VPN blocks the instance's SSH port",
+        ),
+        (Route::Direct(address), Err(e), Some((gateway, Err(tunnel_error)))) => fail(
+            item,
+            format!("{address}: {e}; {}: {tunnel_error}", tunnel_at(&gateway)),
+            "sshd on the instance answers neither directly nor through the gateway: restart the instance (`azml-ssh stop` then `start`), or check firewalls, proxies and VPN",
+        ),
+        (Route::Direct(address), Err(e), None) => fail(
+            item,
+            format!("{address}: {e}"),
+            "sshd on the instance is not answering: restart the instance (`azml-ssh stop` then `start`), or check firewalls/VPN",
+        ),
+    }
 }
 
 fn check_key(alias: &str, key: Option<PathBuf>, instance: Option<&Instance>) -> Check {
@@ -453,6 +434,22 @@ fn check_vscode(candidates: &[PathBuf]) -> Vec<Check> {
     checks
 }
 
+/// The instance behind `entry`, within what is left of the command's `--timeout` budget: a lookup that fails or
+/// hangs fails this host's instance check, and the other checks still run.
+async fn look_up(
+    session: &Session,
+    entry: &HostEntry,
+    cache: Option<&EndpointCache>,
+) -> Result<(Arc<ArmClient>, Instance), Error> {
+    let tenant = cache.and_then(|c| c.tenant(&entry.id));
+    let what = format!("looking up compute {}", entry.id.compute);
+    let (arm, compute) = match session.deadline().net(what, session.get_compute(&entry.id, tenant.as_ref())).await {
+        Ok(found) => found?,
+        Err(timed_out) => return Err(timed_out.after_failure(session.last_failure().await).into()),
+    };
+    Ok((arm, endpoint::instance_of(&entry.id, &compute)?))
+}
+
 /// Every check for `alias` (or every configured host).
 async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> Result<Vec<Check>, Error> {
     // Sign-in first: every other fix (`azml-ssh config`) needs it.
@@ -488,16 +485,11 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
 
         let mut instance = None;
         if signed_in {
-            let tenant = cache.as_ref().and_then(|c| c.tenant(&entry.id));
-            match session
-                .get_compute(&entry.id, tenant.as_ref())
-                .await
-                .map_err(Error::from)
-                .and_then(|(arm, c)| endpoint::instance_of(&entry.id, &c).map(|i| (arm, i)).map_err(Error::from))
-            {
+            match look_up(&session, entry, cache.as_ref()).await {
                 Ok((arm, found)) => {
                     checks.push(check_instance(a, &entry.id, &found));
-                    checks.extend(check_banner(a, &entry.id, &found, azure.cloud, arm.token().secret()).await);
+                    let domains = azure.cloud.gateway_domains();
+                    checks.extend(check_banner(a, &entry.id, &found, &domains, arm.token().secret()).await);
                     instance = Some(found);
                 }
                 Err(e) => checks.push(fail(
@@ -547,12 +539,9 @@ pub fn doctor(
     console: &mut Console,
 ) -> Result<Outcome, Error> {
     let layout = Layout::new(ssh_config)?;
-    // Sign-in, then per host a lookup and a banner probe through up to two transports.
-    let hosts = store::read_entries(&layout).map(|e| e.len()).unwrap_or(0) as u32;
-    let per_host = azure.timeout + BANNER_TIMEOUT * 2 + Duration::from_secs(20);
-    let limit = azure.timeout + per_host.saturating_mul(hosts);
-    let deadline = Deadline::after(limit, Budget::Azure);
-    let checks = block_on_within(&deadline, "checking the setup", checks(alias, &layout, azure))?;
+    // No bound over the whole: each network step bounds itself — the sign-in and each lookup by --timeout, each
+    // banner probe inside the transport — so a host that hangs costs its own checks their time, not the others'.
+    let checks = block_on(checks(alias, &layout, azure))??;
     render(&checks, json, console)?;
     Ok(if checks.iter().all(|c| c.verdict != Verdict::Fail) { Outcome::Success } else { Outcome::ChecksFailed })
 }
@@ -563,10 +552,10 @@ mod tests {
 
     #[test]
     fn a_gateway_name_that_does_not_resolve_points_at_private_dns_not_a_restart() {
-        let dns = TunnelError::Dns { host: "ci1.eastus2.instances.azureml.ms".into() };
+        let dns = BannerError::Tunnel(TunnelError::Dns { host: "ci1.eastus2.instances.azureml.ms".into() });
         assert!(tunnel_fix(&dns).contains("private DNS") && !tunnel_fix(&dns).contains("restart"));
         assert!(dns.to_string().contains("private endpoint"), "{dns}");
-        let other = TunnelError::Dead;
+        let other = BannerError::Tunnel(TunnelError::Dead);
         assert!(tunnel_fix(&other).contains("restart"));
     }
 

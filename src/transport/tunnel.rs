@@ -9,10 +9,12 @@ use std::io::{Read, Write};
 
 use std::time::Duration;
 
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -30,7 +32,8 @@ const PATH: &str = "/nbip/v1.0/ws-tcp/port/22";
 pub const HANDSHAKE_TRIES: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one handshake may take, from resolving the gateway's name to its answer.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A ping every 20 s (as the Azure CLI does) keeps idle-timeout middleboxes quiet; no pong by the next ping means
 /// the link is dead.
 const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -115,8 +118,8 @@ impl GatewayDomains {
     }
 }
 
-/// A gateway that passed the allow-list: the only kind [`open`] and [`probe_banner`] accept, so no code path can
-/// send a token to a gateway that was not checked. Only [`AllowedGateway::check`] makes one.
+/// A gateway that passed the allow-list: the only kind [`open`] accepts, so no code path can send a token to a
+/// gateway that was not checked. Only [`AllowedGateway::check`] makes one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllowedGateway(Gateway);
 
@@ -266,6 +269,68 @@ async fn handshake(
     }
 }
 
+/// Where a tunnel session stands. WebSocket has no half-close, so the end of ssh's input cannot be passed on to
+/// the gateway: instead the session stops sending and moves through these phases towards a close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// ssh and the gateway are both still sending.
+    BothDirections,
+    /// ssh has finished sending; the gateway may not have (a download's tail). If it stays quiet until `close_at`
+    /// we close; then it has `close_wait` to answer.
+    SshFinished { close_at: Instant, close_wait: Duration },
+    /// We have sent our close; past `give_up_at` we stop waiting for the gateway's answer.
+    CloseSent { give_up_at: Instant },
+}
+
+impl Phase {
+    /// As the Azure CLI does, our end of input is not the end of the server's output: keep reading, and close
+    /// only once the gateway goes quiet — at once when ssh has gone altogether, as nobody is left to read, and
+    /// then without waiting long for the answer either.
+    fn ssh_finished(ssh_gone: bool) -> Phase {
+        let now = Instant::now();
+        match ssh_gone {
+            true => Phase::SshFinished { close_at: now, close_wait: Duration::from_secs(1) },
+            false => Phase::SshFinished { close_at: now + EOF_GRACE, close_wait: CLOSE_WAIT },
+        }
+    }
+
+    /// When this phase ends unless something happens first; none while both directions are open.
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Phase::BothDirections => None,
+            Phase::SshFinished { close_at, .. } => Some(close_at),
+            Phase::CloseSent { give_up_at } => Some(give_up_at),
+        }
+    }
+
+    /// Whether something of ours may still be in flight: only then is a lost connection or an odd close a loss.
+    fn ssh_sending(self) -> bool {
+        self == Phase::BothDirections
+    }
+}
+
+/// What an event leaves of the session: it goes on, or it has ended cleanly (a failure is an `Err` instead).
+enum Next {
+    Continue,
+    Finished,
+}
+
+type Step = Result<Next, TunnelError>;
+
+/// One tunnel flow (one ssh session through the gateway): the WebSocket, ssh's input as the reading thread delivers it, and the queue to the thread
+/// that writes ssh's output.
+struct Flow<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    source: SplitStream<WebSocketStream<S>>,
+    input: tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    output: tokio::sync::mpsc::Sender<tungstenite::Bytes>,
+    /// To tell, at stdin's end, whether ssh itself has gone (then nobody waits for more output).
+    output_watch: Option<OutputWatch>,
+    phase: Phase,
+    /// A ping is out and unanswered: if it still is when the next one is due, the link is dead.
+    awaiting_pong: bool,
+}
+
 /// Relays stdin and stdout over the open tunnel until it closes. At stdin's end we stop sending and keep
 /// receiving until the gateway closes (or, after a grace period, close ourselves); from then on any close is a
 /// clean end. Before it, the gateway's close 1000/1001 ends cleanly, anything else is an error.
@@ -275,158 +340,159 @@ where
     R: Read + Send + 'static,
     W: Write + Descriptor + Send + 'static,
 {
-    let (mut sink, mut source) = ws.split();
-    // To tell, at stdin's end, whether ssh itself has gone (then nobody waits for more output).
+    let (sink, source) = ws.split();
     let output_watch = OutputWatch::new(&output);
-    let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<tungstenite::Bytes>(OUTPUT_QUEUE);
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    let (out_tx, out_rx) = tokio::sync::mpsc::channel::<tungstenite::Bytes>(OUTPUT_QUEUE);
     std::thread::spawn(move || read_stdin(input, in_tx));
-    let writer = std::thread::spawn(move || {
-        let mut output = output;
-        while let Some(data) = out_rx.blocking_recv() {
-            output.write_all(&data)?;
-        }
-        finish_output(output)
-        // Dropping `output` closes ssh's end, so it sees the end of the session at once.
-    });
-    let broken = |e: tungstenite::Error| TunnelError::Broken(error_chain(&e));
-
-    let mut ping = tokio::time::interval(PING_INTERVAL);
-    ping.tick().await;
-    let mut awaiting_pong = false;
-    let mut stdin_open = true;
-    // Set at stdin's end: when we close if the gateway has not; then, when we stop waiting for its answer.
-    let mut deadline: Option<tokio::time::Instant> = None;
-    let mut close_sent = false;
-    let mut close_wait = CLOSE_WAIT;
-    let result = loop {
-        let until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + PING_INTERVAL);
-        tokio::select! {
-            chunk = in_rx.recv(), if stdin_open => match chunk {
-                Some(Ok(data)) => {
-                    // Queue the message and flush only when stdin has nothing more ready: a bulk transfer then
-                    // goes out in large TLS writes, an interactive keystroke at once.
-                    if let Err(e) = sink.feed(Message::Binary(data.into())).await {
-                        break Err(broken(e));
-                    }
-                    if in_rx.is_empty()
-                        && let Err(e) = sink.flush().await
-                    {
-                        break Err(broken(e));
-                    }
-                }
-                Some(Err(e)) => break Err(TunnelError::Broken(format!("reading stdin: {e}"))),
-                None => {
-                    // Stop sending, keep reading until the gateway closes, as the Azure CLI does — unless ssh has
-                    // gone altogether, when there is nobody to read it: then close at once.
-                    stdin_open = false;
-                    let ssh_gone = output_watch.as_ref().is_some_and(OutputWatch::gone);
-                    let grace = if ssh_gone { Duration::ZERO } else { EOF_GRACE };
-                    if ssh_gone {
-                        close_wait = Duration::from_secs(1);
-                    }
-                    deadline = Some(tokio::time::Instant::now() + grace);
-                }
-            },
-            _ = tokio::time::sleep_until(until), if deadline.is_some() => {
-                if close_sent {
-                    break Ok(()); // The gateway never answered our close; nothing of the session is lost.
-                }
-                close_sent = true;
-                deadline = Some(tokio::time::Instant::now() + close_wait);
-                let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-                if sink.send(Message::Close(Some(close))).await.is_err() {
-                    break Ok(());
-                }
-            }
-            message = source.next() => match message {
-                Some(Ok(Message::Binary(data))) => {
-                    if out_tx.send(data).await.is_err() {
-                        break Ok(()); // ssh closed its end: the session is over from its side.
-                    }
-                    // After our end of input, the grace period counts from the gateway's last word: a download
-                    // that is still flowing is never cut short.
-                    if !stdin_open && !close_sent {
-                        deadline = Some(tokio::time::Instant::now() + EOF_GRACE);
-                    }
-                }
-                Some(Ok(Message::Text(text))) => {
-                    if out_tx.send(tungstenite::Bytes::from(text.as_bytes().to_vec())).await.is_err() {
-                        break Ok(());
-                    }
-                }
-                // tungstenite queues the pong; flushing sends it.
-                Some(Ok(Message::Ping(_))) => {
-                    if let Err(e) = sink.flush().await {
-                        break Err(broken(e));
-                    }
-                }
-                Some(Ok(Message::Pong(_))) => awaiting_pong = false,
-                Some(Ok(Message::Close(frame))) => {
-                    let _ = sink.flush().await;
-                    break match frame {
-                        // After our end of input, however the gateway closes is the session's clean end.
-                        _ if !stdin_open => Ok(()),
-                        None => Ok(()),
-                        Some(f) if matches!(f.code, CloseCode::Normal | CloseCode::Away) => Ok(()),
-                        Some(f) => {
-                            let reason = if f.reason.is_empty() { String::new() } else { format!(" ({})", f.reason) };
-                            Err(TunnelError::Closed { code: f.code.into(), reason })
-                        }
-                    };
-                }
-                Some(Ok(Message::Frame(_))) => {}
-                Some(Err(e)) if !is_dropped(&e) && stdin_open => break Err(broken(e)),
-                // After our end of input nothing of ours is in flight, so a connection dropped without a close
-                // loses nothing.
-                _ if !stdin_open => break Ok(()),
-                _ => break Err(TunnelError::Broken("the gateway dropped the connection without closing it".into())),
-            },
-            _ = ping.tick() => {
-                if awaiting_pong {
-                    break Err(TunnelError::Dead);
-                }
-                awaiting_pong = true;
-                if let Err(e) = sink.send(Message::Ping(tungstenite::Bytes::new())).await {
-                    break Err(broken(e));
-                }
-            }
-        }
+    let writer = std::thread::spawn(move || write_stdout(output, out_rx));
+    let mut session = Flow {
+        sink,
+        source,
+        input: in_rx,
+        output: out_tx,
+        output_watch,
+        phase: Phase::BothDirections,
+        awaiting_pong: false,
     };
-    drop(out_tx);
+    let result = session.run().await;
+    // The writer ends once its queue is closed, and only then is everything the gateway sent in ssh's hands.
+    drop(session.output);
     let _ = writer.join();
     result
 }
 
-/// Opens the tunnel and returns the first line the instance's sshd sends (its banner), then closes — for
-/// `azml-ssh doctor`.
-pub async fn probe_banner(gateway: &AllowedGateway, token: &str) -> Result<String, TunnelError> {
-    let mut ws = open(gateway, token, 1).await?;
-    let mut received = Vec::new();
-    let read = async {
-        while let Some(message) = ws.next().await {
-            match message {
-                Ok(Message::Binary(data)) => {
-                    received.extend_from_slice(&data);
-                    if received.contains(&b'\n') {
-                        break;
-                    }
-                }
-                Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => {}
+impl<S: AsyncRead + AsyncWrite + Unpin> Flow<S> {
+    async fn run(&mut self) -> Result<(), TunnelError> {
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.tick().await; // The first tick is immediate; the first ping is due one interval from now.
+        loop {
+            let deadline = self.phase.deadline();
+            let step = tokio::select! {
+                chunk = self.input.recv(), if self.phase.ssh_sending() => self.on_ssh_input(chunk).await,
+                _ = sleep_until(deadline) => self.on_deadline().await,
+                message = self.source.next() => self.on_gateway_message(message).await,
+                _ = ping.tick() => self.on_ping_due().await,
+            };
+            if let Next::Finished = step? {
+                return Ok(());
             }
         }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
-    let _ = ws.close(None).await;
-    let text = String::from_utf8_lossy(&received).into_owned();
-    match text.lines().next() {
-        Some(line) if line.starts_with("SSH-2.0-") => Ok(crate::util::text::one_line_max(line, 200)),
-        _ => Err(TunnelError::Broken(format!(
-            "no SSH banner came through the tunnel ({:?})",
-            text.chars().take(40).collect::<String>()
-        ))),
     }
+
+    /// A chunk of ssh's input, or its end.
+    async fn on_ssh_input(&mut self, chunk: Option<std::io::Result<Vec<u8>>>) -> Step {
+        match chunk {
+            Some(Ok(data)) => {
+                // Queue the message and flush only when stdin has nothing more ready: a bulk transfer then goes
+                // out in large TLS writes, an interactive keystroke at once.
+                self.sink.feed(Message::Binary(data.into())).await.map_err(broken)?;
+                if self.input.is_empty() {
+                    self.sink.flush().await.map_err(broken)?;
+                }
+            }
+            Some(Err(e)) => return Err(TunnelError::Broken(format!("reading stdin: {e}"))),
+            None => self.phase = Phase::ssh_finished(self.output_watch.as_ref().is_some_and(OutputWatch::gone)),
+        }
+        Ok(Next::Continue)
+    }
+
+    /// The phase's deadline: the gateway stayed quiet after ssh finished, or never answered our close.
+    async fn on_deadline(&mut self) -> Step {
+        let close_wait = match self.phase {
+            Phase::SshFinished { close_wait, .. } => close_wait,
+            // Nothing of the session is lost without the gateway's answer to our close.
+            Phase::CloseSent { .. } => return Ok(Next::Finished),
+            Phase::BothDirections => return Ok(Next::Continue), // has no deadline
+        };
+        self.phase = Phase::CloseSent { give_up_at: Instant::now() + close_wait };
+        let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+        match self.sink.send(Message::Close(Some(close))).await {
+            Ok(()) => Ok(Next::Continue),
+            // A gateway that cannot take our close has gone already, and ssh had finished: a clean end.
+            Err(_) => Ok(Next::Finished),
+        }
+    }
+
+    /// A message from the gateway, an error, or the connection's end.
+    async fn on_gateway_message(&mut self, message: Option<Result<Message, tungstenite::Error>>) -> Step {
+        match message {
+            Some(Ok(Message::Binary(data))) => {
+                if let Next::Finished = self.hand_to_ssh(data).await {
+                    return Ok(Next::Finished);
+                }
+                // After ssh's end of input, the grace period counts from the gateway's last word: a download that
+                // is still flowing is never cut short.
+                if let Phase::SshFinished { close_at, .. } = &mut self.phase {
+                    *close_at = Instant::now() + EOF_GRACE;
+                }
+                Ok(Next::Continue)
+            }
+            Some(Ok(Message::Text(text))) => {
+                Ok(self.hand_to_ssh(tungstenite::Bytes::from(text.as_bytes().to_vec())).await)
+            }
+            // tungstenite queues the pong; flushing sends it.
+            Some(Ok(Message::Ping(_))) => self.sink.flush().await.map(|()| Next::Continue).map_err(broken),
+            Some(Ok(Message::Pong(_))) => {
+                self.awaiting_pong = false;
+                Ok(Next::Continue)
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let _ = self.sink.flush().await; // tungstenite has queued the answer to the close
+                self.closed_by_gateway(frame)
+            }
+            Some(Ok(Message::Frame(_))) => Ok(Next::Continue),
+            Some(Err(e)) if !is_dropped(&e) && self.phase.ssh_sending() => Err(broken(e)),
+            // After ssh's end of input nothing of ours is in flight, so a connection dropped without a close loses
+            // nothing.
+            _ if !self.phase.ssh_sending() => Ok(Next::Finished),
+            _ => Err(TunnelError::Broken("the gateway dropped the connection without closing it".into())),
+        }
+    }
+
+    /// Hands the gateway's bytes to the writer; if ssh has closed its end, the session is over from its side.
+    async fn hand_to_ssh(&mut self, data: tungstenite::Bytes) -> Next {
+        match self.output.send(data).await {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Finished,
+        }
+    }
+
+    /// The gateway closed: cleanly, unless it did so while ssh was still sending with a code other than
+    /// 1000/1001.
+    fn closed_by_gateway(&self, frame: Option<CloseFrame>) -> Step {
+        match frame {
+            _ if !self.phase.ssh_sending() => Ok(Next::Finished),
+            None => Ok(Next::Finished),
+            Some(f) if matches!(f.code, CloseCode::Normal | CloseCode::Away) => Ok(Next::Finished),
+            Some(f) => {
+                let reason = if f.reason.is_empty() { String::new() } else { format!(" ({})", f.reason) };
+                Err(TunnelError::Closed { code: f.code.into(), reason })
+            }
+        }
+    }
+
+    /// A ping is due: the last one must have been answered by now.
+    async fn on_ping_due(&mut self) -> Step {
+        if self.awaiting_pong {
+            return Err(TunnelError::Dead);
+        }
+        self.awaiting_pong = true;
+        self.sink.send(Message::Ping(tungstenite::Bytes::new())).await.map_err(broken)?;
+        Ok(Next::Continue)
+    }
+}
+
+/// Sleeps until `deadline`; without one, forever.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn broken(e: tungstenite::Error) -> TunnelError {
+    TunnelError::Broken(error_chain(&e))
 }
 
 /// The connection ended without a close frame: EOF, or TLS without close_notify.
@@ -439,6 +505,18 @@ fn is_dropped(e: &tungstenite::Error) -> bool {
         tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => true,
         _ => false,
     }
+}
+
+/// Writes the gateway's bytes to ssh until the queue closes, then ends the output: dropping it closes ssh's end,
+/// so ssh sees the end of the session at once.
+fn write_stdout<W: Write + Descriptor>(
+    mut output: W,
+    mut queue: tokio::sync::mpsc::Receiver<tungstenite::Bytes>,
+) -> std::io::Result<()> {
+    while let Some(data) = queue.blocking_recv() {
+        output.write_all(&data)?;
+    }
+    finish_output(output)
 }
 
 fn read_stdin(mut input: impl Read, tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
@@ -548,6 +626,85 @@ mod tests {
             let bytes: Vec<u8> = frames.iter().flat_map(|(opcode, payload)| frame(*opcode, payload)).collect();
             let _ = relay_against(bytes);
         }
+    }
+
+    /// Runs the relay on paused time (timers fire as soon as nothing else can happen) against `gateway`, which
+    /// plays the server's side of the connection; ssh's input is `input`, its output is drained.
+    fn relay_on_paused_time<G, F>(input: impl Read + Send + 'static, gateway: G) -> Result<(), TunnelError>
+    where
+        G: FnOnce(tokio::io::DuplexStream) -> F,
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        runtime.block_on(async move {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            let ws = WebSocketStream::from_raw_socket(client, tungstenite::protocol::Role::Client, None).await;
+            tokio::spawn(gateway(server));
+            let (mut reader, output) = std::io::pipe().unwrap();
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            relay(ws, input, output).await
+        })
+    }
+
+    /// A gateway that reads everything and answers nothing, not even pings.
+    async fn deaf_gateway(mut server: tokio::io::DuplexStream) {
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut server, &mut Vec::new()).await;
+    }
+
+    #[test]
+    fn a_ping_unanswered_when_the_next_is_due_means_the_link_is_dead() {
+        let (input, _keep_open) = std::io::pipe().unwrap();
+        let dead = relay_on_paused_time(input, deaf_gateway);
+        assert!(matches!(dead, Err(TunnelError::Dead)), "{dead:?}");
+    }
+
+    #[test]
+    fn while_ssh_sends_only_a_normal_close_is_a_clean_end() {
+        // A gateway that answers pings (tungstenite does so while reading) for a minute, then closes with 4000.
+        let gateway = |server| async move {
+            let mut ws = WebSocketStream::from_raw_socket(server, tungstenite::protocol::Role::Server, None).await;
+            let mut pings = 0;
+            while pings < 3 {
+                match ws.next().await {
+                    Some(Ok(Message::Ping(_))) => pings += 1,
+                    Some(Ok(_)) => {}
+                    _ => return,
+                }
+            }
+            let _ = ws.close(Some(CloseFrame { code: CloseCode::Library(4000), reason: "bye".into() })).await;
+            while ws.next().await.is_some() {}
+        };
+        let (input, _keep_open) = std::io::pipe().unwrap();
+        let closed = relay_on_paused_time(input, gateway);
+        assert!(matches!(&closed, Err(TunnelError::Closed { code: 4000, .. })), "{closed:?}");
+        let message = closed.unwrap_err().to_string();
+        assert_eq!(message, "the tunnel was closed by the gateway with code 4000 (bye)");
+    }
+
+    #[test]
+    fn after_ssh_finishes_a_quiet_gateway_is_closed_after_the_grace_and_any_answer_is_clean() {
+        let (got_close, seen) = std::sync::mpsc::channel();
+        // Reads the client's (masked, small) frames; answers its close with 4000, which would be an error before.
+        let gateway = move |mut server: tokio::io::DuplexStream| async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let started = Instant::now();
+            let mut header = [0u8; 2];
+            while server.read_exact(&mut header).await.is_ok() {
+                let mut rest = vec![0u8; 4 + usize::from(header[1] & 0x7f)];
+                if server.read_exact(&mut rest).await.is_err() {
+                    return;
+                }
+                let payload: Vec<u8> = rest[4..].iter().enumerate().map(|(i, b)| b ^ rest[i % 4]).collect();
+                if header[0] & 0x0f == 0x8 {
+                    let _ = got_close.send((payload, started.elapsed()));
+                    let _ = server.write_all(&frame(0x8, &4000u16.to_be_bytes())).await;
+                }
+            }
+        };
+        assert!(relay_on_paused_time(std::io::empty(), gateway).is_ok());
+        let (payload, after) = seen.recv().unwrap();
+        assert_eq!(payload, 1000u16.to_be_bytes(), "a normal close");
+        assert!(after >= EOF_GRACE, "closed after {after:?}, before the grace period");
     }
 
     #[test]

@@ -195,6 +195,42 @@ fn no_ssh_banner() {
 }
 
 #[test]
+fn a_host_whose_sshd_never_greets_is_reported_silent_and_the_others_are_still_checked() {
+    let setup = green();
+    // A second instance whose SSH port accepts connections and then says nothing, holding them open.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    setup.env.put_running("ci0", port);
+    let id = compute_id("ci0");
+    let out = run(setup.env.command(crate::common::BIN).args(["add", "azmlci0", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+
+    let out = run(setup.env.command(crate::common::BIN).args(["doctor", "--json"]), None, LIMIT);
+    assert!(!out.status.success(), "a silent sshd fails doctor");
+    let checks: Vec<Value> =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout_text()));
+    let banner = |alias: &str| {
+        let item = format!("{alias}: SSH banner");
+        let position = checks.iter().position(|c| c["item"] == item.as_str());
+        (position.unwrap_or_else(|| panic!("{item} missing: {checks:#?}")), &checks[position.unwrap_or_default()])
+    };
+    let (silent_at, silent) = banner("azmlci0");
+    let (healthy_at, healthy) = banner("azmlci1");
+    assert!(silent_at < healthy_at, "the silent host is checked first: {checks:#?}");
+    assert_eq!(silent["verdict"], "fail", "{silent}");
+    let detail = silent["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with(&format!("127.0.0.1:{port}: no answer within 5 s")), "{detail}");
+    assert_eq!(healthy["verdict"], "pass", "{healthy}");
+    assert!(healthy["detail"].as_str().unwrap_or_default().contains("says SSH-2.0-"), "{healthy}");
+}
+
+#[test]
 fn a_short_vscode_connect_timeout_is_flagged_without_failing() {
     let setup = green();
     let settings = setup.env.path("home/.config/Code/User/settings.json");
