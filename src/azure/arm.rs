@@ -298,9 +298,18 @@ impl ArmClient {
         }
     }
 
+    /// One try: the body of a successful answer, or what failed and whether it is worth another try.
     async fn try_once(&self, url: Url, request: &Request<'_>, tries: u32) -> Result<Vec<u8>, Failure> {
+        let answer = self.exchange(url, request, tries).await?;
+        match answer.status.is_success() {
+            true => Ok(answer.body),
+            false => Err(answer.failure(request, tries)),
+        }
+    }
+
+    /// Sends the request and reads the whole answer, within the deadline and `MAX_BODY`.
+    async fn exchange(&self, url: Url, request: &Request<'_>, tries: u32) -> Result<Answer, Failure> {
         let Request { method, verb, what, deadline } = request;
-        let (method, verb, what): (Method, Verb, &str) = (method.clone(), *verb, what);
         tracing::debug!(%method, %url, "ARM request");
         let unreachable = |e: reqwest::Error| match e.is_timeout() && !e.is_connect() {
             true => {
@@ -315,30 +324,28 @@ impl ArmClient {
         // Every request ends by the call's deadline, headers and body included: a server that accepts and then
         // says nothing must not hold a ProxyCommand forever.
         let remaining = deadline.remaining().max(Duration::from_millis(100));
-        let mut request = self
+        let mut builder = self
             .http
             .request(method.clone(), url)
             .bearer_auth(self.token.secret())
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(remaining);
-        if method == Method::POST {
+        if *method == Method::POST {
             // Start and stop have no body. HTTP/1.1 front ends (and TLS-inspecting proxies that downgrade to it)
             // answer 411 Length Required unless the empty body is declared.
-            request = request.header(reqwest::header::CONTENT_LENGTH, "0").body(Vec::new());
+            builder = builder.header(reqwest::header::CONTENT_LENGTH, "0").body(Vec::new());
         }
-        let response = request.send().await.map_err(unreachable)?;
+        let mut response = builder.send().await.map_err(unreachable)?;
         let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let challenge = challenged_tenant(response.headers());
         tracing::debug!(%status, "ARM response");
         let too_large = || {
             let reason = format!("the answer is larger than {} MiB", MAX_BODY >> 20);
-            Failure::Final(ArmError::BadResponse { what: what.to_owned(), reason })
+            Failure::Final(ArmError::BadResponse { what: what.to_string(), reason })
         };
         if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
             return Err(too_large());
         }
-        let mut response = response;
+        let (retry_after, challenge) = (retry_after(response.headers()), challenged_tenant(response.headers()));
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
             if body.len() + chunk.len() > MAX_BODY {
@@ -346,13 +353,26 @@ impl ArmClient {
             }
             body.extend_from_slice(&chunk);
         }
-        if status.is_success() {
-            return Ok(body);
-        }
-        let detail = Detail::from_body(&String::from_utf8_lossy(&body));
-        let what = what.to_owned();
-        Err(match status {
-            StatusCode::UNAUTHORIZED => match wrong_tenant(&detail, challenge) {
+        Ok(Answer { status, retry_after, challenge, body })
+    }
+}
+
+/// What ARM answered to one try.
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    /// The tenant a 401's challenge names.
+    challenge: Option<TenantId>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// An unsuccessful answer as ARM's documents describe it: final, or worth a retry (throttling, 5xx).
+    fn failure(self, request: &Request<'_>, tries: u32) -> Failure {
+        let detail = Detail::from_body(&String::from_utf8_lossy(&self.body));
+        let (verb, what) = (request.verb, request.what.to_owned());
+        match self.status {
+            StatusCode::UNAUTHORIZED => match wrong_tenant(&detail, self.challenge) {
                 Some(tenant) => Failure::Final(ArmError::WrongTenant { what, tenant, detail }),
                 None => Failure::Final(ArmError::Unauthorized { verb, what, detail }),
             },
@@ -360,18 +380,15 @@ impl ArmClient {
             StatusCode::CONFLICT => Failure::Final(ArmError::Conflict { verb, what, detail }),
             StatusCode::NOT_FOUND => Failure::Final(ArmError::NotFound { what, detail }),
             StatusCode::TOO_MANY_REQUESTS => {
-                let retry_after_secs = retry_after.map_or(0, |d| d.as_secs().max(1));
-                Failure::Retry {
-                    error: ArmError::Throttled { what, detail, retry_after: retry_after_secs },
-                    wait: retry_after,
-                }
+                let retry_after = self.retry_after.map_or(0, |d| d.as_secs().max(1));
+                Failure::Retry { error: ArmError::Throttled { what, detail, retry_after }, wait: self.retry_after }
             }
             s if s.is_server_error() => Failure::Retry {
                 error: ArmError::Server { what, status: s.as_u16(), detail, tries },
-                wait: retry_after,
+                wait: self.retry_after,
             },
             s => Failure::Final(ArmError::Rejected { what, status: s.as_u16(), detail }),
-        })
+        }
     }
 }
 
