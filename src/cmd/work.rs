@@ -18,7 +18,7 @@ use crate::connect::resolve;
 use crate::connect::work::{Flavor, Server, WorkError, local_port, local_url, parse_servers, pick, remote_path};
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::store::{self, Layout};
-use crate::util::deadline::Limit;
+use crate::util::deadline::{Budget, Limit, TimedOut};
 use crate::util::dirs;
 use crate::util::interrupt::Interrupts;
 
@@ -239,7 +239,7 @@ async fn wait_for_forward(
             };
         }
         if Instant::now() >= deadline {
-            return Err(failed(format!("the forward did not come up within {} s", FORWARD_TIMEOUT.as_secs())));
+            return Err(failed(TimedOut::new("waiting for the forward", FORWARD_TIMEOUT, Budget::Builtin).to_string()));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

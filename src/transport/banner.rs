@@ -12,6 +12,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::transport::tunnel::{self, AllowedGateway, Gateway, GatewayDomains, TunnelError};
+use crate::util::deadline::{Budget, TimedOut};
 use crate::util::text::one_line_max;
 
 /// How long sshd may take to greet once it is reached (for a direct probe, reaching it included).
@@ -30,8 +31,8 @@ pub enum BannerError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// Connected, and then nothing: sshd hangs, or something that never speaks first holds the port.
-    #[error("no answer within {} s", .0.as_secs())]
-    Silent(Duration),
+    #[error(transparent)]
+    Silent(TimedOut),
     /// Connected, and the connection ended before a single byte.
     #[error("it closed the connection without a greeting")]
     Closed,
@@ -41,6 +42,11 @@ pub enum BannerError {
     /// The tunnel itself failed: untrusted gateway, refused handshake, DNS, …
     #[error(transparent)]
     Tunnel(#[from] TunnelError),
+}
+
+/// No greeting within `limit`.
+fn silent(limit: Duration) -> BannerError {
+    BannerError::Silent(TimedOut::new("the SSH greeting", limit, Budget::Builtin))
 }
 
 /// Where to look for sshd.
@@ -104,7 +110,7 @@ pub async fn through_tunnel(gateway: &Gateway, domains: &GatewayDomains, token: 
         conclude(outcome, &received, BANNER_WAIT)
     };
     // The stages above bound themselves; this says so in one place, whatever they become.
-    tokio::time::timeout(TUNNEL_LIMIT, probe).await.unwrap_or(Err(BannerError::Silent(TUNNEL_LIMIT)))
+    tokio::time::timeout(TUNNEL_LIMIT, probe).await.unwrap_or(Err(silent(TUNNEL_LIMIT)))
 }
 
 /// Where a greeting's bytes come from: a TCP stream, or the tunnel's messages.
@@ -154,7 +160,7 @@ fn conclude(
 ) -> Result<String, BannerError> {
     match outcome {
         Ok(Err(e)) => Err(e),
-        Err(_) if received.is_empty() => Err(BannerError::Silent(limit)),
+        Err(_) if received.is_empty() => Err(silent(limit)),
         // Whatever came before the end or the time limit is judged: a partial line may still say enough.
         _ => judge(received),
     }
@@ -199,8 +205,8 @@ mod tests {
             let address = listener.local_addr().unwrap();
             let held = tokio::spawn(async move { listener.accept().await.map(|(stream, _)| stream) });
             let silent = direct(address).await;
-            assert!(matches!(silent, Err(BannerError::Silent(BANNER_WAIT))), "{silent:?}");
-            assert_eq!(silent.unwrap_err().to_string(), "no answer within 5 s");
+            assert!(matches!(silent, Err(BannerError::Silent(_))), "{silent:?}");
+            assert_eq!(silent.unwrap_err().to_string(), "the SSH greeting took longer than 5 s");
             drop(held);
         });
     }

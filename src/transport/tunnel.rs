@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use crate::transport::http_proxy::{self, ProxyError};
 use crate::transport::stdio::{Descriptor, OutputWatch, finish_output};
 use crate::transport::tls::{self, TlsError};
+use crate::util::deadline::{Budget, TimedOut};
 use crate::util::text::error_chain;
 
 const PATH: &str = "/nbip/v1.0/ws-tcp/port/22";
@@ -201,7 +202,7 @@ pub async fn open(
                 host: gateway.host.clone(),
                 port: gateway.port,
                 tries,
-                reason: format!("no answer within {} s", HANDSHAKE_TIMEOUT.as_secs()),
+                reason: TimedOut::new("the handshake", HANDSHAKE_TIMEOUT, Budget::Builtin).to_string(),
             },
         };
         if !error.is_transient() || tries >= max_tries {

@@ -16,15 +16,18 @@ pub enum Budget {
     Start,
     /// `--wait-timeout`: `start --wait` / `stop --wait`.
     Wait,
+    /// A bound of the protocol, not an option: a tunnel handshake, an SSH greeting, a port forward coming up.
+    Builtin,
 }
 
 impl Budget {
-    /// The command-line option that sets this budget.
-    pub fn option(self) -> &'static str {
+    /// The command-line option that sets this budget, if one does.
+    pub fn option(self) -> Option<&'static str> {
         match self {
-            Budget::Azure => "--timeout",
-            Budget::Start => "--start-timeout",
-            Budget::Wait => "--wait-timeout",
+            Budget::Azure => Some("--timeout"),
+            Budget::Start => Some("--start-timeout"),
+            Budget::Wait => Some("--wait-timeout"),
+            Budget::Builtin => None,
         }
     }
 }
@@ -131,6 +134,12 @@ enum Behind {
 }
 
 impl TimedOut {
+    /// `what` took longer than `limit`, a bound that needs no deadline of its own (a single wait, timed where it
+    /// happens).
+    pub fn new(what: impl Into<String>, limit: Duration, budget: Budget) -> Self {
+        TimedOut { what: what.into(), limit, budget, behind: None }
+    }
+
     /// Adds the failure behind the last retry, if any: "timed out" alone hides a throttling or failing server.
     pub fn after_failure(mut self, failure: Option<String>) -> Self {
         if let Some(failure) = failure {
@@ -153,7 +162,10 @@ impl TimedOut {
 
 impl fmt::Display for TimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} took longer than {} ({})", self.what, seconds(self.limit), self.budget.option())?;
+        write!(f, "{} took longer than {}", self.what, seconds(self.limit))?;
+        if let Some(option) = self.budget.option() {
+            write!(f, " ({option})")?;
+        }
         match &self.behind {
             None => Ok(()),
             Some(Behind::LastFailure(failure)) => write!(f, "; the last try failed: {failure}"),
@@ -193,6 +205,8 @@ mod tests {
             "waiting for ci1 to start took longer than 1.5 s (--start-timeout); it is still Starting"
         );
         assert_eq!(note.budget(), Budget::Start);
+        let builtin = TimedOut::new("the tunnel handshake", Duration::from_secs(20), Budget::Builtin);
+        assert_eq!(builtin.to_string(), "the tunnel handshake took longer than 20 s", "no option to name");
     }
 
     #[test]
