@@ -4,6 +4,7 @@
 //! the connection itself handed to ssh.
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use crate::azure::credential::{self, CredentialError, TenantId, Token};
@@ -12,7 +13,7 @@ use crate::azure::resource_id::ComputeId;
 use crate::azure::session::AzureOptions;
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{Endpoint, Transport};
-use crate::connect::resolve::{self, ResolveError};
+use crate::connect::resolve::{self, ResolveError, Resolved};
 use crate::transport::fdpass::{self, HandOverError};
 use crate::transport::relay::{self, RelayError};
 use crate::transport::stdio::{self, Stdio};
@@ -118,7 +119,17 @@ enum Connected {
     Tunnel(AllowedGateway),
 }
 
-/// Connects `id` to the session's stdin/stdout and relays until the session ends.
+/// What the tunnel's handshake signs in with, and how often it may try; a direct connection needs none of it.
+struct Handshake<'a> {
+    /// The tenant to sign in to when there is no fresh token (a cached token makes that free).
+    tenant: Option<&'a TenantId>,
+    /// The token ARM just accepted, when this connection did the lookup.
+    fresh: Option<Token>,
+    tries: u32,
+}
+
+/// Connects `id` to the session's stdin/stdout and relays until the session ends: the cached endpoint first, then
+/// another connection's fresh answer if this one waited for it, then a lookup of its own.
 pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'_>) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
     // The tenant an entry records is good however old the entry: it saves a round trip on every cold lookup.
@@ -126,102 +137,191 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
     let cached = cached.filter(|e| e.serves(options.transport)).filter(|e| trusted(e, options));
 
     if let Some(endpoint) = cached {
-        // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
-        let timeout = match options.transport {
-            Transport::Auto => CACHED_CONNECT_TIMEOUT.min(options.direct_timeout),
-            _ => CACHED_CONNECT_TIMEOUT,
-        };
-        match connect(id, &endpoint, timeout, options).await {
-            Ok(connected) if options.fdpass => return hand_over(id, connected, options, session),
-            Ok(connected) => {
-                tracing::debug!(%endpoint, "using the cached endpoint");
-                match relay_over(connected, options, session, tenant.as_ref(), None, 1).await {
-                    // Only a handshake failure means the cached gateway is wrong; once bytes flowed, it was right.
-                    Err(ProxyError::Tunnel(e))
-                        if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
-                    {
-                        tracing::debug!("cached tunnel endpoint failed ({e}); asking Azure again");
-                    }
-                    other => return other,
-                }
-            }
-            Err(e) => tracing::debug!(%endpoint, "cached endpoint did not answer ({e}); asking Azure again"),
+        if let ControlFlow::Break(done) = try_cached(id, &endpoint, options, session, tenant.as_ref()).await {
+            return done;
         }
         if let Some(cache) = &cache {
             cache.forget(id);
         }
     }
-
-    // Cold lookups are single-flight across processes: VS Code, scp and scripts open several connections at
-    // once, and each lookup costs a token (a second of `az`) and ARM calls. One process looks up; the others wait
-    // for its lock and then take its answer from the cache. A holder that dies releases the lock with it.
-    let lock_limit = options.azure.timeout.saturating_add(options.start.wait.duration);
     let lock = match &cache {
-        Some(cache) => {
-            let acquire = cache.lock_lookup(id, lock_limit);
-            let notice = tokio::time::sleep(WAIT_NOTICE_AFTER);
-            tokio::pin!(acquire, notice);
-            let mut noticed = false;
-            loop {
-                tokio::select! {
-                    lock = &mut acquire => break lock,
-                    // A wait this long is usually for a start: say why this connection is quiet, once.
-                    () = &mut notice, if !noticed => {
-                        noticed = true;
-                        (session.events)(Event::WaitingForLookup { name: &id.compute });
-                    }
-                    () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
-                }
-            }
-        }
+        Some(cache) => wait_for_lookup(id, cache, options, session).await?,
         None => None,
     };
     if let (Some(cache), Some((_, Waited::Yes))) = (&cache, &lock)
-        && let Some(endpoint) = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport))
-        && trusted(&endpoint, options)
+        && let ControlFlow::Break(done) = try_their_answer(id, cache, options, session, tenant.as_ref()).await
     {
-        tracing::debug!(%endpoint, "another connection just looked the instance up");
-        match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT, options).await {
-            Ok(connected) if options.fdpass => return hand_over(id, connected, options, session),
-            Ok(connected) => {
-                return relay_over(connected, options, session, tenant.as_ref(), None, tunnel::HANDSHAKE_TRIES).await;
+        return done;
+    }
+    look_up_and_deliver(id, options, session, cache.as_ref(), tenant.as_ref(), lock).await
+}
+
+/// The cached endpoint, if it answers. `Continue` when it does not, or when its tunnel handshake fails: the cached
+/// gateway is then presumed wrong, and Azure is asked again.
+async fn try_cached(
+    id: &ComputeId,
+    endpoint: &Endpoint,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+    tenant: Option<&TenantId>,
+) -> ControlFlow<Result<(), ProxyError>> {
+    // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
+    let timeout = match options.transport {
+        Transport::Auto => CACHED_CONNECT_TIMEOUT.min(options.direct_timeout),
+        _ => CACHED_CONNECT_TIMEOUT,
+    };
+    let connected = match connect(id, endpoint, timeout, options).await {
+        Ok(connected) => connected,
+        Err(e) => {
+            tracing::debug!(%endpoint, "cached endpoint did not answer ({e}); asking Azure again");
+            return ControlFlow::Continue(());
+        }
+    };
+    tracing::debug!(%endpoint, "using the cached endpoint");
+    match deliver(id, connected, options, session, Handshake { tenant, fresh: None, tries: 1 }).await {
+        // Only a handshake failure means the cached gateway is wrong; once bytes flowed, it was right. (A hand-over
+        // under --fdpass never fails with a tunnel error: the detached relay does the handshake.)
+        Err(ProxyError::Tunnel(e))
+            if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
+        {
+            tracing::debug!("cached tunnel endpoint failed ({e}); asking Azure again");
+            ControlFlow::Continue(())
+        }
+        done => ControlFlow::Break(done),
+    }
+}
+
+/// Takes the instance's lookup lock, waiting while another process holds it (and saying so once the wait is
+/// long). Cold lookups are single-flight across processes: VS Code, scp and scripts open several connections at
+/// once, and each lookup costs a token (a second of `az`) and ARM calls. One process looks up; the others wait
+/// for its lock and then take its answer from the cache. A holder that dies releases the lock with it. `None`
+/// when the lock cannot be had (the lookup then goes ahead without it).
+async fn wait_for_lookup(
+    id: &ComputeId,
+    cache: &EndpointCache,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+) -> Result<Option<(std::fs::File, Waited)>, ProxyError> {
+    let lock_limit = options.azure.timeout.saturating_add(options.start.wait.duration);
+    let acquire = cache.lock_lookup(id, lock_limit);
+    let notice = tokio::time::sleep(WAIT_NOTICE_AFTER);
+    tokio::pin!(acquire, notice);
+    let mut noticed = false;
+    loop {
+        tokio::select! {
+            lock = &mut acquire => return Ok(lock),
+            // A wait this long is usually for a start: say why this connection is quiet, once.
+            () = &mut notice, if !noticed => {
+                noticed = true;
+                (session.events)(Event::WaitingForLookup { name: &id.compute });
             }
-            Err(e) => tracing::debug!(%endpoint, "it does not answer ({e}); looking up again"),
+            () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
         }
     }
+}
 
-    let events = &mut *session.events;
-    let mut progress = |p: Progress<'_>| events(Event::Lifecycle(p));
-    let lookup =
-        resolve::resolve(id, &options.azure, tenant.as_ref(), &options.start, options.transport, &mut progress);
-    // A lookup can take minutes while an instance starts; if ssh gives up meanwhile (VS Code's timeout, Ctrl-C),
-    // so do we — the start request, once sent, goes on for whoever connects next.
-    let resolved = tokio::select! {
-        resolved = lookup => resolved?,
-        () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
+/// After waiting for another connection's lookup: the endpoint it just stored, if it answers. `Continue` when
+/// there is none (or none this connection may use) or it does not answer.
+async fn try_their_answer(
+    id: &ComputeId,
+    cache: &EndpointCache,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+    tenant: Option<&TenantId>,
+) -> ControlFlow<Result<(), ProxyError>> {
+    let Some(endpoint) = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport)) else {
+        return ControlFlow::Continue(());
     };
+    if !trusted(&endpoint, options) {
+        return ControlFlow::Continue(());
+    }
+    tracing::debug!(%endpoint, "another connection just looked the instance up");
+    match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT, options).await {
+        Ok(connected) => {
+            let handshake = Handshake { tenant, fresh: None, tries: tunnel::HANDSHAKE_TRIES };
+            ControlFlow::Break(deliver(id, connected, options, session, handshake).await)
+        }
+        Err(e) => {
+            tracing::debug!(%endpoint, "it does not answer ({e}); looking up again");
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// Looks the instance up in Azure (starting it if need be), connects, remembers what worked, lets the waiting
+/// connections go (`lock`), and delivers.
+async fn look_up_and_deliver(
+    id: &ComputeId,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+    cache: Option<&EndpointCache>,
+    tenant: Option<&TenantId>,
+    lock: Option<(std::fs::File, Waited)>,
+) -> Result<(), ProxyError> {
+    let resolved = look_up(id, options, session, tenant).await?;
     tracing::debug!(endpoint = %resolved.endpoint, transport = resolved.endpoint.transport().name(), "resolved endpoint");
-    let (endpoint, connected) = match (&resolved.endpoint, &resolved.fallback) {
-        (Endpoint::Direct { address }, Some(gateway)) => match connect_direct(*address, options.direct_timeout).await {
-            Ok(socket) => (resolved.endpoint.clone(), Connected::Tcp(socket)),
-            Err(error) => {
-                (session.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
-                (Endpoint::Tunnel { gateway: gateway.gateway().clone() }, Connected::Tunnel(gateway.clone()))
-            }
-        },
-        (endpoint, _) => (endpoint.clone(), connect(id, endpoint, FRESH_CONNECT_TIMEOUT, options).await?),
-    };
+    let (endpoint, connected) = connect_resolved(id, &resolved, options, session).await?;
     // What worked is what the next connections try first; after the entry ages out, direct is tried again.
-    if let Some(cache) = &cache {
+    if let Some(cache) = cache {
         cache.store(id, &endpoint, resolved.tenant.as_ref());
     }
     // Waiting connections may go now: the cache has the answer.
     drop(lock);
+    let handshake =
+        Handshake { tenant: resolved.tenant.as_ref(), fresh: Some(resolved.token), tries: tunnel::HANDSHAKE_TRIES };
+    deliver(id, connected, options, session, handshake).await
+}
+
+/// The ARM lookup, with start progress as events. A lookup can take minutes while an instance starts; if ssh
+/// gives up meanwhile (VS Code's timeout, Ctrl-C), so do we — the start request, once sent, goes on for whoever
+/// connects next.
+async fn look_up(
+    id: &ComputeId,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+    tenant: Option<&TenantId>,
+) -> Result<Resolved, ProxyError> {
+    let events = &mut *session.events;
+    let mut progress = |p: Progress<'_>| events(Event::Lifecycle(p));
+    let lookup = resolve::resolve(id, &options.azure, tenant, &options.start, options.transport, &mut progress);
+    tokio::select! {
+        resolved = lookup => Ok(resolved?),
+        () = ssh_gone(session.stdio.as_ref()) => Err(ProxyError::SshGone { name: id.compute.clone() }),
+    }
+}
+
+/// Connects to a freshly resolved endpoint. A direct one that does not answer within `--direct-timeout` gives way
+/// to its tunnel fallback, if it has one; returns the endpoint that was used.
+async fn connect_resolved(
+    id: &ComputeId,
+    resolved: &Resolved,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+) -> Result<(Endpoint, Connected), ProxyError> {
+    match (&resolved.endpoint, &resolved.fallback) {
+        (Endpoint::Direct { address }, Some(gateway)) => match connect_direct(*address, options.direct_timeout).await {
+            Ok(socket) => Ok((resolved.endpoint.clone(), Connected::Tcp(socket))),
+            Err(error) => {
+                (session.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
+                Ok((Endpoint::Tunnel { gateway: gateway.gateway().clone() }, Connected::Tunnel(gateway.clone())))
+            }
+        },
+        (endpoint, _) => Ok((endpoint.clone(), connect(id, endpoint, FRESH_CONNECT_TIMEOUT, options).await?)),
+    }
+}
+
+/// The one place a connection reaches ssh: handed over under `--fdpass`, relayed otherwise.
+async fn deliver(
+    id: &ComputeId,
+    connected: Connected,
+    options: &ProxyOptions,
+    session: &mut Session<'_>,
+    handshake: Handshake<'_>,
+) -> Result<(), ProxyError> {
     if options.fdpass {
         return hand_over(id, connected, options, session);
     }
-    let tenant = resolved.tenant.clone();
-    relay_over(connected, options, session, tenant.as_ref(), Some(resolved.token), tunnel::HANDSHAKE_TRIES).await
+    relay_over(connected, options, session, handshake).await
 }
 
 /// Ends when ssh is gone (it gave up, or the user pressed Ctrl-C); never, when there is no ssh stream to watch.
@@ -292,7 +392,8 @@ pub async fn relay_tunnel(
     session: &mut Session<'_>,
 ) -> Result<(), ProxyError> {
     let tenant = EndpointCache::open_default().and_then(|c| c.tenant(id));
-    relay_over(Connected::Tunnel(gateway), options, session, tenant.as_ref(), None, tunnel::HANDSHAKE_TRIES).await
+    let handshake = Handshake { tenant: tenant.as_ref(), fresh: None, tries: tunnel::HANDSHAKE_TRIES };
+    relay_over(Connected::Tunnel(gateway), options, session, handshake).await
 }
 
 async fn connect_direct(address: SocketAddr, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
@@ -321,16 +422,15 @@ async fn connect(
     }
 }
 
-/// Relays over the connection. For the tunnel this first performs the handshake (at most `tries` of them), with
-/// the token ARM just accepted (`fresh`) or else one signed in to `tenant` (a cached token makes that free).
+/// Relays over the connection. For the tunnel this first performs the handshake (at most `handshake.tries` of
+/// them), with the token ARM just accepted or else one signed in to the handshake's tenant.
 async fn relay_over(
     connected: Connected,
     options: &ProxyOptions,
     session: &mut Session<'_>,
-    tenant: Option<&TenantId>,
-    fresh: Option<Token>,
-    tries: u32,
+    handshake: Handshake<'_>,
 ) -> Result<(), ProxyError> {
+    let Handshake { tenant, fresh, tries } = handshake;
     match connected {
         Connected::Tcp(socket) => {
             let stdio = session.take_stdio()?;
