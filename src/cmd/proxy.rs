@@ -23,6 +23,17 @@ fn relay_gateway(text: &str, options: &ProxyOptions) -> Result<AllowedGateway, U
     options.azure.cloud.allow(&gateway).ok_or(UsageError::RelayGateway)
 }
 
+/// The detached relay's gateway and instance, read and checked as the relay itself does: a gateway outside the
+/// cloud's instance domains never gets a token, whoever named it.
+pub fn relay_child_target(
+    gateway: &str,
+    compute: &str,
+    options: &ProxyOptions,
+) -> Result<(ComputeId, AllowedGateway), Error> {
+    let id: ComputeId = compute.parse()?;
+    Ok((id, relay_gateway(gateway, options)?))
+}
+
 /// Runs the proxy. Progress goes to `err` (ssh shows it in the terminal or VS Code's log); stdout belongs to the
 /// SSH stream alone.
 pub fn run(target: &Target, options: &ProxyOptions, err: &mut dyn Write, err_is_terminal: bool) -> Result<(), Error> {
@@ -32,8 +43,7 @@ pub fn run(target: &Target, options: &ProxyOptions, err: &mut dyn Write, err_is_
             with_session(&id.compute, err, err_is_terminal, |session| block_on(proxy::run(&id, options, session)))
         }
         Target::RelayGateway { gateway, compute } => {
-            let id: ComputeId = compute.parse()?;
-            let gateway = relay_gateway(gateway, options)?;
+            let (id, gateway) = relay_child_target(gateway, compute, options)?;
             with_session(&id.compute, err, err_is_terminal, |session| {
                 block_on(proxy::relay_tunnel(&id, gateway, options, session))
             })

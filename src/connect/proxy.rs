@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use crate::azure::credential::{self, CredentialError, TenantId, Token};
+use crate::azure::cloud::Cloud;
+use crate::azure::credential::{self, AuthMethod, CredentialError, TenantId, Token};
 use crate::azure::lifecycle::{Progress, StartOptions};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::AzureOptions;
@@ -44,7 +45,27 @@ pub struct ProxyOptions {
     pub fdpass: bool,
     /// With `Transport::Auto`: how long a direct connection may take before the tunnel is used instead.
     pub direct_timeout: Duration,
+    /// How to start the detached relay of a tunnel handed over under `fdpass`. The binary provides it: only the
+    /// layer that defines the command line may spell one.
+    pub relay_child: RelayChildCommand,
 }
+
+/// What the detached relay of a tunnel handed over under `--fdpass` must be told to carry on as this connection
+/// would have: which instance, through which gateway, signed in the same way. Plain data; the binary turns it into
+/// a command line ([`ProxyOptions::relay_child`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayChild {
+    pub id: ComputeId,
+    pub gateway: Gateway,
+    pub auth: AuthMethod,
+    pub cloud: Cloud,
+    /// The child's budget for talking to Azure (its sign-in); whole seconds survive the trip.
+    pub timeout: Duration,
+}
+
+/// Makes the command that starts a [`RelayChild`]: this program, re-invoked. Fails when the program cannot be
+/// found.
+pub type RelayChildCommand = fn(&RelayChild) -> std::io::Result<std::process::Command>;
 
 /// What the proxy reports while it connects, for the command layer to show.
 #[derive(Debug)]
@@ -358,29 +379,18 @@ fn hand_over(
         Connected::Tunnel(gateway) => {
             // The relay (and its token) starts only once ssh holds its end: a failed hand-over leaves nothing.
             let end = fdpass::hand_over_pair(&stdio.output)?;
-            fdpass::spawn_detached(tunnel_relay_command(id, gateway.gateway(), options)?, end)
-                .map_err(ProxyError::Spawn)
+            let child = RelayChild {
+                id: id.clone(),
+                gateway: gateway.gateway().clone(),
+                auth: options.azure.auth,
+                cloud: options.azure.cloud,
+                timeout: options.azure.timeout,
+            };
+            // It reports its own errors on the stderr it inherits, which is ssh's.
+            let command = (options.relay_child)(&child).map_err(ProxyError::Spawn)?;
+            fdpass::spawn_detached(command, end).map_err(ProxyError::Spawn)
         }
     }
-}
-
-/// `azml-ssh proxy --relay-gateway HOST:PORT …`: the detached relay of a tunnel handed over under `--fdpass`. It
-/// reports its own errors on the stderr it inherits, which is ssh's.
-fn tunnel_relay_command(
-    id: &ComputeId,
-    gateway: &Gateway,
-    options: &ProxyOptions,
-) -> Result<std::process::Command, ProxyError> {
-    let exe = std::env::current_exe().map_err(ProxyError::Spawn)?;
-    let mut command = std::process::Command::new(exe);
-    command
-        .arg("proxy")
-        .arg("--relay-gateway")
-        .arg(format!("{}:{}", gateway.host, gateway.port))
-        .args(["--auth", options.azure.auth.name(), "--cloud", options.azure.cloud.name()])
-        .args(["--timeout", &options.azure.timeout.as_secs().to_string()])
-        .arg(id.to_string());
-    Ok(command)
 }
 
 /// The detached half of a tunnel under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`]) through the
