@@ -447,7 +447,7 @@ async fn relay_over(
             // The relay is plain blocking I/O (see `relay`). It runs right here: the proxy's runtime has one
             // thread and nothing else to do once the session flows, and a thread hand-off would cost every
             // connection its start-up time.
-            Ok(relay::relay(stdio.input, stdio.output, socket)?)
+            Ok(relay::over_socket(stdio.input, stdio.output, socket)?)
         }
         Connected::Tunnel(gateway) => {
             let azure = &options.azure;
