@@ -13,7 +13,7 @@ use azml_ssh::azure::credential::{AUTH_ENV, AuthMethod};
 use azml_ssh::azure::lifecycle::StartOptions;
 use azml_ssh::azure::session::AzureOptions;
 use azml_ssh::cmd::config::{Discover, HostSettings, WriteOptions};
-use azml_ssh::cmd::proxy::Target;
+use azml_ssh::cmd::proxy::Role;
 use azml_ssh::cmd::work::{CodeOptions, JupyterOptions};
 use azml_ssh::connect::cache::MAX_AGE_ENV;
 use azml_ssh::connect::endpoint::Transport;
@@ -571,11 +571,11 @@ impl ProxyArgs {
         }
     }
 
-    /// What to connect to: the instance, or (as a detached relay) its gateway.
-    pub fn target(&self) -> Target {
+    /// The ProxyCommand, or (with the internal `--relay-gateway`) the detached relay of one.
+    pub fn role(&self) -> Role {
         match &self.relay_gateway {
-            Some(gateway) => Target::RelayGateway { gateway: gateway.clone(), compute: self.resource_id.clone() },
-            None => Target::Compute(self.resource_id.clone()),
+            Some(gateway) => Role::RelayChild { gateway: gateway.clone(), compute: self.resource_id.clone() },
+            None => Role::ProxyCommand(self.resource_id.clone()),
         }
     }
 }
@@ -628,8 +628,8 @@ mod tests {
                 let argv = std::iter::once("azml-ssh".to_owned()).chain(relay_child_args(&child));
                 let Command::Proxy(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("not proxy") };
                 let options = args.options();
-                let Target::RelayGateway { gateway, compute } = args.target() else { panic!("not a relay") };
-                let (id, gateway) = azml_ssh::cmd::proxy::relay_child_target(&gateway, &compute, &options).unwrap();
+                let Role::RelayChild { gateway, compute } = args.role() else { panic!("not a relay") };
+                let (id, gateway) = azml_ssh::cmd::proxy::read_relay_child(&gateway, &compute, &options).unwrap();
                 let back = RelayChild {
                     id,
                     gateway: gateway.gateway().clone(),

@@ -121,14 +121,15 @@ pub enum ProxyError {
     Spawn(std::io::Error),
 }
 
-/// What the relaying needs that is not in [`ProxyOptions`]: the stream, and where events go.
-pub struct Session<'a> {
+/// The ssh side of the proxy — what the relaying needs that is not in [`ProxyOptions`]: ssh's stream, and where
+/// events go (ssh's stderr, through the command layer).
+pub struct SshSide<'a> {
     /// ssh's stream, taken over by [`stdio::take_stdio`]; `None` once handed to a relay.
     pub stdio: Option<Stdio>,
     pub events: &'a mut dyn FnMut(Event<'_>),
 }
 
-impl Session<'_> {
+impl SshSide<'_> {
     fn take_stdio(&mut self) -> Result<Stdio, ProxyError> {
         self.stdio.take().ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")))
     }
@@ -149,16 +150,16 @@ struct Handshake<'a> {
     tries: u32,
 }
 
-/// Connects `id` to the session's stdin/stdout and relays until the session ends: the cached endpoint first, then
+/// Connects `id` to ssh's stdin/stdout and relays until the session ends: the cached endpoint first, then
 /// another connection's fresh answer if this one waited for it, then a lookup of its own.
-pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'_>) -> Result<(), ProxyError> {
+pub async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSide<'_>) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
     // The tenant an entry records is good however old the entry: it saves a round trip on every cold lookup.
     let (cached, tenant) = cache.as_ref().map_or((None, None), |c| c.read(id, options.cache_max_age));
     let cached = cached.filter(|e| e.serves(options.transport)).filter(|e| trusted(e, options));
 
     if let Some(endpoint) = cached {
-        if let ControlFlow::Break(done) = try_cached(id, &endpoint, options, session, tenant.as_ref()).await {
+        if let ControlFlow::Break(done) = try_cached(id, &endpoint, options, ssh, tenant.as_ref()).await {
             return done;
         }
         if let Some(cache) = &cache {
@@ -166,15 +167,15 @@ pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'
         }
     }
     let lock = match &cache {
-        Some(cache) => wait_for_lookup(id, cache, options, session).await?,
+        Some(cache) => wait_for_lookup(id, cache, options, ssh).await?,
         None => None,
     };
     if let (Some(cache), Some((_, Waited::Yes))) = (&cache, &lock)
-        && let ControlFlow::Break(done) = try_their_answer(id, cache, options, session, tenant.as_ref()).await
+        && let ControlFlow::Break(done) = try_their_answer(id, cache, options, ssh, tenant.as_ref()).await
     {
         return done;
     }
-    look_up_and_deliver(id, options, session, cache.as_ref(), tenant.as_ref(), lock).await
+    look_up_and_deliver(id, options, ssh, cache.as_ref(), tenant.as_ref(), lock).await
 }
 
 /// The cached endpoint, if it answers. `Continue` when it does not, or when its tunnel handshake fails: the cached
@@ -183,7 +184,7 @@ async fn try_cached(
     id: &ComputeId,
     endpoint: &Endpoint,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
     tenant: Option<&TenantId>,
 ) -> ControlFlow<Result<(), ProxyError>> {
     // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
@@ -199,7 +200,7 @@ async fn try_cached(
         }
     };
     tracing::debug!(%endpoint, "using the cached endpoint");
-    match deliver(id, connected, options, session, Handshake { tenant, fresh: None, tries: 1 }).await {
+    match deliver(id, connected, options, ssh, Handshake { tenant, fresh: None, tries: 1 }).await {
         // Only a handshake failure means the cached gateway is wrong; once bytes flowed, it was right. (A hand-over
         // under --fdpass never fails with a tunnel error: the detached relay does the handshake.)
         Err(ProxyError::Tunnel(e))
@@ -221,7 +222,7 @@ async fn wait_for_lookup(
     id: &ComputeId,
     cache: &EndpointCache,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
 ) -> Result<Option<(std::fs::File, Waited)>, ProxyError> {
     let lock_limit = options.azure.timeout.saturating_add(options.start.wait.duration);
     let acquire = cache.lock_lookup(id, lock_limit);
@@ -234,9 +235,9 @@ async fn wait_for_lookup(
             // A wait this long is usually for a start: say why this connection is quiet, once.
             () = &mut notice, if !noticed => {
                 noticed = true;
-                (session.events)(Event::WaitingForLookup { name: &id.compute });
+                (ssh.events)(Event::WaitingForLookup { name: &id.compute });
             }
-            () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
+            () = ssh_gone(ssh.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
         }
     }
 }
@@ -247,7 +248,7 @@ async fn try_their_answer(
     id: &ComputeId,
     cache: &EndpointCache,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
     tenant: Option<&TenantId>,
 ) -> ControlFlow<Result<(), ProxyError>> {
     let Some(endpoint) = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport)) else {
@@ -260,7 +261,7 @@ async fn try_their_answer(
     match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT, options).await {
         Ok(connected) => {
             let handshake = Handshake { tenant, fresh: None, tries: tunnel::HANDSHAKE_TRIES };
-            ControlFlow::Break(deliver(id, connected, options, session, handshake).await)
+            ControlFlow::Break(deliver(id, connected, options, ssh, handshake).await)
         }
         Err(e) => {
             tracing::debug!(%endpoint, "it does not answer ({e}); looking up again");
@@ -274,14 +275,14 @@ async fn try_their_answer(
 async fn look_up_and_deliver(
     id: &ComputeId,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
     cache: Option<&EndpointCache>,
     tenant: Option<&TenantId>,
     lock: Option<(std::fs::File, Waited)>,
 ) -> Result<(), ProxyError> {
-    let resolved = look_up(id, options, session, tenant).await?;
+    let resolved = look_up(id, options, ssh, tenant).await?;
     tracing::debug!(endpoint = %resolved.endpoint, transport = resolved.endpoint.transport().name(), "resolved endpoint");
-    let (endpoint, connected) = connect_resolved(id, &resolved, options, session).await?;
+    let (endpoint, connected) = connect_resolved(id, &resolved, options, ssh).await?;
     // What worked is what the next connections try first; after the entry ages out, direct is tried again.
     if let Some(cache) = cache {
         cache.store(id, &endpoint, resolved.tenant.as_ref());
@@ -290,7 +291,7 @@ async fn look_up_and_deliver(
     drop(lock);
     let handshake =
         Handshake { tenant: resolved.tenant.as_ref(), fresh: Some(resolved.token), tries: tunnel::HANDSHAKE_TRIES };
-    deliver(id, connected, options, session, handshake).await
+    deliver(id, connected, options, ssh, handshake).await
 }
 
 /// The ARM lookup, with start progress as events. A lookup can take minutes while an instance starts; if ssh
@@ -299,15 +300,15 @@ async fn look_up_and_deliver(
 async fn look_up(
     id: &ComputeId,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
     tenant: Option<&TenantId>,
 ) -> Result<Resolved, ProxyError> {
-    let events = &mut *session.events;
+    let events = &mut *ssh.events;
     let mut progress = |p: Progress<'_>| events(Event::Lifecycle(p));
     let lookup = resolve::resolve(id, &options.azure, tenant, &options.start, options.transport, &mut progress);
     tokio::select! {
         resolved = lookup => Ok(resolved?),
-        () = ssh_gone(session.stdio.as_ref()) => Err(ProxyError::SshGone { name: id.compute.clone() }),
+        () = ssh_gone(ssh.stdio.as_ref()) => Err(ProxyError::SshGone { name: id.compute.clone() }),
     }
 }
 
@@ -317,13 +318,13 @@ async fn connect_resolved(
     id: &ComputeId,
     resolved: &Resolved,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
 ) -> Result<(Endpoint, Connected), ProxyError> {
     match (&resolved.endpoint, &resolved.fallback) {
         (Endpoint::Direct { address }, Some(gateway)) => match connect_direct(*address, options.direct_timeout).await {
             Ok(socket) => Ok((resolved.endpoint.clone(), Connected::Tcp(socket))),
             Err(error) => {
-                (session.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
+                (ssh.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
                 Ok((Endpoint::Tunnel { gateway: gateway.gateway().clone() }, Connected::Tunnel(gateway.clone())))
             }
         },
@@ -336,13 +337,13 @@ async fn deliver(
     id: &ComputeId,
     connected: Connected,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
     handshake: Handshake<'_>,
 ) -> Result<(), ProxyError> {
     if options.fdpass {
-        return hand_over(id, connected, options, session);
+        return hand_over(id, connected, options, ssh);
     }
-    relay_over(connected, options, session, handshake).await
+    relay_over(connected, options, ssh, handshake).await
 }
 
 /// Ends when ssh is gone (it gave up, or the user pressed Ctrl-C); never, when there is no ssh stream to watch.
@@ -371,9 +372,9 @@ fn hand_over(
     id: &ComputeId,
     connected: Connected,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
 ) -> Result<(), ProxyError> {
-    let stdio = session.take_stdio()?;
+    let stdio = ssh.take_stdio()?;
     match connected {
         Connected::Tcp(socket) => Ok(fdpass::hand_over_socket(&stdio.output, &socket)?),
         Connected::Tunnel(gateway) => {
@@ -399,11 +400,11 @@ pub async fn relay_tunnel(
     id: &ComputeId,
     gateway: AllowedGateway,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
 ) -> Result<(), ProxyError> {
     let tenant = EndpointCache::open_default().and_then(|c| c.tenant(id));
     let handshake = Handshake { tenant: tenant.as_ref(), fresh: None, tries: tunnel::HANDSHAKE_TRIES };
-    relay_over(Connected::Tunnel(gateway), options, session, handshake).await
+    relay_over(Connected::Tunnel(gateway), options, ssh, handshake).await
 }
 
 async fn connect_direct(address: SocketAddr, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
@@ -437,13 +438,13 @@ async fn connect(
 async fn relay_over(
     connected: Connected,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
     handshake: Handshake<'_>,
 ) -> Result<(), ProxyError> {
     let Handshake { tenant, fresh, tries } = handshake;
     match connected {
         Connected::Tcp(socket) => {
-            let stdio = session.take_stdio()?;
+            let stdio = ssh.take_stdio()?;
             // The relay is plain blocking I/O (see `relay`). It runs right here: the proxy's runtime has one
             // thread and nothing else to do once the session flows, and a thread hand-off would cost every
             // connection its start-up time.
@@ -466,7 +467,7 @@ async fn relay_over(
                 }
                 other => other?,
             };
-            let stdio = session.take_stdio()?;
+            let stdio = ssh.take_stdio()?;
             Ok(tunnel::relay(ws, stdio.input, stdio.output).await?)
         }
     }
