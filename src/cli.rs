@@ -17,7 +17,7 @@ use azml_ssh::cmd::proxy::Role;
 use azml_ssh::cmd::work::{CodeOptions, JupyterOptions};
 use azml_ssh::connect::cache::MAX_AGE_ENV;
 use azml_ssh::connect::endpoint::Transport;
-use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, ProxyOptions, RelayChild};
+use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, DetachedRelay, ProxyOptions};
 use azml_ssh::util::deadline::{Budget, Limit};
 use azml_ssh::util::{dirs, text};
 
@@ -567,29 +567,29 @@ impl ProxyArgs {
                 wait: Limit { duration: self.start_timeout, budget: Budget::Start },
                 cache_root: dirs::cache_root(),
             },
-            relay_child: relay_child_command,
+            detached_relay: detached_relay_command,
         }
     }
 
     /// The ProxyCommand, or (with the internal `--relay-gateway`) the detached relay of one.
     pub fn role(&self) -> Role {
         match &self.relay_gateway {
-            Some(gateway) => Role::RelayChild { gateway: gateway.clone(), compute: self.resource_id.clone() },
+            Some(gateway) => Role::DetachedRelay { gateway: gateway.clone(), compute: self.resource_id.clone() },
             None => Role::ProxyCommand(self.resource_id.clone()),
         }
     }
 }
 
 /// Starts the detached relay of a tunnel handed over under `--fdpass`: this program again, told in its own flags
-/// (the ones [`ProxyArgs`] reads back) what the library's [`RelayChild`] says.
-fn relay_child_command(child: &RelayChild) -> std::io::Result<Process> {
+/// (the ones [`ProxyArgs`] reads back) what the library's [`DetachedRelay`] says.
+fn detached_relay_command(child: &DetachedRelay) -> std::io::Result<Process> {
     let mut command = Process::new(std::env::current_exe()?);
-    command.args(relay_child_args(child));
+    command.args(detached_relay_args(child));
     Ok(command)
 }
 
 /// `proxy --relay-gateway HOST:PORT --auth NAME --cloud NAME --timeout SECONDS ID`.
-fn relay_child_args(child: &RelayChild) -> Vec<String> {
+fn detached_relay_args(child: &DetachedRelay) -> Vec<String> {
     let flags = [
         ("--relay-gateway", format!("{}:{}", child.gateway.host, child.gateway.port)),
         ("--auth", child.auth.name().to_owned()),
@@ -607,7 +607,7 @@ mod tests {
     /// The detached relay's command line, parsed by the real [`Cli`] and read as the relay reads it, says what the
     /// library asked for: every auth method and cloud, a gateway and port, the timeout.
     #[test]
-    fn a_relay_child_survives_its_command_line() {
+    fn a_detached_relay_survives_its_command_line() {
         use azml_ssh::transport::tunnel::Gateway;
 
         let id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg1/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/ci1";
@@ -618,19 +618,19 @@ mod tests {
                     Cloud::AzureChinaCloud => "instances.azureml.cn",
                     Cloud::AzureUsGovernment => "instances.azureml.us",
                 };
-                let child = RelayChild {
+                let child = DetachedRelay {
                     id: id.parse().unwrap(),
                     gateway: Gateway { host: format!("ci1.region1.{domain}"), port: 8443 },
                     auth,
                     cloud,
                     timeout: Duration::from_secs(45),
                 };
-                let argv = std::iter::once("azml-ssh".to_owned()).chain(relay_child_args(&child));
+                let argv = std::iter::once("azml-ssh".to_owned()).chain(detached_relay_args(&child));
                 let Command::Proxy(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("not proxy") };
                 let options = args.options();
-                let Role::RelayChild { gateway, compute } = args.role() else { panic!("not a relay") };
-                let (id, gateway) = azml_ssh::cmd::proxy::read_relay_child(&gateway, &compute, &options).unwrap();
-                let back = RelayChild {
+                let Role::DetachedRelay { gateway, compute } = args.role() else { panic!("not a relay") };
+                let (id, gateway) = azml_ssh::cmd::proxy::read_detached_relay(&gateway, &compute, &options).unwrap();
+                let back = DetachedRelay {
                     id,
                     gateway: gateway.gateway().clone(),
                     auth: options.azure.auth,

@@ -14,7 +14,7 @@ use crate::transport::tunnel::{AllowedGateway, Gateway};
 /// such a ProxyCommand started under `--fdpass` for a tunnel, given the instance's gateway, already resolved.
 pub enum Role {
     ProxyCommand(String),
-    RelayChild { gateway: String, compute: String },
+    DetachedRelay { gateway: String, compute: String },
 }
 
 /// `--relay-gateway HOST:PORT`, checked as a gateway from ARM is.
@@ -23,9 +23,9 @@ fn relay_gateway(text: &str, options: &ProxyOptions) -> Result<AllowedGateway, U
     options.azure.cloud.allow(&gateway).ok_or(UsageError::RelayGateway)
 }
 
-/// The detached relay's gateway and instance, read and checked as the relay itself does: a gateway outside the
-/// cloud's instance domains never gets a token, whoever named it.
-pub fn read_relay_child(
+/// The detached relay's gateway and instance, from the text of its command line: a gateway outside the cloud's
+/// instance domains never gets a token, whoever named it.
+pub fn read_detached_relay(
     gateway: &str,
     compute: &str,
     options: &ProxyOptions,
@@ -42,10 +42,10 @@ pub fn run(role: &Role, options: &ProxyOptions, err: &mut dyn Write, err_is_term
             let id: ComputeId = text.parse()?;
             with_ssh_side(&id.compute, err, err_is_terminal, |ssh| block_on(proxy::run(&id, options, ssh)))
         }
-        Role::RelayChild { gateway, compute } => {
-            let (id, gateway) = read_relay_child(gateway, compute, options)?;
+        Role::DetachedRelay { gateway, compute } => {
+            let (id, gateway) = read_detached_relay(gateway, compute, options)?;
             with_ssh_side(&id.compute, err, err_is_terminal, |ssh| {
-                block_on(proxy::relay_tunnel(&id, gateway, options, ssh))
+                block_on(proxy::run_detached_relay(&id, gateway, options, ssh))
             })
         }
     }

@@ -47,14 +47,14 @@ pub struct ProxyOptions {
     pub direct_timeout: Duration,
     /// How to start the detached relay of a tunnel handed over under `fdpass`. The binary provides it: only the
     /// layer that defines the command line may spell one.
-    pub relay_child: RelayChildCommand,
+    pub detached_relay: DetachedRelayCommand,
 }
 
 /// What the detached relay of a tunnel handed over under `--fdpass` must be told to carry on as this connection
 /// would have: which instance, through which gateway, signed in the same way. Plain data; the binary turns it into
-/// a command line ([`ProxyOptions::relay_child`]).
+/// a command line ([`ProxyOptions::detached_relay`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelayChild {
+pub struct DetachedRelay {
     pub id: ComputeId,
     pub gateway: Gateway,
     pub auth: AuthMethod,
@@ -63,9 +63,9 @@ pub struct RelayChild {
     pub timeout: Duration,
 }
 
-/// Makes the command that starts a [`RelayChild`]: this program, re-invoked. Fails when the program cannot be
+/// Makes the command that starts a [`DetachedRelay`]: this program, re-invoked. Fails when the program cannot be
 /// found.
-pub type RelayChildCommand = fn(&RelayChild) -> std::io::Result<std::process::Command>;
+pub type DetachedRelayCommand = fn(&DetachedRelay) -> std::io::Result<std::process::Command>;
 
 /// What the proxy reports while it connects, for the command layer to show.
 #[derive(Debug)]
@@ -380,7 +380,7 @@ fn hand_over(
         Connected::Tunnel(gateway) => {
             // The relay (and its token) starts only once ssh holds its end: a failed hand-over leaves nothing.
             let end = fdpass::hand_over_pair(&stdio.output)?;
-            let child = RelayChild {
+            let child = DetachedRelay {
                 id: id.clone(),
                 gateway: gateway.gateway().clone(),
                 auth: options.azure.auth,
@@ -388,15 +388,15 @@ fn hand_over(
                 timeout: options.azure.timeout,
             };
             // It reports its own errors on the stderr it inherits, which is ssh's.
-            let command = (options.relay_child)(&child).map_err(ProxyError::Spawn)?;
+            let command = (options.detached_relay)(&child).map_err(ProxyError::Spawn)?;
             fdpass::spawn_detached(command, end).map_err(ProxyError::Spawn)
         }
     }
 }
 
-/// The detached half of a tunnel under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`]) through the
-/// gateway, with a token for the compute's tenant.
-pub async fn relay_tunnel(
+/// The detached relay of a tunnel handed over under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`])
+/// through the gateway, with a token for the compute's tenant.
+pub async fn run_detached_relay(
     id: &ComputeId,
     gateway: AllowedGateway,
     options: &ProxyOptions,
