@@ -1,7 +1,9 @@
-//! Command-line definitions: the clap types, and their conversion into the library's plain option structs.
-//! Nothing below this file sees a clap type.
+//! Command-line definitions: the clap types, and their conversion into the library's plain option structs — and
+//! back, for the one command line the library needs made (the detached relay of `--fdpass`). Nothing below this
+//! file sees a clap type or builds our command line.
 
 use std::path::{Path, PathBuf};
+use std::process::Command as Process;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -11,10 +13,11 @@ use azml_ssh::azure::credential::{AUTH_ENV, AuthMethod};
 use azml_ssh::azure::lifecycle::StartOptions;
 use azml_ssh::azure::session::AzureOptions;
 use azml_ssh::cmd::config::{Discover, WriteOptions};
+use azml_ssh::cmd::proxy::Role;
 use azml_ssh::cmd::work::{CodeOptions, JupyterOptions};
 use azml_ssh::connect::cache::MAX_AGE_ENV;
 use azml_ssh::connect::endpoint::Transport;
-use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, ProxyOptions};
+use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, DetachedRelay, ProxyOptions};
 use azml_ssh::sshconf::merge::HostSettings;
 use azml_ssh::util::deadline::{Budget, Limit};
 use azml_ssh::util::{dirs, text};
@@ -565,25 +568,78 @@ impl ProxyArgs {
                 wait: Limit { duration: self.start_timeout, budget: Budget::Start },
                 cache_root: dirs::cache_root(),
             },
+            detached_relay: detached_relay_command,
         }
     }
+
+    /// The ProxyCommand, or (with the internal `--relay-gateway`) the detached relay of one.
+    pub fn role(&self) -> Role {
+        match &self.relay_gateway {
+            Some(gateway) => Role::DetachedRelay { gateway: gateway.clone(), compute: self.resource_id.clone() },
+            None => Role::ProxyCommand(self.resource_id.clone()),
+        }
+    }
+}
+
+/// Starts the detached relay of a tunnel handed over under `--fdpass`: this program again, told in its own flags
+/// (the ones [`ProxyArgs`] reads back) what the library's [`DetachedRelay`] says.
+fn detached_relay_command(child: &DetachedRelay) -> std::io::Result<Process> {
+    let mut command = Process::new(std::env::current_exe()?);
+    command.args(detached_relay_args(child));
+    Ok(command)
+}
+
+/// `proxy --relay-gateway HOST:PORT --auth NAME --cloud NAME --timeout SECONDS ID`.
+fn detached_relay_args(child: &DetachedRelay) -> Vec<String> {
+    let flags = [
+        ("--relay-gateway", format!("{}:{}", child.gateway.host, child.gateway.port)),
+        ("--auth", child.auth.name().to_owned()),
+        ("--cloud", child.cloud.name().to_owned()),
+        ("--timeout", child.timeout.as_secs().to_string()),
+    ];
+    let flags = flags.into_iter().flat_map(|(flag, value)| [flag.to_owned(), value]);
+    std::iter::once("proxy".to_owned()).chain(flags).chain([child.id.to_string()]).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The detached tunnel relay is started with `--auth NAME --cloud NAME` from the library's own names: they
-    /// must be exactly what these flags accept.
+    /// The detached relay's command line, parsed by the real [`Cli`] and read as the relay reads it, says what the
+    /// library asked for: every auth method and cloud, a gateway and port, the timeout.
     #[test]
-    fn library_names_parse_back_as_flags() {
-        for method in AuthMethod::ALL {
-            let arg = AuthArg::from_str(method.name(), false).unwrap();
-            assert_eq!(AuthMethod::from(arg), method);
-        }
-        for cloud in Cloud::ALL {
-            let arg = CloudArg::from_str(cloud.name(), false).unwrap();
-            assert_eq!(Cloud::from(arg), cloud);
+    fn a_detached_relay_survives_its_command_line() {
+        use azml_ssh::transport::tunnel::Gateway;
+
+        let id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg1/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/ci1";
+        for auth in AuthMethod::ALL {
+            for cloud in Cloud::ALL {
+                let domain = match cloud {
+                    Cloud::AzureCloud => "instances.azureml.ms",
+                    Cloud::AzureChinaCloud => "instances.azureml.cn",
+                    Cloud::AzureUsGovernment => "instances.azureml.us",
+                };
+                let child = DetachedRelay {
+                    id: id.parse().unwrap(),
+                    gateway: Gateway { host: format!("ci1.region1.{domain}"), port: 8443 },
+                    auth,
+                    cloud,
+                    timeout: Duration::from_secs(45),
+                };
+                let argv = std::iter::once("azml-ssh".to_owned()).chain(detached_relay_args(&child));
+                let Command::Proxy(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("not proxy") };
+                let options = args.options();
+                let Role::DetachedRelay { gateway, compute } = args.role() else { panic!("not a relay") };
+                let (id, gateway) = azml_ssh::cmd::proxy::read_detached_relay(&gateway, &compute, &options).unwrap();
+                let back = DetachedRelay {
+                    id,
+                    gateway: gateway.gateway().clone(),
+                    auth: options.azure.auth,
+                    cloud: options.azure.cloud,
+                    timeout: options.azure.timeout,
+                };
+                assert_eq!(back, child);
+            }
         }
     }
 

@@ -25,13 +25,7 @@ fn main() -> ExitCode {
 /// `azml-ssh proxy` never returns: the relay may leave a thread blocked on a stdin that ssh never closes, so the
 /// process exits as soon as the stream is done, rather than going through the runtime and thread teardown.
 fn proxy(args: &cli::ProxyArgs, console: &mut Console) -> ! {
-    let target = match &args.relay_gateway {
-        Some(gateway) => {
-            cmd::proxy::Target::RelayGateway { gateway: gateway.clone(), compute: args.resource_id.clone() }
-        }
-        None => cmd::proxy::Target::Compute(args.resource_id.clone()),
-    };
-    let result = cmd::proxy::run(&target, &args.options(), &mut *console.err, console.err_is_terminal);
+    let result = cmd::proxy::run(&args.role(), &args.options(), &mut *console.err, console.err_is_terminal);
     let code = finish(result.map(|()| Outcome::Success));
     std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 })
 }

@@ -6,15 +6,15 @@ use std::io::Write;
 use crate::azure::resource_id::ComputeId;
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Error, UsageError, block_on};
-use crate::connect::proxy::{self, Event, ProxyError, ProxyOptions, Session};
+use crate::connect::proxy::{self, Event, ProxyError, ProxyOptions, SshSide};
 use crate::transport::stdio;
 use crate::transport::tunnel::{AllowedGateway, Gateway};
 
-/// What to connect to: an instance by ID, or (internal, for `--fdpass` tunnels) the instance's gateway, already
-/// resolved.
-pub enum Target {
-    Compute(String),
-    RelayGateway { gateway: String, compute: String },
+/// Which part this process plays: the ProxyCommand ssh started for an instance (by ID), or the detached relay
+/// such a ProxyCommand started under `--fdpass` for a tunnel, given the instance's gateway, already resolved.
+pub enum Role {
+    ProxyCommand(String),
+    DetachedRelay { gateway: String, compute: String },
 }
 
 /// `--relay-gateway HOST:PORT`, checked as a gateway from ARM is.
@@ -23,30 +23,40 @@ fn relay_gateway(text: &str, options: &ProxyOptions) -> Result<AllowedGateway, U
     options.azure.cloud.allow(&gateway).ok_or(UsageError::RelayGateway)
 }
 
+/// The detached relay's gateway and instance, from the text of its command line: a gateway outside the cloud's
+/// instance domains never gets a token, whoever named it.
+pub fn read_detached_relay(
+    gateway: &str,
+    compute: &str,
+    options: &ProxyOptions,
+) -> Result<(ComputeId, AllowedGateway), Error> {
+    let id: ComputeId = compute.parse()?;
+    Ok((id, relay_gateway(gateway, options)?))
+}
+
 /// Runs the proxy. Progress goes to `err` (ssh shows it in the terminal or VS Code's log); stdout belongs to the
 /// SSH stream alone.
-pub fn run(target: &Target, options: &ProxyOptions, err: &mut dyn Write, err_is_terminal: bool) -> Result<(), Error> {
-    match target {
-        Target::Compute(text) => {
+pub fn run(role: &Role, options: &ProxyOptions, err: &mut dyn Write, err_is_terminal: bool) -> Result<(), Error> {
+    match role {
+        Role::ProxyCommand(text) => {
             let id: ComputeId = text.parse()?;
-            with_session(&id.compute, err, err_is_terminal, |session| block_on(proxy::run(&id, options, session)))
+            with_ssh_side(&id.compute, err, err_is_terminal, |ssh| block_on(proxy::run(&id, options, ssh)))
         }
-        Target::RelayGateway { gateway, compute } => {
-            let id: ComputeId = compute.parse()?;
-            let gateway = relay_gateway(gateway, options)?;
-            with_session(&id.compute, err, err_is_terminal, |session| {
-                block_on(proxy::relay_tunnel(&id, gateway, options, session))
+        Role::DetachedRelay { gateway, compute } => {
+            let (id, gateway) = read_detached_relay(gateway, compute, options)?;
+            with_ssh_side(&id.compute, err, err_is_terminal, |ssh| {
+                block_on(proxy::run_detached_relay(&id, gateway, options, ssh))
             })
         }
     }
 }
 
 /// Takes over ssh's stream and runs `work` on it.
-fn with_session(
+fn with_ssh_side(
     name: &str,
     err: &mut dyn Write,
     err_is_terminal: bool,
-    work: impl FnOnce(&mut Session<'_>) -> Result<Result<(), ProxyError>, Error>,
+    work: impl FnOnce(&mut SshSide<'_>) -> Result<Result<(), ProxyError>, Error>,
 ) -> Result<(), Error> {
     let stdio = stdio::take_stdio().map_err(ProxyError::Stdio)?;
     let mut renderer = Renderer::new(name, err, err_is_terminal, true);
@@ -60,13 +70,13 @@ fn with_session(
             renderer.note(&format!("another connection is looking up {name} (or starting it); waiting for its answer"))
         }
     };
-    let mut session = Session { stdio: Some(stdio), events: &mut report };
-    let result = work(&mut session)?;
+    let mut ssh = SshSide { stdio: Some(stdio), events: &mut report };
+    let result = work(&mut ssh)?;
     if result.is_err() {
         // Keep ssh's end of the stream open until the process exits, which happens right after the error is
         // printed. Closing it first lets ssh see EOF, give up, and SIGHUP us before our message is written — and
         // that one line is all the user gets.
-        std::mem::forget(session.stdio.take());
+        std::mem::forget(ssh.stdio.take());
     }
     Ok(result?)
 }

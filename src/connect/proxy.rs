@@ -4,15 +4,17 @@
 //! the connection itself handed to ssh.
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
-use crate::azure::credential::{self, CredentialError, TenantId, Token};
+use crate::azure::cloud::Cloud;
+use crate::azure::credential::{self, AuthMethod, CredentialError, TenantId, Token};
 use crate::azure::lifecycle::{Progress, StartOptions};
 use crate::azure::resource_id::ComputeId;
 use crate::azure::session::AzureOptions;
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{Endpoint, Transport};
-use crate::connect::resolve::{self, ResolveError};
+use crate::connect::resolve::{self, ResolveError, Resolved};
 use crate::transport::fdpass::{self, HandOverError};
 use crate::transport::relay::{self, RelayError};
 use crate::transport::stdio::{self, Stdio};
@@ -43,7 +45,27 @@ pub struct ProxyOptions {
     pub fdpass: bool,
     /// With `Transport::Auto`: how long a direct connection may take before the tunnel is used instead.
     pub direct_timeout: Duration,
+    /// How to start the detached relay of a tunnel handed over under `fdpass`. The binary provides it: only the
+    /// layer that defines the command line may spell one.
+    pub detached_relay: DetachedRelayCommand,
 }
+
+/// What the detached relay of a tunnel handed over under `--fdpass` must be told to carry on as this connection
+/// would have: which instance, through which gateway, signed in the same way. Plain data; the binary turns it into
+/// a command line ([`ProxyOptions::detached_relay`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DetachedRelay {
+    pub id: ComputeId,
+    pub gateway: Gateway,
+    pub auth: AuthMethod,
+    pub cloud: Cloud,
+    /// The child's budget for talking to Azure (its sign-in); whole seconds survive the trip.
+    pub timeout: Duration,
+}
+
+/// Makes the command that starts a [`DetachedRelay`]: this program, re-invoked. Fails when the program cannot be
+/// found.
+pub type DetachedRelayCommand = fn(&DetachedRelay) -> std::io::Result<std::process::Command>;
 
 /// What the proxy reports while it connects, for the command layer to show.
 #[derive(Debug)]
@@ -99,14 +121,15 @@ pub enum ProxyError {
     Spawn(std::io::Error),
 }
 
-/// What the relaying needs that is not in [`ProxyOptions`]: the stream, and where events go.
-pub struct Session<'a> {
+/// The ssh side of the proxy — what the relaying needs that is not in [`ProxyOptions`]: ssh's stream, and where
+/// events go (ssh's stderr, through the command layer).
+pub struct SshSide<'a> {
     /// ssh's stream, taken over by [`stdio::take_stdio`]; `None` once handed to a relay.
     pub stdio: Option<Stdio>,
     pub events: &'a mut dyn FnMut(Event<'_>),
 }
 
-impl Session<'_> {
+impl SshSide<'_> {
     fn take_stdio(&mut self) -> Result<Stdio, ProxyError> {
         self.stdio.take().ok_or_else(|| ProxyError::Stdio(std::io::Error::other("stdin/stdout already in use")))
     }
@@ -118,110 +141,209 @@ enum Connected {
     Tunnel(AllowedGateway),
 }
 
-/// Connects `id` to the session's stdin/stdout and relays until the session ends.
-pub async fn run(id: &ComputeId, options: &ProxyOptions, session: &mut Session<'_>) -> Result<(), ProxyError> {
+/// What the tunnel's handshake signs in with, and how often it may try; a direct connection needs none of it.
+struct Handshake<'a> {
+    /// The tenant to sign in to when there is no fresh token (a cached token makes that free).
+    tenant: Option<&'a TenantId>,
+    /// The token ARM just accepted, when this connection did the lookup.
+    fresh: Option<Token>,
+    tries: u32,
+}
+
+/// Connects `id` to ssh's stdin/stdout and relays until the session ends: the cached endpoint first, then
+/// another connection's fresh answer if this one waited for it, then a lookup of its own.
+pub async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSide<'_>) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
     // The tenant an entry records is good however old the entry: it saves a round trip on every cold lookup.
     let (cached, tenant) = cache.as_ref().map_or((None, None), |c| c.read(id, options.cache_max_age));
     let cached = cached.filter(|e| e.serves(options.transport)).filter(|e| trusted(e, options));
 
     if let Some(endpoint) = cached {
-        // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
-        let timeout = match options.transport {
-            Transport::Auto => CACHED_CONNECT_TIMEOUT.min(options.direct_timeout),
-            _ => CACHED_CONNECT_TIMEOUT,
-        };
-        match connect(id, &endpoint, timeout, options).await {
-            Ok(connected) if options.fdpass => return hand_over(id, connected, options, session),
-            Ok(connected) => {
-                tracing::debug!(%endpoint, "using the cached endpoint");
-                match relay_over(connected, options, session, tenant.as_ref(), None, 1).await {
-                    // Only a handshake failure means the cached gateway is wrong; once bytes flowed, it was right.
-                    Err(ProxyError::Tunnel(e))
-                        if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
-                    {
-                        tracing::debug!("cached tunnel endpoint failed ({e}); asking Azure again");
-                    }
-                    other => return other,
-                }
-            }
-            Err(e) => tracing::debug!(%endpoint, "cached endpoint did not answer ({e}); asking Azure again"),
+        if let ControlFlow::Break(done) = try_cached(id, &endpoint, options, ssh, tenant.as_ref()).await {
+            return done;
         }
         if let Some(cache) = &cache {
             cache.forget(id);
         }
     }
-
-    // Cold lookups are single-flight across processes: VS Code, scp and scripts open several connections at
-    // once, and each lookup costs a token (a second of `az`) and ARM calls. One process looks up; the others wait
-    // for its lock and then take its answer from the cache. A holder that dies releases the lock with it.
-    let lock_limit = options.azure.timeout.saturating_add(options.start.wait.duration);
     let lock = match &cache {
-        Some(cache) => {
-            let acquire = cache.lock_lookup(id, lock_limit);
-            let notice = tokio::time::sleep(WAIT_NOTICE_AFTER);
-            tokio::pin!(acquire, notice);
-            let mut noticed = false;
-            loop {
-                tokio::select! {
-                    lock = &mut acquire => break lock,
-                    // A wait this long is usually for a start: say why this connection is quiet, once.
-                    () = &mut notice, if !noticed => {
-                        noticed = true;
-                        (session.events)(Event::WaitingForLookup { name: &id.compute });
-                    }
-                    () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
-                }
-            }
-        }
+        Some(cache) => wait_for_lookup(id, cache, options, ssh).await?,
         None => None,
     };
     if let (Some(cache), Some((_, Waited::Yes))) = (&cache, &lock)
-        && let Some(endpoint) = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport))
-        && trusted(&endpoint, options)
+        && let ControlFlow::Break(done) = try_their_answer(id, cache, options, ssh, tenant.as_ref()).await
     {
-        tracing::debug!(%endpoint, "another connection just looked the instance up");
-        match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT, options).await {
-            Ok(connected) if options.fdpass => return hand_over(id, connected, options, session),
-            Ok(connected) => {
-                return relay_over(connected, options, session, tenant.as_ref(), None, tunnel::HANDSHAKE_TRIES).await;
+        return done;
+    }
+    look_up_and_deliver(id, options, ssh, cache.as_ref(), tenant.as_ref(), lock).await
+}
+
+/// The cached endpoint, if it answers. `Continue` when it does not, or when its tunnel handshake fails: the cached
+/// gateway is then presumed wrong, and Azure is asked again.
+async fn try_cached(
+    id: &ComputeId,
+    endpoint: &Endpoint,
+    options: &ProxyOptions,
+    ssh: &mut SshSide<'_>,
+    tenant: Option<&TenantId>,
+) -> ControlFlow<Result<(), ProxyError>> {
+    // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
+    let timeout = match options.transport {
+        Transport::Auto => CACHED_CONNECT_TIMEOUT.min(options.direct_timeout),
+        _ => CACHED_CONNECT_TIMEOUT,
+    };
+    let connected = match connect(id, endpoint, timeout, options).await {
+        Ok(connected) => connected,
+        Err(e) => {
+            tracing::debug!(%endpoint, "cached endpoint did not answer ({e}); asking Azure again");
+            return ControlFlow::Continue(());
+        }
+    };
+    tracing::debug!(%endpoint, "using the cached endpoint");
+    match deliver(id, connected, options, ssh, Handshake { tenant, fresh: None, tries: 1 }).await {
+        // Only a handshake failure means the cached gateway is wrong; once bytes flowed, it was right. (A hand-over
+        // under --fdpass never fails with a tunnel error: the detached relay does the handshake.)
+        Err(ProxyError::Tunnel(e))
+            if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
+        {
+            tracing::debug!("cached tunnel endpoint failed ({e}); asking Azure again");
+            ControlFlow::Continue(())
+        }
+        done => ControlFlow::Break(done),
+    }
+}
+
+/// Takes the instance's lookup lock, waiting while another process holds it (and saying so once the wait is
+/// long). Cold lookups are single-flight across processes: VS Code, scp and scripts open several connections at
+/// once, and each lookup costs a token (a second of `az`) and ARM calls. One process looks up; the others wait
+/// for its lock and then take its answer from the cache. A holder that dies releases the lock with it. `None`
+/// when the lock cannot be had (the lookup then goes ahead without it).
+async fn wait_for_lookup(
+    id: &ComputeId,
+    cache: &EndpointCache,
+    options: &ProxyOptions,
+    ssh: &mut SshSide<'_>,
+) -> Result<Option<(std::fs::File, Waited)>, ProxyError> {
+    let lock_limit = options.azure.timeout.saturating_add(options.start.wait.duration);
+    let acquire = cache.lock_lookup(id, lock_limit);
+    let notice = tokio::time::sleep(WAIT_NOTICE_AFTER);
+    tokio::pin!(acquire, notice);
+    let mut noticed = false;
+    loop {
+        tokio::select! {
+            lock = &mut acquire => return Ok(lock),
+            // A wait this long is usually for a start: say why this connection is quiet, once.
+            () = &mut notice, if !noticed => {
+                noticed = true;
+                (ssh.events)(Event::WaitingForLookup { name: &id.compute });
             }
-            Err(e) => tracing::debug!(%endpoint, "it does not answer ({e}); looking up again"),
+            () = ssh_gone(ssh.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
         }
     }
+}
 
-    let events = &mut *session.events;
-    let mut progress = |p: Progress<'_>| events(Event::Lifecycle(p));
-    let lookup =
-        resolve::resolve(id, &options.azure, tenant.as_ref(), &options.start, options.transport, &mut progress);
-    // A lookup can take minutes while an instance starts; if ssh gives up meanwhile (VS Code's timeout, Ctrl-C),
-    // so do we — the start request, once sent, goes on for whoever connects next.
-    let resolved = tokio::select! {
-        resolved = lookup => resolved?,
-        () = ssh_gone(session.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
+/// After waiting for another connection's lookup: the endpoint it just stored, if it answers. `Continue` when
+/// there is none (or none this connection may use) or it does not answer.
+async fn try_their_answer(
+    id: &ComputeId,
+    cache: &EndpointCache,
+    options: &ProxyOptions,
+    ssh: &mut SshSide<'_>,
+    tenant: Option<&TenantId>,
+) -> ControlFlow<Result<(), ProxyError>> {
+    let Some(endpoint) = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport)) else {
+        return ControlFlow::Continue(());
     };
+    if !trusted(&endpoint, options) {
+        return ControlFlow::Continue(());
+    }
+    tracing::debug!(%endpoint, "another connection just looked the instance up");
+    match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT, options).await {
+        Ok(connected) => {
+            let handshake = Handshake { tenant, fresh: None, tries: tunnel::HANDSHAKE_TRIES };
+            ControlFlow::Break(deliver(id, connected, options, ssh, handshake).await)
+        }
+        Err(e) => {
+            tracing::debug!(%endpoint, "it does not answer ({e}); looking up again");
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// Looks the instance up in Azure (starting it if need be), connects, remembers what worked, lets the waiting
+/// connections go (`lock`), and delivers.
+async fn look_up_and_deliver(
+    id: &ComputeId,
+    options: &ProxyOptions,
+    ssh: &mut SshSide<'_>,
+    cache: Option<&EndpointCache>,
+    tenant: Option<&TenantId>,
+    lock: Option<(std::fs::File, Waited)>,
+) -> Result<(), ProxyError> {
+    let resolved = look_up(id, options, ssh, tenant).await?;
     tracing::debug!(endpoint = %resolved.endpoint, transport = resolved.endpoint.transport().name(), "resolved endpoint");
-    let (endpoint, connected) = match (&resolved.endpoint, &resolved.fallback) {
-        (Endpoint::Direct { address }, Some(gateway)) => match connect_direct(*address, options.direct_timeout).await {
-            Ok(socket) => (resolved.endpoint.clone(), Connected::Tcp(socket)),
-            Err(error) => {
-                (session.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
-                (Endpoint::Tunnel { gateway: gateway.gateway().clone() }, Connected::Tunnel(gateway.clone()))
-            }
-        },
-        (endpoint, _) => (endpoint.clone(), connect(id, endpoint, FRESH_CONNECT_TIMEOUT, options).await?),
-    };
+    let (endpoint, connected) = connect_resolved(id, &resolved, options, ssh).await?;
     // What worked is what the next connections try first; after the entry ages out, direct is tried again.
-    if let Some(cache) = &cache {
+    if let Some(cache) = cache {
         cache.store(id, &endpoint, resolved.tenant.as_ref());
     }
     // Waiting connections may go now: the cache has the answer.
     drop(lock);
-    if options.fdpass {
-        return hand_over(id, connected, options, session);
+    let handshake =
+        Handshake { tenant: resolved.tenant.as_ref(), fresh: Some(resolved.token), tries: tunnel::HANDSHAKE_TRIES };
+    deliver(id, connected, options, ssh, handshake).await
+}
+
+/// The ARM lookup, with start progress as events. A lookup can take minutes while an instance starts; if ssh
+/// gives up meanwhile (VS Code's timeout, Ctrl-C), so do we — the start request, once sent, goes on for whoever
+/// connects next.
+async fn look_up(
+    id: &ComputeId,
+    options: &ProxyOptions,
+    ssh: &mut SshSide<'_>,
+    tenant: Option<&TenantId>,
+) -> Result<Resolved, ProxyError> {
+    let events = &mut *ssh.events;
+    let mut progress = |p: Progress<'_>| events(Event::Lifecycle(p));
+    let lookup = resolve::resolve(id, &options.azure, tenant, &options.start, options.transport, &mut progress);
+    tokio::select! {
+        resolved = lookup => Ok(resolved?),
+        () = ssh_gone(ssh.stdio.as_ref()) => Err(ProxyError::SshGone { name: id.compute.clone() }),
     }
-    let tenant = resolved.tenant.clone();
-    relay_over(connected, options, session, tenant.as_ref(), Some(resolved.token), tunnel::HANDSHAKE_TRIES).await
+}
+
+/// Connects to a freshly resolved endpoint. A direct one that does not answer within `--direct-timeout` gives way
+/// to its tunnel fallback, if it has one; returns the endpoint that was used.
+async fn connect_resolved(
+    id: &ComputeId,
+    resolved: &Resolved,
+    options: &ProxyOptions,
+    ssh: &mut SshSide<'_>,
+) -> Result<(Endpoint, Connected), ProxyError> {
+    match (&resolved.endpoint, &resolved.fallback) {
+        (Endpoint::Direct { address }, Some(gateway)) => match connect_direct(*address, options.direct_timeout).await {
+            Ok(socket) => Ok((resolved.endpoint.clone(), Connected::Tcp(socket))),
+            Err(error) => {
+                (ssh.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
+                Ok((Endpoint::Tunnel { gateway: gateway.gateway().clone() }, Connected::Tunnel(gateway.clone())))
+            }
+        },
+        (endpoint, _) => Ok((endpoint.clone(), connect(id, endpoint, FRESH_CONNECT_TIMEOUT, options).await?)),
+    }
+}
+
+/// The one place a connection reaches ssh: handed over under `--fdpass`, relayed otherwise.
+async fn deliver(
+    id: &ComputeId,
+    connected: Connected,
+    options: &ProxyOptions,
+    ssh: &mut SshSide<'_>,
+    handshake: Handshake<'_>,
+) -> Result<(), ProxyError> {
+    if options.fdpass {
+        return hand_over(id, connected, options, ssh);
+    }
+    relay_over(connected, options, ssh, handshake).await
 }
 
 /// Ends when ssh is gone (it gave up, or the user pressed Ctrl-C); never, when there is no ssh stream to watch.
@@ -250,49 +372,39 @@ fn hand_over(
     id: &ComputeId,
     connected: Connected,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
 ) -> Result<(), ProxyError> {
-    let stdio = session.take_stdio()?;
+    let stdio = ssh.take_stdio()?;
     match connected {
         Connected::Tcp(socket) => Ok(fdpass::hand_over_socket(&stdio.output, &socket)?),
         Connected::Tunnel(gateway) => {
             // The relay (and its token) starts only once ssh holds its end: a failed hand-over leaves nothing.
             let end = fdpass::hand_over_pair(&stdio.output)?;
-            fdpass::spawn_detached(tunnel_relay_command(id, gateway.gateway(), options)?, end)
-                .map_err(ProxyError::Spawn)
+            let child = DetachedRelay {
+                id: id.clone(),
+                gateway: gateway.gateway().clone(),
+                auth: options.azure.auth,
+                cloud: options.azure.cloud,
+                timeout: options.azure.timeout,
+            };
+            // It reports its own errors on the stderr it inherits, which is ssh's.
+            let command = (options.detached_relay)(&child).map_err(ProxyError::Spawn)?;
+            fdpass::spawn_detached(command, end).map_err(ProxyError::Spawn)
         }
     }
 }
 
-/// `azml-ssh proxy --relay-gateway HOST:PORT …`: the detached relay of a tunnel handed over under `--fdpass`. It
-/// reports its own errors on the stderr it inherits, which is ssh's.
-fn tunnel_relay_command(
-    id: &ComputeId,
-    gateway: &Gateway,
-    options: &ProxyOptions,
-) -> Result<std::process::Command, ProxyError> {
-    let exe = std::env::current_exe().map_err(ProxyError::Spawn)?;
-    let mut command = std::process::Command::new(exe);
-    command
-        .arg("proxy")
-        .arg("--relay-gateway")
-        .arg(format!("{}:{}", gateway.host, gateway.port))
-        .args(["--auth", options.azure.auth.name(), "--cloud", options.azure.cloud.name()])
-        .args(["--timeout", &options.azure.timeout.as_secs().to_string()])
-        .arg(id.to_string());
-    Ok(command)
-}
-
-/// The detached half of a tunnel under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`]) through the
-/// gateway, with a token for the compute's tenant.
-pub async fn relay_tunnel(
+/// The detached relay of a tunnel handed over under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`])
+/// through the gateway, with a token for the compute's tenant.
+pub async fn run_detached_relay(
     id: &ComputeId,
     gateway: AllowedGateway,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
+    ssh: &mut SshSide<'_>,
 ) -> Result<(), ProxyError> {
     let tenant = EndpointCache::open_default().and_then(|c| c.tenant(id));
-    relay_over(Connected::Tunnel(gateway), options, session, tenant.as_ref(), None, tunnel::HANDSHAKE_TRIES).await
+    let handshake = Handshake { tenant: tenant.as_ref(), fresh: None, tries: tunnel::HANDSHAKE_TRIES };
+    relay_over(Connected::Tunnel(gateway), options, ssh, handshake).await
 }
 
 async fn connect_direct(address: SocketAddr, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
@@ -321,23 +433,22 @@ async fn connect(
     }
 }
 
-/// Relays over the connection. For the tunnel this first performs the handshake (at most `tries` of them), with
-/// the token ARM just accepted (`fresh`) or else one signed in to `tenant` (a cached token makes that free).
+/// Relays over the connection. For the tunnel this first performs the handshake (at most `handshake.tries` of
+/// them), with the token ARM just accepted or else one signed in to the handshake's tenant.
 async fn relay_over(
     connected: Connected,
     options: &ProxyOptions,
-    session: &mut Session<'_>,
-    tenant: Option<&TenantId>,
-    fresh: Option<Token>,
-    tries: u32,
+    ssh: &mut SshSide<'_>,
+    handshake: Handshake<'_>,
 ) -> Result<(), ProxyError> {
+    let Handshake { tenant, fresh, tries } = handshake;
     match connected {
         Connected::Tcp(socket) => {
-            let stdio = session.take_stdio()?;
+            let stdio = ssh.take_stdio()?;
             // The relay is plain blocking I/O (see `relay`). It runs right here: the proxy's runtime has one
             // thread and nothing else to do once the session flows, and a thread hand-off would cost every
             // connection its start-up time.
-            Ok(relay::relay(stdio.input, stdio.output, socket)?)
+            Ok(relay::over_socket(stdio.input, stdio.output, socket)?)
         }
         Connected::Tunnel(gateway) => {
             let azure = &options.azure;
@@ -356,7 +467,7 @@ async fn relay_over(
                 }
                 other => other?,
             };
-            let stdio = session.take_stdio()?;
+            let stdio = ssh.take_stdio()?;
             Ok(tunnel::relay(ws, stdio.input, stdio.output).await?)
         }
     }

@@ -14,8 +14,9 @@ pub struct Proxy {
     authorization: Option<String>,
 }
 
+/// Why the HTTPS proxy did not open the way to the gateway.
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
+pub enum HttpProxyError {
     #[error("cannot reach the HTTPS proxy {proxy}: {source}")]
     Unreachable { proxy: String, source: std::io::Error },
     #[error(
@@ -93,9 +94,9 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Opens a TCP connection to `target_host:target_port` through `proxy`.
-pub async fn connect(proxy: &Proxy, target_host: &str, target_port: u16) -> Result<TcpStream, ProxyError> {
+pub async fn connect(proxy: &Proxy, target_host: &str, target_port: u16) -> Result<TcpStream, HttpProxyError> {
     let name = format!("{}:{}", proxy.host, proxy.port);
-    let unreachable = |source| ProxyError::Unreachable { proxy: name.clone(), source };
+    let unreachable = |source| HttpProxyError::Unreachable { proxy: name.clone(), source };
     let mut stream = TcpStream::connect((proxy.host.as_str(), proxy.port)).await.map_err(unreachable)?;
     let target = format!("{target_host}:{target_port}");
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
@@ -120,10 +121,12 @@ pub async fn connect(proxy: &Proxy, target_host: &str, target_port: u16) -> Resu
     let status = status_line.split_whitespace().nth(1).unwrap_or("");
     match status {
         "200" => Ok(stream),
-        "407" => Err(ProxyError::AuthenticationRequired { proxy: name }),
-        _ => {
-            Err(ProxyError::Refused { proxy: name, target, status: crate::util::text::one_line_max(&status_line, 200) })
-        }
+        "407" => Err(HttpProxyError::AuthenticationRequired { proxy: name }),
+        _ => Err(HttpProxyError::Refused {
+            proxy: name,
+            target,
+            status: crate::util::text::one_line_max(&status_line, 200),
+        }),
     }
 }
 

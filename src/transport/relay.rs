@@ -34,7 +34,7 @@ pub enum RelayError {
     Panicked,
 }
 
-/// Connects within `timeout` and returns a blocking socket for [`relay`] or a hand-over to ssh. The connect
+/// Connects within `timeout` and returns a blocking socket for [`over_socket`] or a hand-over to ssh. The connect
 /// itself blocks: callers run on a one-thread runtime with nothing else to do meanwhile, and registering the
 /// socket with the reactor only to take it out again would cost every connection its start-up time.
 pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
@@ -52,8 +52,9 @@ fn configure(stream: &TcpStream) -> io::Result<()> {
     socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
 }
 
-/// Relays until both directions are finished. Returns an error only for a failure that lost data in flight.
-pub fn relay<R, W>(input: R, output: W, socket: TcpStream) -> Result<(), RelayError>
+/// Relays ssh's stream over a TCP socket (the tunnel's counterpart is `tunnel::relay`) until both directions are
+/// finished. Returns an error only for a failure that lost data in flight.
+pub fn over_socket<R, W>(input: R, output: W, socket: TcpStream) -> Result<(), RelayError>
 where
     R: Read + Descriptor + Send + 'static,
     W: Write + Descriptor,
@@ -84,9 +85,9 @@ fn is_peer_gone(e: &io::Error) -> bool {
 
 fn pump_up<R: Read + Descriptor>(mut input: R, socket: TcpStream) -> io::Result<()> {
     match splice::splice_all(&input, &socket) {
-        splice::Outcome::Done => {}
-        splice::Outcome::Failed(e) => return Err(e),
-        splice::Outcome::Unsupported => copy(&mut input, &mut &socket)?,
+        splice::Spliced::Done => {}
+        splice::Spliced::Failed(e) => return Err(e),
+        splice::Spliced::Unsupported => copy(&mut input, &mut &socket)?,
     }
     match socket.shutdown(Shutdown::Write) {
         Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
@@ -185,7 +186,7 @@ mod tests {
     fn pipes_on_both_sides_use_splice_and_lose_nothing() {
         let socket = connect(echo_server(), Duration::from_secs(5)).unwrap();
         let (output, collected) = pipe_collector();
-        relay(pipe_with(data()), output, socket).unwrap();
+        over_socket(pipe_with(data()), output, socket).unwrap();
         assert!(collected.join().unwrap() == data());
     }
 
@@ -196,7 +197,7 @@ mod tests {
         std::fs::write(&input_path, data()).unwrap();
         let socket = connect(echo_server(), Duration::from_secs(5)).unwrap();
         let output = File::create(&output_path).unwrap();
-        relay(File::open(&input_path).unwrap(), output, socket).unwrap();
+        over_socket(File::open(&input_path).unwrap(), output, socket).unwrap();
         assert!(std::fs::read(&output_path).unwrap() == data());
     }
 
@@ -211,7 +212,7 @@ mod tests {
             writer.write_all(&data()).unwrap();
             writer.shutdown(Shutdown::Write).unwrap();
         });
-        let relayed = std::thread::spawn(move || relay(input, output, socket));
+        let relayed = std::thread::spawn(move || over_socket(input, output, socket));
         let mut out = Vec::new();
         theirs.read_to_end(&mut out).unwrap();
         assert!(out == data(), "every byte, then EOF");
@@ -233,7 +234,7 @@ mod tests {
         let (output, collected) = pipe_collector();
         let socket = connect(addr, Duration::from_secs(5)).unwrap();
         // Depending on timing the end is a clean EOF or a reset; either way the relay must return.
-        let _ = relay(input, output, socket);
+        let _ = over_socket(input, output, socket);
         let got = collected.join().unwrap();
         assert!(got.is_empty() || got == b"SSH-2.0-bye\r\n", "{got:?}");
     }

@@ -14,7 +14,8 @@ use std::os::fd::BorrowedFd;
 
 use crate::transport::stdio::Descriptor;
 
-pub enum Outcome {
+/// How far [`splice_all`] got, so the caller knows whether to copy instead.
+pub enum Spliced {
     /// Everything was moved up to EOF on `from`.
     Done,
     /// These descriptors cannot be spliced (neither is a pipe, or not on this system); nothing was moved, so the
@@ -31,17 +32,17 @@ fn is_pipe(fd: BorrowedFd<'_>) -> bool {
 
 /// Moves bytes from `from` to `to` until EOF, if one of them is a pipe.
 #[cfg(target_os = "linux")]
-pub fn splice_all(from: &impl Descriptor, to: &impl Descriptor) -> Outcome {
+pub fn splice_all(from: &impl Descriptor, to: &impl Descriptor) -> Spliced {
     splice_fds(from.as_fd(), to.as_fd())
 }
 
 #[cfg(target_os = "linux")]
-fn splice_fds(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Outcome {
+fn splice_fds(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Spliced {
     use nix::errno::Errno;
     use nix::fcntl::{SpliceFFlags, splice};
 
     if std::env::var_os("AZML_SSH_NO_SPLICE").is_some() || !(is_pipe(from) || is_pipe(to)) {
-        return Outcome::Unsupported;
+        return Spliced::Unsupported;
     }
     // A pipe holds 64 KiB by default; asking for more lets the kernel move whatever is there in one call.
     const CHUNK: usize = 1 << 20;
@@ -50,22 +51,22 @@ fn splice_fds(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Outcome {
     loop {
         let len = if from_pipe {
             match pipe_ready(from) {
-                Ok(0) => return Outcome::Done,
+                Ok(0) => return Spliced::Done,
                 Ok(n) => n,
-                Err(e) => return Outcome::Failed(e),
+                Err(e) => return Spliced::Failed(e),
             }
         } else {
             CHUNK
         };
         match splice(from, None, to, None, len, SpliceFFlags::SPLICE_F_MOVE) {
-            Ok(0) => return Outcome::Done,
+            Ok(0) => return Spliced::Done,
             Ok(_) => moved_any = true,
             Err(Errno::EINTR) => {}
             Err(Errno::EAGAIN) => wait_ready(from, to),
             // The kernel refuses this pairing (e.g. a socket type without splice support): copy instead, which is
             // safe only if nothing has been moved yet.
-            Err(Errno::EINVAL | Errno::ENOSYS) if !moved_any => return Outcome::Unsupported,
-            Err(e) => return Outcome::Failed(e.into()),
+            Err(Errno::EINVAL | Errno::ENOSYS) if !moved_any => return Spliced::Unsupported,
+            Err(e) => return Spliced::Failed(e.into()),
         }
     }
 }
@@ -124,6 +125,6 @@ fn wait_ready(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn splice_all(_from: &impl Descriptor, _to: &impl Descriptor) -> Outcome {
-    Outcome::Unsupported
+pub fn splice_all(_from: &impl Descriptor, _to: &impl Descriptor) -> Spliced {
+    Spliced::Unsupported
 }

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::transport::http_proxy::{self, ProxyError};
+use crate::transport::http_proxy::{self, HttpProxyError};
 use crate::transport::stdio::{Descriptor, OutputWatch, finish_output};
 use crate::transport::tls::{self, TlsError};
 use crate::util::deadline::{Budget, TimedOut};
@@ -161,7 +161,7 @@ pub enum TunnelError {
     #[error("cannot reach the Azure ML gateway {host}:{port} after {tries} tries: {reason}")]
     Unreachable { host: String, port: u16, tries: u32, reason: String },
     #[error(transparent)]
-    Proxy(#[from] ProxyError),
+    HttpProxy(#[from] HttpProxyError),
     #[error("the tunnel was closed by the gateway with code {code}{reason}")]
     Closed { code: u16, reason: String },
     #[error("the tunnel connection broke: {0}")]
