@@ -252,27 +252,12 @@ fn build(
 ) -> Result<Arc<dyn TokenCredential>, CredentialError> {
     let failed =
         |e: azure_core::Error| CredentialError::Failed { method, message: sdk_message(&e), tenant: tenant.cloned() };
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
-    // A service principal or workload identity of a multi-tenant application signs in to another tenant through
-    // that tenant's authority; the configured tenant is only the default.
-    let tenant_or_configured = || tenant.map_or_else(|| var("AZURE_TENANT_ID"), |t| t.to_string());
     Ok(match method {
-        AuthMethod::Env => {
-            if !service_principal_configured() {
-                return Err(CredentialError::NotConfigured {
-                    method,
-                    needs: "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET",
-                });
-            }
-            let options = ClientSecretCredentialOptions { client_options: client_options(cloud) };
-            ClientSecretCredential::new(
-                &tenant_or_configured(),
-                var("AZURE_CLIENT_ID"),
-                var("AZURE_CLIENT_SECRET").into(),
-                Some(options),
-            )
-            .map_err(failed)?
+        AuthMethod::Env if !service_principal_configured() => {
+            let needs = "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET";
+            return Err(CredentialError::NotConfigured { method, needs });
         }
+        AuthMethod::Env => service_principal(cloud, tenant).map_err(failed)?,
         AuthMethod::WorkloadIdentity => {
             if !workload_identity_configured() {
                 return Err(CredentialError::NotConfigured {
@@ -305,6 +290,16 @@ fn build(
         }
         AuthMethod::Auto => unreachable!("auto is a chain, not a credential"),
     })
+}
+
+/// The service principal the environment names (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`).
+fn service_principal(cloud: Cloud, tenant: Option<&TenantId>) -> azure_core::Result<Arc<ClientSecretCredential>> {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    // A multi-tenant application signs in to another tenant through that tenant's authority; the configured
+    // tenant is only the default.
+    let tenant = tenant.map_or_else(|| var("AZURE_TENANT_ID"), ToString::to_string);
+    let options = ClientSecretCredentialOptions { client_options: client_options(cloud) };
+    ClientSecretCredential::new(&tenant, var("AZURE_CLIENT_ID"), var("AZURE_CLIENT_SECRET").into(), Some(options))
 }
 
 async fn token_from(
