@@ -395,6 +395,9 @@ pub struct ProxyArgs {
     #[arg(value_name = "COMPUTE_RESOURCE_ID", allow_hyphen_values = true)]
     pub resource_id: String,
 
+    // An endpoint only changes when the instance is stopped and started again, and a wrong one costs a failed
+    // connect plus a fresh lookup. An hour covers the bursts of connections VS Code, scp and git make, while a
+    // stale address is not tried for long.
     /// Use a cached endpoint younger than this without asking Azure (e.g. 90s, 15m, 1h; 0 disables the cache).
     #[arg(long, value_name = "AGE", env = MAX_AGE_ENV, default_value = "1h", value_parser = text::parse_duration)]
     pub cache_max_age: Duration,

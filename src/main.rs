@@ -77,7 +77,7 @@ fn finish(result: Result<Outcome, cmd::Error>) -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::ChecksFailed) => ExitCode::FAILURE,
         // Whoever read our output has stopped (`azml-ssh list | head -1`): nothing is wrong, as ripgrep says.
-        Err(cmd::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) if e.is_closed_output() => ExitCode::SUCCESS,
         Err(error) => {
             let message = error.to_string();
             let _ = writeln!(std::io::stderr(), "azml-ssh: {message}");

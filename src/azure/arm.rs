@@ -16,7 +16,7 @@ use crate::azure::resource_id::ComputeId;
 use crate::util::deadline::{Deadline, TimedOut};
 use crate::util::text::{error_chain, one_line_max};
 
-pub const API_VERSION: &str = "2025-12-01";
+pub(crate) const API_VERSION: &str = "2025-12-01";
 
 /// Five tries with backoff 0.4, 0.8, 1.6 and 3.2 s (each jittered down to half) ride out a short ARM hiccup and
 /// still give up within about ten seconds — what a user staring at ssh will wait for.
@@ -31,7 +31,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
 /// `error.code` and `error.message` from an ARM error body, rendered as ": Code: message" (or nothing).
 #[derive(Debug, Default)]
-pub struct Detail {
+pub(crate) struct Detail {
     pub code: Option<String>,
     pub message: Option<String>,
 }
@@ -68,7 +68,7 @@ impl fmt::Display for Detail {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ArmError {
+pub(crate) enum ArmError {
     #[error(
         "Azure Resource Manager rejected the sign-in trying to {verb} {what} (HTTP 401{detail}); run `az login` again"
     )]
@@ -121,7 +121,7 @@ enum Failure {
     Retry { error: ArmError, wait: Option<Duration> },
 }
 
-pub struct ArmClient {
+pub(crate) struct ArmClient {
     http: reqwest::Client,
     base: Url,
     token: Token,
@@ -140,7 +140,7 @@ struct Request<'a> {
 
 /// What a request does, for messages: "read compute ci1", "start compute ci1".
 #[derive(Clone, Copy, Debug)]
-pub enum Verb {
+pub(crate) enum Verb {
     Read,
     List,
     Start,
@@ -179,7 +179,7 @@ impl ArmClient {
     }
 
     /// What made this client's latest retry necessary, if any.
-    pub fn last_failure(&self) -> Option<String> {
+    pub(crate) fn last_failure(&self) -> Option<String> {
         self.last_failure.lock().ok().and_then(|last| last.clone())
     }
 
@@ -189,25 +189,25 @@ impl ArmClient {
     }
 
     /// The tenant this client was signed in to: the one asked for, else the one the token names.
-    pub fn tenant(&self) -> Option<TenantId> {
+    pub(crate) fn tenant(&self) -> Option<TenantId> {
         self.token.tenant.clone().or_else(|| self.token.tenant_id())
     }
 
     /// The signed-in identity's object ID, from the token.
-    pub fn signed_in_object_id(&self) -> Option<String> {
+    pub(crate) fn signed_in_object_id(&self) -> Option<String> {
         self.token.object_id()
     }
 
     /// `POST .../computes/{name}/start` (or `/stop`). ARM answers 202 (sometimes 200) and works in the background;
     /// callers poll the compute's state.
-    pub async fn compute_action(&self, id: &ComputeId, verb: Verb, deadline: &Deadline) -> Result<(), ArmError> {
+    pub(crate) async fn compute_action(&self, id: &ComputeId, verb: Verb, deadline: &Deadline) -> Result<(), ArmError> {
         let url = self.url(&format!("{id}/{verb}"), API_VERSION);
         let request = Request { method: Method::POST, verb, what: &format!("compute {}", id.compute), deadline };
         self.send(url, &request).await.map(|_| ())
     }
 
     /// `GET .../computes/{name}`.
-    pub async fn get_compute(&self, id: &ComputeId, deadline: &Deadline) -> Result<ComputeResource, ArmError> {
+    pub(crate) async fn get_compute(&self, id: &ComputeId, deadline: &Deadline) -> Result<ComputeResource, ArmError> {
         let url = self.url(&id.to_string(), API_VERSION);
         self.get_json(
             url,

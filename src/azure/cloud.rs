@@ -6,10 +6,10 @@ use crate::transport::tunnel::{AllowedGateway, Gateway, GatewayDomains};
 
 /// Environment variable that replaces the ARM base URL (tests, Azure Stack, private endpoints). The token scope
 /// stays the selected cloud's, because the token is still issued by that cloud's Entra ID.
-pub const ARM_ENDPOINT_ENV: &str = "AZML_SSH_ARM_ENDPOINT";
+pub(crate) const ARM_ENDPOINT_ENV: &str = "AZML_SSH_ARM_ENDPOINT";
 
 /// Environment variable naming the domains (comma-separated) tunnel gateways may be under, replacing the cloud's.
-pub const GATEWAY_DOMAINS_ENV: &str = "AZML_SSH_GATEWAY_DOMAINS";
+pub(crate) const GATEWAY_DOMAINS_ENV: &str = "AZML_SSH_GATEWAY_DOMAINS";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Cloud {
@@ -31,7 +31,7 @@ impl Cloud {
         }
     }
 
-    pub fn arm_base(self) -> &'static str {
+    pub(crate) fn arm_base(self) -> &'static str {
         match self {
             Cloud::AzureCloud => "https://management.azure.com",
             Cloud::AzureChinaCloud => "https://management.chinacloudapi.cn",
@@ -41,7 +41,7 @@ impl Cloud {
 
     /// The OAuth scope for ARM. `management.core.*` is the form the Azure CLI uses, and the one the Azure ML
     /// tunnel gateway accepts too, so one cached token serves both.
-    pub fn management_scope(self) -> &'static str {
+    pub(crate) fn management_scope(self) -> &'static str {
         match self {
             Cloud::AzureCloud => "https://management.core.windows.net/.default",
             Cloud::AzureChinaCloud => "https://management.core.chinacloudapi.cn/.default",
@@ -51,7 +51,7 @@ impl Cloud {
 
     /// azure_identity's name for the cloud, so service-principal logins go to the right authority. The public
     /// cloud is left unnamed: only then does azure_identity honour `AZURE_AUTHORITY_HOST`, as every Azure SDK does.
-    pub fn identity_cloud(self) -> Option<azure_core::cloud::CloudConfiguration> {
+    pub(crate) fn identity_cloud(self) -> Option<azure_core::cloud::CloudConfiguration> {
         use azure_core::cloud::CloudConfiguration;
         match self {
             Cloud::AzureCloud => None,
@@ -75,7 +75,7 @@ impl Cloud {
     }
 
     /// The gateway domains in effect: `AZML_SSH_GATEWAY_DOMAINS` when set, else the cloud's.
-    pub fn gateway_domains(self) -> GatewayDomains {
+    pub(crate) fn gateway_domains(self) -> GatewayDomains {
         match std::env::var(GATEWAY_DOMAINS_ENV) {
             Ok(list) if !list.trim().is_empty() => GatewayDomains::new(list.split(',').map(str::to_owned)),
             _ => GatewayDomains::new(self.instance_domains().iter().map(|d| d.to_string())),
@@ -84,12 +84,12 @@ impl Cloud {
 
     /// `gateway`, if it is under one of the gateway domains in effect: the only way to a gateway the tunnel
     /// sends a token to.
-    pub fn allow(self, gateway: &Gateway) -> Option<AllowedGateway> {
+    pub(crate) fn allow(self, gateway: &Gateway) -> Option<AllowedGateway> {
         AllowedGateway::check(gateway, &self.gateway_domains())
     }
 
     /// Whether `host` is, or is under, one of the gateway domains in effect.
-    pub fn gateway_allowed(self, host: &str) -> bool {
+    pub(crate) fn gateway_allowed(self, host: &str) -> bool {
         self.gateway_domains().allows(host)
     }
 }
@@ -102,13 +102,13 @@ impl fmt::Display for Cloud {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{ARM_ENDPOINT_ENV}={value:?} is not usable: {why}")]
-pub struct BadArmEndpoint {
+pub(crate) struct BadArmEndpoint {
     value: String,
     why: BadUrl,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum BadUrl {
+pub(crate) enum BadUrl {
     #[error("{0}")]
     Parse(#[from] url::ParseError),
     #[error("the scheme must be http or https")]
@@ -124,7 +124,7 @@ pub enum BadUrl {
 }
 
 /// The ARM base URL in effect: `AZML_SSH_ARM_ENDPOINT` when set, otherwise the cloud's.
-pub fn arm_base_url(cloud: Cloud) -> Result<reqwest::Url, BadArmEndpoint> {
+pub(crate) fn arm_base_url(cloud: Cloud) -> Result<reqwest::Url, BadArmEndpoint> {
     match std::env::var(ARM_ENDPOINT_ENV) {
         Ok(value) if !value.is_empty() => parse_base_url(&value).map_err(|why| BadArmEndpoint { value, why }),
         _ => parse_base_url(cloud.arm_base()).map_err(|why| BadArmEndpoint { value: cloud.arm_base().into(), why }),

@@ -14,7 +14,7 @@ use crate::transport::tunnel::Gateway;
 /// compute types (AmlCompute, Kubernetes, ...) put differently shaped documents there.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct ComputeResource {
+pub(crate) struct ComputeResource {
     pub id: Option<String>,
     pub name: Option<String>,
     properties: Option<ComputeProperties>,
@@ -124,7 +124,7 @@ struct LastOperation {
 }
 
 impl ComputeResource {
-    pub fn compute_type(&self) -> Option<&str> {
+    pub(crate) fn compute_type(&self) -> Option<&str> {
         self.properties.as_ref()?.compute_type.as_deref()
     }
 
@@ -183,7 +183,7 @@ impl Provisioning {
 
 /// Why a compute document gives no [`Instance`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InstanceError {
+pub(crate) enum InstanceError {
     #[error("it is a {kind} compute, not a compute instance")]
     NotComputeInstance { kind: String },
     #[error("it is not a valid compute instance: {reason}")]
@@ -192,7 +192,7 @@ pub enum InstanceError {
 
 /// A value ARM may omit, send well-formed, or send in a shape we cannot use (kept as text for the message).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Field<T> {
+pub(crate) enum Field<T> {
     Absent,
     Valid(T),
     Invalid(String),
@@ -200,7 +200,7 @@ pub enum Field<T> {
 
 /// `sshSettings.sshPublicAccess`: fixed when the instance is created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SshAccess {
+pub(crate) enum SshAccess {
     Enabled,
     /// Disabled, absent, or a value we do not know: no direct endpoint either way.
     Disabled,
@@ -208,7 +208,7 @@ pub enum SshAccess {
 
 /// Who or what ran the last operation (`lastOperation.operationTrigger`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     User,
     Schedule,
     IdleShutdown,
@@ -226,7 +226,7 @@ impl Trigger {
     }
 
     /// In words, for people: "idle shutdown", "schedule", "user".
-    pub fn words(&self) -> String {
+    pub(crate) fn words(&self) -> String {
         match self {
             Trigger::User => "user".into(),
             Trigger::Schedule => "schedule".into(),
@@ -249,7 +249,7 @@ impl fmt::Display for Trigger {
 
 /// The last lifecycle operation, as ARM reports it. The wire strings are kept alongside for `status --json`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Operation {
+pub(crate) struct Operation {
     pub name: Option<String>,
     pub status: Option<String>,
     pub trigger: Option<Trigger>,
@@ -258,16 +258,16 @@ pub struct Operation {
 }
 
 impl Operation {
-    pub fn is_stop(&self) -> bool {
+    pub(crate) fn is_stop(&self) -> bool {
         self.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("Stop"))
     }
 
-    pub fn by_idle_shutdown(&self) -> bool {
+    pub(crate) fn by_idle_shutdown(&self) -> bool {
         self.trigger == Some(Trigger::IdleShutdown)
     }
 
     /// A start or restart that failed (`StartFailed`, `RestartFailed`): waiting for Running is then pointless.
-    pub fn start_failed(&self) -> bool {
+    pub(crate) fn start_failed(&self) -> bool {
         let failed = self.status.as_deref().is_some_and(|s| s.to_ascii_lowercase().ends_with("failed"));
         let starting =
             self.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("Start") || n.eq_ignore_ascii_case("Restart"));
@@ -277,14 +277,14 @@ impl Operation {
 
 /// An Entra ID principal: the instance's assigned user or its creator.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
+pub(crate) struct Principal {
     pub object_id: Option<String>,
     pub tenant_id: Option<String>,
 }
 
 /// A compute instance as azml-ssh uses it: every field that drives a decision parsed into a type, once.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Instance {
+pub(crate) struct Instance {
     pub state: ComputeState,
     pub ssh_access: SshAccess,
     pub admin_user: Option<String>,
@@ -350,7 +350,7 @@ impl Instance {
 
     /// Whether the instance is the signed-in user's (object ID `me` in the instance's tenant): assigned to them,
     /// or — when it is assigned to nobody — created by them.
-    pub fn belongs_to(&self, me: &str) -> bool {
+    pub(crate) fn belongs_to(&self, me: &str) -> bool {
         let owner = match &self.assigned_user {
             Some(assigned) => assigned,
             None => match &self.created_by {
@@ -359,11 +359,6 @@ impl Instance {
             },
         };
         owner.object_id.as_deref().is_some_and(|oid| oid.eq_ignore_ascii_case(me))
-    }
-
-    /// Whether it was stopped, and by idle shutdown: the first thing a user asks when a connection is slow.
-    pub fn stopped_by_idle_shutdown(&self) -> bool {
-        self.last_operation.as_ref().is_some_and(Operation::by_idle_shutdown)
     }
 }
 
@@ -386,7 +381,7 @@ fn parse_port(value: Option<serde_json::Value>) -> Field<u16> {
 
 /// A compute instance's `state`. Unknown strings are kept, never a panic: Azure adds states over time.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ComputeState {
+pub(crate) enum ComputeState {
     Running,
     JobRunning,
     Creating,
@@ -407,7 +402,7 @@ pub enum ComputeState {
 
 /// What a state means for someone who wants to connect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StateClass {
+pub(crate) enum StateClass {
     Connectable,
     /// On its way to Running without anyone's help.
     Transitional,
@@ -440,7 +435,7 @@ impl ComputeState {
         }
     }
 
-    pub fn class(&self) -> StateClass {
+    pub(crate) fn class(&self) -> StateClass {
         use ComputeState::*;
         match self {
             Running | JobRunning => StateClass::Connectable,
@@ -547,7 +542,7 @@ mod tests {
         assert_eq!(parsed.ssh_port, Field::Valid(50001));
         assert_eq!(parsed.public_ip, Field::Valid("2001:db8::1".parse().unwrap()));
         assert_eq!(parsed.gateway.as_ref().unwrap().host, "ci1.eastus2.instances.azureml.ms");
-        assert!(parsed.stopped_by_idle_shutdown());
+        assert!(parsed.last_operation.as_ref().is_some_and(Operation::by_idle_shutdown));
     }
 
     #[test]

@@ -28,11 +28,11 @@ pub const AUTH_ENV: &str = "AZML_SSH_AUTH";
 /// command line (`az ... --tenant`), so only these characters are ever accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct TenantId(String);
+pub(crate) struct TenantId(String);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0:?} is not a tenant ID (a GUID or a domain name)")]
-pub struct InvalidTenantId(String);
+pub(crate) struct InvalidTenantId(String);
 
 impl std::str::FromStr for TenantId {
     type Err = InvalidTenantId;
@@ -66,7 +66,7 @@ impl fmt::Display for TenantId {
 }
 
 impl TenantId {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -124,7 +124,7 @@ impl AuthMethod {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<AuthMethod> {
+    pub(crate) fn from_name(name: &str) -> Option<AuthMethod> {
         AuthMethod::ALL.into_iter().find(|m| m.name() == name)
     }
 
@@ -155,7 +155,7 @@ impl AuthMethod {
 
 /// An access token. Its Debug form is redacted so it can never reach a log by accident.
 #[derive(Clone)]
-pub struct Token {
+pub(crate) struct Token {
     secret: String,
     /// Unix time at which the token expires.
     pub expires_on: i64,
@@ -170,12 +170,12 @@ pub struct Token {
 }
 
 impl Token {
-    pub fn secret(&self) -> &str {
+    pub(crate) fn secret(&self) -> &str {
         &self.secret
     }
 
     /// A claim of the (unverified) token payload, such as `tid` or `upn`.
-    pub fn claim(&self, name: &str) -> Option<String> {
+    pub(crate) fn claim(&self, name: &str) -> Option<String> {
         use base64::Engine as _;
         let payload = self.secret.split('.').nth(1)?;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
@@ -185,12 +185,12 @@ impl Token {
 
     /// The signed-in identity's object ID (`oid` claim). The token is only decoded, not verified: it came from
     /// our own credential, and the answer only filters which instances are listed.
-    pub fn object_id(&self) -> Option<String> {
+    pub(crate) fn object_id(&self) -> Option<String> {
         self.claim("oid")
     }
 
     /// The tenant that issued it (`tid` claim), if the token says.
-    pub fn tenant_id(&self) -> Option<TenantId> {
+    pub(crate) fn tenant_id(&self) -> Option<TenantId> {
         self.claim("tid").and_then(|t| t.parse().ok())
     }
 }
@@ -206,7 +206,7 @@ impl fmt::Debug for Token {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
+pub(crate) enum CredentialError {
     #[error("not signed in to Azure{in_tenant}: {remedy} (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal); {details}",
         in_tenant = tenant.as_ref().map(|t| format!(" (tenant {t})")).unwrap_or_default(),
         remedy = AuthMethod::Cli.remedy_in(tenant.as_ref()))]
@@ -360,7 +360,7 @@ fn login_state(method: AuthMethod) -> Option<String> {
 
 /// Like [`get_token`], but reuses a cached token that is not about to expire (and whose sign-in state is
 /// unchanged), and caches a new one.
-pub async fn cached_token(
+pub(crate) async fn cached_token(
     method: AuthMethod,
     cloud: Cloud,
     tenant: Option<&TenantId>,
@@ -398,7 +398,7 @@ pub async fn cached_token(
 }
 
 /// Forgets a cached token that a server refused, so the next attempt asks the credential again.
-pub fn forget_cached(token: &Token) {
+pub(crate) fn forget_cached(token: &Token) {
     if let Some(key) = &token.cache_key {
         token_cache::forget(key);
     }
@@ -406,7 +406,7 @@ pub fn forget_cached(token: &Token) {
 
 /// Gets a token for the cloud's management scope (in `tenant`, when given), every credential attempt ending by
 /// `deadline`.
-pub async fn get_token(
+pub(crate) async fn get_token(
     method: AuthMethod,
     cloud: Cloud,
     tenant: Option<&TenantId>,
@@ -452,7 +452,7 @@ fn tool_missing(reason: &str) -> bool {
 
 impl CredentialError {
     /// The credential's own words, without our remedy.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             CredentialError::Failed { message, .. } => message.clone(),
             other => other.to_string(),

@@ -11,7 +11,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 
 use crate::azure::arm::{API_VERSION, ArmClient, ArmError};
-use crate::azure::compute::{ComputeResource, ComputeState, InstanceError, SshAccess};
+use crate::azure::compute::{ComputeResource, ComputeState, InstanceError};
 use crate::azure::credential::TenantId;
 use crate::azure::resource_id::{self, ComputeId, WorkspaceId, WorkspaceScope};
 use crate::azure::session::{Session, SessionError};
@@ -24,7 +24,7 @@ const TENANTS_API_VERSION: &str = "2022-12-01";
 const CONCURRENCY: usize = 64;
 
 #[derive(Clone, Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// Subscription IDs to search; empty means every usable subscription of every tenant the login can see.
     pub subscriptions: Vec<String>,
     pub resource_group: Option<String>,
@@ -34,15 +34,14 @@ pub struct Filter {
 }
 
 #[derive(Clone, Debug)]
-pub struct Found {
+pub(crate) struct Found {
     pub id: ComputeId,
     pub admin_user: Option<String>,
-    pub ssh_access: SshAccess,
     pub state: ComputeState,
 }
 
 #[derive(Debug, Default)]
-pub struct Discovery {
+pub(crate) struct Discovery {
     pub found: Vec<Found>,
     /// The subscriptions that were searched (lower-case), so stale entries can be told from out-of-scope ones.
     pub searched: Vec<String>,
@@ -54,7 +53,7 @@ pub struct Discovery {
 
 /// A list that could not be read, so hosts in it must be kept as they are.
 #[derive(Debug)]
-pub enum Failed {
+pub(crate) enum Failed {
     /// The subscriptions of a tenant.
     Tenant { tenant: String, error: String },
     /// The workspaces of a subscription.
@@ -80,7 +79,7 @@ impl std::fmt::Display for Failed {
 
 impl Discovery {
     /// The workspaces whose computes could not be listed (their ARM paths).
-    pub fn failed_workspaces(&self) -> Vec<String> {
+    pub(crate) fn failed_workspaces(&self) -> Vec<String> {
         self.failed
             .iter()
             .filter_map(|f| match f {
@@ -92,7 +91,7 @@ impl Discovery {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum DiscoverError {
+pub(crate) enum DiscoverError {
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error("cannot tell who is signed in (the token has no object ID); use --all to configure every instance")]
@@ -143,7 +142,7 @@ type TenantToSearch = (Option<TenantId>, String);
 type TenantSubscriptions =
     (Option<TenantId>, String, Result<(Arc<ArmClient>, Vec<Subscription>), (SessionError, bool)>);
 
-pub async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, DiscoverError> {
+pub(crate) async fn discover(session: &Session, filter: &Filter) -> Result<Discovery, DiscoverError> {
     let mut discovery = Discovery::default();
     let workspace_lists = subscriptions_and_their_workspaces(session, filter, &mut discovery).await?;
     // Only subscriptions whose workspaces could be listed count as searched: hosts elsewhere are kept.
@@ -274,12 +273,7 @@ fn add_wanted_instances(
         if me.as_deref().is_some_and(|me| !instance.belongs_to(me)) {
             continue;
         }
-        discovery.found.push(Found {
-            ssh_access: instance.ssh_access,
-            admin_user: instance.admin_user,
-            state: instance.state,
-            id,
-        });
+        discovery.found.push(Found { admin_user: instance.admin_user, state: instance.state, id });
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use crate::transport::tls::{self, TlsError};
 use crate::util::text::error_chain;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("{0}")]

@@ -39,7 +39,7 @@ pub struct StartOptions {
 /// What happens while an instance is brought up, for whoever shows it to the user. Library code never prints;
 /// the command layer renders these (lines, a spinner on a terminal).
 #[derive(Debug)]
-pub enum Progress<'a> {
+pub(crate) enum Progress<'a> {
     /// The instance is stopped and a start is being requested.
     Starting { instance: &'a Instance },
     /// The state seen at a poll (reported at every poll; renderers show changes).
@@ -53,7 +53,7 @@ pub enum Progress<'a> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LifecycleError {
+pub(crate) enum LifecycleError {
     #[error(transparent)]
     Arm(#[from] ArmError),
     #[error("the compute document for {name} {source}")]
@@ -72,7 +72,7 @@ async fn get_instance(arm: &ArmClient, id: &ComputeId, deadline: &Deadline) -> R
 
 /// Returns the instance once it is connectable — or as it is when waiting cannot help (a hopeless state, or a
 /// stopped instance with starting disallowed); the caller turns that into the precise error.
-pub async fn ensure_running(
+pub(crate) async fn ensure_running(
     arm: &ArmClient,
     id: &ComputeId,
     mut instance: Instance,
@@ -129,7 +129,7 @@ pub async fn ensure_running(
 }
 
 /// `azml-ssh stop --wait`: polls until the instance is Stopped, or the `wait` budget is spent.
-pub async fn wait_for_stopped(
+pub(crate) async fn wait_for_stopped(
     arm: &ArmClient,
     id: &ComputeId,
     wait: Limit,
@@ -178,7 +178,7 @@ impl Pause {
 
 /// What `azml-ssh start` without `--wait` did.
 #[derive(Debug, PartialEq, Eq)]
-pub enum StartOutcome {
+pub(crate) enum StartOutcome {
     Requested,
     AlreadyRunning(ComputeState),
     /// In a state where a start makes no sense now (starting already, stopping, failed).
@@ -187,7 +187,7 @@ pub enum StartOutcome {
 
 /// `azml-ssh start` without waiting: sends the start if the instance is stopped (sharing the single flight with
 /// connecting proxies), within the command's `deadline`.
-pub async fn request_start(
+pub(crate) async fn request_start(
     arm: &ArmClient,
     id: &ComputeId,
     instance: &Instance,

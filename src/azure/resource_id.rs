@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What a valid ID looks like; quoted in every parse error so the user can fix their config.
-pub const EXPECTED_FORM: &str = "/subscriptions/<subscription-guid>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices/workspaces/<workspace>/computes/<name>";
+pub(crate) const EXPECTED_FORM: &str = "/subscriptions/<subscription-guid>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices/workspaces/<workspace>/computes/<name>";
 
 /// A parsed, validated compute resource ID.
 ///
@@ -242,7 +242,7 @@ impl ComputeId {
     }
 
     /// The workspace's ARM path, used to build sibling URLs (the compute, its start action, ...).
-    pub fn workspace_path(&self) -> String {
+    pub(crate) fn workspace_path(&self) -> String {
         self.workspace().to_string()
     }
 
@@ -252,7 +252,7 @@ impl ComputeId {
     }
 
     /// [`Self::cache_key`] as a file-name-safe SHA-256 hex digest: the name of this compute's cache and lock files.
-    pub fn key_hash(&self) -> String {
+    pub(crate) fn key_hash(&self) -> String {
         use sha2::{Digest, Sha256};
         Sha256::digest(self.cache_key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
     }

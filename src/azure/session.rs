@@ -27,13 +27,13 @@ pub struct AzureOptions {
 
 impl AzureOptions {
     /// Starts the `--timeout` budget: call once, when the talking to Azure begins, and pass the deadline down.
-    pub fn deadline(&self) -> Deadline {
+    pub(crate) fn deadline(&self) -> Deadline {
         Deadline::after(self.timeout, Budget::Azure)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SessionError {
+pub(crate) enum SessionError {
     #[error(transparent)]
     Endpoint(#[from] BadArmEndpoint),
     #[error(transparent)]
@@ -43,7 +43,7 @@ pub enum SessionError {
 }
 
 /// Signed-in ARM clients, one per tenant, created on first use.
-pub struct Session {
+pub(crate) struct Session {
     options: AzureOptions,
     /// The command's `--timeout` budget: every sign-in and ARM call of the session shares it.
     deadline: Deadline,
@@ -56,11 +56,6 @@ impl Session {
     pub fn new(options: &AzureOptions, deadline: Deadline) -> Result<Self, SessionError> {
         let base = cloud::arm_base_url(options.cloud)?;
         Ok(Session { options: options.clone(), deadline, base, clients: Default::default() })
-    }
-
-    /// How to reach Azure.
-    pub fn options(&self) -> &AzureOptions {
-        &self.options
     }
 
     /// The budget the session's calls share.
@@ -88,7 +83,7 @@ impl Session {
 
     /// What made the latest retry of any of this session's clients necessary: the cause to name when a deadline
     /// above the clients ends a call that was still retrying.
-    pub async fn last_failure(&self) -> Option<String> {
+    pub(crate) async fn last_failure(&self) -> Option<String> {
         self.clients.lock().await.values().find_map(|client| client.last_failure())
     }
 
@@ -133,7 +128,7 @@ impl Session {
     }
 
     /// Gets the compute, starting in the tenant remembered for it, if any (see [`Session::call`]).
-    pub async fn get_compute(
+    pub(crate) async fn get_compute(
         &self,
         id: &ComputeId,
         tenant: Option<&TenantId>,

@@ -22,7 +22,7 @@ struct File {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub secret: String,
     pub expires_on: i64,
     /// The credential that produced it (`cli`, `env`, ...).
@@ -80,7 +80,7 @@ pub fn get(key: &str) -> Option<Entry> {
     (entry.expires_on - i64::try_from(unix_now()).unwrap_or(i64::MAX) > MARGIN_SECS).then_some(entry)
 }
 
-pub fn put(key: &str, entry: Entry) {
+pub(crate) fn put(key: &str, entry: Entry) {
     let mut file = load();
     let t = i64::try_from(unix_now()).unwrap_or(i64::MAX);
     file.tokens.retain(|_, e| e.expires_on > t);
@@ -89,7 +89,7 @@ pub fn put(key: &str, entry: Entry) {
 }
 
 /// Drops a token the server refused.
-pub fn forget(key: &str) {
+pub(crate) fn forget(key: &str) {
     let mut file = load();
     if file.tokens.remove(key).is_some() {
         save(&file);

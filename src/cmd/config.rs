@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::azure::discover::{self, Discovery, Filter};
 use crate::azure::resource_id::{self, ComputeId};
 use crate::azure::session::{AzureOptions, Session};
-use crate::cmd::{Console, Error, UsageError, block_on_within};
+use crate::cmd::{Console, Error, Kind, UsageError, block_on_within};
 use crate::sshconf::hosts::{self, Flavor, HostEntry, Launcher, Source};
 use crate::sshconf::include::IncludeState;
 use crate::sshconf::merge::{self, Candidate, HostSettings, Searched, Settings, Skip};
@@ -45,7 +45,7 @@ fn show(report: &Report, dry_run: bool, console: &mut Console) -> Result<(), Err
     }
     for edit in report.edits.iter().filter(|e| e.changes()) {
         if dry_run {
-            write!(console.out, "{}", edit.diff()).map_err(Error::Output)?;
+            write!(console.out, "{}", edit.diff()).map_err(Kind::Output)?;
         } else {
             let verb = match (&edit.before, &edit.after) {
                 (None, _) => "created",
@@ -240,7 +240,7 @@ pub fn config(
     match discovery.failed.len() {
         0 => Ok(()),
         _ if d.keep_going => Ok(()),
-        failed => Err(Error::Incomplete { failed }),
+        failed => Err(Kind::Incomplete { failed }.into()),
     }
 }
 

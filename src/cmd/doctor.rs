@@ -14,7 +14,7 @@ use crate::azure::arm::ArmClient;
 use crate::azure::compute::{Instance, StateClass};
 use crate::azure::credential::CredentialError;
 use crate::azure::session::{AzureOptions, Session, SessionError};
-use crate::cmd::{Console, Error, Outcome, block_on};
+use crate::cmd::{Console, Error, Kind, Outcome, block_on};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
 use crate::sshconf::flavor::Flavor;
@@ -513,7 +513,7 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
 /// The checklist (or JSON) on the console's output.
 pub fn render(checks: &[Check], json: bool, console: &mut Console) -> Result<(), Error> {
     if json {
-        let text = serde_json::to_string_pretty(checks).map_err(|e| Error::Output(e.into()))?;
+        let text = serde_json::to_string_pretty(checks).map_err(|e| Error::from(Kind::Output(e.into())))?;
         return console.say(text);
     }
     for c in checks {

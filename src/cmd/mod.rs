@@ -6,7 +6,7 @@ use std::io::Write;
 
 pub mod config;
 pub mod doctor;
-pub mod progress;
+pub(crate) mod progress;
 pub mod proxy;
 pub mod status;
 pub mod work;
@@ -34,7 +34,7 @@ pub struct Console<'a> {
 impl Console<'_> {
     /// A line of the command's result. A closed stdout (`azml-ssh list | head -1`) ends the command with an error.
     fn say(&mut self, text: impl std::fmt::Display) -> Result<(), Error> {
-        writeln!(self.out, "{text}").map_err(Error::Output)
+        writeln!(self.out, "{text}").map_err(|e| Kind::Output(e).into())
     }
 
     fn note(&mut self, text: impl std::fmt::Display) {
@@ -51,12 +51,37 @@ impl Console<'_> {
 /// non-zero exit.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Everything it was asked to do was done.
     Success,
+    /// `doctor` found a required item failing (and has said which).
     ChecksFailed,
 }
 
+/// Why a command failed. Its Display is the one line the user gets; what it is made of stays inside the crate,
+/// so the error types of the layers below are not part of the library's interface.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+#[error(transparent)]
+pub struct Error(Kind);
+
+impl<E> From<E> for Error
+where
+    Kind: From<E>,
+{
+    fn from(error: E) -> Self {
+        Error(Kind::from(error))
+    }
+}
+
+impl Error {
+    /// Whether the command's output went to a reader that has gone (`azml-ssh list | head -1`): not a failure.
+    pub fn is_closed_output(&self) -> bool {
+        matches!(&self.0, Kind::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// What a command failure is made of.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Kind {
     #[error(transparent)]
     ComputeId(#[from] InvalidComputeId),
     #[error(transparent)]
@@ -99,7 +124,7 @@ pub enum Error {
 
 /// Arguments that are well-formed for the command line but wrong for the command.
 #[derive(Debug, thiserror::Error)]
-pub enum UsageError {
+pub(crate) enum UsageError {
     #[error("--subscription {0:?} is not a subscription ID (a GUID)")]
     Subscription(String),
     #[error("--resource-group {0:?} is not a valid resource group name")]
@@ -116,7 +141,7 @@ pub enum UsageError {
 
 /// Runs `future` on the command's runtime.
 fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Error> {
-    crate::util::runtime::block_on(future).map_err(Error::Runtime)
+    crate::util::runtime::block_on(future).map_err(|e| Kind::Runtime(e).into())
 }
 
 /// Runs `future` on the command's runtime within `deadline`. The calls inside end by the same deadline and say

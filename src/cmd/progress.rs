@@ -11,7 +11,7 @@ use crate::util::text::clock;
 const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 /// Renders [`Progress`] events of one instance to `err`.
-pub struct Renderer<W: Write> {
+pub(crate) struct Renderer<W: Write> {
     name: String,
     err: W,
     terminal: bool,
@@ -38,7 +38,7 @@ impl<W: Write> Renderer<W> {
         }
     }
 
-    pub fn report(&mut self, event: Progress<'_>) {
+    pub(crate) fn report(&mut self, event: Progress<'_>) {
         match event {
             Progress::Starting { instance } => {
                 let why = why_stopped(&self.name, instance);
@@ -61,7 +61,7 @@ impl<W: Write> Renderer<W> {
     }
 
     /// A line of its own about something else than the state (a transport fallback, say).
-    pub fn note(&mut self, text: &str) {
+    pub(crate) fn note(&mut self, text: &str) {
         self.line(text);
     }
 

@@ -10,7 +10,7 @@ use crate::azure::compute::{ComputeResource, ComputeState};
 use crate::azure::lifecycle::{self, StartOptions, StartOutcome};
 use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::progress::Renderer;
-use crate::cmd::{Console, Error, UsageError, block_on, block_on_within};
+use crate::cmd::{Console, Error, Kind, UsageError, block_on, block_on_within};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint;
 use crate::sshconf::store::{self, Layout, Target};
@@ -152,13 +152,13 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
         } else {
             serde_json::to_string_pretty(&statuses)
         };
-        console.say(text.map_err(|e| Error::Output(e.into()))?)?;
+        console.say(text.map_err(|e| Error::from(Kind::Output(e.into())))?)?;
     } else {
         print_table(&statuses, console)?;
     }
     match statuses.iter().filter(|s| s.error.is_some()).count() {
         0 => Ok(()),
-        failed => Err(Error::LookupsFailed { failed, total: statuses.len() }),
+        failed => Err(Kind::LookupsFailed { failed, total: statuses.len() }.into()),
     }
 }
 

@@ -19,11 +19,6 @@ use crate::util::{dirs, fs};
 /// Environment variable equivalent of `--cache-max-age`.
 pub const MAX_AGE_ENV: &str = "AZML_SSH_CACHE_MAX_AGE";
 
-/// An endpoint only changes when the instance is stopped and started again, and a wrong one costs a failed
-/// connect plus a fresh lookup. An hour covers the bursts of connections VS Code, scp and git make, while a
-/// stale address is not tried for long.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
-
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     resource_id: String,
@@ -40,7 +35,7 @@ struct Entry {
 const MAX_ENTRY_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug)]
-pub struct EndpointCache {
+pub(crate) struct EndpointCache {
     root: PathBuf,
     dir: PathBuf,
 }
@@ -51,7 +46,7 @@ impl EndpointCache {
     }
 
     /// The user's cache, or `None` when there is no home to put it in.
-    pub fn open_default() -> Option<Self> {
+    pub(crate) fn open_default() -> Option<Self> {
         dirs::cache_root().map(|root| Self::new(&root))
     }
 
@@ -86,7 +81,7 @@ impl EndpointCache {
     }
 
     /// The tenant last seen for the compute, however old.
-    pub fn tenant(&self, id: &ComputeId) -> Option<TenantId> {
+    pub(crate) fn tenant(&self, id: &ComputeId) -> Option<TenantId> {
         self.entry(id)?.tenant
     }
 
@@ -102,7 +97,7 @@ impl EndpointCache {
     }
 
     /// The cached endpoint if it is younger than `max_age`.
-    pub fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<Endpoint> {
+    pub(crate) fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<Endpoint> {
         Self::if_fresh(self.entry(id)?, max_age)
     }
 
@@ -136,7 +131,7 @@ impl EndpointCache {
     /// Takes the lock under which one process at a time looks `id` up in ARM, waiting up to `limit`. When it had
     /// to wait, the process that held it has probably just cached the answer: look again before asking ARM.
     /// `None` when there is no lock to be had (an unwritable cache, a holder that outlived `limit`): go on alone.
-    pub async fn lock_lookup(&self, id: &ComputeId, limit: Duration) -> Option<(std::fs::File, fs::Waited)> {
+    pub(crate) async fn lock_lookup(&self, id: &ComputeId, limit: Duration) -> Option<(std::fs::File, fs::Waited)> {
         let path = self.root.join("lookups").join(format!("{}.lock", id.key_hash()));
         match fs::lock_within(&path, limit).await {
             Ok(locked) => Some(locked),
@@ -147,7 +142,7 @@ impl EndpointCache {
         }
     }
 
-    pub fn forget(&self, id: &ComputeId) {
+    pub(crate) fn forget(&self, id: &ComputeId) {
         match std::fs::remove_file(self.path(id)) {
             Ok(()) => tracing::debug!("forgot cached endpoint"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -176,13 +171,17 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let cache = EndpointCache::new(root.path());
         let addr = direct("20.1.2.3:50000");
-        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
+        assert_eq!(cache.fresh(&id("ci1"), Duration::from_secs(3600)), None);
         cache.store(&id("ci1"), &addr, None);
-        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), Some(addr.clone()));
-        assert_eq!(cache.fresh(&id("CI1"), DEFAULT_MAX_AGE), Some(addr.clone()), "ARM names are case-insensitive");
-        assert_eq!(cache.fresh(&id("ci2"), DEFAULT_MAX_AGE), None);
+        assert_eq!(cache.fresh(&id("ci1"), Duration::from_secs(3600)), Some(addr.clone()));
+        assert_eq!(
+            cache.fresh(&id("CI1"), Duration::from_secs(3600)),
+            Some(addr.clone()),
+            "ARM names are case-insensitive"
+        );
+        assert_eq!(cache.fresh(&id("ci2"), Duration::from_secs(3600)), None);
         cache.forget(&id("ci1"));
-        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
+        assert_eq!(cache.fresh(&id("ci1"), Duration::from_secs(3600)), None);
     }
 
     #[test]
@@ -195,7 +194,7 @@ mod tests {
         let file = cache.path(&id("ci1"));
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         std::fs::write(&file, b"{not json").unwrap();
-        assert_eq!(cache.fresh(&id("ci1"), DEFAULT_MAX_AGE), None);
+        assert_eq!(cache.fresh(&id("ci1"), Duration::from_secs(3600)), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub enum Transport {
 /// Where to connect, as cached between connections.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "transport", rename_all = "lowercase")]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     Direct { address: SocketAddr },
     Tunnel { gateway: Gateway },
 }
@@ -37,7 +37,7 @@ impl Endpoint {
     }
 
     /// Whether a connection asked to use `transport` may use this endpoint.
-    pub fn serves(&self, transport: Transport) -> bool {
+    pub(crate) fn serves(&self, transport: Transport) -> bool {
         transport == Transport::Auto || transport == self.transport()
     }
 }
@@ -64,7 +64,7 @@ impl std::fmt::Display for Endpoint {
 
 /// Why an instance gives no usable endpoint.
 #[derive(Debug, thiserror::Error)]
-pub enum EndpointError {
+pub(crate) enum EndpointError {
     #[error("{name} is a {kind} compute, not a compute instance; azml-ssh connects only to compute instances")]
     NotComputeInstance { name: String, kind: String },
     #[error("the compute document for {name} is not a valid compute instance: {reason}")]
@@ -94,7 +94,7 @@ pub enum EndpointError {
 }
 
 /// The typed instance, or the reason the document is not one, named for `id`.
-pub fn instance_of(id: &ComputeId, compute: &ComputeResource) -> Result<Instance, EndpointError> {
+pub(crate) fn instance_of(id: &ComputeId, compute: &ComputeResource) -> Result<Instance, EndpointError> {
     compute.instance().map_err(|e| {
         let name = id.compute.clone();
         match e {
@@ -105,7 +105,7 @@ pub fn instance_of(id: &ComputeId, compute: &ComputeResource) -> Result<Instance
 }
 
 /// The check that does not depend on the state: for the direct transport, SSH public access (fixed at creation).
-pub fn preflight(id: &ComputeId, instance: &Instance, transport: Transport) -> Result<(), EndpointError> {
+pub(crate) fn preflight(id: &ComputeId, instance: &Instance, transport: Transport) -> Result<(), EndpointError> {
     if transport == Transport::Direct && instance.ssh_access != SshAccess::Enabled {
         return Err(EndpointError::SshDisabled { name: id.compute.clone() });
     }
@@ -113,7 +113,7 @@ pub fn preflight(id: &ComputeId, instance: &Instance, transport: Transport) -> R
 }
 
 /// The endpoint for `transport` of an instance that should be running now.
-pub fn choose(id: &ComputeId, instance: &Instance, transport: Transport) -> Result<Endpoint, EndpointError> {
+pub(crate) fn choose(id: &ComputeId, instance: &Instance, transport: Transport) -> Result<Endpoint, EndpointError> {
     preflight(id, instance, transport)?;
     check_state(id, instance)?;
     let tunnel = || {
@@ -137,7 +137,7 @@ pub fn choose(id: &ComputeId, instance: &Instance, transport: Transport) -> Resu
 }
 
 /// With `--transport auto`, the tunnel to fall back on when the chosen direct endpoint does not answer.
-pub fn fallback(instance: &Instance, chosen: &Endpoint, transport: Transport) -> Option<Gateway> {
+pub(crate) fn fallback(instance: &Instance, chosen: &Endpoint, transport: Transport) -> Option<Gateway> {
     match (transport, chosen) {
         (Transport::Auto, Endpoint::Direct { .. }) => instance.gateway.clone(),
         _ => None,
@@ -145,7 +145,7 @@ pub fn fallback(instance: &Instance, chosen: &Endpoint, transport: Transport) ->
 }
 
 /// The transport a connection with `--transport auto` will use once the instance runs.
-pub fn expected_transport(instance: &Instance) -> Transport {
+pub(crate) fn expected_transport(instance: &Instance) -> Transport {
     match instance.ssh_access {
         SshAccess::Enabled => Transport::Direct,
         SshAccess::Disabled => Transport::Tunnel,
@@ -153,7 +153,7 @@ pub fn expected_transport(instance: &Instance) -> Transport {
 }
 
 /// Fails unless the state accepts connections, saying why not and what to do.
-pub fn check_state(id: &ComputeId, instance: &Instance) -> Result<(), EndpointError> {
+pub(crate) fn check_state(id: &ComputeId, instance: &Instance) -> Result<(), EndpointError> {
     let state = &instance.state;
     if state.class() == StateClass::Connectable {
         return Ok(());
@@ -179,7 +179,7 @@ pub fn check_state(id: &ComputeId, instance: &Instance) -> Result<(), EndpointEr
 }
 
 /// The direct endpoint `publicIpAddress:sshPort` of a running instance with public SSH.
-pub fn direct_address(id: &ComputeId, instance: &Instance) -> Result<SocketAddr, EndpointError> {
+pub(crate) fn direct_address(id: &ComputeId, instance: &Instance) -> Result<SocketAddr, EndpointError> {
     preflight(id, instance, Transport::Direct)?;
     check_state(id, instance)?;
     let name = || id.compute.clone();

@@ -6,5 +6,5 @@
 pub mod cache;
 pub mod endpoint;
 pub mod proxy;
-pub mod resolve;
+pub(crate) mod resolve;
 pub mod work;

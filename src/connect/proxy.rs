@@ -65,11 +65,11 @@ pub struct DetachedRelay {
 
 /// Makes the command that starts a [`DetachedRelay`]: this program, re-invoked. Fails when the program cannot be
 /// found.
-pub type DetachedRelayCommand = fn(&DetachedRelay) -> std::io::Result<std::process::Command>;
+pub(crate) type DetachedRelayCommand = fn(&DetachedRelay) -> std::io::Result<std::process::Command>;
 
 /// What the proxy reports while it connects, for the command layer to show.
 #[derive(Debug)]
-pub enum Event<'a> {
+pub(crate) enum Event<'a> {
     /// Starting or waiting for the instance.
     Lifecycle(Progress<'a>),
     /// The direct endpoint did not answer, so the tunnel is used (and remembered for the next connections).
@@ -90,7 +90,7 @@ impl From<HandOverError> for ProxyError {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error(
@@ -123,7 +123,7 @@ pub enum ProxyError {
 
 /// The ssh side of the proxy — what the relaying needs that is not in [`ProxyOptions`]: ssh's stream, and where
 /// events go (ssh's stderr, through the command layer).
-pub struct SshSide<'a> {
+pub(crate) struct SshSide<'a> {
     /// ssh's stream, taken over by [`stdio::take_stdio`]; `None` once handed to a relay.
     pub stdio: Option<Stdio>,
     pub events: &'a mut dyn FnMut(Event<'_>),
@@ -152,7 +152,7 @@ struct Handshake<'a> {
 
 /// Connects `id` to ssh's stdin/stdout and relays until the session ends: the cached endpoint first, then
 /// another connection's fresh answer if this one waited for it, then a lookup of its own.
-pub async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSide<'_>) -> Result<(), ProxyError> {
+pub(crate) async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSide<'_>) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
     // The tenant an entry records is good however old the entry: it saves a round trip on every cold lookup.
     let (cached, tenant) = cache.as_ref().map_or((None, None), |c| c.read(id, options.cache_max_age));
@@ -396,7 +396,7 @@ fn hand_over(
 
 /// The detached relay of a tunnel handed over under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`])
 /// through the gateway, with a token for the compute's tenant.
-pub async fn run_detached_relay(
+pub(crate) async fn run_detached_relay(
     id: &ComputeId,
     gateway: AllowedGateway,
     options: &ProxyOptions,

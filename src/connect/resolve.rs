@@ -10,7 +10,7 @@ use crate::transport::tunnel::AllowedGateway;
 use crate::util::deadline::TimedOut;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error(transparent)]
@@ -23,7 +23,7 @@ pub enum ResolveError {
 
 /// What a lookup found.
 #[derive(Debug)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub endpoint: Endpoint,
     /// With `--transport auto` and a direct endpoint: the tunnel to use if the direct one does not answer
     /// (firewalls that pass only 443 are common).
@@ -37,7 +37,7 @@ pub struct Resolved {
 /// Looks the compute up in ARM (in `tenant`, the one remembered for it, if any), starts it and waits for it when
 /// it is stopped (as `start` allows), and returns how to reach it. Sign-in and lookup share one `--timeout`
 /// budget, which begins here; the wait has its own (`start.wait`).
-pub async fn resolve(
+pub(crate) async fn resolve(
     id: &ComputeId,
     azure: &AzureOptions,
     tenant: Option<&TenantId>,

@@ -11,7 +11,7 @@ const DEFAULT_JUPYTER_PORT: u16 = 8888;
 
 /// Why `code` or `jupyter` could not do their job.
 #[derive(Debug, thiserror::Error)]
-pub enum WorkError {
+pub(crate) enum WorkError {
     #[error(
         "`{editor}` is not on PATH; install VS Code and run \"Shell Command: Install 'code' command in PATH\" from its command palette, or name another editor with --editor"
     )]
@@ -92,7 +92,7 @@ pub(crate) fn local_url(local: u16, server: &Server, flavor: Flavor) -> Result<S
 
 /// Why the URL of a Jupyter server cannot be built from what the instance says.
 #[derive(Debug, thiserror::Error)]
-pub enum BadServerUrl {
+pub(crate) enum BadServerUrl {
     #[error("its base_url {0:?} is not an absolute path")]
     NotAPath(String),
     #[error("its base_url {0:?} would lead away from the forward")]

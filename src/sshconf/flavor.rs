@@ -13,14 +13,14 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    pub fn native() -> Self {
+    pub(crate) fn native() -> Self {
         if cfg!(windows) { Flavor::Windows } else { Flavor::Posix }
     }
 }
 
 /// A Windows path as Windows OpenSSH's config reads it best: forward slashes, no verbatim prefix
 /// (`\\?\C:\x` → `C:/x`, `\\?\UNC\server\share` → `//server/share`).
-pub fn windows_path_text(path: &Path) -> String {
+pub(crate) fn windows_path_text(path: &Path) -> String {
     let text = path.to_string_lossy();
     let text = match text.strip_prefix(r"\\?\UNC\") {
         Some(rest) => format!(r"\\{rest}"),

@@ -13,13 +13,13 @@ pub use crate::sshconf::flavor::Flavor;
 use crate::sshconf::flavor::windows_path_text;
 use crate::sshconf::include::split_args;
 
-pub const HEADER: &str = "\
+pub(crate) const HEADER: &str = "\
 # Written by azml-ssh. Do not edit: this file is rewritten whole.
 # Change hosts with `azml-ssh add`, `azml-ssh remove` and `azml-ssh config`.
 ";
 
 /// The user `azml-ssh add` writes when none is given: Azure ML's default admin user.
-pub const DEFAULT_USER: &str = "azureuser";
+pub(crate) const DEFAULT_USER: &str = "azureuser";
 
 /// How an entry got here. Discovery (`azml-ssh config`) manages its own entries and never drops added ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ fn refuse(what: &'static str, value: &str, why: &'static str) -> InvalidValue {
 }
 
 /// A host alias: a plain host token, as people type it after `ssh`.
-pub fn check_alias(alias: &str) -> Result<(), InvalidValue> {
+pub(crate) fn check_alias(alias: &str) -> Result<(), InvalidValue> {
     const WHAT: &str = "host alias";
     if alias.is_empty() || alias.len() > 64 {
         return Err(refuse(WHAT, alias, "it must be 1 to 64 characters"));
@@ -78,7 +78,7 @@ pub fn check_alias(alias: &str) -> Result<(), InvalidValue> {
 }
 
 /// A login name as Linux accepts it.
-pub fn check_user(user: &str) -> Result<(), InvalidValue> {
+pub(crate) fn check_user(user: &str) -> Result<(), InvalidValue> {
     const WHAT: &str = "user name";
     let mut chars = user.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
@@ -105,7 +105,7 @@ const RESERVED_OPTIONS: [&str; 11] = [
 
 /// `--ssh-option KEY=VALUE`: KEY an ssh option name; VALUE single-spaced plain tokens, where `%` may only start
 /// one of ssh's expansion tokens.
-pub fn parse_ssh_option(text: &str) -> Result<(String, String), InvalidValue> {
+pub(crate) fn parse_ssh_option(text: &str) -> Result<(String, String), InvalidValue> {
     const WHAT: &str = "ssh option";
     let (key, value) = text.split_once('=').ok_or_else(|| refuse(WHAT, text, "write it as KEY=VALUE"))?;
     if key.is_empty()
@@ -133,7 +133,7 @@ pub fn parse_ssh_option(text: &str) -> Result<(String, String), InvalidValue> {
 }
 
 /// `--identity-file`: it must exist, look like a private key, and be private, as ssh itself insists.
-pub fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
+pub(crate) fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
     let shown = path.display().to_string();
     let absolute =
         std::path::absolute(path).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
@@ -167,7 +167,7 @@ pub fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
 /// in macOS home directories) and double `%`, which ssh would otherwise expand as a token. For Windows OpenSSH,
 /// which starts the command without a shell, the path is written with forward slashes (CreateProcess takes
 /// them, and no tokenizer can eat them as escapes) and without the `\\?\` prefix `canonicalize` adds.
-pub fn quote_program(path: &Path, flavor: Flavor) -> Result<String, InvalidValue> {
+pub(crate) fn quote_program(path: &Path, flavor: Flavor) -> Result<String, InvalidValue> {
     let text = match flavor {
         Flavor::Posix => path.to_string_lossy().into_owned(),
         Flavor::Windows => windows_path_text(path),
@@ -216,7 +216,7 @@ pub fn check_path_text(path: &Path) -> Result<(), InvalidValue> {
 /// IdentityFile as ssh_config reads it: `%` starts a token, so it is doubled; a path with whitespace, quotes,
 /// backslashes or `#` is double-quoted, with `"` and `\` escaped inside (OpenSSH's argument splitting undoes
 /// exactly that).
-pub fn render_identity_file(path: &Path) -> String {
+pub(crate) fn render_identity_file(path: &Path) -> String {
     let text = path.to_string_lossy().replace('%', "%%");
     if !text.contains([' ', '\t', '"', '\'', '\\', '#']) {
         return text;
@@ -302,7 +302,7 @@ pub fn render(entries: &[HostEntry], launcher: &Launcher) -> String {
 #[error(
     "{path} line {line} is not what azml-ssh writes ({why}); it was edited by hand: move it away and run azml-ssh again"
 )]
-pub struct HostsFileError {
+pub(crate) struct HostsFileError {
     pub path: String,
     pub line: usize,
     pub why: String,
@@ -355,7 +355,7 @@ impl Block {
 
 /// Parses a file written by [`render`]. Anything else is refused rather than guessed at, so a hand-edited file is
 /// never silently rewritten.
-pub fn parse(text: &str, path: &Path) -> Result<Vec<HostEntry>, HostsFileError> {
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Vec<HostEntry>, HostsFileError> {
     let fail = |line: usize, why: String| HostsFileError { path: path.display().to_string(), line, why };
     let mut blocks: Vec<Block> = Vec::new();
     for (index, raw) in text.lines().enumerate() {

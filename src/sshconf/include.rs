@@ -48,7 +48,7 @@ fn lines(bytes: &[u8]) -> Vec<Line<'_>> {
 /// ssh's argument splitting (OpenSSH's `argv_split`): whitespace-separated, double or single quotes grouping, a
 /// backslash escaping a quote or backslash (and, outside quotes, a space), and a `#` starting a comment at the
 /// start of an argument.
-pub fn split_args(text: &str) -> Vec<String> {
+pub(crate) fn split_args(text: &str) -> Vec<String> {
     let mut args = Vec::new();
     let mut current = String::new();
     let mut in_arg = false;
@@ -129,7 +129,7 @@ fn include_covers(arg: &str, target: &Path, home: &Path) -> bool {
 
 /// A `Host` or `Match host`/`Match originalhost` line of the user's: the hosts it applies to, decided as ssh does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
+pub(crate) struct Claim {
     /// The line as the user wrote it, for messages (`Host dev-*`, `Match host db,!db-test`).
     pub text: String,
     kind: ClaimKind,
@@ -146,7 +146,7 @@ enum ClaimKind {
 
 impl Claim {
     /// Whether this line applies to `alias` when the user types `ssh alias`.
-    pub fn covers(&self, alias: &str) -> bool {
+    pub(crate) fn covers(&self, alias: &str) -> bool {
         match &self.kind {
             ClaimKind::Host(patterns) => pattern_list_matches(alias, patterns),
             ClaimKind::Match(lists) => lists.iter().all(|list| pattern_list_matches(alias, list)),
@@ -239,13 +239,13 @@ fn claim(keyword: &str, args: &[String], text: &str) -> Option<Claim> {
 /// What a config file says about hosts: the `Host` and `Match host` lines that claim names, and the files it
 /// includes (resolved as ssh does, globs expanded), in order.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Directives {
+pub(crate) struct Directives {
     pub claims: Vec<(usize, Claim)>,
     pub includes: Vec<PathBuf>,
 }
 
 /// Reads the `Host`/`Match` claims and `Include`s of one config file.
-pub fn directives(config: &[u8], home: &Path) -> Directives {
+pub(crate) fn directives(config: &[u8], home: &Path) -> Directives {
     let mut found = Directives::default();
     for (index, line) in lines(config).iter().enumerate() {
         let Some((keyword, args)) = line.directive() else { continue };
@@ -315,7 +315,7 @@ pub fn include_state(config: &[u8], target: &Path, home: &Path) -> IncludeState 
 
 /// The Include line we write: an absolute path, quoted when it has spaces — with forward slashes for Windows
 /// OpenSSH, which takes a drive path as absolute and converts it to forward slashes itself before globbing.
-pub fn include_line(target: &Path) -> String {
+pub(crate) fn include_line(target: &Path) -> String {
     let path = match Flavor::native() {
         Flavor::Posix => target.to_string_lossy().into_owned(),
         Flavor::Windows => windows_path_text(target),

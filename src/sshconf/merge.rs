@@ -21,7 +21,7 @@ pub struct HostSettings {
 
 /// [`HostSettings`], validated.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     user: Option<String>,
     identity_file: Option<PathBuf>,
     options: Option<Vec<(String, String)>>,
@@ -50,7 +50,7 @@ impl Settings {
     }
 
     /// Fills `entry` from these settings, falling back to `previous` (remembered from the last run).
-    pub fn apply(&self, entry: &mut HostEntry, previous: Option<&HostEntry>) {
+    pub(crate) fn apply(&self, entry: &mut HostEntry, previous: Option<&HostEntry>) {
         // The admin user is fixed when an instance is created, so a user chosen on an earlier run stays right.
         if let Some(user) = self.user.clone().or_else(|| previous.map(|p| p.user.clone())) {
             entry.user = user;
@@ -65,7 +65,7 @@ impl Settings {
 
 /// An instance discovery found, as far as its host is concerned.
 #[derive(Clone, Debug)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub id: ComputeId,
     /// The admin user ARM reports, if any.
     pub admin_user: Option<String>,
@@ -85,7 +85,7 @@ impl From<&Found> for Candidate {
 
 /// Why a found instance gets no host.
 #[derive(Debug, thiserror::Error)]
-pub enum Skipped {
+pub(crate) enum Skipped {
     #[error("{0}")]
     Alias(InvalidValue),
     #[error("it is being deleted")]
@@ -100,7 +100,7 @@ pub enum Skipped {
 
 /// One instance that gets no host, and why.
 #[derive(Debug)]
-pub struct Skip {
+pub(crate) struct Skip {
     pub id: ComputeId,
     pub why: Skipped,
 }
@@ -120,7 +120,7 @@ impl std::fmt::Display for Skip {
 /// The hosts for what discovery found, named `prefix` + compute name, or why each gets none: an unusable alias, an
 /// instance being deleted, a name the user's own config claims (taking it over would silently redirect their
 /// host), or an unusable admin user name from ARM.
-pub fn hosts_for(
+pub(crate) fn hosts_for(
     found: &[Candidate],
     prefix: &str,
     settings: &Settings,
@@ -163,7 +163,7 @@ fn host_user(candidate: &Candidate, alias: &str, user: Option<&str>, taken: &[Us
 /// What a run of `config` searched, so its result may replace the hosts in there — and only those: a host in a
 /// list that failed, or outside the filters, is kept as it is.
 #[derive(Clone, Debug, Default)]
-pub struct Searched {
+pub(crate) struct Searched {
     /// Subscriptions whose workspaces were listed (any case).
     pub subscriptions: Vec<String>,
     /// Workspaces whose computes could not be listed (ARM paths, any case).
@@ -185,7 +185,7 @@ impl Searched {
     }
 
     /// Whether this run could have found `entry` again, and so may replace or drop it.
-    pub fn covers(&self, entry: &HostEntry) -> bool {
+    pub(crate) fn covers(&self, entry: &HostEntry) -> bool {
         let id = &entry.id;
         let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
         entry.source == Source::Discovered
@@ -199,7 +199,7 @@ impl Searched {
 /// Replaces the hosts `searched` covers with `found`, each keeping its settings from the last run unless
 /// `settings` say otherwise. A found host whose name another entry (an `add`ed one, or one outside the search)
 /// already has is skipped, unless that entry is the same instance.
-pub fn merge(
+pub(crate) fn merge(
     entries: &mut Vec<HostEntry>,
     found: Vec<HostEntry>,
     searched: &Searched,

@@ -4,14 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-pub struct Choice {
+pub(crate) struct Choice {
     pub path: PathBuf,
     /// Things the user should know about the choice (the command shows them as warnings).
     pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProgramError {
+pub(crate) enum ProgramError {
     #[error("--binary {path}: {source}")]
     Unusable { path: String, source: std::io::Error },
     #[error("--binary {path}: no such file")]
@@ -21,7 +21,7 @@ pub enum ProgramError {
 }
 
 /// `explicit` is `--binary`; otherwise the `azml-ssh` on PATH when it is this very program, else this program.
-pub fn choose(explicit: Option<&Path>) -> Result<Choice, ProgramError> {
+pub(crate) fn choose(explicit: Option<&Path>) -> Result<Choice, ProgramError> {
     if let Some(path) = explicit {
         let absolute = std::path::absolute(path)
             .map_err(|source| ProgramError::Unusable { path: path.display().to_string(), source })?;

@@ -11,7 +11,7 @@ use crate::sshconf::include::{self, IncludeState};
 use crate::util::{dirs, fs};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("HOME is not set, so there is no ~/.ssh to configure")]
     NoHome,
     #[error("cannot {action} {path}: {source}")]
@@ -45,7 +45,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Confi
 
 /// Where everything lives.
 #[derive(Clone, Debug)]
-pub struct Layout {
+pub(crate) struct Layout {
     pub home: PathBuf,
     /// The user's ssh config as named (`~/.ssh/config` or `--ssh-config`); may be a symlink.
     pub user_config: PathBuf,
@@ -67,7 +67,7 @@ impl Layout {
 
     /// What writers lock: `~/.ssh` itself. azml-ssh never removes it, so every writer, before and after a
     /// `config --remove`, locks the same inode (a lock file that is deleted and re-created would not be).
-    pub fn lock_dir(&self) -> PathBuf {
+    pub(crate) fn lock_dir(&self) -> PathBuf {
         self.home.join(".ssh")
     }
 
@@ -105,14 +105,14 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
 
 /// One file's planned change. `None` means "absent".
 #[derive(Debug)]
-pub struct Edit {
+pub(crate) struct Edit {
     pub path: PathBuf,
     pub before: Option<Vec<u8>>,
     pub after: Option<Vec<u8>>,
 }
 
 impl Edit {
-    pub fn changes(&self) -> bool {
+    pub(crate) fn changes(&self) -> bool {
         self.before != self.after
     }
 
@@ -129,13 +129,13 @@ impl Edit {
 
 /// What a command did (or, in a dry run, would do).
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     pub edits: Vec<Edit>,
     pub notes: Vec<String>,
 }
 
 impl Report {
-    pub fn changed(&self) -> bool {
+    pub(crate) fn changed(&self) -> bool {
         self.edits.iter().any(Edit::changes)
     }
 }
@@ -147,7 +147,7 @@ fn locked<T>(layout: &Layout, work: impl FnOnce() -> Result<T, ConfigError>) -> 
     work()
 }
 
-pub fn read_entries(layout: &Layout) -> Result<Vec<HostEntry>, ConfigError> {
+pub(crate) fn read_entries(layout: &Layout) -> Result<Vec<HostEntry>, ConfigError> {
     match read_optional(&layout.include_file)? {
         None => Ok(Vec::new()),
         Some(bytes) => {
@@ -163,7 +163,7 @@ pub fn read_entries(layout: &Layout) -> Result<Vec<HostEntry>, ConfigError> {
 
 /// A `Host` the user's own config (or a file it includes) defines.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserHost {
+pub(crate) struct UserHost {
     pub file: PathBuf,
     pub line: usize,
     pub claim: include::Claim,
@@ -171,7 +171,7 @@ pub struct UserHost {
 
 impl UserHost {
     /// Whether this line of the user's applies to `alias`, as ssh decides it.
-    pub fn covers(&self, alias: &str) -> bool {
+    pub(crate) fn covers(&self, alias: &str) -> bool {
         self.claim.covers(alias)
     }
 }
@@ -189,13 +189,13 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// A host to act on, as the user named it: a configured alias (with its entry's ID), or a resource ID.
 #[derive(Clone, Debug)]
-pub struct Target {
+pub(crate) struct Target {
     pub alias: Option<String>,
     pub id: ComputeId,
 }
 
 /// The configured host `alias`.
-pub fn find_host(layout: &Layout, alias: &str) -> Result<HostEntry, ConfigError> {
+pub(crate) fn find_host(layout: &Layout, alias: &str) -> Result<HostEntry, ConfigError> {
     read_entries(layout)?.into_iter().find(|e| e.alias == alias).ok_or_else(|| ConfigError::UnknownTarget {
         text: alias.to_owned(),
         file: layout.include_file.display().to_string(),
@@ -203,7 +203,7 @@ pub fn find_host(layout: &Layout, alias: &str) -> Result<HostEntry, ConfigError>
 }
 
 /// `ALIAS|RESOURCE_ID`: a resource ID as such (it need not be configured), anything else as a configured alias.
-pub fn find_target(layout: &Layout, text: &str) -> Result<Target, ConfigError> {
+pub(crate) fn find_target(layout: &Layout, text: &str) -> Result<Target, ConfigError> {
     if text.starts_with('/') {
         return Ok(Target { alias: None, id: text.parse()? });
     }
@@ -212,7 +212,7 @@ pub fn find_target(layout: &Layout, text: &str) -> Result<Target, ConfigError> {
 }
 
 /// Every configured host, by alias.
-pub fn all_targets(layout: &Layout) -> Result<Vec<Target>, ConfigError> {
+pub(crate) fn all_targets(layout: &Layout) -> Result<Vec<Target>, ConfigError> {
     let mut entries = read_entries(layout)?;
     entries.sort_by(|a, b| a.alias.cmp(&b.alias));
     Ok(entries.into_iter().map(|e| Target { alias: Some(e.alias), id: e.id }).collect())
@@ -220,12 +220,12 @@ pub fn all_targets(layout: &Layout) -> Result<Vec<Target>, ConfigError> {
 
 /// The user's own `Host` or `Match host` line that applies to `alias`, if their config (with its Includes) has
 /// one: a pattern such as `Host dev-*` claims `dev-db` as much as `Host dev-db` does.
-pub fn claimed_by_user(layout: &Layout, alias: &str) -> Result<Option<UserHost>, ConfigError> {
+pub(crate) fn claimed_by_user(layout: &Layout, alias: &str) -> Result<Option<UserHost>, ConfigError> {
     Ok(user_hosts(layout)?.into_iter().find(|h| h.covers(alias)))
 }
 
 /// The literal `Host` names of the user's ssh config and everything it includes — except azml-ssh's own file.
-pub fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> {
+pub(crate) fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> {
     let mut hosts = Vec::new();
     let mut queue = vec![(layout.user_config_target()?, 0usize)];
     let mut seen = 0;
@@ -246,7 +246,7 @@ pub fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> {
 }
 
 /// Where our Include stands in the user's config.
-pub fn include_state(layout: &Layout) -> Result<IncludeState, ConfigError> {
+pub(crate) fn include_state(layout: &Layout) -> Result<IncludeState, ConfigError> {
     let target = layout.user_config_target()?;
     let bytes = read_optional(&target)?.unwrap_or_default();
     Ok(include::include_state(&bytes, &layout.include_file, &layout.home))
@@ -254,7 +254,7 @@ pub fn include_state(layout: &Layout) -> Result<IncludeState, ConfigError> {
 
 /// Changes the host entries with `change` and, with `ensure_include`, makes sure the user's config includes the
 /// file. `launcher` is how ProxyCommand starts azml-ssh. With `dry_run`, nothing is written.
-pub fn update_hosts(
+pub(crate) fn update_hosts(
     layout: &Layout,
     launcher: &Launcher,
     ensure_include: bool,
@@ -295,7 +295,7 @@ pub fn update_hosts(
 }
 
 /// Takes out the Include line and the include file, leaving the user's config as it was before azml-ssh.
-pub fn remove_all(layout: &Layout, dry_run: bool) -> Result<Report, ConfigError> {
+pub(crate) fn remove_all(layout: &Layout, dry_run: bool) -> Result<Report, ConfigError> {
     let report = locked(layout, || remove_all_locked(layout, dry_run))?;
     if !dry_run {
         // Leave no trace: the directory, if nothing else of the user's is in it.

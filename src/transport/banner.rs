@@ -16,17 +16,18 @@ use crate::util::deadline::{Budget, TimedOut};
 use crate::util::text::one_line_max;
 
 /// How long sshd may take to greet once it is reached (for a direct probe, reaching it included).
-pub const BANNER_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const BANNER_WAIT: Duration = Duration::from_secs(5);
 /// After the greeting, how long closing the tunnel may take: the probe's answer is in, so not long.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The most a probe through the tunnel takes: one handshake, the greeting, the close.
-pub const TUNNEL_LIMIT: Duration = tunnel::HANDSHAKE_TIMEOUT.saturating_add(BANNER_WAIT).saturating_add(CLOSE_WAIT);
+pub(crate) const TUNNEL_LIMIT: Duration =
+    tunnel::HANDSHAKE_TIMEOUT.saturating_add(BANNER_WAIT).saturating_add(CLOSE_WAIT);
 /// Enough of a greeting to judge it: SSH's identification line is at most 255 bytes with its CR LF.
 const GREETING_MAX: usize = 256;
 
 /// Why no SSH banner came.
 #[derive(Debug, thiserror::Error)]
-pub enum BannerError {
+pub(crate) enum BannerError {
     /// The connection could not be made, or broke before a greeting.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -51,7 +52,7 @@ fn silent(limit: Duration) -> BannerError {
 
 /// Where to look for sshd.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// TCP to the instance's public address.
     Direct(SocketAddr),
     /// Through the Azure ML tunnel of this gateway.
@@ -61,7 +62,7 @@ pub enum Route {
 /// What the probes of one instance found: the first route's answer and, only when that failed and a
 /// connection would fall back on a tunnel, the tunnel's answer.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     /// The first route's banner, or why none came.
     pub first: Result<String, BannerError>,
     /// The fallback tunnel and its answer, if it was tried.
@@ -71,7 +72,7 @@ pub struct Report {
 /// Probes `first`, then — if it does not answer — the `fallback` tunnel, as a connection would. Tunnels get the
 /// token only when their gateway is under `domains`. Each probe is bounded: [`BANNER_WAIT`] for a direct one,
 /// [`TUNNEL_LIMIT`] through the tunnel.
-pub async fn probe(first: &Route, fallback: Option<Gateway>, domains: &GatewayDomains, token: &str) -> Report {
+pub(crate) async fn probe(first: &Route, fallback: Option<Gateway>, domains: &GatewayDomains, token: &str) -> Report {
     let first = match first {
         Route::Direct(address) => direct(*address).await,
         Route::Tunnel(gateway) => through_tunnel(gateway, domains, token).await,
@@ -99,7 +100,11 @@ pub async fn direct(address: SocketAddr) -> Result<String, BannerError> {
 
 /// sshd's banner through the tunnel to `gateway`, which gets the token only if it is under `domains`: one
 /// handshake, then the greeting within [`BANNER_WAIT`]; the whole within [`TUNNEL_LIMIT`].
-pub async fn through_tunnel(gateway: &Gateway, domains: &GatewayDomains, token: &str) -> Result<String, BannerError> {
+pub(crate) async fn through_tunnel(
+    gateway: &Gateway,
+    domains: &GatewayDomains,
+    token: &str,
+) -> Result<String, BannerError> {
     let allowed =
         AllowedGateway::check(gateway, domains).ok_or_else(|| TunnelError::Untrusted { host: gateway.host.clone() })?;
     let probe = async {

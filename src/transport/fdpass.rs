@@ -12,11 +12,11 @@ mod sys;
 #[path = "fdpass/windows.rs"]
 mod sys;
 
-pub use sys::{RelayEnd, hand_over_pair, hand_over_socket, spawn_detached};
+pub(crate) use sys::{hand_over_pair, hand_over_socket, spawn_detached};
 
 /// Why the connection could not be handed to ssh.
 #[derive(Debug, thiserror::Error)]
-pub enum HandOverError {
+pub(crate) enum HandOverError {
     /// Our stdout is not a socket: ssh was not told `ProxyUseFdpass yes`.
     #[error("stdout is not a socket ({0})")]
     NotASocket(std::io::Error),
@@ -26,5 +26,6 @@ pub enum HandOverError {
     #[error("cannot make a local socket pair: {0}")]
     Pair(std::io::Error),
     #[error("ProxyUseFdpass does not exist on this platform")]
+    #[cfg_attr(not(windows), allow(dead_code))]
     Unsupported,
 }

@@ -16,7 +16,7 @@ pub struct Proxy {
 
 /// Why the HTTPS proxy did not open the way to the gateway.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpProxyError {
+pub(crate) enum HttpProxyError {
     #[error("cannot reach the HTTPS proxy {proxy}: {source}")]
     Unreachable { proxy: String, source: std::io::Error },
     #[error(
@@ -32,7 +32,7 @@ fn env_any(names: &[&str]) -> Option<String> {
 }
 
 /// The proxy to use for `host`, if any.
-pub fn for_host(host: &str) -> Option<Proxy> {
+pub(crate) fn for_host(host: &str) -> Option<Proxy> {
     let url = env_any(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])?;
     if let Some(no_proxy) = env_any(&["NO_PROXY", "no_proxy"])
         && exempt(host, &no_proxy)

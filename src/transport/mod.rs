@@ -6,11 +6,11 @@
 //! crate lives under this folder (but for Windows ACLs in `util::windows_acl`), each with a SAFETY comment. Nothing here knows about Azure Resource Manager.
 #![allow(unsafe_code)]
 
-pub mod banner;
+pub(crate) mod banner;
 pub mod fdpass;
-pub mod http_proxy;
+pub(crate) mod http_proxy;
 pub mod relay;
-pub mod splice;
-pub mod stdio;
+pub(crate) mod splice;
+pub(crate) mod stdio;
 pub mod tls;
 pub mod tunnel;

@@ -25,7 +25,7 @@ use std::time::Duration;
 const BUFFER_SIZE: usize = 128 * 1024;
 
 #[derive(Debug, thiserror::Error)]
-pub enum RelayError {
+pub(crate) enum RelayError {
     #[error("the connection to {peer} broke: {source}")]
     FromPeer { peer: SocketAddr, source: io::Error },
     #[error("sending to {peer} failed: {source}")]
@@ -54,7 +54,7 @@ fn configure(stream: &TcpStream) -> io::Result<()> {
 
 /// Relays ssh's stream over a TCP socket (the tunnel's counterpart is `tunnel::relay`) until both directions are
 /// finished. Returns an error only for a failure that lost data in flight.
-pub fn over_socket<R, W>(input: R, output: W, socket: TcpStream) -> Result<(), RelayError>
+pub(crate) fn over_socket<R, W>(input: R, output: W, socket: TcpStream) -> Result<(), RelayError>
 where
     R: Read + Descriptor + Send + 'static,
     W: Write + Descriptor,

@@ -15,7 +15,7 @@ use std::os::fd::BorrowedFd;
 use crate::transport::stdio::Descriptor;
 
 /// How far [`splice_all`] got, so the caller knows whether to copy instead.
-pub enum Spliced {
+pub(crate) enum Spliced {
     /// Everything was moved up to EOF on `from`.
     Done,
     /// These descriptors cannot be spliced (neither is a pipe, or not on this system); nothing was moved, so the
@@ -32,7 +32,7 @@ fn is_pipe(fd: BorrowedFd<'_>) -> bool {
 
 /// Moves bytes from `from` to `to` until EOF, if one of them is a pipe.
 #[cfg(target_os = "linux")]
-pub fn splice_all(from: &impl Descriptor, to: &impl Descriptor) -> Spliced {
+pub(crate) fn splice_all(from: &impl Descriptor, to: &impl Descriptor) -> Spliced {
     splice_fds(from.as_fd(), to.as_fd())
 }
 
@@ -103,19 +103,6 @@ fn pipe_ready(pipe: BorrowedFd<'_>) -> io::Result<usize> {
     pipe_bytes(pipe)
 }
 
-/// Asks for a bigger pipe (up to the unprivileged limit, normally 1 MiB): the other end then moves data in fewer,
-/// larger steps. Harmless when refused or when `fd` is not a pipe.
-#[cfg(target_os = "linux")]
-pub fn enlarge_pipe(fd: &impl Descriptor) {
-    let fd = fd.as_fd();
-    if is_pipe(fd) {
-        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn enlarge_pipe(_fd: &impl Descriptor) {}
-
 /// Waits until `from` has data and `to` has room: splice needs both.
 #[cfg(target_os = "linux")]
 fn wait_ready(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
@@ -125,6 +112,6 @@ fn wait_ready(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn splice_all(_from: &impl Descriptor, _to: &impl Descriptor) -> Spliced {
+pub(crate) fn splice_all(_from: &impl Descriptor, _to: &impl Descriptor) -> Spliced {
     Spliced::Unsupported
 }

@@ -17,7 +17,7 @@ mod sys;
 #[path = "stdio/windows.rs"]
 mod sys;
 
-pub use sys::{Descriptor, Input, OutputWatch, finish_output, reader_gone, take_stdio};
+pub(crate) use sys::{Descriptor, Input, OutputWatch, finish_output, reader_gone, take_stdio};
 
 /// The process's stdin and stdout, taken over for the SSH stream.
 pub struct Stdio {
@@ -26,12 +26,12 @@ pub struct Stdio {
 }
 
 /// Whether ssh, at the other end of `stdio`, has gone.
-pub fn peer_gone(stdio: &Stdio) -> bool {
+pub(crate) fn peer_gone(stdio: &Stdio) -> bool {
     sys::peer_gone(stdio)
 }
 
 /// Resolves once [`peer_gone`] says so, checking a few times a second.
-pub async fn until_peer_gone(stdio: &Stdio) {
+pub(crate) async fn until_peer_gone(stdio: &Stdio) {
     while !peer_gone(stdio) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

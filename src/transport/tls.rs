@@ -18,7 +18,7 @@ const SYSTEM_BUNDLES: [&str; 5] = [
 ];
 
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
     #[error("{path} holds no PEM certificate")]
@@ -46,7 +46,7 @@ fn read_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 
 /// Extra trust roots: `SSL_CERT_FILE` (an error if set but unreadable — the user asked for it) and, because that
 /// variable displaces the platform store, the system bundle too.
-pub fn extra_roots() -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn extra_roots() -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) else {
         return Ok(Vec::new());
     };
@@ -61,7 +61,7 @@ pub fn extra_roots() -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 /// The rustls configuration for the tunnel, verifying as the HTTPS client does.
-pub fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
+pub(crate) fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let roots = extra_roots()?;
     // Without extra roots, the plain platform verifier (as reqwest does): on Windows the extra-roots variant

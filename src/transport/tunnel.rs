@@ -30,11 +30,11 @@ use crate::util::text::error_chain;
 
 const PATH: &str = "/nbip/v1.0/ws-tcp/port/22";
 /// Handshakes tried for a fresh endpoint: enough to ride out the gateway's 502s while an instance finishes starting.
-pub const HANDSHAKE_TRIES: u32 = 5;
+pub(crate) const HANDSHAKE_TRIES: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long one handshake may take, from resolving the gateway's name to its answer.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A ping every 20 s (as the Azure CLI does) keeps idle-timeout middleboxes quiet; no pong by the next ping means
 /// the link is dead.
 const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -53,7 +53,7 @@ const MAX_MESSAGE: usize = 1 << 20;
 const OUTPUT_QUEUE: usize = 8;
 
 /// The WebSocket limits of every tunnel.
-pub fn websocket_config() -> tungstenite::protocol::WebSocketConfig {
+pub(crate) fn websocket_config() -> tungstenite::protocol::WebSocketConfig {
     tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE))
@@ -72,7 +72,7 @@ pub struct Gateway {
 impl Gateway {
     /// From the instance's Jupyter application URL (`https://<host>[:port]/...`). Only https and a plain DNS name
     /// are accepted: the host goes into TLS, an HTTP request line and possibly a proxy's CONNECT line.
-    pub fn from_url(endpoint_uri: &str) -> Option<Gateway> {
+    pub(crate) fn from_url(endpoint_uri: &str) -> Option<Gateway> {
         let url = reqwest::Url::parse(endpoint_uri).ok()?;
         if url.scheme() != "https" {
             return None;
@@ -95,7 +95,7 @@ impl Gateway {
 /// The domains a gateway must be under before it gets a bearer token: the cloud's Azure ML instance domains, or
 /// the user's list.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GatewayDomains(Vec<String>);
+pub(crate) struct GatewayDomains(Vec<String>);
 
 impl GatewayDomains {
     pub fn new(domains: impl IntoIterator<Item = String>) -> Self {
@@ -109,7 +109,7 @@ impl GatewayDomains {
     }
 
     /// Whether `host` is one of the domains or under one.
-    pub fn allows(&self, host: &str) -> bool {
+    pub(crate) fn allows(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
         self.0.iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
     }
@@ -125,7 +125,7 @@ impl GatewayDomains {
 pub struct AllowedGateway(Gateway);
 
 impl AllowedGateway {
-    pub fn check(gateway: &Gateway, domains: &GatewayDomains) -> Option<AllowedGateway> {
+    pub(crate) fn check(gateway: &Gateway, domains: &GatewayDomains) -> Option<AllowedGateway> {
         domains.allows(&gateway.host).then(|| AllowedGateway(gateway.clone()))
     }
 
@@ -135,7 +135,7 @@ impl AllowedGateway {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TunnelError {
+pub(crate) enum TunnelError {
     #[error("the gateway {host} is outside the Azure ML instance domains, so it gets no token")]
     Untrusted { host: String },
     #[error("the Azure ML gateway {host} refused the sign-in (HTTP 401); run `az login` again")]
@@ -183,7 +183,7 @@ impl TunnelError {
 
 /// Opens the tunnel, retrying only the handshake (capped exponential backoff) on 502/503/504 and connection
 /// failures.
-pub async fn open(
+pub(crate) async fn open(
     gateway: &AllowedGateway,
     token: &str,
     max_tries: u32,
@@ -335,7 +335,7 @@ struct Flow<S> {
 /// Relays stdin and stdout over the open tunnel until it closes. At stdin's end we stop sending and keep
 /// receiving until the gateway closes (or, after a grace period, close ourselves); from then on any close is a
 /// clean end. Before it, the gateway's close 1000/1001 ends cleanly, anything else is an error.
-pub async fn relay<S, R, W>(ws: WebSocketStream<S>, input: R, output: W) -> Result<(), TunnelError>
+pub(crate) async fn relay<S, R, W>(ws: WebSocketStream<S>, input: R, output: W) -> Result<(), TunnelError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     R: Read + Send + 'static,

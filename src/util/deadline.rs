@@ -41,14 +41,14 @@ pub struct Limit {
 
 impl Limit {
     /// Starts the budget now.
-    pub fn begin(self) -> Deadline {
+    pub(crate) fn begin(self) -> Deadline {
         Deadline::after(self.duration, self.budget)
     }
 }
 
 /// When a budget runs out.
 #[derive(Clone, Copy, Debug)]
-pub struct Deadline {
+pub(crate) struct Deadline {
     started: Instant,
     end: Instant,
     limit: Duration,
@@ -66,32 +66,27 @@ impl Deadline {
     }
 
     /// What is left of the budget (zero once it is spent).
-    pub fn remaining(&self) -> Duration {
+    pub(crate) fn remaining(&self) -> Duration {
         self.end.saturating_duration_since(Instant::now())
     }
 
     /// Whether the budget is spent.
-    pub fn is_past(&self) -> bool {
+    pub(crate) fn is_past(&self) -> bool {
         Instant::now() >= self.end
     }
 
     /// How long ago the budget began.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
-    /// The budget as given.
-    pub fn limit(&self) -> Duration {
-        self.limit
-    }
-
     /// Whether waiting `pause` from now would still end within the budget.
-    pub fn allows(&self, pause: Duration) -> bool {
+    pub(crate) fn allows(&self, pause: Duration) -> bool {
         Instant::now().checked_add(pause).is_some_and(|then| then < self.end)
     }
 
     /// The error for this budget running out while `what` was under way.
-    pub fn timed_out(&self, what: impl Into<String>) -> TimedOut {
+    pub(crate) fn timed_out(&self, what: impl Into<String>) -> TimedOut {
         TimedOut { what: what.into(), limit: self.limit, budget: self.budget, behind: None }
     }
 
@@ -117,7 +112,7 @@ impl Deadline {
 
 /// A budget ran out. The one timeout error of the program: every layer wraps this rather than wording its own.
 #[derive(Debug, thiserror::Error)]
-pub struct TimedOut {
+pub(crate) struct TimedOut {
     what: String,
     limit: Duration,
     budget: Budget,
@@ -141,7 +136,7 @@ impl TimedOut {
     }
 
     /// Adds the failure behind the last retry, if any: "timed out" alone hides a throttling or failing server.
-    pub fn after_failure(mut self, failure: Option<String>) -> Self {
+    pub(crate) fn after_failure(mut self, failure: Option<String>) -> Self {
         if let Some(failure) = failure {
             self.behind = Some(Behind::LastFailure(failure));
         }
@@ -149,14 +144,9 @@ impl TimedOut {
     }
 
     /// Adds where things stood when the budget ran out, and what to do about it.
-    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+    pub(crate) fn with_note(mut self, note: impl Into<String>) -> Self {
         self.behind = Some(Behind::Note(note.into()));
         self
-    }
-
-    /// The option whose budget ran out.
-    pub fn budget(&self) -> Budget {
-        self.budget
     }
 }
 
@@ -204,7 +194,7 @@ mod tests {
             note.to_string(),
             "waiting for ci1 to start took longer than 1.5 s (--start-timeout); it is still Starting"
         );
-        assert_eq!(note.budget(), Budget::Start);
+        assert_eq!(note.budget, Budget::Start);
         let builtin = TimedOut::new("the tunnel handshake", Duration::from_secs(20), Budget::Builtin);
         assert_eq!(builtin.to_string(), "the tunnel handshake took longer than 20 s", "no option to name");
     }
@@ -229,7 +219,7 @@ mod tests {
             assert_eq!(deadline.run("x", async { 7 }).await.unwrap(), 7);
             let spent = Deadline::after(Duration::ZERO, Budget::Start);
             let error = spent.run("waiting", std::future::pending::<()>()).await.unwrap_err();
-            assert_eq!(error.budget(), Budget::Start);
+            assert_eq!(error.budget, Budget::Start);
         });
     }
 }

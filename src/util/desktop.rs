@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 
 /// Opens `url` in the default browser without waiting for it.
-pub fn open_url(url: &str) -> std::io::Result<()> {
+pub(crate) fn open_url(url: &str) -> std::io::Result<()> {
     let mut command = opener(url)?;
     command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().map(|_| ())
 }

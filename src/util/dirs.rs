@@ -48,23 +48,23 @@ pub fn cache_root() -> Option<PathBuf> {
 }
 
 /// `$XDG_RUNTIME_DIR/azml-ssh` when that directory exists: a per-user tmpfs, gone at logout.
-pub fn runtime_dir() -> Option<PathBuf> {
+pub(crate) fn runtime_dir() -> Option<PathBuf> {
     absolute_var("XDG_RUNTIME_DIR").filter(|p| p.is_dir()).map(|dir| dir.join("azml-ssh"))
 }
 
 /// Where the Azure CLI keeps its sign-in: `$AZURE_CONFIG_DIR`, else `~/.azure`.
-pub fn azure_cli_config() -> Option<PathBuf> {
+pub(crate) fn azure_cli_config() -> Option<PathBuf> {
     absolute_var("AZURE_CONFIG_DIR").or_else(|| home().map(|h| h.join(".azure")))
 }
 
 /// Where the Azure Developer CLI keeps its sign-in: `$AZD_CONFIG_DIR`, else `~/.azd`.
-pub fn azd_config() -> Option<PathBuf> {
+pub(crate) fn azd_config() -> Option<PathBuf> {
     absolute_var("AZD_CONFIG_DIR").or_else(|| home().map(|h| h.join(".azd")))
 }
 
 /// VS Code's user settings file (`settings.json`): `%APPDATA%\Code\User` on Windows, `~/Library/Application
 /// Support/Code/User` on macOS, `$XDG_CONFIG_HOME/Code/User` (default `~/.config`) elsewhere.
-pub fn vscode_settings() -> Option<PathBuf> {
+pub(crate) fn vscode_settings() -> Option<PathBuf> {
     let base = if cfg!(windows) {
         absolute_var("APPDATA")
     } else if cfg!(target_os = "macos") {

@@ -13,20 +13,20 @@ mod sys;
 #[path = "fs/windows.rs"]
 mod sys;
 
-pub use sys::{file_identity, open_private_append, others_can_read, private_key_fix};
+pub(crate) use sys::{file_identity, open_private_append, others_can_read, private_key_fix};
 
 /// A file mode as Unix knows it. On Windows only its meaning survives: no bits for group or others means
 /// "owner-only ACL", anything else means "the ACL the folder hands down".
-pub type Mode = u32;
+pub(crate) type Mode = u32;
 
 /// The mode of an existing file, to be kept when it is replaced.
-pub fn mode_of(meta: &fs::Metadata) -> Mode {
+pub(crate) fn mode_of(meta: &fs::Metadata) -> Mode {
     sys::mode_of(meta)
 }
 
 /// Creates `dir` (and parents) if needed and makes sure it is private to the user (0700, or an owner-only ACL).
 /// A directory that belongs to someone else (a shared `XDG_CACHE_HOME`, say) is refused, never adopted.
-pub fn private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> io::Result<()> {
     sys::create_private_dir_all(dir)?;
     let meta = fs::symlink_metadata(dir)?;
     if !meta.is_dir() {
@@ -37,7 +37,7 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
 
 /// Why a cached file or directory is not trusted.
 #[derive(Debug, thiserror::Error)]
-pub enum Untrusted {
+pub(crate) enum Untrusted {
     #[error("{path} is a symbolic link")]
     Symlink { path: String },
     #[error("{path} belongs to another user ({owner})")]
@@ -55,7 +55,7 @@ pub enum Untrusted {
 }
 
 /// A directory azml-ssh may read its caches from: a real directory (not a link), ours, private.
-pub fn check_private_dir(dir: &Path) -> Result<(), Untrusted> {
+pub(crate) fn check_private_dir(dir: &Path) -> Result<(), Untrusted> {
     let meta = fs::symlink_metadata(dir).map_err(|source| Untrusted::Io { path: dir.display().to_string(), source })?;
     if meta.file_type().is_symlink() {
         return Err(Untrusted::Symlink { path: dir.display().to_string() });
@@ -68,7 +68,7 @@ pub fn check_private_dir(dir: &Path) -> Result<(), Untrusted> {
 
 /// Reads a file only this user can have written: opened without following a link, then checked on the open
 /// descriptor (so it cannot be swapped in between) for owner, access and size. `Ok(None)` when it does not exist.
-pub fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Untrusted> {
+pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Untrusted> {
     use std::io::Read;
     let shown = || path.display().to_string();
     let file = match sys::open_no_follow(path) {
@@ -99,7 +99,7 @@ pub fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Untrusted>
 /// Writes `bytes` to `path` through a uniquely named temporary file in the same directory and a rename, with
 /// `mode` set before any byte is written. The temporary name includes the pid and a counter, so concurrent
 /// writers never share one.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<()> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -126,7 +126,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<()> {
 
 /// Whether a lock had to be waited for: someone else held it, and may have done the work meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waited {
+pub(crate) enum Waited {
     No,
     Yes,
 }
@@ -134,7 +134,7 @@ pub enum Waited {
 /// An exclusive lock on file `path` (created private if needed) in a private directory, waiting for it at most
 /// `limit` without blocking the runtime. The system releases a lock whose holder dies. The file holds no data:
 /// it is only ever locked (Windows locks are mandatory for the locked bytes).
-pub async fn lock_within(path: &Path, limit: std::time::Duration) -> io::Result<(File, Waited)> {
+pub(crate) async fn lock_within(path: &Path, limit: std::time::Duration) -> io::Result<(File, Waited)> {
     if let Some(dir) = path.parent() {
         private_dir(dir)?;
     }
@@ -165,7 +165,7 @@ pub async fn lock_within(path: &Path, limit: std::time::Duration) -> io::Result<
 
 /// An exclusive lock that stands for directory `dir`, held until the returned handle is dropped. The system
 /// releases it when a holder dies, so a crashed azml-ssh never blocks the next one.
-pub fn lock_dir(dir: &Path) -> io::Result<File> {
+pub(crate) fn lock_dir(dir: &Path) -> io::Result<File> {
     let handle = sys::dir_lock_handle(dir)?;
     handle.lock()?;
     Ok(handle)

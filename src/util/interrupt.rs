@@ -2,7 +2,7 @@
 //! on Windows. One type, so a command waits for either without knowing the platform.
 
 /// The interrupts a long-running command (a port forward) ends on.
-pub struct Interrupts {
+pub(crate) struct Interrupts {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -31,7 +31,7 @@ impl Interrupts {
 
     /// Resolves at the next interrupt.
     #[cfg(unix)]
-    pub async fn recv(&mut self) {
+    pub(crate) async fn recv(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
@@ -39,7 +39,7 @@ impl Interrupts {
     }
 
     #[cfg(windows)]
-    pub async fn recv(&mut self) {
+    pub(crate) async fn recv(&mut self) {
         tokio::select! {
             _ = self.ctrl_c.recv() => {}
             _ = self.ctrl_break.recv() => {}

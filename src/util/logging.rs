@@ -9,7 +9,7 @@ use tracing::Level;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
-pub const LOG_ENV: &str = "AZML_SSH_LOG";
+pub(crate) const LOG_ENV: &str = "AZML_SSH_LOG";
 /// Target of events meant for the log file only (the error line already printed on stderr).
 const FILE_ONLY: &str = "azmlsshfile";
 

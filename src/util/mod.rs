@@ -14,14 +14,14 @@
 //!   with `unsafe` code.
 
 pub mod deadline;
-pub mod desktop;
+pub(crate) mod desktop;
 pub mod dirs;
 pub mod fs;
-pub mod interrupt;
-pub mod jsonc;
+pub(crate) mod interrupt;
+pub(crate) mod jsonc;
 pub mod logging;
 pub mod runtime;
 pub mod text;
 pub mod time;
 #[cfg(windows)]
-pub mod windows_acl;
+pub(crate) mod windows_acl;

@@ -6,7 +6,7 @@ use std::time::Duration;
 /// Folds whitespace (including newlines), escapes every other control character (a server's text must not
 /// drive the user's terminal: no escape sequences, no bells), and drops the troubleshooting links Azure SDK errors
 /// append.
-pub fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let text = text.split("To troubleshoot, visit").next().unwrap_or(text);
     let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if folded.is_empty() {
@@ -16,7 +16,7 @@ pub fn one_line(text: &str) -> String {
 }
 
 /// Like [`one_line`], and cut to `max` characters: error bodies from servers can be whole HTML pages.
-pub fn one_line_max(text: &str, max: usize) -> String {
+pub(crate) fn one_line_max(text: &str, max: usize) -> String {
     let line = one_line(text);
     match line.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
@@ -26,7 +26,7 @@ pub fn one_line_max(text: &str, max: usize) -> String {
 
 /// An error and its sources joined with ": ", without repeating a source the outer message already quotes.
 /// reqwest's top-level message ("error sending request") says nothing; the reason is in the chain.
-pub fn error_chain(error: &dyn Error) -> String {
+pub(crate) fn error_chain(error: &dyn Error) -> String {
     let mut out = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -53,7 +53,7 @@ pub enum InvalidDuration {
 
 /// The longest duration any option takes. Every wait and cache age here is minutes to days; a cap keeps deadline
 /// arithmetic (`now + duration`, sums of two options) far from overflow for whatever a user types.
-pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86400);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(30 * 86400);
 
 /// Parses `90`, `90s`, `15m`, `2h`, `1d` (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
@@ -76,7 +76,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
 }
 
 /// `m:ss`, as people read elapsed times.
-pub fn clock(elapsed: Duration) -> String {
+pub(crate) fn clock(elapsed: Duration) -> String {
     let secs = elapsed.as_secs();
     format!("{}:{:02}", secs / 60, secs % 60)
 }

@@ -55,7 +55,7 @@ const ADMINISTRATORS: &str = "S-1-5-32-544";
 
 /// What is wrong with a file's security.
 #[derive(Debug)]
-pub enum AclProblem {
+pub(crate) enum AclProblem {
     /// Owned by someone else (the owner's SID).
     NotOurs(String),
     /// Someone else may write it (their SID or name).
@@ -70,7 +70,7 @@ fn wide(path: &OsStr) -> Vec<u16> {
 }
 
 /// The current user's SID in string form (`S-1-5-21-…`), asked once per process.
-pub fn user_sid() -> io::Result<&'static str> {
+pub(crate) fn user_sid() -> io::Result<&'static str> {
     static SID: OnceLock<Result<String, i32>> = OnceLock::new();
     SID.get_or_init(|| query_user_sid().map_err(|e| e.raw_os_error().unwrap_or(0)))
         .as_deref()
@@ -162,7 +162,7 @@ fn attributes(descriptor: &Descriptor) -> SECURITY_ATTRIBUTES {
 
 /// Opens `path` for reading and writing, creating it private to the user if it does not exist (with `create_new`,
 /// failing if it does). An existing file keeps its ACL.
-pub fn create_private_file(path: &Path, create_new: bool) -> io::Result<File> {
+pub(crate) fn create_private_file(path: &Path, create_new: bool) -> io::Result<File> {
     let descriptor = private_descriptor()?;
     let attributes = attributes(&descriptor);
     let name = wide(path.as_os_str());
@@ -187,7 +187,7 @@ pub fn create_private_file(path: &Path, create_new: bool) -> io::Result<File> {
 }
 
 /// Creates directory `path` private to the user; an existing one is left as it is.
-pub fn create_private_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
     let descriptor = private_descriptor()?;
     let attributes = attributes(&descriptor);
     let name = wide(path.as_os_str());
@@ -252,7 +252,7 @@ fn owner_and_grants(file: &File) -> Result<(String, Vec<(String, u32)>), AclProb
 }
 
 /// Checks that the user owns `file` and nobody else may write it.
-pub fn check_private(file: &File) -> Result<(), AclProblem> {
+pub(crate) fn check_private(file: &File) -> Result<(), AclProblem> {
     let me = user_sid().map_err(AclProblem::Io)?;
     let (owner, grants) = owner_and_grants(file)?;
     if owner != me {
@@ -265,7 +265,7 @@ pub fn check_private(file: &File) -> Result<(), AclProblem> {
 }
 
 /// Who besides the user, SYSTEM and Administrators may read `file` (Windows OpenSSH refuses such private keys).
-pub fn other_readers(file: &File) -> Result<Vec<String>, AclProblem> {
+pub(crate) fn other_readers(file: &File) -> Result<Vec<String>, AclProblem> {
     let me = user_sid().map_err(AclProblem::Io)?;
     let (_, grants) = owner_and_grants(file)?;
     Ok(grants

@@ -13,7 +13,7 @@ use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use super::HandOverError;
 
 /// The detached relay's end of the local socket pair whose other end ssh holds.
-pub struct RelayEnd(UnixStream);
+pub(crate) struct RelayEnd(UnixStream);
 
 fn handed(result: io::Result<()>) -> Result<(), HandOverError> {
     result.map_err(|e| match e.raw_os_error().map(nix::errno::Errno::from_raw) {
@@ -22,11 +22,11 @@ fn handed(result: io::Result<()>) -> Result<(), HandOverError> {
     })
 }
 
-pub fn hand_over_socket(output: &File, socket: &TcpStream) -> Result<(), HandOverError> {
+pub(crate) fn hand_over_socket(output: &File, socket: &TcpStream) -> Result<(), HandOverError> {
     handed(send_fd(output.as_fd(), socket.as_fd()))
 }
 
-pub fn hand_over_pair(output: &File) -> Result<RelayEnd, HandOverError> {
+pub(crate) fn hand_over_pair(output: &File) -> Result<RelayEnd, HandOverError> {
     let (for_ssh, for_relay) = UnixStream::pair().map_err(HandOverError::Pair)?;
     handed(send_fd(output.as_fd(), for_ssh.as_fd()))?;
     Ok(RelayEnd(for_relay))
@@ -34,7 +34,7 @@ pub fn hand_over_pair(output: &File) -> Result<RelayEnd, HandOverError> {
 
 /// Starts `command` with `end` as its stdin and stdout, in a process group of its own so that ssh's hang-up of
 /// this process does not reach it.
-pub fn spawn_detached(mut command: Command, end: RelayEnd) -> io::Result<()> {
+pub(crate) fn spawn_detached(mut command: Command, end: RelayEnd) -> io::Result<()> {
     let input = end.0.try_clone()?;
     command
         .stdin(Stdio::from(OwnedFd::from(input)))

@@ -7,16 +7,16 @@ use std::process::Command;
 use super::HandOverError;
 
 /// Never made on Windows.
-pub enum RelayEnd {}
+pub(crate) enum RelayEnd {}
 
-pub fn hand_over_socket(_output: &File, _socket: &TcpStream) -> Result<(), HandOverError> {
+pub(crate) fn hand_over_socket(_output: &File, _socket: &TcpStream) -> Result<(), HandOverError> {
     Err(HandOverError::Unsupported)
 }
 
-pub fn hand_over_pair(_output: &File) -> Result<RelayEnd, HandOverError> {
+pub(crate) fn hand_over_pair(_output: &File) -> Result<RelayEnd, HandOverError> {
     Err(HandOverError::Unsupported)
 }
 
-pub fn spawn_detached(_command: Command, end: RelayEnd) -> std::io::Result<()> {
+pub(crate) fn spawn_detached(_command: Command, end: RelayEnd) -> std::io::Result<()> {
     match end {}
 }

@@ -7,16 +7,16 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use super::Stdio;
 
 /// What the relay reads ssh's bytes from.
-pub type Input = File;
+pub(crate) type Input = File;
 
 /// Something with a descriptor: what splice and the half-close need to see.
-pub trait Descriptor: AsFd {}
+pub(crate) trait Descriptor: AsFd {}
 impl<T: AsFd> Descriptor for T {}
 
 /// Moves stdin and stdout to private descriptors and points fds 0 and 1 at /dev/null. From then on nothing —
 /// a stray print, a log line, a child process such as `az` inheriting our descriptors — can read from or write to
 /// the SSH stream; only the relay holds it. The private copies are close-on-exec.
-pub fn take_stdio() -> io::Result<Stdio> {
+pub(crate) fn take_stdio() -> io::Result<Stdio> {
     let input: OwnedFd = io::stdin().as_fd().try_clone_to_owned()?;
     let output: OwnedFd = io::stdout().as_fd().try_clone_to_owned()?;
     let null = File::options().read(true).write(true).open("/dev/null")?;
@@ -27,7 +27,7 @@ pub fn take_stdio() -> io::Result<Stdio> {
 
 /// Our stdout has no reader any more. (When ssh exits or is killed, both of its ends close; our stdin's end alone
 /// is no sign, since a byte pipe may end its input early and still want the answer.)
-pub fn peer_gone(stdio: &Stdio) -> bool {
+pub(crate) fn peer_gone(stdio: &Stdio) -> bool {
     output_gone(stdio.output.as_fd())
 }
 
@@ -39,7 +39,7 @@ fn output_gone(output: BorrowedFd<'_>) -> bool {
 }
 
 /// A second handle on the output, to ask later whether its reader has gone while another thread writes to it.
-pub struct OutputWatch(OwnedFd);
+pub(crate) struct OutputWatch(OwnedFd);
 
 impl OutputWatch {
     pub fn new(output: &impl Descriptor) -> Option<Self> {
@@ -53,7 +53,7 @@ impl OutputWatch {
 
 /// Flushes and ends the output. When stdin and stdout are one socket (ssh's ProxyUseFdpass plumbing, socat),
 /// closing our stdout descriptor alone would not end anything, so a socket is shut down for writing as well.
-pub fn finish_output<W: io::Write + Descriptor>(mut output: W) -> io::Result<()> {
+pub(crate) fn finish_output<W: io::Write + Descriptor>(mut output: W) -> io::Result<()> {
     output.flush()?;
     match nix::sys::socket::shutdown(output.as_fd().as_raw_fd(), nix::sys::socket::Shutdown::Write) {
         Ok(()) | Err(nix::errno::Errno::ENOTSOCK) | Err(nix::errno::Errno::ENOTCONN) => Ok(()),
@@ -62,6 +62,6 @@ pub fn finish_output<W: io::Write + Descriptor>(mut output: W) -> io::Result<()>
 }
 
 /// A write failed because ssh closed its end.
-pub fn reader_gone(e: &io::Error) -> bool {
+pub(crate) fn reader_gone(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }

@@ -21,11 +21,11 @@ const CHUNK: usize = 256 * 1024;
 const QUEUE: usize = 8;
 
 /// Anything: nothing on Windows needs a descriptor.
-pub trait Descriptor {}
+pub(crate) trait Descriptor {}
 impl<T> Descriptor for T {}
 
 /// ssh's bytes, as the reading thread delivers them.
-pub struct Input {
+pub(crate) struct Input {
     chunks: Receiver<io::Result<Vec<u8>>>,
     current: Vec<u8>,
     position: usize,
@@ -87,7 +87,7 @@ fn take(which: STD_HANDLE, null: HANDLE) -> io::Result<File> {
 
 /// Takes stdin and stdout over for the relay and points the standard handles at NUL, so nothing else in the
 /// process (a stray print, `az` started for a token) can touch the SSH stream; then starts reading stdin.
-pub fn take_stdio() -> io::Result<Stdio> {
+pub(crate) fn take_stdio() -> io::Result<Stdio> {
     let null = File::options().read(true).write(true).open("NUL")?.into_raw_handle() as HANDLE;
     let input = take(STD_INPUT_HANDLE, null)?;
     let output = take(STD_OUTPUT_HANDLE, null)?;
@@ -99,12 +99,12 @@ pub fn take_stdio() -> io::Result<Stdio> {
 }
 
 /// ssh's input has ended (see the module comment in [`super`]).
-pub fn peer_gone(stdio: &Stdio) -> bool {
+pub(crate) fn peer_gone(stdio: &Stdio) -> bool {
     stdio.input.ended.load(Ordering::Acquire)
 }
 
 /// Whether the output's reader has gone cannot be asked on Windows; the relay learns it when a write fails.
-pub struct OutputWatch;
+pub(crate) struct OutputWatch;
 
 impl OutputWatch {
     pub fn new<T>(_output: &T) -> Option<Self> {
@@ -117,7 +117,7 @@ impl OutputWatch {
 }
 
 /// Flushes the output; closing it (by dropping) is the end ssh sees.
-pub fn finish_output<W: io::Write>(mut output: W) -> io::Result<()> {
+pub(crate) fn finish_output<W: io::Write>(mut output: W) -> io::Result<()> {
     output.flush()
 }
 
@@ -126,6 +126,6 @@ pub fn finish_output<W: io::Write>(mut output: W) -> io::Result<()> {
 const ERROR_PIPE_NOT_CONNECTED: i32 = 233;
 
 /// A write failed because ssh closed its end.
-pub fn reader_gone(e: &io::Error) -> bool {
+pub(crate) fn reader_gone(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe || e.raw_os_error() == Some(ERROR_PIPE_NOT_CONNECTED)
 }

@@ -7,16 +7,16 @@ use std::path::Path;
 
 use super::{Mode, Untrusted};
 
-pub fn mode_of(meta: &fs::Metadata) -> Mode {
+pub(crate) fn mode_of(meta: &fs::Metadata) -> Mode {
     meta.permissions().mode() & 0o7777
 }
 
-pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir_all(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// Refuses a directory of another user; tightens a loose one of ours.
-pub fn adopt_private_dir(dir: &Path, meta: &fs::Metadata) -> io::Result<()> {
+pub(crate) fn adopt_private_dir(dir: &Path, meta: &fs::Metadata) -> io::Result<()> {
     if meta.uid() != nix::unistd::geteuid().as_raw() {
         let owner = format!("uid {}", meta.uid());
         return Err(io::Error::other(Untrusted::NotOurs { path: dir.display().to_string(), owner }));
@@ -39,29 +39,29 @@ fn ours_and_private(path: &Path, meta: &fs::Metadata) -> Result<(), Untrusted> {
     Ok(())
 }
 
-pub fn check_dir_ours_and_private(dir: &Path, meta: &fs::Metadata) -> Result<(), Untrusted> {
+pub(crate) fn check_dir_ours_and_private(dir: &Path, meta: &fs::Metadata) -> Result<(), Untrusted> {
     ours_and_private(dir, meta)
 }
 
-pub fn check_ours_and_private(path: &Path, _file: &File, meta: &fs::Metadata) -> Result<(), Untrusted> {
+pub(crate) fn check_ours_and_private(path: &Path, _file: &File, meta: &fs::Metadata) -> Result<(), Untrusted> {
     ours_and_private(path, meta)
 }
 
-pub fn open_no_follow(path: &Path) -> io::Result<File> {
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(nix::libc::O_NOFOLLOW).open(path)
 }
 
 /// `O_NOFOLLOW` refuses a final symbolic link with ELOOP.
-pub fn is_link_refusal(e: &io::Error) -> bool {
+pub(crate) fn is_link_refusal(e: &io::Error) -> bool {
     e.raw_os_error() == Some(nix::libc::ELOOP)
 }
 
 /// An opened file is never a link here: `O_NOFOLLOW` has refused those already.
-pub fn is_link(_meta: &fs::Metadata) -> bool {
+pub(crate) fn is_link(_meta: &fs::Metadata) -> bool {
     false
 }
 
-pub fn create_new(path: &Path, mode: Mode) -> io::Result<File> {
+pub(crate) fn create_new(path: &Path, mode: Mode) -> io::Result<File> {
     OpenOptions::new().write(true).create_new(true).mode(mode).open(path)
 }
 
@@ -69,7 +69,7 @@ pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
     fs::rename(from, to)
 }
 
-pub fn open_lock_file(path: &Path) -> io::Result<File> {
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -81,27 +81,27 @@ pub fn open_lock_file(path: &Path) -> io::Result<File> {
 }
 
 /// The directory itself is locked: it is never deleted, so every writer locks the same inode.
-pub fn dir_lock_handle(dir: &Path) -> io::Result<File> {
+pub(crate) fn dir_lock_handle(dir: &Path) -> io::Result<File> {
     File::open(dir)
 }
 
 /// Identity, size and time of a file, to notice that it was rewritten.
-pub fn file_identity(meta: &fs::Metadata) -> String {
+pub(crate) fn file_identity(meta: &fs::Metadata) -> String {
     format!("{}:{}:{}:{}.{}", meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec())
 }
 
 /// How others can read `path`, if they can (ssh refuses such private keys): its mode.
-pub fn others_can_read(path: &Path) -> io::Result<Option<String>> {
+pub(crate) fn others_can_read(path: &Path) -> io::Result<Option<String>> {
     let mode = fs::metadata(path)?.permissions().mode() & 0o777;
     Ok((mode & 0o077 != 0).then(|| format!("mode {mode:o}")))
 }
 
 /// The command that makes a private key private, as the user would type it.
-pub fn private_key_fix(path: &Path) -> String {
+pub(crate) fn private_key_fix(path: &Path) -> String {
     format!("chmod 600 {}", path.display())
 }
 
 /// Opens `path` for appending, creating it private (0600) if it does not exist.
-pub fn open_private_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_private_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).mode(0o600).open(path)
 }

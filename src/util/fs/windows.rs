@@ -17,11 +17,11 @@ const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
 const TRANSIENT_RENAME_ERRORS: [i32; 2] = [5, 32];
 
 /// Only "private or not" has a meaning here (see [`Mode`]); a kept file keeps the ACL its folder hands down.
-pub fn mode_of(_meta: &fs::Metadata) -> Mode {
+pub(crate) fn mode_of(_meta: &fs::Metadata) -> Mode {
     0o644
 }
 
-pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir_all(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -47,7 +47,7 @@ fn untrusted(path: &Path, problem: AclProblem) -> Untrusted {
 
 /// Refuses a directory of another user. A loose directory of ours is left as it is (folders under the profile
 /// are private by inheritance); reading from it is then refused by [`check_dir_ours_and_private`].
-pub fn adopt_private_dir(dir: &Path, _meta: &fs::Metadata) -> io::Result<()> {
+pub(crate) fn adopt_private_dir(dir: &Path, _meta: &fs::Metadata) -> io::Result<()> {
     match windows_acl::check_private(&open_dir(dir)?) {
         Err(problem @ AclProblem::NotOurs(_)) => Err(io::Error::other(untrusted(dir, problem))),
         Err(AclProblem::Io(e)) => Err(e),
@@ -55,29 +55,29 @@ pub fn adopt_private_dir(dir: &Path, _meta: &fs::Metadata) -> io::Result<()> {
     }
 }
 
-pub fn check_dir_ours_and_private(dir: &Path, _meta: &fs::Metadata) -> Result<(), Untrusted> {
+pub(crate) fn check_dir_ours_and_private(dir: &Path, _meta: &fs::Metadata) -> Result<(), Untrusted> {
     let handle = open_dir(dir).map_err(|source| Untrusted::Io { path: dir.display().to_string(), source })?;
     windows_acl::check_private(&handle).map_err(|problem| untrusted(dir, problem))
 }
 
-pub fn check_ours_and_private(path: &Path, file: &File, _meta: &fs::Metadata) -> Result<(), Untrusted> {
+pub(crate) fn check_ours_and_private(path: &Path, file: &File, _meta: &fs::Metadata) -> Result<(), Untrusted> {
     windows_acl::check_private(file).map_err(|problem| untrusted(path, problem))
 }
 
 /// Opens a reparse point (a symbolic link or junction) itself rather than its target, so the caller sees it.
-pub fn open_no_follow(path: &Path) -> io::Result<File> {
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(FILE_FLAG_OPEN_REPARSE_POINT).open(path)
 }
 
-pub fn is_link_refusal(_e: &io::Error) -> bool {
+pub(crate) fn is_link_refusal(_e: &io::Error) -> bool {
     false
 }
 
-pub fn is_link(meta: &fs::Metadata) -> bool {
+pub(crate) fn is_link(meta: &fs::Metadata) -> bool {
     meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0
 }
 
-pub fn create_new(path: &Path, mode: Mode) -> io::Result<File> {
+pub(crate) fn create_new(path: &Path, mode: Mode) -> io::Result<File> {
     if mode & 0o077 == 0 {
         windows_acl::create_private_file(path, true)
     } else {
@@ -99,13 +99,13 @@ pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-pub fn open_lock_file(path: &Path) -> io::Result<File> {
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
     windows_acl::create_private_file(path, false)
 }
 
 /// Windows cannot lock a directory, so a lock file stands for it: in azml-ssh's local data folder (named after
 /// the directory), so nothing is added to the user's `.ssh`, and never deleted, so every writer locks the same one.
-pub fn dir_lock_handle(dir: &Path) -> io::Result<File> {
+pub(crate) fn dir_lock_handle(dir: &Path) -> io::Result<File> {
     let path = dir_lock_path(dir).ok_or_else(|| io::Error::other("no LOCALAPPDATA folder to keep the lock in"))?;
     if let Some(parent) = path.parent() {
         super::private_dir(parent)?;
@@ -123,12 +123,12 @@ fn dir_lock_path(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Size and times of a file, to notice that it was rewritten.
-pub fn file_identity(meta: &fs::Metadata) -> String {
+pub(crate) fn file_identity(meta: &fs::Metadata) -> String {
     format!("{}:{}:{}", meta.file_size(), meta.creation_time(), meta.last_write_time())
 }
 
 /// Who besides the user, SYSTEM and Administrators can read `path` (Windows OpenSSH refuses such private keys).
-pub fn others_can_read(path: &Path) -> io::Result<Option<String>> {
+pub(crate) fn others_can_read(path: &Path) -> io::Result<Option<String>> {
     let file = File::open(path)?;
     match windows_acl::other_readers(&file) {
         Ok(readers) if readers.is_empty() => Ok(None),
@@ -141,13 +141,13 @@ pub fn others_can_read(path: &Path) -> io::Result<Option<String>> {
 
 /// The command that makes a private key private, as the user would type it (in cmd or PowerShell): `chmod 600`'s
 /// equivalent, which Windows OpenSSH's documentation gives.
-pub fn private_key_fix(path: &Path) -> String {
+pub(crate) fn private_key_fix(path: &Path) -> String {
     let user = std::env::var("USERNAME").unwrap_or_else(|_| "%USERNAME%".into());
     format!("icacls \"{}\" /inheritance:r /grant:r \"{user}:F\"", path.display())
 }
 
 /// Opens `path` for appending, creating it private (an owner-only ACL) if it does not exist.
-pub fn open_private_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_private_append(path: &Path) -> io::Result<File> {
     match windows_acl::create_private_file(path, true) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
         _ => {}
