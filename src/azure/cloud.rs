@@ -11,15 +11,20 @@ pub(crate) const ARM_ENDPOINT_ENV: &str = "AZML_SSH_ARM_ENDPOINT";
 /// Environment variable naming the domains (comma-separated) tunnel gateways may be under, replacing the cloud's.
 pub(crate) const GATEWAY_DOMAINS_ENV: &str = "AZML_SSH_GATEWAY_DOMAINS";
 
+/// An Azure cloud, named as `az cloud list` names it: its ARM endpoint, token scope and instance domains differ.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Cloud {
+    /// Azure's public cloud.
     #[default]
     AzureCloud,
+    /// Azure operated by 21Vianet in China.
     AzureChinaCloud,
+    /// Azure Government (US).
     AzureUsGovernment,
 }
 
 impl Cloud {
+    /// Every cloud, for `--cloud`'s values and the tests that check they round-trip.
     pub const ALL: [Cloud; 3] = [Cloud::AzureCloud, Cloud::AzureChinaCloud, Cloud::AzureUsGovernment];
 
     /// The name the Azure CLI uses (`az cloud list`), and `--cloud` takes.

@@ -103,6 +103,7 @@ impl fmt::Display for AuthMethod {
 }
 
 impl AuthMethod {
+    /// Every method, for `--auth`'s values and the tests that check they round-trip.
     pub const ALL: [AuthMethod; 6] = [
         AuthMethod::Auto,
         AuthMethod::Env,

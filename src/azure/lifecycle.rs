@@ -26,6 +26,7 @@ const MAX_POLL: Duration = Duration::from_secs(5);
 /// How often a waiting loop reports [`Progress::Tick`], so a spinner can turn.
 const TICK: Duration = Duration::from_millis(120);
 
+/// Whether and how long to bring a stopped instance up before connecting.
 #[derive(Clone, Debug)]
 pub struct StartOptions {
     /// Send a start when the instance is stopped (`--no-start` turns it off).

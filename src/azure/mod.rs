@@ -1,5 +1,5 @@
 //! Azure Resource Manager, as azml-ssh needs it: which cloud, signing in, the ARM client with its retry rules,
-//! compute resource IDs, the compute document parsed once into a typed [`compute::Instance`], discovery of
+//! compute resource IDs, the compute document parsed once into a typed `compute::Instance`, discovery of
 //! instances, and starting/stopping them with a single flight across processes.
 //!
 //! Below this folder are only `transport` (TLS trust, the tunnel gateway's address) and `util`.

@@ -16,9 +16,13 @@ pub(crate) const EXPECTED_FORM: &str = "/subscriptions/<subscription-guid>/resou
 /// casing the user gave, since ARM echoes names back as they were created.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ComputeId {
+    /// The subscription GUID.
     pub subscription: String,
+    /// The resource group's name.
     pub resource_group: String,
+    /// The Azure ML workspace's name.
     pub workspace: String,
+    /// The compute instance's name.
     pub compute: String,
 }
 
@@ -190,8 +194,11 @@ impl WorkspaceScope<'_> {
 /// Casing is kept as for [`ComputeId`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WorkspaceId {
+    /// The subscription GUID.
     pub subscription: String,
+    /// The resource group's name.
     pub resource_group: String,
+    /// The workspace's name.
     pub workspace: String,
 }
 

@@ -1,5 +1,5 @@
 //! Signing in and getting ARM clients for the cloud in effect: the step every command that talks to Azure
-//! starts with. One account can reach several tenants (guest users, consultants); a [`Session`] keeps one
+//! starts with. One account can reach several tenants (guest users, consultants); a `Session` keeps one
 //! client per tenant and moves to the right tenant when ARM says a resource lives in another.
 
 use std::collections::HashMap;
@@ -18,10 +18,12 @@ use crate::azure::resource_id::ComputeId;
 /// How to reach Azure; shared by every command that talks to ARM.
 #[derive(Clone, Debug)]
 pub struct AzureOptions {
+    /// Which cloud's ARM and sign-in to use (`--cloud`).
     pub cloud: Cloud,
+    /// Which credential to sign in with (`--auth`).
     pub auth: AuthMethod,
     /// `--timeout`: the budget for talking to Azure (sign-in and ARM, retries included) — one per command, or
-    /// per lookup of a connection. Turned into a [`Deadline`] only by [`AzureOptions::deadline`].
+    /// per lookup of a connection. Turned into a `Deadline` only by `AzureOptions::deadline`.
     pub timeout: Duration,
 }
 

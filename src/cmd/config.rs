@@ -16,8 +16,11 @@ use crate::sshconf::store::{self, ConfigError, Layout, Report};
 /// Options shared by the commands that write.
 #[derive(Clone, Debug, Default)]
 pub struct WriteOptions {
+    /// The user's ssh config to add the Include to (`--ssh-config`); `None`: `~/.ssh/config`.
     pub ssh_config: Option<PathBuf>,
+    /// The program ProxyCommand runs (`--binary`); `None`: this one, if ssh can run it.
     pub binary: Option<PathBuf>,
+    /// Show the diff and write nothing.
     pub dry_run: bool,
     /// `add`: take a name the user's own config already defines.
     pub force: bool,
@@ -61,6 +64,8 @@ fn show(report: &Report, dry_run: bool, console: &mut Console) -> Result<(), Err
     Ok(())
 }
 
+/// `azml-ssh add ALIAS RESOURCE_ID`: one host, by hand, for an instance discovery would not find (or under a
+/// name of the user's choosing). Refuses a name the user's own config claims unless `force`.
 pub fn add(
     alias: &str,
     id: &str,
@@ -100,6 +105,7 @@ pub fn add(
     Ok(())
 }
 
+/// `azml-ssh remove ALIAS`: takes one host out of azml-ssh's file.
 pub fn remove(alias: &str, options: &WriteOptions, console: &mut Console) -> Result<(), Error> {
     let layout = layout(options)?;
     let program = program(options, console)?;
@@ -115,6 +121,7 @@ pub fn remove(alias: &str, options: &WriteOptions, console: &mut Console) -> Res
     show(&report, options.dry_run, console)
 }
 
+/// `azml-ssh list`: the configured hosts, and whether the user's config includes them for every host.
 pub fn list(ssh_config: Option<PathBuf>, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(ssh_config.as_deref())?;
     let entries = store::read_entries(&layout)?;
@@ -153,10 +160,15 @@ pub fn list(ssh_config: Option<PathBuf>, console: &mut Console) -> Result<(), Er
 /// `azml-ssh config`: what to search and how to name what is found.
 #[derive(Clone, Debug, Default)]
 pub struct Discover {
+    /// Only these subscriptions (`--subscription`); empty: every one the account can see, in every tenant.
     pub subscriptions: Vec<String>,
+    /// Only this resource group (`--resource-group`).
     pub resource_group: Option<String>,
+    /// Only this workspace (`--workspace`).
     pub workspace: Option<String>,
+    /// Every instance, not only those assigned to (or created by) the signed-in user (`--all`).
     pub all: bool,
+    /// Put before each compute name to make its alias (`--prefix`).
     pub prefix: String,
     /// Succeed even when some lists failed (their hosts are kept either way).
     pub keep_going: bool,
@@ -244,6 +256,8 @@ pub fn config(
     }
 }
 
+/// `azml-ssh config --remove`: takes out the Include line and azml-ssh's file, leaving the user's config as it
+/// was.
 pub fn config_remove(options: &WriteOptions, console: &mut Console) -> Result<(), Error> {
     let layout = layout(options)?;
     let report = store::remove_all(&layout, options.dry_run)?;

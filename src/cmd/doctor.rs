@@ -2,7 +2,7 @@
 //! the one thing to do about it. It asks the real tools (`ssh -G`, `ssh-keygen`) rather than re-implementing
 //! them, so it sees what ssh will see.
 //!
-//! Each `check_*` function returns [`Check`]s and prints nothing; [`render`] turns them into the checklist or JSON.
+//! Each `check_*` function returns `Check`s and prints nothing; `render` turns them into the checklist or JSON.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +27,7 @@ use crate::util::dirs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     Fail,
     /// Worth knowing, not a reason for ssh to fail.
@@ -35,7 +35,7 @@ pub enum Verdict {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     pub item: String,
     pub verdict: Verdict,
     pub detail: String,
@@ -511,7 +511,7 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
 }
 
 /// The checklist (or JSON) on the console's output.
-pub fn render(checks: &[Check], json: bool, console: &mut Console) -> Result<(), Error> {
+pub(crate) fn render(checks: &[Check], json: bool, console: &mut Console) -> Result<(), Error> {
     if json {
         let text = serde_json::to_string_pretty(checks).map_err(|e| Error::from(Kind::Output(e.into())))?;
         return console.say(text);

@@ -25,7 +25,9 @@ use crate::util::deadline::{Deadline, TimedOut};
 
 /// Where a command writes: results to `out`, notes, warnings and progress to `err`.
 pub struct Console<'a> {
+    /// The command's result (stdout): what a script reads.
     pub out: &'a mut dyn Write,
+    /// Notes, warnings and progress (stderr).
     pub err: &'a mut dyn Write,
     /// Whether `err` is a terminal (a spinner may then redraw a line).
     pub err_is_terminal: bool,

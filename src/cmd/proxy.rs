@@ -13,8 +13,15 @@ use crate::transport::tunnel::{AllowedGateway, Gateway};
 /// Which part this process plays: the ProxyCommand ssh started for an instance (by ID), or the detached relay
 /// such a ProxyCommand started under `--fdpass` for a tunnel, given the instance's gateway, already resolved.
 pub enum Role {
+    /// The ProxyCommand of this compute resource ID (as written in the ssh config).
     ProxyCommand(String),
-    DetachedRelay { gateway: String, compute: String },
+    /// The detached relay of a tunnel handed over under `--fdpass`.
+    DetachedRelay {
+        /// The gateway's `HOST:PORT`, from `--relay-gateway`.
+        gateway: String,
+        /// The compute resource ID.
+        compute: String,
+    },
 }
 
 /// `--relay-gateway HOST:PORT`, checked as a gateway from ARM is.

@@ -23,7 +23,7 @@ fn target(text: &str) -> Result<Target, Error> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct LastOperation {
+pub(crate) struct LastOperation {
     pub name: Option<String>,
     pub status: Option<String>,
     pub trigger: Option<String>,
@@ -31,14 +31,14 @@ pub struct LastOperation {
 }
 
 #[derive(Debug, Serialize)]
-pub struct AssignedTo {
+pub(crate) struct AssignedTo {
     pub object_id: Option<String>,
     pub tenant_id: Option<String>,
 }
 
 /// One host's status, as printed by `status --json`.
 #[derive(Debug, Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     pub alias: Option<String>,
     pub resource_id: String,
     pub name: String,

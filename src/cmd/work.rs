@@ -46,11 +46,15 @@ fn ensure_running(entry: &HostEntry, azure: &AzureOptions, wait: Limit, console:
 /// Options of `azml-ssh code`.
 #[derive(Clone, Debug)]
 pub struct CodeOptions {
+    /// A host configured by azml-ssh.
     pub alias: String,
+    /// The folder to open; relative to the login user's home; `None`: the home itself.
     pub remote_path: Option<String>,
     /// A VS Code-compatible command: `code`, `code-insiders`, `cursor`, ...
     pub editor: String,
+    /// The ssh config that includes azml-ssh's file (`--ssh-config`); `None`: `~/.ssh/config`.
     pub ssh_config: Option<PathBuf>,
+    /// Print the editor's command line instead of running it.
     pub dry_run: bool,
     /// How long to wait for the instance to start.
     pub start_wait: Limit,
@@ -97,9 +101,13 @@ fn shell_quote(text: &str) -> String {
 /// Options of `azml-ssh jupyter`.
 #[derive(Clone, Debug)]
 pub struct JupyterOptions {
+    /// A host configured by azml-ssh.
     pub alias: String,
+    /// The local port to forward from; `None`: the remote one, or the next free one.
     pub local_port: Option<u16>,
+    /// Also open the URL in the default browser.
     pub open: bool,
+    /// The ssh config ssh runs with (`-F`); `None`: ssh's own default.
     pub ssh_config: Option<PathBuf>,
     /// How long to wait for the instance to start.
     pub start_wait: Limit,

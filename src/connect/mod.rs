@@ -1,5 +1,5 @@
 //! Connecting: from a compute resource ID to a live SSH stream. Pure endpoint choice ([`endpoint`]), the ARM
-//! lookup that starts a stopped instance ([`resolve`]), the last known endpoint ([`cache`]), and the ProxyCommand
+//! lookup that starts a stopped instance (`resolve`), the last known endpoint ([`cache`]), and the ProxyCommand
 //! flow that ties them to a transport ([`proxy`]); and what `code` and `jupyter` decide about an instance they work
 //! on ([`work`]).
 

@@ -34,10 +34,14 @@ const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(3);
 /// Environment variable equivalent of `--direct-timeout`.
 pub const DIRECT_TIMEOUT_ENV: &str = "AZML_SSH_DIRECT_TIMEOUT";
 
+/// How the ProxyCommand connects.
 #[derive(Clone, Debug)]
 pub struct ProxyOptions {
+    /// How to reach Azure, and the `--timeout` budget of a lookup.
     pub azure: AzureOptions,
+    /// Whether and how long to bring a stopped instance up.
     pub start: StartOptions,
+    /// Direct, tunnel, or direct with the tunnel as fallback.
     pub transport: Transport,
     /// How old a cached endpoint may be and still be tried without asking ARM; zero disables the cache.
     pub cache_max_age: Duration,
@@ -55,9 +59,13 @@ pub struct ProxyOptions {
 /// a command line ([`ProxyOptions::detached_relay`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DetachedRelay {
+    /// The instance.
     pub id: ComputeId,
+    /// Its gateway, already checked against the instance domains.
     pub gateway: Gateway,
+    /// How the parent signed in.
     pub auth: AuthMethod,
+    /// The parent's cloud.
     pub cloud: Cloud,
     /// The child's budget for talking to Azure (its sign-in); whole seconds survive the trip.
     pub timeout: Duration,

@@ -24,7 +24,9 @@ pub(crate) const DEFAULT_USER: &str = "azureuser";
 /// How an entry got here. Discovery (`azml-ssh config`) manages its own entries and never drops added ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
+    /// Written by `azml-ssh add`: kept until `azml-ssh remove`.
     Added,
+    /// Written by `azml-ssh config`: replaced or dropped by its next run over the same scope.
     Discovered,
 }
 
@@ -37,25 +39,54 @@ impl Source {
     }
 }
 
+/// One `Host` block of azml-ssh's file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostEntry {
+    /// The name `ssh` is given.
     pub alias: String,
+    /// The instance the ProxyCommand connects to.
     pub id: ComputeId,
+    /// The login user on the instance.
     pub user: String,
+    /// The private key to use, if not ssh's defaults.
     pub identity_file: Option<PathBuf>,
     /// Extra `Key Value` options from `--ssh-option`, written before our defaults so they win.
     pub options: Vec<(String, String)>,
+    /// Which command wrote it, and so which may change it.
     pub source: Source,
 }
 
+/// A value that cannot go into an ssh config as it is; the Display form is the whole message.
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidValue {
+    /// ssh would read it otherwise than meant (a space, a quote, a control character, `${`…).
     #[error("{what} {value:?} is not usable in an ssh config: {why}")]
-    Refused { what: &'static str, value: String, why: &'static str },
+    Refused {
+        /// What the value is ("alias", "IdentityFile", …).
+        what: &'static str,
+        /// The value, as given.
+        value: String,
+        /// Why ssh cannot take it.
+        why: &'static str,
+    },
+    /// A private key others can read: ssh refuses to use it.
     #[error("{path} is readable by other users ({how}); run `{fix}` (ssh refuses such keys)")]
-    KeyPermissions { path: String, how: String, fix: String },
+    KeyPermissions {
+        /// The key file.
+        path: String,
+        /// Who can read it.
+        how: String,
+        /// The command that makes it private on this platform.
+        fix: String,
+    },
+    /// The file is not a private key.
     #[error("{path} is not a private key file ({why})")]
-    NotAKey { path: String, why: String },
+    NotAKey {
+        /// The file.
+        path: String,
+        /// What it is instead.
+        why: String,
+    },
 }
 
 fn refuse(what: &'static str, value: &str, why: &'static str) -> InvalidValue {
@@ -194,7 +225,7 @@ pub(crate) fn quote_program(path: &Path, flavor: Flavor) -> Result<String, Inval
 }
 
 /// A path that can be written into an ssh config and read back as the same path: UTF-8, no control characters.
-/// Everything else (spaces, quotes, backslashes, `#`, `%`) is quoted or escaped by [`render_identity_file`].
+/// Everything else (spaces, quotes, backslashes, `#`, `%`) is quoted or escaped by `render_identity_file`.
 pub fn check_path_text(path: &Path) -> Result<(), InvalidValue> {
     let Some(text) = path.to_str() else {
         return Err(refuse("identity file path", &path.to_string_lossy(), "it is not valid UTF-8"));
@@ -242,11 +273,14 @@ fn render_id(id: &ComputeId) -> String {
 /// How ProxyCommand starts azml-ssh: the program, quoted for the ssh flavour the file is written for.
 #[derive(Clone, Debug)]
 pub struct Launcher {
+    /// The program's path, quoted as ProxyCommand needs it.
     pub program: String,
+    /// The ssh the file is written for.
     pub flavor: Flavor,
 }
 
 impl Launcher {
+    /// The launcher of the program at `path`; a path ssh would misread is refused.
     pub fn new(path: &Path, flavor: Flavor) -> Result<Self, InvalidValue> {
         Ok(Launcher { program: quote_program(path, flavor)?, flavor })
     }

@@ -278,12 +278,15 @@ pub(crate) fn directives(config: &[u8], home: &Path) -> Directives {
 pub enum IncludeState {
     /// Included where it applies to every host: before any Host/Match block, or under `Match all` / `Host *`.
     Effective {
+        /// Its line number (1-based).
         line: usize,
     },
     /// Included only inside a narrower Host/Match block, where it does not apply generally.
     Conditional {
+        /// Its line number (1-based).
         line: usize,
     },
+    /// Not included at all.
     Missing,
 }
 

@@ -14,8 +14,11 @@ use crate::sshconf::store::UserHost;
 /// What `--user`, `--identity-file` and `--ssh-option` say; unset fields keep what an entry had before.
 #[derive(Clone, Debug, Default)]
 pub struct HostSettings {
+    /// The login user (`--user`).
     pub user: Option<String>,
+    /// The private key (`--identity-file`).
     pub identity_file: Option<PathBuf>,
+    /// Extra `Key=Value` options (`--ssh-option`, repeated).
     pub ssh_options: Vec<String>,
 }
 

@@ -1,4 +1,4 @@
-//! The ssh side of the setup: the one `Include` line in the user's config ([`include`], edited losslessly), the
+//! The ssh side of the setup: the one `Include` line in the user's config ([`mod@include`], edited losslessly), the
 //! include file with one `Host` block per instance ([`hosts`]: render, parse, validate), the locked, atomic
 //! store that changes both ([`store`]), the rules that merge found instances into it ([`merge`]), the program path written into `ProxyCommand` ([`program`]), and which ssh flavour
 //! (Unix or Windows OpenSSH) it is all written for ([`flavor`]).

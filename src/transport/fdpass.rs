@@ -3,7 +3,7 @@
 //! pair and a detached `azml-ssh` relays the other end through the WebSocket.
 //!
 //! Only OpenSSH on Unix can receive a descriptor; Windows OpenSSH has no `ProxyUseFdpass`, so there every
-//! function here answers [`HandOverError::Unsupported`] and the relay is the path.
+//! function here answers `HandOverError::Unsupported` and the relay is the path.
 
 #[cfg(unix)]
 #[path = "fdpass/unix.rs"]

@@ -34,7 +34,7 @@ pub(crate) enum RelayError {
     Panicked,
 }
 
-/// Connects within `timeout` and returns a blocking socket for [`over_socket`] or a hand-over to ssh. The connect
+/// Connects within `timeout` and returns a blocking socket for `over_socket` or a hand-over to ssh. The connect
 /// itself blocks: callers run on a one-thread runtime with nothing else to do meanwhile, and registering the
 /// socket with the reactor only to take it out again would cost every connection its start-up time.
 pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {

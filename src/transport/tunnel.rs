@@ -65,7 +65,9 @@ pub(crate) fn websocket_config() -> tungstenite::protocol::WebSocketConfig {
 /// never built, because it differs between clouds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gateway {
+    /// The gateway's DNS name, e.g. `ci1.eastus2.instances.azureml.ms`.
     pub host: String,
+    /// Its TLS port (443 in Azure).
     pub port: u16,
 }
 
@@ -119,8 +121,8 @@ impl GatewayDomains {
     }
 }
 
-/// A gateway that passed the allow-list: the only kind [`open`] accepts, so no code path can send a token to a
-/// gateway that was not checked. Only [`AllowedGateway::check`] makes one.
+/// A gateway that passed the allow-list: the only kind `open` accepts, so no code path can send a token to a
+/// gateway that was not checked. Only `AllowedGateway::check` makes one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllowedGateway(Gateway);
 
@@ -129,6 +131,7 @@ impl AllowedGateway {
         domains.allows(&gateway.host).then(|| AllowedGateway(gateway.clone()))
     }
 
+    /// The gateway that passed the check.
     pub fn gateway(&self) -> &Gateway {
         &self.0
     }

@@ -1,6 +1,6 @@
-//! Time budgets. A [`Deadline`] is made once, from the option that sets it (`--timeout`, `--start-timeout`,
+//! Time budgets. A `Deadline` is made once, from the option that sets it (`--timeout`, `--start-timeout`,
 //! `--wait-timeout`), when the wait it bounds begins; it is passed down, and each step asks it what is left rather
-//! than bringing a limit of its own. Running out is one error, [`TimedOut`], whoever notices it: it says what was
+//! than bringing a limit of its own. Running out is one error, `TimedOut`, whoever notices it: it says what was
 //! being waited for, the limit and its option, and what was going wrong meanwhile.
 
 use std::fmt;
@@ -32,10 +32,12 @@ impl Budget {
     }
 }
 
-/// A budget not yet begun: how long, and which option set it. [`Limit::begin`] starts it when its wait does.
+/// A budget not yet begun: how long, and which option set it. `Limit::begin` starts it when its wait does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limit {
+    /// How long.
     pub duration: Duration,
+    /// The option that says so, for the error.
     pub budget: Budget,
 }
 

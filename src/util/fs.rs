@@ -1,5 +1,5 @@
 //! Private files written so that a reader (another proxy, another `azml-ssh`) sees the old content or the new,
-//! never a torn one. What "private" and "ours" mean is the platform's business ([`sys`]): owner and mode bits on
+//! never a torn one. What "private" and "ours" mean is the platform's business (`sys`): owner and mode bits on
 //! Unix, the owner and the DACL on Windows; the rules built on them are the same everywhere.
 
 use std::fs::{self, File};

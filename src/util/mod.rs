@@ -1,15 +1,15 @@
 //! Small helpers every layer may use; nothing here knows about Azure, ssh or the command line.
 //!
 //! - [`deadline`]: time budgets, and the one timeout error;
-//! - [`desktop`]: opening a URL in the default browser;
+//! - `desktop`: opening a URL in the default browser;
 //! - [`dirs`]: every lookup of HOME, XDG and the like, in one place;
 //! - [`fs`]: private directories, atomic writes, file locks;
 //! - [`text`]: one-line error text, durations and clocks;
 //! - [`logging`]: diagnostics on stderr and in an optional log file;
 //! - [`runtime`]: the async runtime the commands run their Azure calls on;
 //! - [`time`]: Unix time for cache entries;
-//! - [`jsonc`]: VS Code's JSON-with-comments settings, read as JSON;
-//! - [`interrupt`]: Ctrl-C and its kin, however the platform delivers them;
+//! - `jsonc`: VS Code's JSON-with-comments settings, read as JSON;
+//! - `interrupt`: Ctrl-C and its kin, however the platform delivers them;
 //! - `windows_acl` (Windows only): owner-only ACLs and the trust check on them, the one platform module here
 //!   with `unsafe` code.
 
