@@ -14,8 +14,9 @@ mod sys;
 
 pub(crate) use sys::{hand_over_pair, hand_over_socket, spawn_detached};
 
-/// Why the connection could not be handed to ssh.
+/// Why the connection could not be handed to ssh. Each platform makes only its own kinds of failure.
 #[derive(Debug, thiserror::Error)]
+#[allow(dead_code)]
 pub(crate) enum HandOverError {
     /// Our stdout is not a socket: ssh was not told `ProxyUseFdpass yes`.
     #[error("stdout is not a socket ({0})")]
@@ -23,9 +24,9 @@ pub(crate) enum HandOverError {
     /// ssh went away before it received the connection.
     #[error("{0}")]
     Gone(std::io::Error),
+    /// The socket pair for a tunnel's detached relay could not be made.
     #[error("cannot make a local socket pair: {0}")]
     Pair(std::io::Error),
     #[error("ProxyUseFdpass does not exist on this platform")]
-    #[cfg_attr(not(windows), allow(dead_code))]
     Unsupported,
 }

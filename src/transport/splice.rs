@@ -14,13 +14,15 @@ use std::os::fd::BorrowedFd;
 
 use crate::transport::stdio::Descriptor;
 
-/// How far [`splice_all`] got, so the caller knows whether to copy instead.
+/// How far [`splice_all`] got, so the caller knows whether to copy instead. Off Linux it is always `Unsupported`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) enum Spliced {
     /// Everything was moved up to EOF on `from`.
     Done,
     /// These descriptors cannot be spliced (neither is a pipe, or not on this system); nothing was moved, so the
     /// caller copies instead.
     Unsupported,
+    /// Splicing failed for another reason than "not supported here" (or after data moved): an I/O error to report.
     Failed(io::Error),
 }
 
