@@ -159,7 +159,7 @@ struct Handshake<'a> {
 }
 
 /// Connects `id` to ssh's stdin/stdout and relays until the session ends: the cached endpoint first, then
-/// another connection's fresh answer if this one waited for it, then a lookup of its own.
+/// an answer another connection stored meanwhile (checked under the lookup lock), then a lookup of its own.
 pub(crate) async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSide<'_>) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
     // The tenant an entry records is good however old the entry: it saves a round trip on every cold lookup.
@@ -178,7 +178,9 @@ pub(crate) async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSid
         Some(cache) => wait_for_lookup(id, cache, options, ssh).await?,
         None => None,
     };
-    if let (Some(cache), Some((_, Waited::Yes))) = (&cache, &lock)
+    // Checked again under the lock, whether or not this connection had to wait for it: another one may have
+    // stored its answer between our read of the cache and our taking the lock (they finished just then).
+    if let Some(cache) = &cache
         && let ControlFlow::Break(done) = try_their_answer(id, cache, options, ssh, tenant.as_ref()).await
     {
         return done;
@@ -250,8 +252,8 @@ async fn wait_for_lookup(
     }
 }
 
-/// After waiting for another connection's lookup: the endpoint it just stored, if it answers. `Continue` when
-/// there is none (or none this connection may use) or it does not answer.
+/// Under the lookup lock: the endpoint another connection just stored, if it answers. `Continue` when there is
+/// none (or none this connection may use) or it does not answer.
 async fn try_their_answer(
     id: &ComputeId,
     cache: &EndpointCache,
