@@ -14,10 +14,11 @@ use azml_ssh::azure::lifecycle::StartOptions;
 use azml_ssh::azure::session::AzureOptions;
 use azml_ssh::cmd::config::{Discover, WriteOptions};
 use azml_ssh::cmd::proxy::Role;
-use azml_ssh::cmd::work::{CodeOptions, JupyterOptions};
+use azml_ssh::cmd::work::{CodeOptions, ForwardOptions, JupyterOptions};
 use azml_ssh::connect::cache::MAX_AGE_ENV;
 use azml_ssh::connect::endpoint::Transport;
 use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, DetachedRelay, ProxyOptions};
+use azml_ssh::connect::work::PortSpec;
 use azml_ssh::sshconf::merge::HostSettings;
 use azml_ssh::util::deadline::{Budget, Limit};
 use azml_ssh::util::{dirs, text};
@@ -111,6 +112,13 @@ pub enum Command {
     #[command(after_help = "Example:\n  azml-ssh jupyter azmlci1 --open")]
     Jupyter(JupyterArgs),
 
+    /// Forward ports of an instance to 127.0.0.1 (TensorBoard, MLflow, a web app) and print their URLs, until
+    /// Ctrl-C.
+    #[command(after_help = "Examples:\n  \
+        azml-ssh forward azmlci1 6006                # TensorBoard at http://127.0.0.1:6006/\n  \
+        azml-ssh forward azmlci1 5000:15000 8050     # MLflow on local port 15000, and a Dash app")]
+    Forward(ForwardArgs),
+
     /// Print a shell completion script.
     #[command(after_help = "Install, for example:\n  \
         bash:       azml-ssh completions bash > ~/.local/share/bash-completion/completions/azml-ssh\n  \
@@ -186,6 +194,37 @@ pub struct JupyterArgs {
 
     #[command(flatten)]
     pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// A host configured by azml-ssh.
+    pub alias: String,
+
+    /// A port on the instance, and the local port to reach it on (default: the same one, or the next free one).
+    #[arg(value_name = "PORT[:LOCAL_PORT]", required = true)]
+    pub ports: Vec<PortSpec>,
+
+    /// The ssh config to use (ssh runs with -F FILE).
+    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
+    pub ssh_config: PathBuf,
+
+    #[command(flatten)]
+    pub start: StartWaitArgs,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+impl ForwardArgs {
+    pub fn options(&self) -> ForwardOptions {
+        ForwardOptions {
+            alias: self.alias.clone(),
+            ports: self.ports.clone(),
+            ssh_config: ssh_config_path(&self.ssh_config),
+            start_wait: self.start.limit(),
+        }
+    }
 }
 
 impl CodeArgs {

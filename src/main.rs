@@ -63,6 +63,7 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
         }
         Command::Code(args) => cmd::work::code(&args.options(), &args.azure.options(30), console)?,
         Command::Jupyter(args) => cmd::work::jupyter(&args.options(), &args.azure.options(30), console)?,
+        Command::Forward(args) => cmd::work::forward(&args.options(), &args.azure.options(30), console)?,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "azml-ssh", &mut *console.out);

@@ -1,6 +1,6 @@
-//! `azml-ssh code` and `azml-ssh jupyter`: one command to work on an instance. Both first make sure the instance
+//! `azml-ssh code`, `jupyter` and `forward`: one command to work on an instance. Each first makes sure the instance
 //! runs — starting it with the proxy's single-flight start and progress lines, before VS Code or ssh is involved,
-//! so no connect timeout matters — and leave the endpoint cache warm for the connections that follow.
+//! so no connect timeout matters — and leaves the endpoint cache warm for the connections that follow.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -15,7 +15,9 @@ use crate::cmd::{Console, Error, block_on};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::Transport;
 use crate::connect::resolve;
-use crate::connect::work::{Flavor, Server, WorkError, local_port, local_url, parse_servers, pick, remote_path};
+use crate::connect::work::{
+    Flavor, PortSpec, Server, WorkError, forward_pairs, local_port, local_url, parse_servers, pick, remote_path,
+};
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::store::{self, Layout};
 use crate::util::deadline::{Budget, Limit, TimedOut};
@@ -24,6 +26,8 @@ use crate::util::interrupt::Interrupts;
 
 /// How long the forward may take to come up (through the tunnel, a first connection can take seconds).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
+/// A forwarded connection still open and silent after this has reached a service that does not speak first.
+const SILENT_BUT_OPEN: Duration = Duration::from_secs(5);
 /// Bounds for what `jupyter ... list` may print.
 const MAX_LIST_BYTES: u64 = 1 << 20;
 
@@ -167,7 +171,8 @@ fn read_bounded(mut child: std::process::Child) -> Result<(std::process::ExitSta
     Ok((status, stdout, stderr))
 }
 
-/// `azml-ssh jupyter ALIAS`: forwards the instance's Jupyter to 127.0.0.1 until interrupted.
+/// `azml-ssh jupyter ALIAS`: forwards the instance's Jupyter to 127.0.0.1 until interrupted — a forward of one
+/// port whose URL is Jupyter's own.
 pub fn jupyter(options: &JupyterOptions, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(options.ssh_config.as_deref())?;
     let entry = store::find_host(&layout, &options.alias)?;
@@ -180,26 +185,16 @@ pub fn jupyter(options: &JupyterOptions, azure: &AzureOptions, console: &mut Con
             None => return Err(WorkError::NoJupyter { alias: options.alias.clone() }.into()),
         },
     };
-    let local = local_port(options.local_port, server.port)?;
+    let local = local_port(options.local_port, server.port, &[], "--local-port")?;
     // Built (and checked) before anything runs: what the instance says must not steer the URL elsewhere.
     let url =
         local_url(local, &server, flavor).map_err(|why| WorkError::BadServer { alias: options.alias.clone(), why })?;
-    let forward = format!("127.0.0.1:{local}:localhost:{}", server.port);
-    let mut child = tokio_command(ssh(options.ssh_config.as_deref()));
-    child
-        .args(["-N", "-o", "ExitOnForwardFailure=yes", "-L", &forward, &options.alias])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let failed =
-        |reason: String| WorkError::ForwardFailed { alias: options.alias.clone(), local, remote: server.port, reason };
-    block_on(async {
-        // Signals are caught from before ssh starts, so an early Ctrl-C still ends it rather than orphaning it.
-        let signals = Interrupts::new().map_err(|e| failed(e.to_string()))?;
-        let mut ssh = child.spawn().map_err(|source| WorkError::Spawn { what: "ssh".into(), source })?;
-        wait_for_forward(&mut ssh, local, &failed).await?;
-
+    let forwards = Forwards {
+        alias: &options.alias,
+        ssh_config: options.ssh_config.as_deref(),
+        pairs: vec![(local, server.port)],
+    };
+    run_forwards(&forwards, console, |console| {
         console.say(&url)?;
         let _ = std::io::Write::flush(&mut console.out);
         console.note(format_args!(
@@ -209,10 +204,79 @@ pub fn jupyter(options: &JupyterOptions, azure: &AzureOptions, console: &mut Con
         if options.open {
             open_browser(&url, console);
         }
-        wait_for_interrupt(&mut ssh, signals, &failed).await?;
+        Ok(())
+    })
+}
+
+/// Options of `azml-ssh forward`.
+#[derive(Clone, Debug)]
+pub struct ForwardOptions {
+    /// A host configured by azml-ssh.
+    pub alias: String,
+    /// The ports to forward, each `PORT[:LOCAL_PORT]`.
+    pub ports: Vec<PortSpec>,
+    /// The ssh config ssh runs with (`-F`); `None`: ssh's own default.
+    pub ssh_config: Option<PathBuf>,
+    /// How long to wait for the instance to start.
+    pub start_wait: Limit,
+}
+
+/// `azml-ssh forward ALIAS PORT[:LOCAL_PORT]…`: forwards ports of the instance to 127.0.0.1 until interrupted, one
+/// URL line per port on stdout.
+pub fn forward(options: &ForwardOptions, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
+    let layout = Layout::new(options.ssh_config.as_deref())?;
+    let entry = store::find_host(&layout, &options.alias)?;
+    // Local ports are chosen before the instance is started, so a busy one is told at once.
+    let pairs = forward_pairs(&options.ports)?;
+    ensure_running(&entry, azure, options.start_wait, console)?;
+    let forwards = Forwards { alias: &options.alias, ssh_config: options.ssh_config.as_deref(), pairs };
+    run_forwards(&forwards, console, |console| {
+        for (local, _) in &forwards.pairs {
+            console.say(format_args!("http://127.0.0.1:{local}/"))?;
+        }
+        let _ = std::io::Write::flush(&mut console.out);
+        let list: Vec<String> = forwards.pairs.iter().map(|(l, r)| format!("127.0.0.1:{l} → {r}")).collect();
+        console.note(format_args!("forwarding {} from {}; Ctrl-C ends the forwards.", list.join(", "), options.alias));
+        Ok(())
+    })
+}
+
+/// Local ports forwarded to ports of an instance by one ssh.
+struct Forwards<'a> {
+    alias: &'a str,
+    ssh_config: Option<&'a Path>,
+    /// `(local, remote)`.
+    pairs: Vec<(u16, u16)>,
+}
+
+/// Runs ssh with one `-L 127.0.0.1:LOCAL:localhost:REMOTE` per pair until Ctrl-C (or until ssh ends): every
+/// forward must come up and be let through by the instance's sshd before `announce` tells the user. Nothing is
+/// left running after it returns.
+fn run_forwards(
+    forwards: &Forwards<'_>,
+    console: &mut Console,
+    announce: impl FnOnce(&mut Console) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut command = tokio_command(ssh(forwards.ssh_config));
+    command.args(["-N", "-o", "ExitOnForwardFailure=yes"]);
+    for (local, remote) in &forwards.pairs {
+        command.arg("-L").arg(format!("127.0.0.1:{local}:localhost:{remote}"));
+    }
+    command.arg(forwards.alias).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    let ended = |reason: String| WorkError::ForwardsEnded { alias: forwards.alias.to_owned(), reason };
+    block_on(async {
+        // Signals are caught from before ssh starts, so an early Ctrl-C still ends it rather than orphaning it.
+        let signals = Interrupts::new().map_err(|e| ended(e.to_string()))?;
+        let mut ssh = command.spawn().map_err(|source| WorkError::Spawn { what: "ssh".into(), source })?;
+        for &(local, remote) in &forwards.pairs {
+            let failed =
+                |reason: String| WorkError::ForwardFailed { alias: forwards.alias.to_owned(), local, remote, reason };
+            wait_for_forward(&mut ssh, local, &failed).await?;
+        }
+        announce(console)?;
+        wait_for_interrupt(&mut ssh, signals, &ended).await?;
         Ok::<(), Error>(())
-    })??;
-    Ok(())
+    })?
 }
 
 fn tokio_command(command: std::process::Command) -> tokio::process::Command {
@@ -241,9 +305,9 @@ async fn wait_for_forward(
             // without a byte, a working one as Jupyter's answer.
             return match answers(stream).await {
                 true => Ok(()),
-                false => {
-                    Err(failed("the instance's sshd refused to forward the port (is AllowTcpForwarding off?)".into()))
-                }
+                false => Err(failed(
+                    "the forward was refused: nothing listens on that port of the instance, or its sshd does not allow forwarding (AllowTcpForwarding)".into(),
+                )),
             };
         }
         if Instant::now() >= deadline {
@@ -253,27 +317,34 @@ async fn wait_for_forward(
     }
 }
 
-/// Whether an HTTP request through the forward gets any answer.
+/// Whether the forward reaches something: ssh accepts locally before it asks the instance, and closes the
+/// connection without a byte when the instance's sshd refuses the channel or nothing listens there. An HTTP
+/// request gets web servers (Jupyter, TensorBoard, MLflow) to answer at once; a service that stays silent but keeps
+/// the connection open for `SILENT_BUT_OPEN` is taken as reached too.
 async fn answers(mut stream: tokio::net::TcpStream) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    if stream.write_all(b"HEAD /api HTTP/1.0\r\n\r\n").await.is_err() {
+    if stream.write_all(b"HEAD / HTTP/1.0\r\n\r\n").await.is_err() {
         return false;
     }
     let mut byte = [0u8; 1];
-    matches!(tokio::time::timeout(FORWARD_TIMEOUT, stream.read(&mut byte)).await, Ok(Ok(1)))
+    match tokio::time::timeout(SILENT_BUT_OPEN, stream.read(&mut byte)).await {
+        Ok(Ok(n)) => n > 0,
+        Ok(Err(_)) => false,
+        Err(_) => true,
+    }
 }
 
 /// Runs until Ctrl-C (or SIGTERM, Ctrl-Break, the console closing) — then ends the forward and returns — or until ssh exits by itself.
 async fn wait_for_interrupt(
     ssh: &mut tokio::process::Child,
     mut signals: Interrupts,
-    failed: &impl Fn(String) -> WorkError,
+    ended: &impl Fn(String) -> WorkError,
 ) -> Result<(), WorkError> {
     let interrupted = tokio::select! {
         () = signals.recv() => true,
         status = ssh.wait() => {
-            let status = status.map_err(|e| failed(e.to_string()))?;
-            return Err(failed(format!("ssh ended the forward ({status})")));
+            let status = status.map_err(|e| ended(e.to_string()))?;
+            return Err(ended(format!("ssh exited ({status})")));
         }
     };
     if interrupted {

@@ -1,8 +1,9 @@
 //! What working on an instance needs decided, apart from running anything: where the user's files are, which
-//! Jupyter server to forward and the local URL it gets, the local port, and why `code` or `jupyter` failed. The
-//! `code` and `jupyter` commands run ssh and the editor and show these outcomes.
+//! Jupyter server to forward and the local URL it gets, which local ports forwards get, and why `code`,
+//! `jupyter` or `forward` failed. The commands run ssh and the editor and show these outcomes.
 
 use std::net::TcpListener;
+use std::str::FromStr;
 
 use serde::Deserialize;
 
@@ -26,12 +27,16 @@ pub(crate) enum WorkError {
         "no Jupyter server is running on {alias}; start one there, e.g. `ssh {alias} 'nohup jupyter lab --no-browser >/dev/null 2>&1 &'`, or start the instance's Jupyter from Azure ML studio"
     )]
     NoJupyter { alias: String },
-    #[error("local port {port} is in use; choose another with --local-port")]
-    LocalPortTaken { port: u16 },
-    #[error("no free local port from {from} on; choose one with --local-port")]
-    NoFreePort { from: u16 },
+    #[error("local port {port} is in use; choose another ({how})")]
+    LocalPortTaken { port: u16, how: &'static str },
+    #[error("no free local port from {from} on; choose one ({how})")]
+    NoFreePort { from: u16, how: &'static str },
+    #[error("local port {port} is asked for twice")]
+    LocalPortTwice { port: u16 },
     #[error("ssh could not forward 127.0.0.1:{local} to port {remote} on {alias}: {reason}")]
     ForwardFailed { alias: String, local: u16, remote: u16, reason: String },
+    #[error("the forwards from {alias} ended: {reason}")]
+    ForwardsEnded { alias: String, reason: String },
     #[error("the Jupyter server on {alias} describes itself oddly: {why}")]
     BadServer { alias: String, why: BadServerUrl },
 }
@@ -125,16 +130,65 @@ pub(crate) fn pick(servers: Vec<Server>) -> Option<Server> {
     }
 }
 
-/// The local port: the one asked for (it must be free), else the remote one, else the next free one.
-pub(crate) fn local_port(asked: Option<u16>, remote: u16) -> Result<u16, WorkError> {
-    let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+/// The local port: the one asked for (it must be free), else the remote one, else the next free one — never one
+/// of `taken` (already given to another forward of the same command). `how` says how to choose one by hand.
+pub(crate) fn local_port(asked: Option<u16>, remote: u16, taken: &[u16], how: &'static str) -> Result<u16, WorkError> {
+    let free = |port: u16| !taken.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok();
     match asked {
+        Some(port) if taken.contains(&port) => Err(WorkError::LocalPortTwice { port }),
         Some(port) if free(port) => Ok(port),
-        Some(port) => Err(WorkError::LocalPortTaken { port }),
+        Some(port) => Err(WorkError::LocalPortTaken { port, how }),
         None => (remote..=remote.saturating_add(100))
             .find(|&p| p != 0 && free(p))
-            .ok_or(WorkError::NoFreePort { from: remote }),
+            .ok_or(WorkError::NoFreePort { from: remote, how }),
     }
+}
+
+/// One `PORT[:LOCAL_PORT]` of `azml-ssh forward`: a port on the instance, and the local one to reach it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortSpec {
+    /// The port on the instance (its `localhost`).
+    pub remote: u16,
+    /// The local port on 127.0.0.1; `None`: the remote one if free, else the next free one.
+    pub local: Option<u16>,
+}
+
+/// A `PORT[:LOCAL_PORT]` that is not one; the Display form is the whole message.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not PORT or PORT:LOCAL_PORT (ports 1-65535)")]
+pub struct InvalidPortSpec(String);
+
+impl FromStr for PortSpec {
+    type Err = InvalidPortSpec;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // Digits only: `u16` parsing would also take a sign.
+        let port = |p: &str| p.bytes().all(|b| b.is_ascii_digit()).then(|| p.parse::<u16>().ok()).flatten();
+        let port = |p: &str| port(p).filter(|&p| p != 0);
+        let bad = || InvalidPortSpec(text.to_owned());
+        match text.split_once(':') {
+            None => Ok(PortSpec { remote: port(text).ok_or_else(bad)?, local: None }),
+            Some((remote, local)) => {
+                Ok(PortSpec { remote: port(remote).ok_or_else(bad)?, local: Some(port(local).ok_or_else(bad)?) })
+            }
+        }
+    }
+}
+
+/// The `(local, remote)` port pairs for `specs`, in order: each local port free, and none used twice.
+pub(crate) fn forward_pairs(specs: &[PortSpec]) -> Result<Vec<(u16, u16)>, WorkError> {
+    let mut pairs: Vec<(u16, u16)> = Vec::new();
+    // Ports asked for by number are kept for them first, so a port picked for another forward never takes one.
+    let asked: Vec<u16> = specs.iter().filter_map(|s| s.local).collect();
+    for spec in specs {
+        let mut taken: Vec<u16> = pairs.iter().map(|&(local, _)| local).collect();
+        if spec.local.is_none() {
+            taken.extend(&asked);
+        }
+        let local = local_port(spec.local, spec.remote, &taken, "PORT:LOCAL_PORT")?;
+        pairs.push((local, spec.remote));
+    }
+    Ok(pairs)
 }
 
 #[cfg(test)]
@@ -164,6 +218,37 @@ mod tests {
         let url = local_url(8890, &server("/a@b/\u{1b}[31m/", "t\u{7}"), Flavor::Server).unwrap();
         assert!(url.starts_with("http://127.0.0.1:8890/a@b/%1B[31m/lab?token=t%07"), "{url}");
         assert!(!url.chars().any(char::is_control), "{url:?}");
+    }
+
+    #[test]
+    fn port_specs_are_a_port_or_two() {
+        assert_eq!("6006".parse(), Ok(PortSpec { remote: 6006, local: None }));
+        assert_eq!("5000:15000".parse(), Ok(PortSpec { remote: 5000, local: Some(15000) }));
+        for bad in ["", "0", "65536", "x", "1:", ":1", "1:2:3", "+80", "-1", " 80", "80:0"] {
+            assert!(bad.parse::<PortSpec>().is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn forwards_get_distinct_free_local_ports_and_asked_ones_are_kept_for_them() {
+        let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy_port = busy.local_addr().unwrap().port();
+        let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // The same remote port twice, and a busy one: each gets its own free local port.
+        let specs = [
+            PortSpec { remote: busy_port, local: None },
+            PortSpec { remote: busy_port, local: None },
+            PortSpec { remote: 7, local: Some(free) },
+        ];
+        let pairs = forward_pairs(&specs).unwrap();
+        let locals: Vec<u16> = pairs.iter().map(|&(l, _)| l).collect();
+        assert!(!locals[..2].contains(&busy_port) && locals[0] != locals[1], "{locals:?}");
+        assert!(!locals[..2].contains(&free), "a port asked for is not given to another forward: {locals:?}");
+        assert_eq!(pairs[2], (free, 7));
+        let twice = [PortSpec { remote: 1, local: Some(free) }, PortSpec { remote: 2, local: Some(free) }];
+        assert!(matches!(forward_pairs(&twice), Err(WorkError::LocalPortTwice { .. })));
+        let taken = [PortSpec { remote: 1, local: Some(busy_port) }];
+        assert!(matches!(forward_pairs(&taken), Err(WorkError::LocalPortTaken { .. })));
     }
 
     #[test]

@@ -108,12 +108,20 @@ fn jupyter_setup(servers: &str) -> Setup {
 }
 
 fn jupyter_setup_with(servers: &str, sshd_extra: &str) -> Setup {
+    setup_instance(servers, sshd_extra, "Running")
+}
+
+/// An instance in `state` (Running, or Stopped to be started) whose sshd has a fake `jupyter` listing `servers`.
+fn setup_instance(servers: &str, sshd_extra: &str, state: &str) -> Setup {
     let env = TestEnv::new();
     let remote_bin = fake_jupyter_program(&env, servers);
     let extra = format!("SetEnv PATH={}:/usr/bin:/bin\n{sshd_extra}", remote_bin.display());
     let sshd = Sshd::start_with(&env.sshd_dir(), &env.user_key.with_extension("pub"), &extra);
     let id = compute_id("ci1");
-    env.put_running("ci1", sshd.port());
+    match state {
+        "Running" => env.put_running("ci1", sshd.port()),
+        _ => env.arm.put_machine(&id, state, Machine::new(sshd.port())),
+    }
     std::fs::create_dir_all(env.path("home/.ssh")).unwrap();
     let config = env.path("home/.ssh/config");
     std::fs::write(
@@ -236,6 +244,130 @@ fn jupyter_errors_say_what_to_do() {
     let config = setup.config.display().to_string();
     let out = run(setup.env.command(BIN).args(["jupyter", "azmlci1", "--ssh-config", &config]), None, LIMIT);
     assert!(!out.status.success());
-    assert!(out.stderr.contains("refused to forward the port"), "{}", out.stderr);
+    assert!(out.stderr.contains("the forward was refused"), "{}", out.stderr);
     assert_eq!(ssh_processes_forwarding(remote), 0, "no ssh left behind");
+}
+
+/// Runs `azml-ssh ARGS` until it has printed `lines` lines on stdout; returns the child and those lines.
+fn spawn_until_lines(setup: &Setup, args: &[&str], lines: usize) -> (std::process::Child, Vec<String>) {
+    let mut child = setup
+        .env
+        .command(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut got = Vec::new();
+    for _ in 0..lines {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        got.push(line.trim().to_owned());
+    }
+    (child, got)
+}
+
+/// The port of a `http://127.0.0.1:PORT/…` URL.
+fn local_port_of(url: &str) -> u16 {
+    url.strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("not a local URL: {url:?}"))
+}
+
+/// What `GET /?token=t` through a local port answers.
+fn get(port: u16) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET /?token=t HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// Sends Ctrl-C and checks the command ends well within a few seconds, successfully, with no ssh left forwarding.
+fn interrupt_and_check(mut child: std::process::Child, locals: &[u16]) -> String {
+    nix_kill(child.id(), "INT");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "still running after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    for &local in locals {
+        assert_eq!(ssh_processes_forwarding(local), 0, "no ssh left behind");
+    }
+    stderr
+}
+
+#[test]
+fn forward_starts_the_instance_then_reaches_every_port_until_ctrl_c() {
+    let (tensorboard, mlflow) = (fake_jupyter_server("t"), fake_jupyter_server("t"));
+    let wanted = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let setup = setup_instance("", "", "Stopped");
+    let config = setup.config.display().to_string();
+    let id = compute_id("ci1");
+    // TensorBoard's own port is taken here (the stand-in listens on it), so it gets the next free one.
+    let (child, urls) = spawn_until_lines(
+        &setup,
+        &["forward", "azmlci1", &tensorboard.to_string(), &format!("{mlflow}:{wanted}"), "--ssh-config", &config],
+        2,
+    );
+    assert_eq!(setup.env.arm.count_method("POST", &format!("{id}/start")), 1, "started before forwarding");
+    let locals: Vec<u16> = urls.iter().map(|u| local_port_of(u)).collect();
+    assert_eq!(urls, locals.iter().map(|l| format!("http://127.0.0.1:{l}/")).collect::<Vec<_>>());
+    assert_ne!(locals[0], tensorboard, "a taken local port is not reused");
+    assert_eq!(locals[1], wanted);
+    for &local in &locals {
+        let answer = get(local);
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("jupyter ok"), "{answer}");
+    }
+    // One ssh, and its forwards bound to 127.0.0.1 only (the bind address is in its -L arguments).
+    for &local in &locals {
+        assert_eq!(ssh_processes_forwarding(local), 1, "127.0.0.1:{local} forwarded by one ssh");
+    }
+    let stderr = interrupt_and_check(child, &locals);
+    assert!(stderr.contains("Ctrl-C ends the forwards"), "{stderr}");
+}
+
+#[test]
+fn forward_says_what_it_cannot_do() {
+    let setup = setup_instance("", "", "Running");
+    let config = setup.config.display().to_string();
+    // The "instance" is this machine: the local port must differ, or the forward would reach its own listener.
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (nothing, local) = (free(), free());
+    let out = run(
+        setup.env.command(BIN).args(["forward", "azmlci1", &format!("{nothing}:{local}"), "--ssh-config", &config]),
+        None,
+        LIMIT,
+    );
+    assert!(!out.status.success());
+    assert!(out.stderr.contains(&format!("to port {nothing} on azmlci1: the forward was refused")), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "", "no URL for a forward that does not work");
+    assert_eq!(ssh_processes_forwarding(local), 0, "no ssh left behind");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = run(
+        setup.env.command(BIN).args(["forward", "azmlci1", &format!("80:{port}"), "--ssh-config", &config]),
+        None,
+        LIMIT,
+    );
+    assert!(
+        out.stderr.contains(&format!("local port {port} is in use; choose another (PORT:LOCAL_PORT)")),
+        "{}",
+        out.stderr
+    );
+    for bad in ["0", "http", "80:99999"] {
+        let out = run(setup.env.command(BIN).args(["forward", "azmlci1", bad]), None, LIMIT);
+        assert!(!out.status.success());
+        assert!(out.stderr.contains("is not PORT or PORT:LOCAL_PORT"), "{bad}: {}", out.stderr);
+    }
 }
