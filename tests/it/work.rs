@@ -163,24 +163,9 @@ fn jupyter_forwards_the_server_with_its_token_until_ctrl_c() {
     let servers = servers.lines().rev().collect::<Vec<_>>().join("\n");
     let setup = jupyter_setup(&servers);
     let config = setup.config.display().to_string();
-    let mut child = setup
-        .env
-        .command(BIN)
-        .args(["jupyter", "azmlci1", "--ssh-config", &config])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut url = String::new();
-    stdout.read_line(&mut url).unwrap();
-    let url = url.trim().to_owned();
-    let local: u16 = url
-        .strip_prefix("http://127.0.0.1:")
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("not a local URL: {url:?}"));
+    let (child, lines) = spawn_until_lines(&setup, &["jupyter", "azmlci1", "--ssh-config", &config], 1);
+    let url = lines[0].clone();
+    let local = local_port_of(&url);
     assert_eq!(url, format!("http://127.0.0.1:{local}/lab?token=s3cr3t"));
 
     // The URL answers through the forward, token and all.
@@ -192,20 +177,8 @@ fn jupyter_forwards_the_server_with_its_token_until_ctrl_c() {
     assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("jupyter ok"), "{answer}");
     assert_eq!(ssh_processes_forwarding(local), 1);
 
-    nix_kill(child.id(), "INT");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "still running after Ctrl-C");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert!(status.success(), "{stderr}");
+    let stderr = interrupt_and_check(child, &[local]);
     assert!(stderr.contains("Ctrl-C ends the forward"), "{stderr}");
-    assert_eq!(ssh_processes_forwarding(local), 0, "no ssh left behind");
 }
 
 fn nix_kill(pid: u32, signal: &str) {
