@@ -265,6 +265,11 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
     pub ssh_config: PathBuf,
 
+    /// Check the instance itself, over ssh (read-only): what breaks VS Code's server there — no outbound
+    /// internet, noisy or shell-switching start-up files, a full disk, half-downloaded servers.
+    #[arg(long, value_name = "ALIAS", conflicts_with = "alias")]
+    pub remote: Option<String>,
+
     #[command(flatten)]
     pub azure: AzureArgs,
 }

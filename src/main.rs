@@ -53,6 +53,9 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
         Command::Stop(args) => status::stop(&args.target, &args.azure.options(30), args.wait(), console)?,
         Command::Doctor(args) => {
             let ssh_config = ssh_config_path(&args.ssh_config);
+            if let Some(alias) = &args.remote {
+                return cmd::checkup::doctor_remote(alias, ssh_config.as_deref(), args.json, console);
+            }
             return doctor::doctor(
                 args.alias.as_deref(),
                 ssh_config.as_deref(),

@@ -105,7 +105,7 @@ const MAX_SETTINGS_BYTES: u64 = 4 << 20;
 
 /// Where VS Code's user settings.json may be: the platform's place first (`%APPDATA%\Code\User` on Windows),
 /// then the other known ones under the home directory.
-fn vscode_settings_candidates(home: &Path) -> Vec<PathBuf> {
+pub(crate) fn vscode_settings_candidates(home: &Path) -> Vec<PathBuf> {
     let mut candidates: Vec<PathBuf> = dirs::vscode_settings().into_iter().collect();
     candidates.extend([
         home.join(".config/Code/User/settings.json"),
@@ -116,7 +116,7 @@ fn vscode_settings_candidates(home: &Path) -> Vec<PathBuf> {
 }
 
 /// The first of `candidates` that exists, parsed (VS Code's settings may hold comments and trailing commas).
-fn vscode_settings(candidates: &[PathBuf]) -> Option<(PathBuf, serde_json::Value)> {
+pub(crate) fn vscode_settings(candidates: &[PathBuf]) -> Option<(PathBuf, serde_json::Value)> {
     let path = candidates.iter().find(|p| p.is_file())?;
     // A settings file is small; a huge one is not VS Code's, and memory stays bounded.
     use std::io::Read as _;

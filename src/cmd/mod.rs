@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+pub mod checkup;
 pub mod config;
 pub mod doctor;
 pub(crate) mod progress;
@@ -110,6 +111,8 @@ pub(crate) enum Kind {
     Program(#[from] ProgramError),
     #[error(transparent)]
     Usage(#[from] UsageError),
+    #[error(transparent)]
+    UpdateUrl(#[from] crate::connect::checkup::BadUpdateUrl),
     #[error(transparent)]
     TimedOut(#[from] TimedOut),
     #[error(

@@ -29,7 +29,7 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
 /// A forwarded connection still open and silent after this has reached a service that does not speak first.
 const SILENT_BUT_OPEN: Duration = Duration::from_secs(5);
 /// Bounds for what `jupyter ... list` may print.
-const MAX_LIST_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_LIST_BYTES: u64 = 1 << 20;
 
 /// Makes sure the instance runs (starting it if needed, with progress on the console) and leaves its endpoint in
 /// the cache, so the editor's or ssh's connections that follow are warm.
@@ -118,7 +118,7 @@ pub struct JupyterOptions {
 }
 
 /// `ssh [-F FILE] ARGS...`, with the user's own ssh, so the ProxyCommand and key are theirs.
-fn ssh(ssh_config: Option<&Path>) -> std::process::Command {
+pub(crate) fn ssh(ssh_config: Option<&Path>) -> std::process::Command {
     let mut command = std::process::Command::new("ssh");
     if let Some(config) = ssh_config {
         command.arg("-F").arg(config);

@@ -4,6 +4,7 @@
 //! on ([`work`]).
 
 pub mod cache;
+pub(crate) mod checkup;
 pub mod endpoint;
 pub mod proxy;
 pub(crate) mod resolve;

@@ -35,6 +35,10 @@ pub(crate) enum WorkError {
     LocalPortTwice { port: u16 },
     #[error("ssh could not forward 127.0.0.1:{local} to port {remote} on {alias}: {reason}")]
     ForwardFailed { alias: String, local: u16, remote: u16, reason: String },
+    #[error(
+        "cannot run the check on {alias} over ssh: {reason}; `azml-ssh doctor {alias}` checks the connection itself"
+    )]
+    CheckupFailed { alias: String, reason: String },
     #[error("the forwards from {alias} ended: {reason}")]
     ForwardsEnded { alias: String, reason: String },
     #[error("the Jupyter server on {alias} describes itself oddly: {why}")]

@@ -333,3 +333,96 @@ fn a_servers_banner_and_arms_messages_reach_the_terminal_with_control_characters
     assert!(out.stderr.contains(r"no\u{1b}[31m way\u{7}"), "{}", out.stderr);
     assert!(!out.stderr.contains('\x1b') && !out.stderr.contains('\x07'), "{:?}", out.stderr);
 }
+
+/// The checks of `doctor --remote`, by item (without the alias), as `(verdict, detail, fix)`.
+fn remote_checks(out: &crate::common::Outcome) -> std::collections::HashMap<String, (String, String, String)> {
+    let checks: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("not JSON: {}", out.stderr));
+    checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            (text("item").trim_start_matches("azmlci1: ").to_owned(), (text("verdict"), text("detail"), text("fix")))
+        })
+        .collect()
+}
+
+/// `doctor --remote` runs its read-only check over the real ssh, in a session whose HOME is a prepared one: output
+/// before the command runs, a `.bashrc` with a shell switch, a half-downloaded server and a download server it
+/// cannot reach are each found with their fix, and VS Code's local download setting turns the last into a pass.
+#[test]
+fn doctor_remote_finds_what_breaks_vs_codes_server() {
+    let remote_home = tempfile::tempdir().unwrap();
+    let home = remote_home.path();
+    std::fs::write(home.join(".bashrc"), "alias ll='ls -l'\nif false; then\n  exec zsh\nfi\n").unwrap();
+    std::fs::create_dir_all(home.join(".vscode-server/bin/0123abcd")).unwrap();
+    std::fs::write(home.join(".vscode-server/vscode-server.tar.gz"), b"partial").unwrap();
+    // sshd sets HOME from the password database; the session's command sets it to the prepared home, after a
+    // greeting printed the way a noisy start-up file prints it: before the command runs.
+    let force = format!(
+        "ForceCommand echo Welcome to the instance; HOME={} exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
+        home.display()
+    );
+    let setup = crate::common::instance::setup_instance("", &force, "Running");
+    let config = setup.config.display().to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let doctor = |url: String| {
+        let mut command = setup.env.command(crate::common::BIN);
+        command.args(["doctor", "--remote", "azmlci1", "--json", "--ssh-config", &config]);
+        run(command.env("AZML_SSH_VSCODE_UPDATE_URL", url), None, Duration::from_secs(60))
+    };
+
+    let out = doctor(format!("http://127.0.0.1:{closed}/"));
+    assert!(!out.status.success(), "a failing finding fails the command");
+    let checks = remote_checks(&out);
+    let (verdict, detail, fix) = &checks["shell output"];
+    assert_eq!(verdict, "fail", "{checks:?}");
+    assert!(detail.contains("Welcome to the instance") && fix.contains("case $- in"), "{detail} / {fix}");
+    let (verdict, detail, _) = &checks["shell start-up"];
+    assert_eq!(verdict, "fail");
+    assert!(detail.contains(".bashrc:3: exec zsh"), "{detail}");
+    let (verdict, detail, fix) = &checks["VS Code server"];
+    assert_eq!(verdict, "warn");
+    assert!(detail.contains("bin/0123abcd") && detail.contains("vscode-server.tar.gz"), "{detail}");
+    assert!(fix.contains("ssh azmlci1 rm -rf"), "{fix}");
+    let (verdict, _, fix) = &checks["VS Code download"];
+    assert_eq!(verdict, "fail");
+    assert!(fix.contains("\"remote.SSH.localServerDownload\": \"always\""), "{fix}");
+    assert!(["pass", "warn", "fail"].contains(&checks["free space in ~"].0.as_str()));
+    assert!(home.join(".vscode-server/vscode-server.tar.gz").exists(), "read-only: nothing removed");
+
+    // VS Code here downloads the server itself: the instance needs no internet for it.
+    let settings = setup.env.path("home/.config/Code/User");
+    std::fs::create_dir_all(&settings).unwrap();
+    std::fs::write(
+        settings.join("settings.json"),
+        "{\n  // ours\n  \"remote.SSH.localServerDownload\": \"always\",\n}\n",
+    )
+    .unwrap();
+    let out = doctor(format!("http://127.0.0.1:{closed}/"));
+    assert_eq!(remote_checks(&out)["VS Code download"].0, "pass");
+
+    // A download server that answers (even 403) is reached.
+    let reachable = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reachable.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in reachable.incoming().flatten() {
+            let _ = stream.read(&mut [0u8; 1024]);
+            let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    std::fs::remove_file(settings.join("settings.json")).unwrap();
+    let out = doctor(format!("http://127.0.0.1:{port}/"));
+    assert_eq!(remote_checks(&out)["VS Code download"].0, "pass", "{}", out.stderr);
+
+    let out = run(
+        setup.env.command(crate::common::BIN).args(["doctor", "--remote", "nope", "--ssh-config", &config]),
+        None,
+        LIMIT,
+    );
+    assert!(out.stderr.contains("\"nope\" is neither a resource ID nor a host"), "{}", out.stderr);
+    let out = doctor("http://x/$(touch /tmp/pwned)".into());
+    assert!(out.stderr.contains("is not an http(s) URL of plain characters"), "{}", out.stderr);
+}

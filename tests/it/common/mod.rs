@@ -4,6 +4,7 @@
 
 pub mod connect_proxy;
 pub mod gateway;
+pub mod instance;
 pub mod mock_arm;
 pub mod sshd;
 pub mod tls;

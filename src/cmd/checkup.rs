@@ -1,0 +1,83 @@
+//! `azml-ssh doctor --remote ALIAS`: runs the read-only check-up of `connect::checkup` on the instance over
+//! the user's own ssh, and shows its findings as `doctor` shows its checks.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::cmd::doctor::{Check, Verdict, render, vscode_settings, vscode_settings_candidates};
+use crate::cmd::work::{MAX_LIST_BYTES, ssh};
+use crate::cmd::{Console, Error, Outcome, block_on};
+use crate::connect::checkup::{self, Finding, Severity, VSCODE_UPDATE_URL, VSCODE_UPDATE_URL_ENV};
+use crate::connect::work::WorkError;
+use crate::sshconf::store::{self, Layout};
+
+/// The check reads a few files and asks one server (itself bounded at 10 s); a shell that takes longer is stuck.
+const CHECKUP_LIMIT: Duration = Duration::from_secs(45);
+
+/// What ssh gave back: its exit status (`None` when the check was cut off at [`CHECKUP_LIMIT`]), stdout, stderr.
+type Ran = (Option<std::process::ExitStatus>, String, String);
+
+/// `azml-ssh doctor --remote ALIAS`: fails when a finding would break VS Code's server.
+pub fn doctor_remote(
+    alias: &str,
+    ssh_config: Option<&Path>,
+    json: bool,
+    console: &mut Console,
+) -> Result<Outcome, Error> {
+    let layout = Layout::new(ssh_config)?;
+    store::find_host(&layout, alias)?;
+    let url = std::env::var(VSCODE_UPDATE_URL_ENV).unwrap_or_else(|_| VSCODE_UPDATE_URL.to_owned());
+    let script = checkup::script(&url)?;
+    let (status, stdout, stderr) = block_on(run(alias, ssh_config, &script))??;
+    if status.is_some_and(|s| s.code() == Some(255)) {
+        let reason = crate::util::text::one_line_max(&stderr, 300);
+        return Err(WorkError::CheckupFailed { alias: alias.to_owned(), reason }.into());
+    }
+    let local = vscode_settings(&vscode_settings_candidates(&layout.home)).and_then(|(_, settings)| {
+        settings.get("remote.SSH.localServerDownload").and_then(|v| v.as_str()).map(str::to_owned)
+    });
+    let checks: Vec<Check> = checkup::findings(alias, &checkup::parse(&stdout), local.as_deref())
+        .into_iter()
+        .map(|f| check(alias, f))
+        .collect();
+    render(&checks, json, console)?;
+    Ok(if checks.iter().all(|c| c.verdict != Verdict::Fail) { Outcome::Success } else { Outcome::ChecksFailed })
+}
+
+fn check(alias: &str, finding: Finding) -> Check {
+    let verdict = match finding.severity {
+        Severity::Pass => Verdict::Pass,
+        Severity::Warn => Verdict::Warn,
+        Severity::Fail => Verdict::Fail,
+    };
+    Check { item: format!("{alias}: {}", finding.item), verdict, detail: finding.detail, fix: finding.fix }
+}
+
+/// `ssh [-F FILE] ALIAS sh -s` with `script` on its stdin, within [`CHECKUP_LIMIT`]; each output capped.
+async fn run(alias: &str, ssh_config: Option<&Path>, script: &str) -> Result<Ran, WorkError> {
+    let spawn = |source| WorkError::Spawn { what: "ssh".into(), source };
+    let mut command = tokio::process::Command::from(ssh(ssh_config));
+    command.args([alias, "sh", "-s"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.kill_on_drop(true).spawn().map_err(spawn)?;
+    let (Some(mut input), Some(output), Some(errors)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(spawn(std::io::Error::other("no pipes to ssh")));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let work = async {
+        // A shell that never reads its input must not hold the write: it fails, and the output says why.
+        let _ = input.write_all(script.as_bytes()).await;
+        drop(input);
+        let (mut output, mut errors) = (output.take(MAX_LIST_BYTES), errors.take(MAX_LIST_BYTES));
+        let _ = tokio::join!(output.read_to_string(&mut stdout), errors.read_to_string(&mut stderr));
+        child.wait().await
+    };
+    let status = match tokio::time::timeout(CHECKUP_LIMIT, work).await {
+        Ok(status) => Some(status.map_err(spawn)?),
+        Err(_) => None,
+    };
+    Ok((status, stdout, stderr))
+}
