@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::azure::arm::Verb;
@@ -16,6 +17,9 @@ use crate::connect::endpoint;
 use crate::sshconf::store::{self, Layout, Target};
 use crate::util::deadline::{Budget, Limit};
 use crate::util::dirs;
+
+/// How many instances `status` looks up at once.
+const LOOKUPS_AT_ONCE: usize = 8;
 
 /// `ALIAS|RESOURCE_ID`, looked up in azml-ssh's include file.
 fn target(text: &str) -> Result<Target, Error> {
@@ -133,7 +137,7 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
     }
     let session = Session::new(azure, azure.deadline())?;
     let cache = EndpointCache::open_default();
-    // All at once, within the one budget: a slow or failing instance shows as its own row's error.
+    // Within the one budget: a slow or failing instance shows as its own row's error.
     let statuses = block_on_within(session.deadline(), "looking up the instances", async {
         let lookups = targets.iter().map(|target| {
             let tenant = cache.as_ref().and_then(|c| c.tenant(&target.id));
@@ -143,7 +147,8 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
                 status_of(target, compute)
             }
         });
-        Ok(futures_util::future::join_all(lookups).await)
+        // A few at a time, in order: enough to hide latency, too few for ARM to throttle a long host list.
+        Ok(futures_util::stream::iter(lookups).buffered(LOOKUPS_AT_ONCE).collect::<Vec<_>>().await)
     })?;
 
     if json {
