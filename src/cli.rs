@@ -158,7 +158,18 @@ pub struct CodeArgs {
     pub azure: AzureArgs,
 }
 
-/// How long `code` and `jupyter` wait for a stopped instance they start.
+/// How `jupyter` and `forward` reach the instance: with the user's own ssh, once it runs.
+#[derive(Debug, Args)]
+pub struct OverSshArgs {
+    /// The ssh config to use (ssh runs with -F FILE).
+    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
+    pub ssh_config: PathBuf,
+
+    #[command(flatten)]
+    pub start: StartWaitArgs,
+}
+
+/// How long `code`, `jupyter` and `forward` wait for a stopped instance they start.
 #[derive(Debug, Args)]
 pub struct StartWaitArgs {
     /// How long to wait for a starting instance to run (e.g. 10m, 600).
@@ -185,12 +196,8 @@ pub struct JupyterArgs {
     #[arg(long)]
     pub open: bool,
 
-    /// The ssh config to use (ssh runs with -F FILE).
-    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
-    pub ssh_config: PathBuf,
-
     #[command(flatten)]
-    pub start: StartWaitArgs,
+    pub ssh: OverSshArgs,
 
     #[command(flatten)]
     pub azure: AzureArgs,
@@ -205,12 +212,8 @@ pub struct ForwardArgs {
     #[arg(value_name = "PORT[:LOCAL_PORT]", required = true)]
     pub ports: Vec<PortSpec>,
 
-    /// The ssh config to use (ssh runs with -F FILE).
-    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
-    pub ssh_config: PathBuf,
-
     #[command(flatten)]
-    pub start: StartWaitArgs,
+    pub ssh: OverSshArgs,
 
     #[command(flatten)]
     pub azure: AzureArgs,
@@ -221,8 +224,8 @@ impl ForwardArgs {
         ForwardOptions {
             alias: self.alias.clone(),
             ports: self.ports.clone(),
-            ssh_config: ssh_config_path(&self.ssh_config),
-            start_wait: self.start.limit(),
+            ssh_config: ssh_config_path(&self.ssh.ssh_config),
+            start_wait: self.ssh.start.limit(),
         }
     }
 }
@@ -246,8 +249,8 @@ impl JupyterArgs {
             alias: self.alias.clone(),
             local_port: self.local_port,
             open: self.open,
-            ssh_config: ssh_config_path(&self.ssh_config),
-            start_wait: self.start.limit(),
+            ssh_config: ssh_config_path(&self.ssh.ssh_config),
+            start_wait: self.ssh.start.limit(),
         }
     }
 }
