@@ -43,9 +43,9 @@ for f in .bashrc .bash_profile .bash_login .profile .zshenv .zshrc .zprofile; do
   [ -f "$HOME/$f" ] && grep -nE '^[[:space:]]*exec[[:space:]]+("?\$SHELL|([^[:space:]]*/)?(bash|zsh|fish|sh|ksh|tcsh|csh|tmux|screen))([[:space:]]|$)' "$HOME/$f" 2>/dev/null | head -n 3 | sed "s|^|exec $f:|"
 done
 for d in "$HOME"/.vscode-server/bin/*/ "$HOME"/.vscode-server/cli/servers/*/server/; do
-  [ -d "$d" ] && [ ! -e "$d/node" ] && echo "broken $d"
+  [ -d "$d" ] && [ ! -s "$d/node" ] && echo "broken $d"
 done
-find "$HOME/.vscode-server" -maxdepth 4 \( -name '*.tar.gz' -o \( -type f -size 0 -path '*/bin/*' \) \) 2>/dev/null | head -n 10 | sed 's|^|leftover |'
+find "$HOME/.vscode-server" "$HOME/.vscode-server/bin" "$HOME/.vscode-server/cli/servers" -maxdepth 1 -name '*.tar.gz' 2>/dev/null | head -n 10 | sed 's|^|leftover |'
 "#,
     );
     let _ = writeln!(
@@ -81,9 +81,9 @@ pub(crate) struct Report {
     pub(crate) free_tmp_kib: Option<u64>,
     /// `file:line:text` of start-up lines that exec another shell.
     pub(crate) execs: Vec<String>,
-    /// Server directories without their `node`: a download or unpack that did not finish.
+    /// Server directories whose `node` is missing or empty: a download or unpack that did not finish.
     pub(crate) broken: Vec<String>,
-    /// Archives left behind and empty files among the servers.
+    /// Server archives left behind beside the servers (extensions' own files are not looked at).
     pub(crate) leftovers: Vec<String>,
     pub(crate) download: Option<Download>,
 }

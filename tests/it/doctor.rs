@@ -358,6 +358,11 @@ fn doctor_remote_finds_what_breaks_vs_codes_server() {
     std::fs::write(home.join(".bashrc"), "alias ll='ls -l'\nif false; then\n  exec zsh\nfi\n").unwrap();
     std::fs::create_dir_all(home.join(".vscode-server/bin/0123abcd")).unwrap();
     std::fs::write(home.join(".vscode-server/vscode-server.tar.gz"), b"partial").unwrap();
+    // A complete server and an extension's own archive are not findings.
+    std::fs::create_dir_all(home.join(".vscode-server/bin/fine")).unwrap();
+    std::fs::write(home.join(".vscode-server/bin/fine/node"), b"\x7fELF").unwrap();
+    std::fs::create_dir_all(home.join(".vscode-server/extensions/ms-x.y/dist")).unwrap();
+    std::fs::write(home.join(".vscode-server/extensions/ms-x.y/dist/data.tar.gz"), b"fine").unwrap();
     // sshd sets HOME from the password database; the session's command sets it to the prepared home, after a
     // greeting printed the way a noisy start-up file prints it: before the command runs.
     let force = format!(
@@ -385,6 +390,7 @@ fn doctor_remote_finds_what_breaks_vs_codes_server() {
     let (verdict, detail, fix) = &checks["VS Code server"];
     assert_eq!(verdict, "warn");
     assert!(detail.contains("bin/0123abcd") && detail.contains("vscode-server.tar.gz"), "{detail}");
+    assert!(!detail.contains("bin/fine") && !detail.contains("extensions"), "{detail}");
     assert!(fix.contains("ssh azmlci1 rm -rf"), "{fix}");
     let (verdict, _, fix) = &checks["VS Code download"];
     assert_eq!(verdict, "fail");
