@@ -20,6 +20,7 @@ use azml_ssh::connect::endpoint::Transport;
 use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, DetachedRelay, ProxyOptions};
 use azml_ssh::connect::work::PortSpec;
 use azml_ssh::sshconf::merge::HostSettings;
+use azml_ssh::sshconf::wildcard::{Suffix, WildcardChoice};
 use azml_ssh::util::deadline::{Budget, Limit};
 use azml_ssh::util::{dirs, text};
 
@@ -371,6 +372,15 @@ pub struct ConfigArgs {
     #[arg(long)]
     pub keep_going: bool,
 
+    /// Also write the wildcard host `Host *.SUFFIX`, so `ssh NAME.SUFFIX` or `ssh NAME.WORKSPACE.SUFFIX` reaches an
+    /// instance created since [default: azml, or what the last run chose].
+    #[arg(long, value_name = "SUFFIX", conflicts_with = "no_wildcard")]
+    pub wildcard: Option<Suffix>,
+
+    /// Write no wildcard host (and keep it off in later runs, until --wildcard).
+    #[arg(long)]
+    pub no_wildcard: bool,
+
     #[command(flatten)]
     pub host: HostArgs,
 
@@ -439,8 +449,14 @@ pub struct AzureArgs {
 pub struct ProxyArgs {
     /// The compute instance's full ARM resource ID:
     /// /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>/computes/<name>
+    /// — or, with --wildcard, the host name ssh was given (NAME.SUFFIX or NAME.WORKSPACE.SUFFIX).
     #[arg(value_name = "COMPUTE_RESOURCE_ID", allow_hyphen_values = true)]
     pub resource_id: String,
+
+    /// Find the instance by the host name ssh was given (`%n`), which ends in .SUFFIX: what the wildcard host
+    /// `Host *.SUFFIX` runs.
+    #[arg(long, value_name = "SUFFIX", conflicts_with = "relay_gateway")]
+    pub wildcard: Option<Suffix>,
 
     // An endpoint only changes when the instance is stopped and started again, and a wrong one costs a failed
     // connect plus a fresh lookup. An hour covers the bursts of connections VS Code, scp and git make, while a
@@ -588,6 +604,11 @@ impl HostArgs {
 
 impl ConfigArgs {
     pub fn discover(&self) -> Discover {
+        let wildcard = match (&self.wildcard, self.no_wildcard) {
+            (_, true) => WildcardChoice::Off,
+            (Some(suffix), false) => WildcardChoice::Suffix(suffix.clone()),
+            (None, false) => WildcardChoice::Keep,
+        };
         Discover {
             subscriptions: self.subscriptions.clone(),
             resource_group: self.resource_group.clone(),
@@ -595,6 +616,7 @@ impl ConfigArgs {
             all: self.all,
             prefix: self.prefix.clone(),
             keep_going: self.keep_going,
+            wildcard,
         }
     }
 }
@@ -624,9 +646,10 @@ impl ProxyArgs {
 
     /// The ProxyCommand, or (with the internal `--relay-gateway`) the detached relay of one.
     pub fn role(&self) -> Role {
-        match &self.relay_gateway {
-            Some(gateway) => Role::DetachedRelay { gateway: gateway.clone(), compute: self.resource_id.clone() },
-            None => Role::ProxyCommand(self.resource_id.clone()),
+        match (&self.relay_gateway, &self.wildcard) {
+            (Some(gateway), _) => Role::DetachedRelay { gateway: gateway.clone(), compute: self.resource_id.clone() },
+            (None, Some(suffix)) => Role::ByName { host: self.resource_id.clone(), suffix: suffix.clone() },
+            (None, None) => Role::ProxyCommand(self.resource_id.clone()),
         }
     }
 }

@@ -166,6 +166,54 @@ pub(crate) async fn discover(session: &Session, filter: &Filter) -> Result<Disco
     Ok(discovery)
 }
 
+/// What a search for one name found: the instances so named (with the tenant each answered in), how much was
+/// searched, and what could not be.
+#[derive(Debug, Default)]
+pub(crate) struct NameSearch {
+    pub found: Vec<(ComputeId, Option<TenantId>)>,
+    /// How many subscriptions and workspaces were asked.
+    pub subscriptions: usize,
+    pub workspaces: usize,
+    /// Lists or lookups that failed: the name may be there.
+    pub failed: Vec<Failed>,
+}
+
+/// The compute instances named `name` within the filter's scope (`mine_only` aside: a name asked for is wanted
+/// whoever it belongs to). The workspaces are found as [`discover`] finds them; then each is asked for that one
+/// compute (`GET …/computes/{name}`, 404 when it has none), instead of listing all of them.
+pub(crate) async fn find_by_name(session: &Session, filter: &Filter, name: &str) -> Result<NameSearch, DiscoverError> {
+    let mut discovery = Discovery::default();
+    let workspace_lists = subscriptions_and_their_workspaces(session, filter, &mut discovery).await?;
+    let workspaces = wanted_workspaces(&workspace_lists, filter, &mut discovery);
+    let mut search = NameSearch {
+        subscriptions: workspace_lists.iter().filter(|(_, r)| r.is_ok()).count(),
+        workspaces: workspaces.len(),
+        failed: discovery.failed,
+        ..NameSearch::default()
+    };
+    let deadline = session.deadline();
+    let answers = stream::iter(workspaces.iter().map(|(workspace, scope)| async move {
+        let id = ComputeId::in_workspace(workspace, name);
+        let result = scope.arm.get_compute(&id, deadline).await;
+        (workspace, scope, id, result)
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .collect::<Vec<_>>()
+    .await;
+    for (workspace, scope, id, result) in answers {
+        match result {
+            Ok(compute) if compute.instance().is_ok() => search.found.push((id, scope.arm.tenant())),
+            Ok(_) | Err(ArmError::NotFound { .. }) => {}
+            Err(e) => {
+                let path = workspace.to_string().to_ascii_lowercase();
+                search.failed.push(Failed::Workspace { path, error: e.to_string() });
+            }
+        }
+    }
+    search.found.sort_by_key(|(id, _)| id.cache_key());
+    Ok(search)
+}
+
 /// Which subscriptions, each with its workspaces: the named ones, or every usable one the login can see, with
 /// their workspaces listed in parallel.
 async fn subscriptions_and_their_workspaces(

@@ -110,7 +110,7 @@ impl FromStr for ComputeId {
         let segments = segments(input, 10).map_err(fail)?;
         let workspace = WorkspaceId::from_segments(&segments).map_err(fail)?;
         let compute = segments[9];
-        check_name("compute", compute, 64, |c| c.is_ascii_alphanumeric() || c == '-').map_err(fail)?;
+        check_compute_name(compute).map_err(fail)?;
 
         Ok(ComputeId {
             subscription: workspace.subscription,
@@ -161,6 +161,11 @@ pub(crate) fn check_resource_group(name: &str) -> Result<(), Reason> {
         return Err(Reason::TrailingDot);
     }
     Ok(())
+}
+
+/// A compute name: letters, digits and `-` (Azure ML allows no more), not starting with `-`.
+pub(crate) fn check_compute_name(name: &str) -> Result<(), Reason> {
+    check_name("compute", name, 64, |c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// A workspace name as Azure ML allows it: up to 64 letters, digits, `-` and `_`, not starting with `-`.
@@ -239,6 +244,16 @@ impl fmt::Display for WorkspaceId {
 }
 
 impl ComputeId {
+    /// The compute `name` of `workspace`. `name` must already be a valid compute name.
+    pub(crate) fn in_workspace(workspace: &WorkspaceId, name: &str) -> ComputeId {
+        ComputeId {
+            subscription: workspace.subscription.clone(),
+            resource_group: workspace.resource_group.clone(),
+            workspace: workspace.workspace.clone(),
+            compute: name.to_owned(),
+        }
+    }
+
     /// The workspace this compute belongs to.
     pub fn workspace(&self) -> WorkspaceId {
         WorkspaceId {

@@ -7,11 +7,14 @@ use crate::azure::discover::{self, Discovery, Filter};
 use crate::azure::resource_id::{self, ComputeId};
 use crate::azure::session::{AzureOptions, Session};
 use crate::cmd::{Console, Error, Kind, UsageError, block_on_within};
+use crate::connect::cache::EndpointCache;
+use crate::connect::names::NameIndex;
 use crate::sshconf::hosts::{self, Flavor, HostEntry, Launcher, Source};
 use crate::sshconf::include::IncludeState;
 use crate::sshconf::merge::{self, Candidate, HostSettings, Searched, Settings, Skip};
 use crate::sshconf::program;
 use crate::sshconf::store::{self, ConfigError, Layout, Report};
+use crate::sshconf::wildcard::WildcardChoice;
 
 /// Options shared by the commands that write.
 #[derive(Clone, Debug, Default)]
@@ -84,7 +87,8 @@ pub fn add(
         }
         console.warn(format_args!("{found}; azml-ssh's Include comes first, so that entry stops applying"));
     }
-    let report = store::update_hosts(&layout, &program, true, options.dry_run, |entries| {
+    let report = store::update_hosts(&layout, &program, true, options.dry_run, |file| {
+        let entries = &mut file.entries;
         let previous = entries.iter().position(|e| e.alias == alias).map(|i| entries.remove(i));
         let mut entry = HostEntry {
             alias: alias.to_owned(),
@@ -110,10 +114,10 @@ pub fn remove(alias: &str, options: &WriteOptions, console: &mut Console) -> Res
     let layout = layout(options)?;
     let program = program(options, console)?;
     let include_file = layout.include_file.display().to_string();
-    let report = store::update_hosts(&layout, &program, false, options.dry_run, |entries| {
-        let before = entries.len();
-        entries.retain(|e| e.alias != alias);
-        if entries.len() == before {
+    let report = store::update_hosts(&layout, &program, false, options.dry_run, |file| {
+        let before = file.entries.len();
+        file.entries.retain(|e| e.alias != alias);
+        if file.entries.len() == before {
             return Err(ConfigError::NoSuchHost { alias: alias.to_owned(), file: include_file });
         }
         Ok(Vec::new())
@@ -172,6 +176,8 @@ pub struct Discover {
     pub prefix: String,
     /// Succeed even when some lists failed (their hosts are kept either way).
     pub keep_going: bool,
+    /// The wildcard host (`--wildcard SUFFIX`, `--no-wildcard`).
+    pub wildcard: WildcardChoice,
 }
 
 impl Discover {
@@ -240,11 +246,18 @@ pub fn config(
     let mut notes = discovery_notes(&discovery, &skips, found.is_empty(), d.all);
     let searched = Searched::by(&discovery, &filter);
     let aliases: Vec<String> = found.iter().map(|e| e.alias.clone()).collect();
-    let report = store::update_hosts(&layout, &program, true, options.dry_run, |entries| {
-        let skips = merge::merge(entries, found, &searched, &checked);
+    let mut known: Vec<ComputeId> = discovery.found.iter().map(|f| f.id.clone()).collect();
+    let report = store::update_hosts(&layout, &program, true, options.dry_run, |file| {
+        let skips = merge::merge(&mut file.entries, found, &searched, &checked);
         notes.extend(skips.iter().map(ToString::to_string));
+        file.wildcard = checked.wildcard(&d.wildcard, &file.wildcard, &file.entries);
+        known.extend(file.entries.iter().map(|e| e.id.clone()));
         Ok(notes)
     })?;
+    // What the wildcard host's proxy looks names up in before it searches: this run's scope and everything known.
+    if let (false, Some(cache)) = (options.dry_run, EndpointCache::open_default()) {
+        NameIndex::new(&filter, &known).store(&cache);
+    }
     show(&report, options.dry_run, console)?;
     if !options.dry_run && !aliases.is_empty() {
         console.say(format_args!("Hosts: {}", aliases.join(", ")))?;
@@ -261,5 +274,8 @@ pub fn config(
 pub fn config_remove(options: &WriteOptions, console: &mut Console) -> Result<(), Error> {
     let layout = layout(options)?;
     let report = store::remove_all(&layout, options.dry_run)?;
+    if let (false, Some(cache)) = (options.dry_run, EndpointCache::open_default()) {
+        NameIndex::remove(&cache);
+    }
     show(&report, options.dry_run, console)
 }

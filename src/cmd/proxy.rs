@@ -6,7 +6,10 @@ use std::io::Write;
 use crate::azure::resource_id::ComputeId;
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Error, UsageError, block_on};
+use crate::connect::names::NameQuery;
 use crate::connect::proxy::{self, Event, ProxyError, ProxyOptions, SshSide};
+use crate::sshconf::store::{self, Layout};
+use crate::sshconf::wildcard::Suffix;
 use crate::transport::stdio;
 use crate::transport::tunnel::{AllowedGateway, Gateway};
 
@@ -15,6 +18,13 @@ use crate::transport::tunnel::{AllowedGateway, Gateway};
 pub enum Role {
     /// The ProxyCommand of this compute resource ID (as written in the ssh config).
     ProxyCommand(String),
+    /// The wildcard host's ProxyCommand: the instance the host name ssh was given names.
+    ByName {
+        /// ssh's `%n`: `NAME.SUFFIX` or `NAME.WORKSPACE.SUFFIX`.
+        host: String,
+        /// The wildcard host's suffix.
+        suffix: Suffix,
+    },
     /// The detached relay of a tunnel handed over under `--fdpass`.
     DetachedRelay {
         /// The gateway's `HOST:PORT`, from `--relay-gateway`.
@@ -48,6 +58,15 @@ pub fn run(role: &Role, options: &ProxyOptions, err: &mut dyn Write, err_is_term
         Role::ProxyCommand(text) => {
             let id: ComputeId = text.parse()?;
             with_ssh_side(&id.compute, err, err_is_terminal, |ssh| block_on(proxy::run(&id, options, ssh)))
+        }
+        Role::ByName { host, suffix } => {
+            let query = NameQuery::parse(host, suffix.as_str()).map_err(ProxyError::from)?;
+            // The configured hosts count as known names too; a file that cannot be read only means fewer of them.
+            let known: Vec<ComputeId> = Layout::new(None)
+                .and_then(|layout| store::read_entries(&layout))
+                .map(|entries| entries.into_iter().map(|e| e.id).collect())
+                .unwrap_or_default();
+            with_ssh_side(host, err, err_is_terminal, |ssh| block_on(proxy::run_by_name(&query, &known, options, ssh)))
         }
         Role::DetachedRelay { gateway, compute } => {
             let (id, gateway) = read_detached_relay(gateway, compute, options)?;

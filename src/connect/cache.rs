@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::azure::credential::TenantId;
@@ -55,29 +56,56 @@ impl EndpointCache {
     }
 
     fn entry(&self, id: &ComputeId) -> Option<Entry> {
-        let path = self.path(id);
-        // Another user who can write here (a shared XDG_CACHE_HOME) must not be able to plant an endpoint: the
-        // tunnel would send our token to it. Only private files of ours in private directories of ours count.
+        let entry: Entry = self.read_json(&self.path(id), "the cached endpoint")?;
+        // Guards against a hash collision or a file copied from elsewhere.
+        entry.resource_id.eq_ignore_ascii_case(&id.cache_key()).then_some(entry)
+    }
+
+    /// A JSON file of ours in the cache (`what` names it in a warning); `None` when it is missing, unreadable, or
+    /// not private.
+    pub(crate) fn read_json<T: DeserializeOwned>(&self, path: &Path, what: &str) -> Option<T> {
+        // Another user who can write here (a shared XDG_CACHE_HOME) must not be able to plant an endpoint (the
+        // tunnel would send our token to it) or a name's answer. Only private files of ours in private directories
+        // of ours count.
+        let dir = path.parent()?;
         let trusted = fs::check_private_dir(&self.root)
-            .and_then(|()| fs::check_private_dir(&self.dir))
-            .and_then(|()| fs::read_private(&path, MAX_ENTRY_BYTES));
+            .and_then(|()| fs::check_private_dir(dir))
+            .and_then(|()| fs::read_private(path, MAX_ENTRY_BYTES));
         let text = match trusted {
             Ok(text) => text?,
             Err(fs::Untrusted::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                tracing::warn!("ignoring the cached endpoint: {e}; it will be replaced");
+                tracing::warn!("ignoring {what}: {e}; it will be replaced");
                 return None;
             }
         };
-        let entry: Entry = match serde_json::from_slice(&text) {
-            Ok(entry) => entry,
+        match serde_json::from_slice(&text) {
+            Ok(value) => Some(value),
             Err(e) => {
-                tracing::debug!("ignoring unreadable cache entry {}: {e}", path.display());
-                return None;
+                tracing::debug!("ignoring unreadable cache file {}: {e}", path.display());
+                None
             }
-        };
-        // Guards against a hash collision or a file copied from elsewhere.
-        entry.resource_id.eq_ignore_ascii_case(&id.cache_key()).then_some(entry)
+        }
+    }
+
+    /// Replaces a JSON file of ours in the cache atomically (private, in private directories). Failing is logged:
+    /// the cache can make a connection faster, never make it fail.
+    pub(crate) fn write_json<T: Serialize>(&self, path: &Path, value: &T) {
+        let result = serde_json::to_vec_pretty(value).map_err(std::io::Error::other).and_then(|bytes| {
+            fs::private_dir(&self.root)?;
+            if let Some(dir) = path.parent() {
+                fs::private_dir(dir)?;
+            }
+            fs::write_atomic(path, &bytes, 0o600)
+        });
+        if let Err(e) = result {
+            tracing::warn!("could not write {}: {e}", path.display());
+        }
+    }
+
+    /// The cache's directory for `what` ("names", …).
+    pub(crate) fn subdir(&self, what: &str) -> PathBuf {
+        self.root.join(what)
     }
 
     /// The tenant last seen for the compute, however old.
@@ -118,21 +146,19 @@ impl EndpointCache {
             resolved_at: unix_now(),
             tenant: tenant.cloned(),
         };
-        let result = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other).and_then(|bytes| {
-            fs::private_dir(&self.root)?;
-            fs::private_dir(&self.dir)?;
-            fs::write_atomic(&self.path(id), &bytes, 0o600)
-        });
-        if let Err(e) = result {
-            tracing::warn!("could not cache the endpoint in {}: {e}", self.dir.display());
-        }
+        self.write_json(&self.path(id), &entry);
     }
 
     /// Takes the lock under which one process at a time looks `id` up in ARM, waiting up to `limit`. When it had
     /// to wait, the process that held it has probably just cached the answer: look again before asking ARM.
     /// `None` when there is no lock to be had (an unwritable cache, a holder that outlived `limit`): go on alone.
     pub(crate) async fn lock_lookup(&self, id: &ComputeId, limit: Duration) -> Option<(std::fs::File, fs::Waited)> {
-        let path = self.root.join("lookups").join(format!("{}.lock", id.key_hash()));
+        self.lock(&id.key_hash(), limit).await
+    }
+
+    /// The single-flight lock `lookups/<name>.lock`; see [`Self::lock_lookup`].
+    pub(crate) async fn lock(&self, name: &str, limit: Duration) -> Option<(std::fs::File, fs::Waited)> {
+        let path = self.root.join("lookups").join(format!("{name}.lock"));
         match fs::lock_within(&path, limit).await {
             Ok(locked) => Some(locked),
             Err(e) => {

@@ -6,6 +6,7 @@
 pub mod cache;
 pub(crate) mod checkup;
 pub mod endpoint;
+pub(crate) mod names;
 pub mod proxy;
 pub(crate) mod resolve;
 pub mod work;

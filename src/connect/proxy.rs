@@ -14,6 +14,7 @@ use crate::azure::resource_id::ComputeId;
 use crate::azure::session::AzureOptions;
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{Endpoint, Transport};
+use crate::connect::names::{self, NameError, NameQuery};
 use crate::connect::resolve::{self, ResolveError, Resolved};
 use crate::transport::fdpass::{self, HandOverError};
 use crate::transport::relay::{self, RelayError};
@@ -101,6 +102,8 @@ impl From<HandOverError> for ProxyError {
 pub(crate) enum ProxyError {
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    #[error(transparent)]
+    Name(#[from] NameError),
     #[error(
         "cannot connect to {name} at {addr}: {source}; check that nothing (a firewall, a VPN) blocks the port, or look at the instance in Azure ML studio"
     )]
@@ -186,6 +189,31 @@ pub(crate) async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSid
         return done;
     }
     look_up_and_deliver(id, options, ssh, cache.as_ref(), tenant.as_ref(), lock).await
+}
+
+/// Connects the instance the wildcard host's `query` names (see [`names`]), as [`run`] connects one by ID. `known`
+/// are the configured hosts' instances.
+pub(crate) async fn run_by_name(
+    query: &NameQuery,
+    known: &[ComputeId],
+    options: &ProxyOptions,
+    ssh: &mut SshSide<'_>,
+) -> Result<(), ProxyError> {
+    let cache = EndpointCache::open_default();
+    let lookup = names::resolve(query, known, &options.azure, cache.as_ref());
+    let id = tokio::select! {
+        id = lookup => id?,
+        () = ssh_gone(ssh.stdio.as_ref()) => return Err(ProxyError::SshGone { name: query.host.clone() }),
+    };
+    tracing::debug!(%id, "{} names this instance", query.host);
+    let result = run(&id, options, ssh).await;
+    // A name whose instance is gone is searched again next time (it may have been recreated elsewhere).
+    if let (Err(ProxyError::Resolve(e)), Some(cache)) = (&result, &cache)
+        && e.is_not_found()
+    {
+        names::forget(cache, query);
+    }
+    result
 }
 
 /// The cached endpoint, if it answers. `Continue` when it does not, or when its tunnel handshake fails: the cached

@@ -1,6 +1,7 @@
 //! From a compute resource ID to the endpoint to connect to: sign in, look the compute up, start it when it is
 //! stopped (and allowed to), and choose the endpoint — all within the caller's bounds.
 
+use crate::azure::arm::ArmError;
 use crate::azure::credential::{TenantId, Token};
 use crate::azure::lifecycle::{self, LifecycleError, Progress, StartOptions};
 use crate::azure::resource_id::ComputeId;
@@ -19,6 +20,13 @@ pub(crate) enum ResolveError {
     Lifecycle(#[from] LifecycleError),
     #[error(transparent)]
     TimedOut(#[from] TimedOut),
+}
+
+impl ResolveError {
+    /// ARM says the compute does not exist (deleted, or never was).
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, ResolveError::Session(SessionError::Arm(ArmError::NotFound { .. })))
+    }
 }
 
 /// What a lookup found.

@@ -12,6 +12,7 @@ use crate::azure::resource_id::ComputeId;
 pub use crate::sshconf::flavor::Flavor;
 use crate::sshconf::flavor::windows_path_text;
 use crate::sshconf::include::split_args;
+use crate::sshconf::wildcard::{Suffix, Wildcard, WildcardState, writable_pattern};
 
 pub(crate) const HEADER: &str = "\
 # Written by azml-ssh. Do not edit: this file is rewritten whole.
@@ -291,45 +292,91 @@ impl Launcher {
     }
 }
 
-/// Renders the whole file.
-pub fn render(entries: &[HostEntry], launcher: &Launcher) -> String {
-    let mut sorted: Vec<&HostEntry> = entries.iter().collect();
+/// azml-ssh's file as a whole: the per-instance blocks, and what it says about the wildcard block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostsFile {
+    /// One block per instance.
+    pub entries: Vec<HostEntry>,
+    /// The `Host *.SUFFIX` block, off, or never decided.
+    pub wildcard: WildcardState,
+}
+
+/// The line the header carries while the wildcard block is turned off, so that later runs keep it off.
+const WILDCARD_OFF: &str = "# The wildcard host is off; `azml-ssh config --wildcard SUFFIX` turns it on.";
+
+/// The comment that opens the wildcard block; the rest of the line names the suffix.
+const WILDCARD_COMMENT: &str = "# azml-ssh: any compute instance by name:";
+
+/// What a block says to ssh beyond its `Host` line and comment.
+struct Body<'a> {
+    user: &'a str,
+    identity_file: Option<&'a Path>,
+    options: &'a [(String, String)],
+    /// What follows `proxy [--fdpass]` on the ProxyCommand line.
+    target: &'a str,
+}
+
+/// Renders the whole file: the instances by alias, then the wildcard block, which must come after them (ssh
+/// keeps the first value it reads, and an instance's own block knows its user).
+pub fn render(file: &HostsFile, launcher: &Launcher) -> String {
+    let mut sorted: Vec<&HostEntry> = file.entries.iter().collect();
     sorted.sort_by(|a, b| a.alias.cmp(&b.alias));
     let mut out = String::from(HEADER);
+    if file.wildcard == WildcardState::Off {
+        let _ = writeln!(out, "{WILDCARD_OFF}");
+    }
     for e in sorted {
         let _ = writeln!(out, "\nHost {}", e.alias);
         let _ = writeln!(out, "    {}", e.source.comment());
         // known_hosts is keyed by the alias, not by an address that changes on every stop/start, so host-key
         // checking can stay on.
         let _ = writeln!(out, "    HostKeyAlias {}", e.alias);
-        let _ = writeln!(out, "    User {}", e.user);
-        if let Some(key) = &e.identity_file {
-            let key = match launcher.flavor {
-                Flavor::Posix => key.clone(),
-                Flavor::Windows => PathBuf::from(windows_path_text(key)),
-            };
-            let _ = writeln!(out, "    IdentityFile {}", render_identity_file(&key));
-            // Offer only this key: with several keys in an agent, sshd's MaxAuthTries is reached before the right
-            // one ("Too many authentication failures").
-            let _ = writeln!(out, "    IdentitiesOnly yes");
-        }
-        // The user's own options come before our defaults: ssh keeps the first value it reads.
-        for (key, value) in &e.options {
-            let _ = writeln!(out, "    {key} {value}");
-        }
-        // Notice a dead link (laptop sleep, network change) within about a minute instead of hanging; a relayed
-        // TCP connection has no other way to learn that the far end is gone.
-        let _ = writeln!(out, "    ServerAliveInterval 15");
-        let _ = writeln!(out, "    ServerAliveCountMax 4");
-        if launcher.fdpass() {
-            // azml-ssh hands ssh the connected socket and exits: no process sits in the middle of the session.
-            let _ = writeln!(out, "    ProxyUseFdpass yes");
-            let _ = writeln!(out, "    ProxyCommand {} proxy --fdpass {}", launcher.program, render_id(&e.id));
-        } else {
-            let _ = writeln!(out, "    ProxyCommand {} proxy {}", launcher.program, render_id(&e.id));
-        }
+        let target = render_id(&e.id);
+        let body =
+            Body { user: &e.user, identity_file: e.identity_file.as_deref(), options: &e.options, target: &target };
+        render_body(&mut out, &body, launcher);
+    }
+    if let WildcardState::On(w) = &file.wildcard {
+        let negated: String = w.yields_to.iter().map(|p| format!(" !{p}")).collect();
+        let suffix = w.suffix.as_str();
+        let _ = writeln!(out, "\nHost {}{negated}", w.suffix.pattern());
+        let _ = writeln!(out, "    {WILDCARD_COMMENT} ssh NAME.{suffix} or NAME.WORKSPACE.{suffix}");
+        // No HostKeyAlias: ssh keys known_hosts by the name as typed (`ci2.azml`), which is the alias here.
+        let target = format!("--wildcard {suffix} %n");
+        let body =
+            Body { user: &w.user, identity_file: w.identity_file.as_deref(), options: &w.options, target: &target };
+        render_body(&mut out, &body, launcher);
     }
     out
+}
+
+fn render_body(out: &mut String, body: &Body<'_>, launcher: &Launcher) {
+    let _ = writeln!(out, "    User {}", body.user);
+    if let Some(key) = body.identity_file {
+        let key = match launcher.flavor {
+            Flavor::Posix => key.to_path_buf(),
+            Flavor::Windows => PathBuf::from(windows_path_text(key)),
+        };
+        let _ = writeln!(out, "    IdentityFile {}", render_identity_file(&key));
+        // Offer only this key: with several keys in an agent, sshd's MaxAuthTries is reached before the right
+        // one ("Too many authentication failures").
+        let _ = writeln!(out, "    IdentitiesOnly yes");
+    }
+    // The user's own options come before our defaults: ssh keeps the first value it reads.
+    for (key, value) in body.options {
+        let _ = writeln!(out, "    {key} {value}");
+    }
+    // Notice a dead link (laptop sleep, network change) within about a minute instead of hanging; a relayed
+    // TCP connection has no other way to learn that the far end is gone.
+    let _ = writeln!(out, "    ServerAliveInterval 15");
+    let _ = writeln!(out, "    ServerAliveCountMax 4");
+    if launcher.fdpass() {
+        // azml-ssh hands ssh the connected socket and exits: no process sits in the middle of the session.
+        let _ = writeln!(out, "    ProxyUseFdpass yes");
+        let _ = writeln!(out, "    ProxyCommand {} proxy --fdpass {}", launcher.program, body.target);
+    } else {
+        let _ = writeln!(out, "    ProxyCommand {} proxy {}", launcher.program, body.target);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -342,25 +389,38 @@ pub(crate) struct HostsFileError {
     pub why: String,
 }
 
+/// Which kind of `Host` line opened a block.
+enum Opened {
+    Instance(String),
+    Wildcard { suffix: Suffix, yields_to: Vec<String> },
+}
+
 /// A `Host` block as read, before it is checked.
 struct Block {
     line: usize,
-    alias: String,
     source: Option<Source>,
     options: Vec<(String, String)>,
 }
 
+/// What every block says beyond its `Host` line, as read back.
+struct ReadBody {
+    user: String,
+    identity_file: Option<PathBuf>,
+    options: Vec<(String, String)>,
+    /// The ProxyCommand's arguments after the program and `proxy`.
+    target: Vec<String>,
+}
+
 impl Block {
-    fn into_entry(self, fail: impl Fn(usize, String) -> HostsFileError) -> Result<HostEntry, HostsFileError> {
-        let line = self.line;
+    fn body(self_options: Vec<(String, String)>, line: usize, fail: &Fail<'_>) -> Result<ReadBody, HostsFileError> {
         let mut user = None;
         let mut identity_file = None;
-        let mut id = None;
+        let mut target = None;
         let mut extra = Vec::new();
         // Our ServerAlive defaults are the last of their kind in the block; earlier ones are the user's.
-        let last_of = |name: &str| self.options.iter().rposition(|(k, _)| k.eq_ignore_ascii_case(name));
+        let last_of = |name: &str| self_options.iter().rposition(|(k, _)| k.eq_ignore_ascii_case(name));
         let ours = [last_of("ServerAliveInterval"), last_of("ServerAliveCountMax")];
-        for (index, (key, value)) in self.options.into_iter().enumerate() {
+        for (index, (key, value)) in self_options.into_iter().enumerate() {
             match key.to_ascii_lowercase().as_str() {
                 _ if ours.contains(&Some(index)) => {}
                 "hostkeyalias" | "identitiesonly" | "proxyusefdpass" => {}
@@ -369,60 +429,118 @@ impl Block {
                     let arg = split_args(&value).pop().unwrap_or_default();
                     identity_file = Some(PathBuf::from(arg.replace("%%", "%")));
                 }
-                "proxycommand" => {
-                    let last = split_args(&value).pop().unwrap_or_default();
-                    id = Some(last.parse::<ComputeId>().map_err(|e| fail(line, e.to_string()))?);
-                }
+                "proxycommand" => target = Some(split_args(&value)),
                 _ => extra.push((key, value)),
             }
         }
-        Ok(HostEntry {
-            alias: self.alias,
-            id: id.ok_or_else(|| fail(line, "the block has no ProxyCommand".into()))?,
+        Ok(ReadBody {
             user: user.ok_or_else(|| fail(line, "the block has no User".into()))?,
             identity_file,
             options: extra,
-            source: self.source.unwrap_or(Source::Added),
+            target: target.ok_or_else(|| fail(line, "the block has no ProxyCommand".into()))?,
         })
     }
+
+    fn into_entry(self, alias: String, fail: &Fail<'_>) -> Result<HostEntry, HostsFileError> {
+        let line = self.line;
+        let source = self.source.unwrap_or(Source::Added);
+        let mut body = Self::body(self.options, line, fail)?;
+        let last = body.target.pop().unwrap_or_default();
+        let id = last.parse::<ComputeId>().map_err(|e| fail(line, e.to_string()))?;
+        Ok(HostEntry { alias, id, user: body.user, identity_file: body.identity_file, options: body.options, source })
+    }
+
+    fn into_wildcard(
+        self,
+        suffix: Suffix,
+        yields_to: Vec<String>,
+        fail: &Fail<'_>,
+    ) -> Result<Wildcard, HostsFileError> {
+        let line = self.line;
+        let body = Self::body(self.options, line, fail)?;
+        let tail: Vec<&str> = body.target.iter().rev().take(3).rev().map(String::as_str).collect();
+        if tail != ["--wildcard", suffix.as_str(), "%n"] {
+            return Err(fail(line, "the wildcard block's ProxyCommand is not azml-ssh's".into()));
+        }
+        Ok(Wildcard { suffix, user: body.user, identity_file: body.identity_file, options: body.options, yields_to })
+    }
+}
+
+type Fail<'a> = dyn Fn(usize, String) -> HostsFileError + 'a;
+
+/// A `Host` line: one alias, or the wildcard pattern followed by the negated patterns it yields to.
+fn opened(patterns: &str, line: usize, fail: &Fail<'_>) -> Result<Opened, HostsFileError> {
+    if let Some(rest) = patterns.strip_prefix("*.") {
+        let mut words = rest.split(' ');
+        let suffix = words.next().unwrap_or_default().parse::<Suffix>().map_err(|e| fail(line, e.to_string()))?;
+        let yields_to = words
+            .map(|w| w.strip_prefix('!').filter(|p| writable_pattern(p)).map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| fail(line, "the wildcard block's Host line is not azml-ssh's".into()))?;
+        return Ok(Opened::Wildcard { suffix, yields_to });
+    }
+    check_alias(patterns).map_err(|e| fail(line, e.to_string()))?;
+    Ok(Opened::Instance(patterns.to_owned()))
 }
 
 /// Parses a file written by [`render`]. Anything else is refused rather than guessed at, so a hand-edited file is
 /// never silently rewritten.
-pub(crate) fn parse(text: &str, path: &Path) -> Result<Vec<HostEntry>, HostsFileError> {
+pub(crate) fn parse(text: &str, path: &Path) -> Result<HostsFile, HostsFileError> {
     let fail = |line: usize, why: String| HostsFileError { path: path.display().to_string(), line, why };
-    let mut blocks: Vec<Block> = Vec::new();
+    let mut blocks: Vec<(Opened, Block)> = Vec::new();
+    let mut off = false;
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
         if raw.trim().is_empty() {
             continue;
         }
-        if let Some(alias) = raw.strip_prefix("Host ") {
-            check_alias(alias).map_err(|e| fail(number, e.to_string()))?;
-            blocks.push(Block { line: number, alias: alias.to_owned(), source: None, options: Vec::new() });
+        if let Some(patterns) = raw.strip_prefix("Host ") {
+            let opened = opened(patterns, number, &fail)?;
+            blocks.push((opened, Block { line: number, source: None, options: Vec::new() }));
         } else if raw.starts_with('#') && blocks.is_empty() {
-            // The header.
+            // The header, which may say the wildcard block is off.
+            off |= raw == WILDCARD_OFF;
         } else if let Some(body) = raw.strip_prefix("    ") {
-            let Some(block) = blocks.last_mut() else {
+            let Some((opened, block)) = blocks.last_mut() else {
                 return Err(fail(number, "an option outside any Host block".into()));
             };
-            if body == Source::Added.comment() {
-                block.source = Some(Source::Added);
-            } else if body == Source::Discovered.comment() {
-                block.source = Some(Source::Discovered);
-            } else if let Some((key, value)) = body.split_once(' ')
-                && !key.is_empty()
-                && key.chars().all(|c| c.is_ascii_alphanumeric())
-            {
-                block.options.push((key.to_owned(), value.to_owned()));
-            } else {
-                return Err(fail(number, format!("unexpected line {raw:?}")));
-            }
+            read_line(opened, block, body).ok_or_else(|| fail(number, format!("unexpected line {raw:?}")))?;
         } else {
             return Err(fail(number, format!("unexpected line {raw:?}")));
         }
     }
-    blocks.into_iter().map(|b| b.into_entry(fail)).collect()
+    let wildcard = if off { WildcardState::Off } else { WildcardState::Unset };
+    let mut file = HostsFile { entries: Vec::new(), wildcard };
+    for (opened, block) in blocks {
+        let line = block.line;
+        match opened {
+            Opened::Instance(alias) => file.entries.push(block.into_entry(alias, &fail)?),
+            Opened::Wildcard { .. } if file.wildcard != WildcardState::Unset => {
+                return Err(fail(line, "a second wildcard block, or one in a file that says it is off".into()));
+            }
+            Opened::Wildcard { suffix, yields_to } => {
+                file.wildcard = WildcardState::On(block.into_wildcard(suffix, yields_to, &fail)?);
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// One indented line of a block: its comment, or an option. `None` for anything azml-ssh does not write.
+fn read_line(opened: &Opened, block: &mut Block, body: &str) -> Option<()> {
+    match opened {
+        Opened::Instance(_) if body == Source::Added.comment() => block.source = Some(Source::Added),
+        Opened::Instance(_) if body == Source::Discovered.comment() => block.source = Some(Source::Discovered),
+        Opened::Wildcard { .. } if body.starts_with(WILDCARD_COMMENT) => {}
+        _ => {
+            let (key, value) = body.split_once(' ')?;
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return None;
+            }
+            block.options.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -453,17 +571,42 @@ mod tests {
     fn render_then_parse_round_trips() {
         let entries =
             vec![entry("b1"), HostEntry { identity_file: None, options: vec![], source: Source::Added, ..entry("a1") }];
-        let launcher = Launcher::new(Path::new("/usr/bin/azml-ssh"), Flavor::Posix).unwrap();
-        let text = render(&entries, &launcher);
-        let mut parsed = parse(&text, Path::new("f")).unwrap();
-        parsed.sort_by(|a, b| b.alias.cmp(&a.alias));
-        assert_eq!(parsed, entries);
+        let wildcard = Wildcard {
+            suffix: "ml.internal".parse().unwrap(),
+            user: "azureuser".into(),
+            identity_file: Some("/home/u/.ssh/id %x".into()),
+            options: vec![("ForwardAgent".into(), "no".into())],
+            yields_to: vec!["special.ml.internal".into(), "gpu-*.ml.internal".into()],
+        };
+        for wildcard in [WildcardState::Unset, WildcardState::Off, WildcardState::On(wildcard)] {
+            let file = HostsFile { entries: entries.clone(), wildcard };
+            for flavor in [Flavor::Posix, Flavor::Windows] {
+                let text = render(&file, &Launcher::new(Path::new("/usr/bin/azml-ssh"), flavor).unwrap());
+                let mut parsed = parse(&text, Path::new("f")).unwrap();
+                parsed.entries.sort_by(|a, b| b.alias.cmp(&a.alias));
+                assert_eq!(parsed, file, "{text}");
+            }
+        }
     }
 
     #[test]
     fn hand_edits_are_refused() {
-        let text = render(&[entry("a1")], &Launcher::new(Path::new("/x"), Flavor::Posix).unwrap());
+        let file = HostsFile {
+            entries: vec![entry("a1")],
+            wildcard: WildcardState::On(Wildcard {
+                suffix: Suffix::default(),
+                user: "azureuser".into(),
+                identity_file: None,
+                options: vec![],
+                yields_to: vec!["mine.azml".into()],
+            }),
+        };
+        let text = render(&file, &Launcher::new(Path::new("/x"), Flavor::Posix).unwrap());
         for edited in [
+            text.replace("Host *.azml !mine.azml", "Host *.azml !mine.azml other"),
+            text.replace("Host *.azml", "Host *.az_ml"),
+            text.replace("--wildcard azml %n", "--wildcard azml %h"),
+            format!("{text}\nHost *.azml\n    User x\n    ProxyCommand x proxy --wildcard azml %n\n"),
             text.replace("    User azureuser\n", "  User azureuser\n"),
             text.replace("Host a1", "Host a1 a2"),
             format!("{text}Match all\n"),

@@ -145,6 +145,15 @@ enum ClaimKind {
 }
 
 impl Claim {
+    /// The patterns that name hosts (negated ones left out), as written.
+    pub(crate) fn positive_patterns(&self) -> Vec<&str> {
+        let lists: Vec<&Vec<String>> = match &self.kind {
+            ClaimKind::Host(patterns) => vec![patterns],
+            ClaimKind::Match(lists) => lists.iter().collect(),
+        };
+        lists.into_iter().flatten().map(String::as_str).filter(|p| !p.starts_with('!')).collect()
+    }
+
     /// Whether this line applies to `alias` when the user types `ssh alias`.
     pub(crate) fn covers(&self, alias: &str) -> bool {
         match &self.kind {

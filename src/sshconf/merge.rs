@@ -10,6 +10,7 @@ use crate::azure::discover::{Discovery, Filter, Found};
 use crate::azure::resource_id::ComputeId;
 use crate::sshconf::hosts::{self, HostEntry, InvalidValue, Source};
 use crate::sshconf::store::UserHost;
+use crate::sshconf::wildcard::{Wildcard, WildcardChoice, WildcardState};
 
 /// What `--user`, `--identity-file` and `--ssh-option` say; unset fields keep what an entry had before.
 #[derive(Clone, Debug, Default)]
@@ -64,6 +65,46 @@ impl Settings {
             None => previous.map(|p| p.options.clone()).unwrap_or_default(),
         };
     }
+}
+
+impl Settings {
+    /// The wildcard block a `config` run leaves: what `choice` asks for, with these settings, falling back to the
+    /// block's own (remembered from the last run) as instance blocks do. A new block takes the key the instance
+    /// blocks share, if they share one.
+    pub(crate) fn wildcard(
+        &self,
+        choice: &WildcardChoice,
+        current: &WildcardState,
+        entries: &[HostEntry],
+    ) -> WildcardState {
+        let Some(suffix) = choice.suffix(current) else { return WildcardState::Off };
+        let previous = match current {
+            WildcardState::On(w) => Some(w),
+            _ => None,
+        };
+        let user = self.user.clone().or_else(|| previous.map(|p| p.user.clone()));
+        WildcardState::On(Wildcard {
+            suffix,
+            user: user.unwrap_or_else(|| hosts::DEFAULT_USER.to_owned()),
+            identity_file: self.identity_file.clone().or_else(|| match previous {
+                Some(p) => p.identity_file.clone(),
+                None => shared_key(entries),
+            }),
+            options: match &self.options {
+                Some(options) => options.clone(),
+                None => previous.map(|p| p.options.clone()).unwrap_or_default(),
+            },
+            // Filled in when the file is written, from the user's config as it is then.
+            yields_to: Vec::new(),
+        })
+    }
+}
+
+/// The identity file every instance block that names one names, if they agree.
+fn shared_key(entries: &[HostEntry]) -> Option<PathBuf> {
+    let mut keys = entries.iter().filter_map(|e| e.identity_file.as_ref());
+    let first = keys.next()?;
+    keys.all(|k| k == first).then(|| first.clone())
 }
 
 /// An instance discovery found, as far as its host is concerned.

@@ -12,3 +12,4 @@ pub mod include;
 pub mod merge;
 pub mod program;
 pub mod store;
+pub mod wildcard;

@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::azure::resource_id::{ComputeId, InvalidComputeId};
-use crate::sshconf::hosts::{self, HostEntry, HostsFileError, InvalidValue, Launcher};
+use crate::sshconf::hosts::{self, HostEntry, HostsFile, HostsFileError, InvalidValue, Launcher};
 use crate::sshconf::include::{self, IncludeState};
+use crate::sshconf::wildcard::{Suffix, WildcardState, writable_pattern};
 use crate::util::{dirs, fs};
 
 #[derive(Debug, thiserror::Error)]
@@ -148,8 +149,13 @@ fn locked<T>(layout: &Layout, work: impl FnOnce() -> Result<T, ConfigError>) -> 
 }
 
 pub(crate) fn read_entries(layout: &Layout) -> Result<Vec<HostEntry>, ConfigError> {
+    Ok(read_file(layout)?.entries)
+}
+
+/// azml-ssh's file, parsed; empty when there is none.
+pub(crate) fn read_file(layout: &Layout) -> Result<HostsFile, ConfigError> {
     match read_optional(&layout.include_file)? {
-        None => Ok(Vec::new()),
+        None => Ok(HostsFile::default()),
         Some(bytes) => {
             let text = String::from_utf8(bytes).map_err(|_| HostsFileError {
                 path: layout.include_file.display().to_string(),
@@ -245,6 +251,26 @@ pub(crate) fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> 
     Ok(hosts)
 }
 
+/// The user's own patterns under `suffix`, which the wildcard block must yield to, and a note for each one that
+/// takes more than one name (`Host *.azml` of the user's own leaves the block nothing).
+fn yielding(layout: &Layout, suffix: &Suffix) -> Result<(Vec<String>, Vec<String>), ConfigError> {
+    let mut patterns: Vec<String> = Vec::new();
+    let mut notes = Vec::new();
+    for host in user_hosts(layout)? {
+        for pattern in host.claim.positive_patterns().into_iter().filter(|p| suffix.claims(p)) {
+            if !writable_pattern(pattern) {
+                notes.push(format!("{host}, which the wildcard host cannot name; rename it or use another --wildcard"));
+            } else if !patterns.iter().any(|p| p.eq_ignore_ascii_case(pattern)) {
+                if pattern.contains(['*', '?']) {
+                    notes.push(format!("{host}: names matching {pattern} go to that entry, not to the wildcard host"));
+                }
+                patterns.push(pattern.to_owned());
+            }
+        }
+    }
+    Ok((patterns, notes))
+}
+
 /// Where our Include stands in the user's config.
 pub(crate) fn include_state(layout: &Layout) -> Result<IncludeState, ConfigError> {
     let target = layout.user_config_target()?;
@@ -259,13 +285,18 @@ pub(crate) fn update_hosts(
     launcher: &Launcher,
     ensure_include: bool,
     dry_run: bool,
-    change: impl FnOnce(&mut Vec<HostEntry>) -> Result<Vec<String>, ConfigError>,
+    change: impl FnOnce(&mut HostsFile) -> Result<Vec<String>, ConfigError>,
 ) -> Result<Report, ConfigError> {
     locked(layout, || {
         let before = read_optional(&layout.include_file)?;
-        let mut entries = read_entries(layout)?;
-        let notes = change(&mut entries)?;
-        let rendered = hosts::render(&entries, launcher).into_bytes();
+        let mut file = read_file(layout)?;
+        let mut notes = change(&mut file)?;
+        if let WildcardState::On(wildcard) = &mut file.wildcard {
+            let (yields_to, yield_notes) = yielding(layout, &wildcard.suffix)?;
+            wildcard.yields_to = yields_to;
+            notes.extend(yield_notes);
+        }
+        let rendered = hosts::render(&file, launcher).into_bytes();
         let hosts_edit = Edit { path: layout.include_file.clone(), before, after: Some(rendered) };
 
         let target = layout.user_config_target()?;
@@ -425,9 +456,9 @@ mod tests {
     }
 
     fn add(l: &Layout, alias: &str) -> Report {
-        update_hosts(l, &launcher(), true, false, |entries| {
-            entries.retain(|e| e.alias != alias);
-            entries.push(entry(alias));
+        update_hosts(l, &launcher(), true, false, |file| {
+            file.entries.retain(|e| e.alias != alias);
+            file.entries.push(entry(alias));
             Ok(vec![])
         })
         .unwrap()
@@ -503,7 +534,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let l = layout(home.path());
         let report = update_hosts(&l, &launcher(), true, true, |entries| {
-            entries.push(entry("ci1"));
+            entries.entries.push(entry("ci1"));
             Ok(vec![])
         })
         .unwrap();

@@ -300,12 +300,13 @@ fn discovery_keeps_added_hosts_and_remembers_settings() {
     assert!(azml(&env, &["add", "pinned", &compute_id_in(SUB, "rg", "ws", "elsewhere")]).status.success());
     let out = azml(&env, &["config", "--identity-file", &key]);
     assert!(out.status.success(), "{}", out.stderr);
-    // A second run without --identity-file keeps the key from the first; the added host survives both.
+    // A second run without --identity-file keeps the key from the first (for the wildcard host too); the added
+    // host survives both.
     let out = azml(&env, &["config"]);
     assert!(out.status.success(), "{}", out.stderr);
     let hosts = std::fs::read_to_string(include_path(&env)).unwrap();
     assert!(hosts.contains("Host pinned\n"), "{hosts}");
-    assert_eq!(hosts.matches(&format!("IdentityFile {key}\n")).count(), 3, "{hosts}");
+    assert_eq!(hosts.matches(&format!("IdentityFile {key}\n")).count(), 4, "{hosts}");
     // An instance that disappeared from Azure disappears from the file.
     env.arm.put_compute(&compute_id("ci4"), theirs(&compute_id("ci4")));
     assert!(azml(&env, &["config"]).status.success());

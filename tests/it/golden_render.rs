@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use azml_ssh::sshconf::hosts::{Flavor, HostEntry, Launcher, Source, render};
+use azml_ssh::sshconf::hosts::{Flavor, HostEntry, HostsFile, Launcher, Source, render};
+use azml_ssh::sshconf::wildcard::{Wildcard, WildcardState};
 
 fn entries() -> Vec<HostEntry> {
     let id = |rg: &str, name: &str| {
@@ -41,7 +42,16 @@ fn entries() -> Vec<HostEntry> {
 }
 
 fn check(golden: &str, program: &Path, flavor: Flavor) {
-    let rendered = render(&entries(), &Launcher::new(program, flavor).unwrap());
+    // The wildcard block as `config --identity-file` leaves it, yielding to a host of the user's own.
+    let wildcard = Wildcard {
+        suffix: "azml".parse().unwrap(),
+        user: "azureuser".into(),
+        identity_file: Some(PathBuf::from("/home/me/.ssh/id_azmlcitest_rsa")),
+        options: vec![],
+        yields_to: vec!["build.azml".into()],
+    };
+    let file = HostsFile { entries: entries(), wildcard: WildcardState::On(wildcard) };
+    let rendered = render(&file, &Launcher::new(program, flavor).unwrap());
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(golden);
     if std::env::var_os("AZML_SSH_BLESS").is_some() {
         std::fs::write(&path, &rendered).unwrap();

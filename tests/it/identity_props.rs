@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use azml_ssh::sshconf::hosts::{Flavor, HostEntry, Launcher, Source, check_path_text, render};
+use azml_ssh::sshconf::hosts::{Flavor, HostEntry, HostsFile, Launcher, Source, check_path_text, render};
 use proptest::prelude::*;
 
 /// Paths built from the characters that trouble ssh_config: quotes, backslashes, `#`, `%`, spaces, tabs and a
@@ -23,7 +23,8 @@ fn awkward_path() -> impl Strategy<Value = String> {
 fn parsed_identity_file(dir: &Path, entry: &HostEntry) -> String {
     let launcher = Launcher::new(Path::new("/usr/bin/azml-ssh"), Flavor::Posix).unwrap();
     let config = dir.join("config");
-    std::fs::write(&config, render(std::slice::from_ref(entry), &launcher)).unwrap();
+    std::fs::write(&config, render(&HostsFile { entries: vec![entry.clone()], ..HostsFile::default() }, &launcher))
+        .unwrap();
     let out = std::process::Command::new("ssh").arg("-G").arg("-F").arg(&config).arg(&entry.alias).output().unwrap();
     assert!(out.status.success(), "ssh -G rejected the file: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();

@@ -56,6 +56,9 @@ mod ssh_end_to_end;
 mod stream;
 // Instances without public SSH, through the mock Azure ML WebSocket gateway: the tunnel end to end.
 mod tunnel;
+// The wildcard host `Host *.azml`: instances by name without re-running `config`, the name index, one search per
+// burst, ambiguous and unknown names, the user's own hosts under the suffix, renaming and turning it off.
+mod wildcard;
 // The Windows build under Wine (ignored here; contrib/test.sh runs them): files in a Windows profile, connections
 // through the `.exe`. A Windows-only behaviour's test goes here; a platform-neutral one goes with its subject.
 mod wine;

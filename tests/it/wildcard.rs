@@ -1,0 +1,218 @@
+//! The wildcard host `Host *.azml`: instances reached by name (`ssh ci7.azml`, `ssh ci7.ws-two.azml`) whether or
+//! not `azml-ssh config` wrote a block for them — the name index, the targeted search on a miss (one per burst),
+//! ambiguous and unknown names, the user's own hosts under the suffix, and turning it off or renaming it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::common::mock_arm::compute_instance;
+use crate::common::sshd::{Sshd, current_user};
+use crate::common::{BIN, Outcome, SUB, TestEnv, compute_id, compute_id_in, run};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The workspace lists of the subscription: the first step of every search (and of `config`).
+fn workspace_lists(env: &TestEnv) -> usize {
+    let path = format!("/subscriptions/{SUB}/providers/Microsoft.MachineLearningServices/workspaces");
+    env.arm.count_method("GET", &path)
+}
+
+struct Wild {
+    env: TestEnv,
+    _sshd: Sshd,
+    port: u16,
+    config: PathBuf,
+}
+
+impl Wild {
+    /// `ci1` (workspace ws-test) and `ci3` (ws-two), both running on the throwaway sshd; a user config with
+    /// host-key checking on and a host of the user's own under the suffix, `special.azml`; then `config`.
+    fn configured() -> Wild {
+        let env = TestEnv::new();
+        let sshd = env.start_sshd();
+        let port = sshd.port();
+        env.arm.set_subscriptions(&[(SUB, "Enabled")]);
+        let wild = Wild { config: env.path("home/.ssh/config"), env, _sshd: sshd, port };
+        wild.put("ci1", "ws-test");
+        wild.put("ci3", "ws-two");
+        std::fs::create_dir_all(wild.env.path("home/.ssh")).unwrap();
+        std::fs::write(
+            &wild.config,
+            format!(
+                "UserKnownHostsFile {}\nGlobalKnownHostsFile /dev/null\nStrictHostKeyChecking yes\nBatchMode yes\n\
+                 LogLevel ERROR\n\nHost special.azml\n    ProxyCommand /bin/echo the-users-own\n",
+                wild.env.known_hosts.display()
+            ),
+        )
+        .unwrap();
+        let key = wild.env.user_key.display().to_string();
+        let out = wild.azml(&["config", "--identity-file", &key, "--user", &current_user()]);
+        assert!(out.status.success(), "{}", out.stderr);
+        wild
+    }
+
+    fn put(&self, name: &str, workspace: &str) -> String {
+        let id = compute_id_in(SUB, "rg-test", workspace, name);
+        self.env.arm.put_compute(&id, compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(self.port)));
+        id
+    }
+
+    fn azml(&self, args: &[&str]) -> Outcome {
+        run(self.env.command(BIN).args(args), None, LIMIT)
+    }
+
+    /// known_hosts names the sshd's key under these host names, as ssh records it for the wildcard host.
+    fn know(&self, names: &[&str]) {
+        let key = Sshd::host_public_key(&self.env.sshd_dir());
+        std::fs::write(&self.env.known_hosts, names.iter().map(|n| format!("{n} {key}\n")).collect::<String>())
+            .unwrap();
+    }
+
+    fn echo(&self, host: &str) -> Outcome {
+        run(&mut self.env.ssh(&self.config, host, &["echo", "ok"]), None, LIMIT)
+    }
+
+    fn hosts_file(&self) -> String {
+        std::fs::read_to_string(self.env.path("home/.ssh/azml-ssh/config")).unwrap()
+    }
+}
+
+#[test]
+fn an_instance_created_after_config_is_reached_by_name() {
+    let wild = Wild::configured();
+    let hosts = wild.hosts_file();
+    assert!(hosts.contains("\nHost ci1\n") && hosts.contains("\nHost ci3\n"), "per-instance hosts stay:\n{hosts}");
+    assert!(hosts.contains("\nHost *.azml !special.azml\n"), "{hosts}");
+
+    let ci7 = wild.put("ci7", "ws-test");
+    wild.know(&["ci7.azml", "ci3.ws-two.azml", "ci1.azml"]);
+    let searches_before = workspace_lists(&wild.env);
+    let out = wild.echo("ci7.azml");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "ok\n");
+    assert_eq!(workspace_lists(&wild.env), searches_before + 1, "one targeted search");
+    assert_eq!(wild.env.arm.count_method("GET", &compute_id_in(SUB, "rg-test", "ws-two", "ci7")), 1);
+    assert_eq!(wild.env.arm.count_method("GET", &ci7), 2, "the search's GET, then the lookup's");
+
+    // A name the index knows, qualified by its workspace, needs no search.
+    let out = wild.echo("ci3.ws-two.azml");
+    assert!(out.status.success(), "{}", out.stderr);
+    let out = wild.echo("CI1.azml");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(workspace_lists(&wild.env), searches_before + 1, "known names are not searched for");
+
+    // Host-key checking is on and keyed by the name typed: a name known_hosts does not list is refused.
+    wild.put("ci8", "ws-test");
+    let out = wild.echo("ci8.azml");
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("Host key verification failed"), "{}", out.stderr);
+}
+
+#[test]
+fn the_users_own_host_under_the_suffix_is_never_taken_over() {
+    let wild = Wild::configured();
+    let mut g = wild.env.command("ssh");
+    g.arg("-F").arg(&wild.config).args(["-G", "special.azml"]);
+    let out = run(&mut g, None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout_text().contains("\nproxycommand /bin/echo the-users-own\n"), "{}", out.stdout_text());
+
+    // A host the user adds later is yielded to on the next write, whichever command makes it.
+    let mut text = std::fs::read_to_string(&wild.config).unwrap();
+    text.push_str("\nHost gpu-*.azml\n    User me\n");
+    std::fs::write(&wild.config, text).unwrap();
+    let out = wild.azml(&["add", "extra", &compute_id("ci1")]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("names matching gpu-*.azml go to that entry"), "{}", out.stderr);
+    assert!(wild.hosts_file().contains("\nHost *.azml !special.azml !gpu-*.azml\n"), "{}", wild.hosts_file());
+}
+
+#[test]
+fn a_cold_burst_to_a_new_name_makes_one_search() {
+    let wild = Wild::configured();
+    let ci7 = wild.put("ci7", "ws-test");
+    wild.know(&["ci7.azml"]);
+    let searches_before = workspace_lists(&wild.env);
+    let az_before = wild.env.az_calls();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let mut cmd = wild.env.ssh(&wild.config, "ci7.azml", &["echo", &format!("n{i}")]);
+            std::thread::spawn(move || (i, run(&mut cmd, None, LIMIT)))
+        })
+        .collect();
+    for handle in handles {
+        let (i, out) = handle.join().unwrap();
+        assert!(out.status.success(), "connection {i}: {}", out.stderr);
+        assert_eq!(out.stdout_text(), format!("n{i}\n"));
+    }
+    assert_eq!(workspace_lists(&wild.env), searches_before + 1, "one search for the burst");
+    assert_eq!(wild.env.arm.count_method("GET", &ci7), 2, "one search GET and one lookup for the burst");
+    assert!(wild.env.az_calls() <= az_before + 1, "at most one token for the burst");
+}
+
+#[test]
+fn ambiguous_and_unknown_names_fail_with_what_to_do() {
+    let wild = Wild::configured();
+    wild.put("ci5", "ws-test");
+    wild.put("ci5", "ws-two");
+    wild.know(&["ci5.ws-two.azml"]);
+
+    let out = wild.echo("ci5.azml");
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains(
+            "ci5.azml could be any of 2 compute instances; connect to one of: ci5.ws-test.azml, ci5.ws-two.azml"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = wild.echo("ci5.ws-two.azml");
+    assert!(out.status.success(), "{}", out.stderr);
+
+    let out = wild.echo("nosuch.azml");
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains(
+            "azml-ssh: there is no compute instance nosuch in 2 workspaces of 1 subscription (every subscription you can see"
+        ),
+        "{}",
+        out.stderr
+    );
+    // The answer is kept for a while: asking again costs Azure nothing.
+    let requests = wild.env.arm.request_count();
+    let out = wild.echo("nosuch.azml");
+    assert!(out.stderr.contains("there is no compute instance nosuch"), "{}", out.stderr);
+    assert_eq!(wild.env.arm.request_count(), requests);
+
+    let out = wild.echo("no_such.azml");
+    assert!(out.stderr.contains("\"no_such.azml\" does not name a compute instance"), "{}", out.stderr);
+}
+
+#[test]
+fn the_wildcard_host_can_be_renamed_and_turned_off_for_good() {
+    let wild = Wild::configured();
+    let out = wild.azml(&["config", "--wildcard", "ML.dev"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let hosts = wild.hosts_file();
+    assert!(hosts.contains("\nHost *.ml.dev\n") && !hosts.contains("*.azml"), "{hosts}");
+    assert!(hosts.contains(" proxy --fdpass --wildcard ml.dev %n\n"), "{hosts}");
+    assert!(hosts.contains(&format!("IdentityFile {}\n", wild.env.user_key.display())), "the key is remembered");
+
+    wild.know(&["ci1.ml.dev"]);
+    let out = wild.echo("ci1.ml.dev");
+    assert!(out.status.success(), "{}", out.stderr);
+
+    for args in [&["config", "--no-wildcard"][..], &["config"], &["add", "extra", &compute_id("ci1")]] {
+        let out = wild.azml(args);
+        assert!(out.status.success(), "{args:?}: {}", out.stderr);
+        let hosts = wild.hosts_file();
+        assert!(!hosts.contains("\nHost *") && hosts.contains("The wildcard host is off"), "{args:?}:\n{hosts}");
+    }
+    let out = wild.azml(&["config", "--wildcard", "azml"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(wild.hosts_file().contains("\nHost *.azml !special.azml\n"));
+
+    let out = wild.azml(&["config", "--wildcard", "a_b"]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("wildcard suffix"), "{}", out.stderr);
+}
