@@ -84,4 +84,6 @@ fn the_readme_example_is_what_is_written() {
     let indented: String = block.lines().map(|l| format!("   {l}\n")).collect();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(readme.contains(&format!("   ```\n{indented}   ```\n")), "README's example differs from:\n{indented}");
+    let wildcard = golden.split("\n\n").find(|b| b.starts_with("Host *.azml")).expect("the wildcard block");
+    assert!(readme.contains(&format!("```\n{wildcard}```\n")), "README's wildcard example differs from:\n{wildcard}");
 }

@@ -252,6 +252,26 @@ fn a_cold_burst_shares_one_lookup_and_a_stopped_instance_starts_once() {
 
 #[test]
 #[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn a_cold_burst_by_name_makes_one_search_through_the_exe() {
+    let (wine, env) = setup();
+    let sshd = env.start_sshd();
+    env.arm.set_subscriptions(&[(crate::common::SUB, "Enabled")]);
+    env.put_running("ci7", sshd.port());
+    // The wildcard host's ProxyCommand (`proxy --wildcard azml %n`) with no name index: the name is searched for.
+    let config = wine.ssh_config(&env, "ci7.azml", "%n", "--wildcard azml ");
+
+    env.concurrent_echoes(&config, "ci7.azml", 4, LIMIT);
+    let lists = format!("/subscriptions/{}/providers/Microsoft.MachineLearningServices/workspaces", crate::common::SUB);
+    assert_eq!(env.arm.count_method("GET", &lists), 1, "one search for the burst");
+    assert_eq!(env.arm.count_method("GET", &compute_id("ci7")), 2, "the search's GET, then one lookup");
+    let requests = env.arm.request_count();
+    let out = run(&mut env.ssh(&config, "ci7.azml", &["echo", "warm"]), None, LIMIT);
+    assert_eq!(out.stdout_text(), "warm\n", "{}", out.stderr);
+    assert_eq!(env.arm.request_count(), requests, "a known name and a cached endpoint cost Azure nothing");
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
 fn progress_of_an_automatic_start_reaches_sshs_stderr() {
     let (wine, env) = setup();
     let sshd = env.start_sshd();
