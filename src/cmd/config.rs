@@ -14,7 +14,7 @@ use crate::sshconf::include::IncludeState;
 use crate::sshconf::merge::{self, Candidate, HostSettings, Searched, Settings, Skip};
 use crate::sshconf::program;
 use crate::sshconf::store::{self, ConfigError, Layout, Report};
-use crate::sshconf::wildcard::WildcardChoice;
+use crate::sshconf::wildcard::{WildcardChoice, WildcardState};
 
 /// Options shared by the commands that write.
 #[derive(Clone, Debug, Default)]
@@ -128,7 +128,8 @@ pub fn remove(alias: &str, options: &WriteOptions, console: &mut Console) -> Res
 /// `azml-ssh list`: the configured hosts, and whether the user's config includes them for every host.
 pub fn list(ssh_config: Option<PathBuf>, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(ssh_config.as_deref())?;
-    let entries = store::read_entries(&layout)?;
+    let file = store::read_file(&layout)?;
+    let entries = file.entries;
     if entries.is_empty() {
         return console.say("No hosts configured yet: run `azml-ssh config` or `azml-ssh add <alias> <resource-id>`.");
     }
@@ -148,6 +149,11 @@ pub fn list(ssh_config: Option<PathBuf>, console: &mut Console) -> Result<(), Er
     for row in &rows {
         let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
         console.say(line.join("  ").trim_end())?;
+    }
+    if let WildcardState::On(w) = file.wildcard {
+        let s = w.suffix.as_str();
+        console
+            .note(format_args!("any other instance by name: ssh NAME.{s} or NAME.WORKSPACE.{s} (the wildcard host)"));
     }
     match store::include_state(&layout) {
         Ok(IncludeState::Effective { .. }) => {}
@@ -247,11 +253,15 @@ pub fn config(
     let searched = Searched::by(&discovery, &filter);
     let aliases: Vec<String> = found.iter().map(|e| e.alias.clone()).collect();
     let mut known: Vec<ComputeId> = discovery.found.iter().map(|f| f.id.clone()).collect();
+    let mut wildcard = None;
     let report = store::update_hosts(&layout, &program, true, options.dry_run, |file| {
         let skips = merge::merge(&mut file.entries, found, &searched, &checked);
         notes.extend(skips.iter().map(ToString::to_string));
         file.wildcard = checked.wildcard(&d.wildcard, &file.wildcard, &file.entries);
         known.extend(file.entries.iter().map(|e| e.id.clone()));
+        if let WildcardState::On(w) = &file.wildcard {
+            wildcard = Some(w.suffix.clone());
+        }
         Ok(notes)
     })?;
     // What the wildcard host's proxy looks names up in before it searches: this run's scope and everything known.
@@ -261,6 +271,10 @@ pub fn config(
     show(&report, options.dry_run, console)?;
     if !options.dry_run && !aliases.is_empty() {
         console.say(format_args!("Hosts: {}", aliases.join(", ")))?;
+    }
+    if let (false, Some(suffix)) = (options.dry_run, wildcard) {
+        let s = suffix.as_str();
+        console.say(format_args!("Any instance by name: ssh NAME.{s} or NAME.WORKSPACE.{s}"))?;
     }
     match discovery.failed.len() {
         0 => Ok(()),

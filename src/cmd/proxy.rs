@@ -8,7 +8,7 @@ use crate::cmd::progress::Renderer;
 use crate::cmd::{Error, UsageError, block_on};
 use crate::connect::names::NameQuery;
 use crate::connect::proxy::{self, Event, ProxyError, ProxyOptions, SshSide};
-use crate::sshconf::store::{self, Layout};
+use crate::sshconf::store::{self, ConfigError, Layout};
 use crate::sshconf::wildcard::Suffix;
 use crate::transport::stdio;
 use crate::transport::tunnel::{AllowedGateway, Gateway};
@@ -61,9 +61,13 @@ pub fn run(role: &Role, options: &ProxyOptions, err: &mut dyn Write, err_is_term
         }
         Role::ByName { host, suffix } => {
             let query = NameQuery::parse(host, suffix.as_str()).map_err(ProxyError::from)?;
+            let layout = Layout::new(None).ok();
+            if let Some(found) = layout.as_ref().and_then(|l| store::users_host_under(l, suffix, host).ok().flatten()) {
+                return Err(ConfigError::WildcardShadows { host: host.clone(), found }.into());
+            }
             // The configured hosts count as known names too; a file that cannot be read only means fewer of them.
-            let known: Vec<ComputeId> = Layout::new(None)
-                .and_then(|layout| store::read_entries(&layout))
+            let known: Vec<ComputeId> = layout
+                .and_then(|layout| store::read_entries(&layout).ok())
                 .map(|entries| entries.into_iter().map(|e| e.id).collect())
                 .unwrap_or_default();
             with_ssh_side(host, err, err_is_terminal, |ssh| block_on(proxy::run_by_name(&query, &known, options, ssh)))

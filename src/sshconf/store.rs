@@ -37,6 +37,10 @@ pub(crate) enum ConfigError {
     NoSuchHost { alias: String, file: String },
     #[error("{text:?} is neither a resource ID nor a host in {file} (see `azml-ssh list`)")]
     UnknownTarget { text: String, file: String },
+    #[error(
+        "{found}, but azml-ssh's wildcard host was written before it and took {host}; run `azml-ssh config` so that your entry applies"
+    )]
+    WildcardShadows { host: String, found: UserHost },
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + use<> {
@@ -269,6 +273,14 @@ fn yielding(layout: &Layout, suffix: &Suffix) -> Result<(Vec<String>, Vec<String
         }
     }
     Ok((patterns, notes))
+}
+
+/// The user's own host under `suffix` that covers `host`, if there is one. The wildcard block yields to such
+/// hosts, but only from its next write: one the user added since is shadowed until then.
+pub(crate) fn users_host_under(layout: &Layout, suffix: &Suffix, host: &str) -> Result<Option<UserHost>, ConfigError> {
+    Ok(user_hosts(layout)?
+        .into_iter()
+        .find(|h| h.covers(host) && h.claim.positive_patterns().into_iter().any(|p| suffix.claims(p))))
 }
 
 /// Where our Include stands in the user's config.

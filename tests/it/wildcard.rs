@@ -48,6 +48,7 @@ impl Wild {
         let key = wild.env.user_key.display().to_string();
         let out = wild.azml(&["config", "--identity-file", &key, "--user", &current_user()]);
         assert!(out.status.success(), "{}", out.stderr);
+        assert!(out.stdout_text().contains("Any instance by name: ssh NAME.azml or NAME.WORKSPACE.azml\n"));
         wild
     }
 
@@ -121,6 +122,15 @@ fn the_users_own_host_under_the_suffix_is_never_taken_over() {
     let mut text = std::fs::read_to_string(&wild.config).unwrap();
     text.push_str("\nHost gpu-*.azml\n    User me\n");
     std::fs::write(&wild.config, text).unwrap();
+    wild.put("gpu-1", "ws-test");
+    wild.know(&["gpu-1.azml"]);
+    let out = wild.echo("gpu-1.azml");
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("has `Host gpu-*.azml`, but azml-ssh's wildcard host was written before it and took gpu-1.azml; run `azml-ssh config`"),
+        "{}",
+        out.stderr
+    );
     let out = wild.azml(&["add", "extra", &compute_id("ci1")]);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stderr.contains("names matching gpu-*.azml go to that entry"), "{}", out.stderr);
@@ -198,6 +208,8 @@ fn the_wildcard_host_can_be_renamed_and_turned_off_for_good() {
     assert!(hosts.contains(" proxy --fdpass --wildcard ml.dev %n\n"), "{hosts}");
     assert!(hosts.contains(&format!("IdentityFile {}\n", wild.env.user_key.display())), "the key is remembered");
 
+    let out = wild.azml(&["list"]);
+    assert!(out.stderr.contains("any other instance by name: ssh NAME.ml.dev"), "{}", out.stderr);
     wild.know(&["ci1.ml.dev"]);
     let out = wild.echo("ci1.ml.dev");
     assert!(out.status.success(), "{}", out.stderr);
@@ -207,6 +219,7 @@ fn the_wildcard_host_can_be_renamed_and_turned_off_for_good() {
         assert!(out.status.success(), "{args:?}: {}", out.stderr);
         let hosts = wild.hosts_file();
         assert!(!hosts.contains("\nHost *") && hosts.contains("The wildcard host is off"), "{args:?}:\n{hosts}");
+        assert!(!out.stdout_text().contains("Any instance by name"), "{args:?}: {}", out.stdout_text());
     }
     let out = wild.azml(&["config", "--wildcard", "azml"]);
     assert!(out.status.success(), "{}", out.stderr);
