@@ -10,6 +10,7 @@ pub mod doctor;
 pub(crate) mod progress;
 pub mod proxy;
 pub mod status;
+pub(crate) mod target;
 pub mod work;
 
 use crate::azure::arm::ArmError;
@@ -101,6 +102,8 @@ pub(crate) enum Kind {
     Proxy(#[from] ProxyError),
     #[error(transparent)]
     Resolve(#[from] crate::connect::resolve::ResolveError),
+    #[error(transparent)]
+    Name(#[from] crate::connect::names::NameError),
     #[error(transparent)]
     Work(#[from] crate::connect::work::WorkError),
     #[error(transparent)]

@@ -11,7 +11,7 @@ use crate::azure::compute::{ComputeResource, ComputeState};
 use crate::azure::lifecycle::{self, StartOptions, StartOutcome};
 use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::progress::Renderer;
-use crate::cmd::{Console, Error, Kind, UsageError, block_on, block_on_within};
+use crate::cmd::{Console, Error, Kind, UsageError, block_on, block_on_within, target};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint;
 use crate::sshconf::store::{self, Layout, Target};
@@ -21,9 +21,9 @@ use crate::util::dirs;
 /// How many instances `status` looks up at once.
 const LOOKUPS_AT_ONCE: usize = 8;
 
-/// `ALIAS|RESOURCE_ID`, looked up in azml-ssh's include file.
-fn target(text: &str) -> Result<Target, Error> {
-    Ok(store::find_target(&Layout::new(None)?, text)?)
+/// `ALIAS|RESOURCE_ID|NAME.SUFFIX`, looked up in azml-ssh's include file (see [`target::target`]).
+fn find(text: &str, azure: &AzureOptions) -> Result<Target, Error> {
+    target::target(&Layout::new(None)?, text, azure)
 }
 
 #[derive(Debug, Serialize)]
@@ -129,7 +129,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>) ->
 /// `azml-ssh status [TARGET]`.
 pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, console: &mut Console) -> Result<(), Error> {
     let targets = match target_text {
-        Some(text) => vec![target(text)?],
+        Some(text) => vec![find(text, azure)?],
         None => store::all_targets(&Layout::new(None)?)?,
     };
     if targets.is_empty() {
@@ -200,7 +200,7 @@ pub fn start(
     wait: Option<Duration>,
     console: &mut Console,
 ) -> Result<(), Error> {
-    let Target { id, .. } = target(target_text)?;
+    let Target { id, .. } = find(target_text, azure)?;
     let wait = wait.map(|duration| Limit { duration, budget: Budget::Wait });
     let options = StartOptions {
         allow_start: true,
@@ -239,7 +239,7 @@ pub fn stop(
     wait: Option<Duration>,
     console: &mut Console,
 ) -> Result<(), Error> {
-    let Target { id, .. } = target(target_text)?;
+    let Target { id, .. } = find(target_text, azure)?;
     let session = Session::new(azure, azure.deadline())?;
     let cache = EndpointCache::open_default();
     let tenant = cache.as_ref().and_then(|c| c.tenant(&id));

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::azure::lifecycle::{Progress, StartOptions};
 use crate::azure::session::AzureOptions;
 use crate::cmd::progress::Renderer;
-use crate::cmd::{Console, Error, block_on};
+use crate::cmd::{Console, Error, block_on, target};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::Transport;
 use crate::connect::resolve;
@@ -19,7 +19,7 @@ use crate::connect::work::{
     Flavor, PortSpec, Server, WorkError, forward_pairs, local_port, local_url, parse_servers, pick, remote_path,
 };
 use crate::sshconf::hosts::HostEntry;
-use crate::sshconf::store::{self, Layout};
+use crate::sshconf::store::Layout;
 use crate::util::deadline::{Budget, Limit, TimedOut};
 use crate::util::dirs;
 use crate::util::interrupt::Interrupts;
@@ -74,7 +74,7 @@ fn editor_command(options: &CodeOptions, user: &str) -> Vec<String> {
 /// `azml-ssh code ALIAS [REMOTE_PATH]`.
 pub fn code(options: &CodeOptions, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(options.ssh_config.as_deref())?;
-    let entry = store::find_host(&layout, &options.alias)?;
+    let entry = target::host(&layout, &options.alias, azure)?;
     let command = editor_command(options, &entry.user);
     if options.dry_run {
         let quoted: Vec<String> = command.iter().map(|a| shell_quote(a)).collect();
@@ -175,7 +175,7 @@ fn read_bounded(mut child: std::process::Child) -> Result<(std::process::ExitSta
 /// port whose URL is Jupyter's own.
 pub fn jupyter(options: &JupyterOptions, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(options.ssh_config.as_deref())?;
-    let entry = store::find_host(&layout, &options.alias)?;
+    let entry = target::host(&layout, &options.alias, azure)?;
     ensure_running(&entry, azure, options.start_wait, console)?;
 
     let (server, flavor) = match pick(list_servers(options, "server")?) {
@@ -225,7 +225,7 @@ pub struct ForwardOptions {
 /// URL line per port on stdout.
 pub fn forward(options: &ForwardOptions, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(options.ssh_config.as_deref())?;
-    let entry = store::find_host(&layout, &options.alias)?;
+    let entry = target::host(&layout, &options.alias, azure)?;
     // Local ports are chosen before the instance is started, so a busy one is told at once.
     let pairs = forward_pairs(&options.ports)?;
     ensure_running(&entry, azure, options.start_wait, console)?;

@@ -102,6 +102,20 @@ fn an_instance_created_after_config_is_reached_by_name() {
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(workspace_lists(&wild.env), searches_before + 1, "known names are not searched for");
 
+    // The commands that take an ALIAS take a name too, found the same way.
+    let out = wild.azml(&["status", "ci7.azml", "--json"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stdout_text().contains(&ci7), "{}", out.stdout_text());
+    let out = wild.azml(&["code", "ci7.azml", "--dry-run"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let user = current_user();
+    let home = if user == "root" { "/root".to_owned() } else { format!("/home/{user}") };
+    let uri = format!("vscode-remote://ssh-remote+ci7.azml{home}");
+    assert!(out.stdout_text().contains(&uri), "{}", out.stdout_text());
+    let out = wild.azml(&["start", "nosuch.azml"]);
+    assert!(out.stderr.contains("there is no compute instance nosuch in 2 workspaces"), "{}", out.stderr);
+    assert_eq!(workspace_lists(&wild.env), searches_before + 2, "ci7 was known; nosuch was searched for");
+
     // Host-key checking is on and keyed by the name typed: a name known_hosts does not list is refused.
     wild.put("ci8", "ws-test");
     let out = wild.echo("ci8.azml");
