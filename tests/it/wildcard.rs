@@ -239,6 +239,12 @@ fn the_wildcard_host_can_be_renamed_and_turned_off_for_good() {
     assert!(out.status.success(), "{}", out.stderr);
     assert!(wild.hosts_file().contains("\nHost *.azml !special.azml\n"));
 
+    let index = wild.env.cache_dir().join("azml-ssh/names/index.json");
+    assert!(std::fs::read_to_string(&index).unwrap().contains(&compute_id("ci1")), "config leaves the name index");
+    let out = wild.azml(&["config", "--remove"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(!index.exists(), "and --remove takes it away");
+
     let out = wild.azml(&["config", "--wildcard", "a_b"]);
     assert!(!out.status.success());
     assert!(out.stderr.contains("wildcard suffix"), "{}", out.stderr);
