@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# What the wildcard host costs a warm connection: `ssh bench.azml true` (the name found in the name index `config`
+# leaves, then the cached endpoint) against `ssh azml-fdpass true` (the per-instance block, resource ID in the
+# ProxyCommand) and ProxyCommand nc, in one run, alternating rounds so that load changes hit all alike.
+#
+#   contrib/bench/wildcard.sh [ROUNDS]        (default 5 rounds of 20 connections each)
+#
+# Needs: a Rust toolchain, OpenSSH client and server, hyperfine, python3. Everything runs on 127.0.0.1; nothing
+# here talks to Azure (the endpoint and the index are planted in a private cache). Not part of the test suite.
+set -euo pipefail
+umask 077
+ROUNDS=${1:-5}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=contrib/lib.sh
+. "$ROOT/contrib/lib.sh"
+require hyperfine python3 /usr/sbin/sshd ssh ssh-keygen
+build_release
+make_work
+export XDG_CACHE_HOME="$WORK/cache" HOME="$WORK/home"
+mkdir -p "$HOME"
+ID=/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/bench/providers/Microsoft.MachineLearningServices/workspaces/bench/computes/bench
+SSH_PORT=$(free_port)
+start_sshd "$SSH_PORT"
+direct_entry "$ID" "$SSH_PORT"
+# The name index as `azml-ssh config` leaves it: the scope it searched and the instances it knows.
+mkdir -p "$XDG_CACHE_HOME/azml-ssh/names"
+printf '{"subscriptions":[],"resource_group":null,"workspace":null,"instances":["%s"]}\n' "$ID" \
+    > "$XDG_CACHE_HOME/azml-ssh/names/index.json"
+{
+    ssh_client_config bench
+    cat <<CFG
+Host azml-fdpass
+    ProxyUseFdpass yes
+    ProxyCommand $BIN proxy --fdpass $ID
+Host *.azml
+    ProxyUseFdpass yes
+    ProxyCommand $BIN proxy --fdpass --wildcard azml %n
+Host nc
+    HostName 127.0.0.1
+    Port $SSH_PORT
+    ProxyCommand nc %h %p
+CFG
+} > "$WORK/ssh_config"
+for host in nc azml-fdpass bench.azml; do
+    ssh -F "$WORK/ssh_config" "$host" true || { echo "wildcard.sh: ssh $host failed" >&2; exit 1; }
+done
+
+for round in $(seq "$ROUNDS"); do
+    hyperfine -N --warmup 2 --runs 20 --export-json "$WORK/round$round.json" \
+        "ssh -F $WORK/ssh_config nc true" "ssh -F $WORK/ssh_config azml-fdpass true" \
+        "ssh -F $WORK/ssh_config bench.azml true" > /dev/null 2>&1
+done
+echo "### Warm \`ssh HOST true\`: the wildcard host against the per-instance block ($(date -u +%Y-%m-%d), $(nproc) cores, $ROUNDS rounds × 20)"
+echo
+python3 - "$WORK" "$ROUNDS" <<'PY'
+import json, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+means = {}
+for i in range(1, rounds + 1):
+    for r in json.load(open(f"{work}/round{i}.json"))["results"]:
+        means.setdefault(r["command"].split()[-2], []).append(r["mean"] * 1000)
+print("| route | median of round means, ms | vs per-instance block (median of per-round ratios) |")
+print("|---|---|---|")
+for route, values in means.items():
+    ratios = [v / b for v, b in zip(values, means["azml-fdpass"])]
+    print(f"| {route} | {statistics.median(values):.1f} | {statistics.median(ratios):.3f} |")
+PY
