@@ -35,6 +35,17 @@ pub(crate) struct LastOperation {
     pub time: Option<String>,
 }
 
+impl From<&crate::azure::compute::Operation> for LastOperation {
+    fn from(last: &crate::azure::compute::Operation) -> Self {
+        LastOperation {
+            name: last.name.clone(),
+            status: last.status.clone(),
+            trigger: last.trigger.as_ref().map(ToString::to_string),
+            time: last.time.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub(crate) struct AssignedTo {
     pub object_id: Option<String>,
@@ -143,12 +154,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>, no
         if stopped && last.is_stop() {
             status.stopped_by = last.trigger.as_ref().map(|t| t.words());
         }
-        status.last_operation = Some(LastOperation {
-            name: last.name.clone(),
-            status: last.status.clone(),
-            trigger: last.trigger.as_ref().map(ToString::to_string),
-            time: last.time.clone(),
-        });
+        status.last_operation = Some(LastOperation::from(last));
     }
     status.assigned_to = instance
         .assigned_user

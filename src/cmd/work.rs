@@ -385,4 +385,23 @@ mod tests {
         assert_eq!(shell_quote("/home/u/my files"), "'/home/u/my files'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
+
+    #[test]
+    fn only_an_enabled_stop_within_three_hours_is_worth_a_line() {
+        let stop = |expression: &str, status: &str| {
+            serde_json::json!({"action": "Stop", "status": status, "triggerType": "Cron",
+                "cron": {"expression": expression, "timeZone": "W. Europe Standard Time"}})
+        };
+        let schedules =
+            |list: Vec<serde_json::Value>| schedule::parse_all(Some(&serde_json::json!({ "computeStartStop": list })));
+        let now: jiff::Timestamp = "2026-12-02T14:50:00Z".parse().unwrap();
+        let soon = schedules(vec![stop("0 18 * * *", "Enabled"), stop("0 16 * * *", "Disabled")]);
+        assert_eq!(
+            stop_soon("ci1", &soon, now).as_deref(),
+            Some("ci1 will be stopped by its schedule at 18:00 (UTC+01:00, in 2 h 10 min)")
+        );
+        let later: jiff::Timestamp = "2026-12-02T13:59:00Z".parse().unwrap();
+        assert_eq!(stop_soon("ci1", &soon, later), None, "3 h 1 min away");
+        assert_eq!(stop_soon("ci1", &schedules(vec![stop("0 16 * * *", "Disabled")]), now), None);
+    }
 }

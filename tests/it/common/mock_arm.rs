@@ -630,7 +630,7 @@ fn iso_minutes(text: &str) -> Option<u64> {
             time = tail;
         }
     }
-    (time.is_empty() && rest != "" && rest != "T").then_some(minutes)
+    (time.is_empty() && !rest.is_empty() && rest != "T").then_some(minutes)
 }
 
 /// The items of a list operation at `path`, if it is one: subscriptions, workspaces (per subscription or per
