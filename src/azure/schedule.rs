@@ -90,6 +90,27 @@ struct Every {
     from: Date,
 }
 
+/// Why a schedule is not understood; its Display is the reason shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Unreadable {
+    #[error("{0}")]
+    Shape(&'static str),
+    #[error("time zone {0:?}")]
+    TimeZone(String),
+    #[error("start time {0:?}")]
+    StartTime(String),
+    #[error("cron {0:?}")]
+    Cron(String),
+    #[error("recurrence frequency {0:?}")]
+    Frequency(String),
+    #[error("week day {0:?}")]
+    WeekDay(String),
+    #[error("recurrence interval {0} without a start time")]
+    Interval(i64),
+    #[error("trigger type {0}")]
+    Trigger(String),
+}
+
 /// The next run of a schedule.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct NextRun {
@@ -163,17 +184,17 @@ fn parse_one(value: &serde_json::Value) -> Schedule {
     // The spec's default status is Enabled.
     let enabled = !wire.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("Disabled"));
     let parsed = match wire.trigger_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        Some("cron") => wire.cron.as_ref().ok_or("no cron object".to_owned()).and_then(cron_plan),
+        Some("cron") => wire.cron.as_ref().ok_or(Unreadable::Shape("no cron object")).and_then(cron_plan),
         Some("recurrence") => {
-            wire.recurrence.as_ref().ok_or("no recurrence object".to_owned()).and_then(recurrence_plan)
+            wire.recurrence.as_ref().ok_or(Unreadable::Shape("no recurrence object")).and_then(recurrence_plan)
         }
-        other => Err(format!("trigger type {}", other.unwrap_or("missing"))),
+        other => Err(Unreadable::Trigger(other.unwrap_or("missing").to_owned())),
     };
     match parsed {
         Ok((pattern, zone_name, zone, start, summary)) => {
             Schedule::Known(Plan { action, enabled, zone_name, zone, start, pattern, summary })
         }
-        Err(reason) => not_understood(reason),
+        Err(reason) => not_understood(reason.to_string()),
     }
 }
 
@@ -181,32 +202,32 @@ fn parse_one(value: &serde_json::Value) -> Schedule {
 type Parsed = (Pattern, String, &'static str, Option<DateTime>, String);
 
 /// The IANA zone for a Windows name; none given means UTC.
-fn zone_of(name: Option<&str>) -> Result<(String, &'static str), String> {
+fn zone_of(name: Option<&str>) -> Result<(String, &'static str), Unreadable> {
     let name = name.filter(|n| !n.trim().is_empty()).unwrap_or("UTC");
     if let Some(zone) = windows_zones::iana(name) {
         return Ok((name.to_owned(), zone));
     }
-    Err(format!("time zone {name:?}"))
+    Err(Unreadable::TimeZone(name.to_owned()))
 }
 
 /// `2021-04-23T01:30:00` (local to the schedule's zone, as the studio writes it); an offset or `Z` is honoured.
-fn start_of(text: Option<&str>, zone: &'static str) -> Result<Option<DateTime>, String> {
+fn start_of(text: Option<&str>, zone: &'static str) -> Result<Option<DateTime>, Unreadable> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(None) };
     if let Ok(local) = text.parse::<DateTime>() {
         return Ok(Some(local));
     }
-    let tz = TimeZone::get(zone).map_err(|e| e.to_string())?;
+    let tz = TimeZone::get(zone).map_err(|_| Unreadable::TimeZone(zone.to_owned()))?;
     match text.parse::<Timestamp>() {
         Ok(instant) => Ok(Some(instant.to_zoned(tz).datetime())),
-        Err(_) => Err(format!("start time {text:?}")),
+        Err(_) => Err(Unreadable::StartTime(text.to_owned())),
     }
 }
 
-fn cron_plan(cron: &WireCron) -> Result<Parsed, String> {
+fn cron_plan(cron: &WireCron) -> Result<Parsed, Unreadable> {
     let (zone_name, zone) = zone_of(cron.time_zone.as_deref())?;
     let start = start_of(cron.start_time.as_deref(), zone)?;
-    let expression = cron.expression.as_deref().ok_or("no cron expression")?;
-    let pattern = parse_cron(expression).ok_or_else(|| format!("cron {expression:?}"))?;
+    let expression = cron.expression.as_deref().ok_or(Unreadable::Shape("no cron expression"))?;
+    let pattern = parse_cron(expression).ok_or_else(|| Unreadable::Cron(expression.to_owned()))?;
     let summary = format!("cron {:?}", expression.trim());
     Ok((pattern, zone_name, zone, start, summary))
 }
@@ -256,41 +277,43 @@ fn cron_field(text: &str, low: u32, high: u32) -> Option<u64> {
     Some(bits)
 }
 
-fn recurrence_plan(recurrence: &WireRecurrence) -> Result<Parsed, String> {
+fn recurrence_plan(recurrence: &WireRecurrence) -> Result<Parsed, Unreadable> {
     let (zone_name, zone) = zone_of(recurrence.time_zone.as_deref())?;
     let start = start_of(recurrence.start_time.as_deref(), zone)?;
-    let at = recurrence.schedule.as_ref().ok_or("a recurrence without a schedule")?;
+    let at = recurrence.schedule.as_ref().ok_or(Unreadable::Shape("a recurrence without a schedule"))?;
     let bits = |values: &[i64], high: i64| -> Option<u64> {
         values.iter().try_fold(0u64, |b, &v| (0..=high).contains(&v).then(|| b | 1 << v))
     };
     let (minutes, hours) = match (bits(&at.minutes, 59), bits(&at.hours, 23)) {
         (Some(m), Some(h)) if m != 0 && h != 0 => (m, h as u32),
-        _ => return Err("recurrence hours or minutes".into()),
+        _ => return Err(Unreadable::Shape("recurrence hours or minutes")),
     };
     let frequency = recurrence.frequency.as_deref().unwrap_or_default().to_ascii_lowercase();
     let unit = match frequency.as_str() {
         "day" => Unit::Day,
         "week" => Unit::Week,
         "month" => Unit::Month,
-        _ => return Err(format!("recurrence frequency {frequency:?}")),
+        _ => return Err(Unreadable::Frequency(frequency)),
     };
     let weekdays = match (&at.week_days, unit) {
         (Some(days), Unit::Week) if !days.is_empty() => Some(weekday_bits(days)?),
-        (_, Unit::Week) => return Err("a weekly recurrence without week days".into()),
+        (_, Unit::Week) => return Err(Unreadable::Shape("a weekly recurrence without week days")),
         _ => None,
     };
     let month_days = match (&at.month_days, unit) {
-        (Some(days), Unit::Month) if !days.is_empty() => {
-            Some(days.iter().try_fold(0u32, |b, &d| (1..=31).contains(&d).then(|| b | 1 << d)).ok_or("month days")?)
-        }
-        (_, Unit::Month) => return Err("a monthly recurrence without month days".into()),
+        (Some(days), Unit::Month) if !days.is_empty() => Some(
+            days.iter()
+                .try_fold(0u32, |b, &d| (1..=31).contains(&d).then(|| b | 1 << d))
+                .ok_or(Unreadable::Shape("month days"))?,
+        ),
+        (_, Unit::Month) => return Err(Unreadable::Shape("a monthly recurrence without month days")),
         _ => None,
     };
     let n = recurrence.interval.unwrap_or(1);
     let every = match (n, start) {
         (1, _) => None,
         (n, Some(start)) if n > 1 => Some(Every { unit, n, from: start.date() }),
-        _ => return Err(format!("recurrence interval {n} without a start time")),
+        _ => return Err(Unreadable::Interval(n)),
     };
     let summary = recurrence_summary(unit, n, weekdays, month_days, &at.hours, &at.minutes);
     let pattern = Pattern { minutes, hours, month_days, months: 0x1ffe, weekdays, every };
@@ -299,10 +322,10 @@ fn recurrence_plan(recurrence: &WireRecurrence) -> Result<Parsed, String> {
 
 const WEEKDAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
-fn weekday_bits(days: &[String]) -> Result<u8, String> {
+fn weekday_bits(days: &[String]) -> Result<u8, Unreadable> {
     days.iter().try_fold(0u8, |bits, day| {
         let index = WEEKDAYS.iter().position(|w| w.eq_ignore_ascii_case(day.trim()));
-        index.map(|i| bits | 1 << i).ok_or_else(|| format!("week day {day:?}"))
+        index.map(|i| bits | 1 << i).ok_or_else(|| Unreadable::WeekDay(day.clone()))
     })
 }
 
