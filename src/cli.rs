@@ -96,6 +96,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  azml-ssh stop azmlci1 --wait")]
     Stop(LifecycleArgs),
 
+    /// Change how long an instance may be idle before Azure stops it (15m to 3d), or turn idle shutdown off.
+    #[command(after_help = "Examples:\n  \
+        azml-ssh idle azmlci1 30m\n  \
+        azml-ssh idle azmlci1 1h30m\n  \
+        azml-ssh idle azmlci1 off\n\n\
+        `azml-ssh status` shows the setting and the next scheduled start or stop.")]
+    Idle(IdleArgs),
+
     /// Check that `ssh <alias>` will work, item by item, with the fix for anything that will not.
     #[command(
         after_help = "Examples:\n  azml-ssh doctor             # every configured host\n  azml-ssh doctor azmlci1 --json"
@@ -287,6 +295,20 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IdleArgs {
+    /// A configured host alias or a compute resource ID.
+    #[arg(value_name = "ALIAS|RESOURCE_ID", allow_hyphen_values = true)]
+    pub target: String,
+
+    /// How long without activity before Azure stops the instance: 30m, 2h, 1h30m, 1d (15m to 3d), or off.
+    #[arg(value_name = "TIME|off")]
+    pub value: String,
 
     #[command(flatten)]
     pub azure: AzureArgs,

@@ -51,6 +51,7 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
         Command::Status(args) => status::status(args.target.as_deref(), &args.azure.options(30), args.json, console)?,
         Command::Start(args) => status::start(&args.target, &args.azure.options(30), args.wait(), console)?,
         Command::Stop(args) => status::stop(&args.target, &args.azure.options(30), args.wait(), console)?,
+        Command::Idle(args) => cmd::idle::idle(&args.target, &args.value, &args.azure.options(30), console)?,
         Command::Doctor(args) => {
             let ssh_config = ssh_config_path(&args.ssh_config);
             if let Some(alias) = &args.remote {

@@ -112,6 +112,9 @@ fn forbidden_remedy(verb: Verb) -> &'static str {
         Verb::Start | Verb::Stop => {
             "starting and stopping needs Contributor access to the workspace (or ask the instance's owner to do it in Azure ML studio)"
         }
+        Verb::SetIdle => {
+            "changing idle shutdown needs Contributor access to the workspace (or ask the instance's owner to do it in Azure ML studio)"
+        }
     }
 }
 
@@ -136,6 +139,8 @@ struct Request<'a> {
     verb: Verb,
     what: &'a str,
     deadline: &'a Deadline,
+    /// A JSON body; `None` for GETs and the bodiless POSTs.
+    body: Option<&'a [u8]>,
 }
 
 /// What a request does, for messages: "read compute ci1", "start compute ci1".
@@ -145,6 +150,8 @@ pub(crate) enum Verb {
     List,
     Start,
     Stop,
+    /// `updateIdleShutdownSetting`.
+    SetIdle,
 }
 
 impl fmt::Display for Verb {
@@ -154,6 +161,7 @@ impl fmt::Display for Verb {
             Verb::List => "list",
             Verb::Start => "start",
             Verb::Stop => "stop",
+            Verb::SetIdle => "change the idle shutdown of",
         })
     }
 }
@@ -166,6 +174,7 @@ impl Verb {
             Verb::List => "listing",
             Verb::Start => "starting",
             Verb::Stop => "stopping",
+            Verb::SetIdle => "changing the idle shutdown of",
         }
     }
 }
@@ -202,7 +211,23 @@ impl ArmClient {
     /// callers poll the compute's state.
     pub(crate) async fn compute_action(&self, id: &ComputeId, verb: Verb, deadline: &Deadline) -> Result<(), ArmError> {
         let url = self.url(&format!("{id}/{verb}"), API_VERSION);
-        let request = Request { method: Method::POST, verb, what: &format!("compute {}", id.compute), deadline };
+        let request =
+            Request { method: Method::POST, verb, what: &format!("compute {}", id.compute), deadline, body: None };
+        self.send(url, &request).await.map(|_| ())
+    }
+
+    /// `POST .../computes/{name}/updateIdleShutdownSetting` with `{"idleTimeBeforeShutdown": ...}`. ARM answers
+    /// 200 with no body (the spec's example); the new setting shows in the compute document.
+    pub(crate) async fn update_idle_shutdown(
+        &self,
+        id: &ComputeId,
+        body: &serde_json::Value,
+        deadline: &Deadline,
+    ) -> Result<(), ArmError> {
+        let url = self.url(&format!("{id}/updateIdleShutdownSetting"), API_VERSION);
+        let body = body.to_string().into_bytes();
+        let what = format!("compute {}", id.compute);
+        let request = Request { method: Method::POST, verb: Verb::SetIdle, what: &what, deadline, body: Some(&body) };
         self.send(url, &request).await.map(|_| ())
     }
 
@@ -211,7 +236,13 @@ impl ArmClient {
         let url = self.url(&id.to_string(), API_VERSION);
         self.get_json(
             url,
-            &Request { method: Method::GET, verb: Verb::Read, what: &format!("compute {}", id.compute), deadline },
+            &Request {
+                method: Method::GET,
+                verb: Verb::Read,
+                what: &format!("compute {}", id.compute),
+                deadline,
+                body: None,
+            },
         )
         .await
     }
@@ -233,7 +264,7 @@ impl ArmClient {
         }
         let mut items = Vec::new();
         let mut url = self.url(path, api_version);
-        let request = Request { method: Method::GET, verb: Verb::List, what, deadline };
+        let request = Request { method: Method::GET, verb: Verb::List, what, deadline, body: None };
         // A broken server could hand out links forever; no real listing here is anywhere near this long.
         for _ in 0..1000 {
             let page: Page<T> = self.get_json(url, &request).await?;
@@ -309,7 +340,7 @@ impl ArmClient {
 
     /// Sends the request and reads the whole answer, within the deadline and `MAX_BODY`.
     async fn exchange(&self, url: Url, request: &Request<'_>, tries: u32) -> Result<Answer, Failure> {
-        let Request { method, verb, what, deadline } = request;
+        let Request { method, verb, what, deadline, body } = request;
         tracing::debug!(%method, %url, "ARM request");
         let unreachable = |e: reqwest::Error| match e.is_timeout() && !e.is_connect() {
             true => {
@@ -330,7 +361,9 @@ impl ArmClient {
             .bearer_auth(self.token.secret())
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(remaining);
-        if *method == Method::POST {
+        if let Some(body) = body {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
+        } else if *method == Method::POST {
             // Start and stop have no body. HTTP/1.1 front ends (and TLS-inspecting proxies that downgrade to it)
             // answer 411 Length Required unless the empty body is declared.
             builder = builder.header(reqwest::header::CONTENT_LENGTH, "0").body(Vec::new());

@@ -8,6 +8,8 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use crate::azure::idle::IdleShutdown;
+use crate::azure::schedule::{self, Schedule};
 use crate::transport::tunnel::Gateway;
 
 /// `GET .../computes/{name}`. `properties.properties` stays raw until the compute type is known, because other
@@ -68,6 +70,10 @@ struct InstanceProperties {
     pub personal_compute_instance_settings: Option<PersonalSettings>,
     pub created_by: Option<CreatedBy>,
     pub errors: Option<Vec<ErrorEnvelope>>,
+    /// ISO 8601; raw, so an odd value shows as such instead of making the document unreadable.
+    pub idle_time_before_shutdown: Option<serde_json::Value>,
+    /// `{"computeStartStop": [...]}`; raw for the same reason.
+    pub schedules: Option<serde_json::Value>,
 }
 
 /// `createdBy`: who created the instance. Instances created by their user often have no assigned user.
@@ -298,6 +304,8 @@ pub(crate) struct Instance {
     pub created_by: Option<Principal>,
     /// Azure's own reasons (`provisioningErrors`, `errors`), one line each, control characters escaped.
     pub errors: Vec<String>,
+    pub idle_shutdown: IdleShutdown,
+    pub schedules: Vec<Schedule>,
 }
 
 impl Instance {
@@ -333,6 +341,8 @@ impl Instance {
             .and_then(|p| p.assigned_user)
             .map(|u| Principal { object_id: u.object_id, tenant_id: u.tenant_id });
         let created_by = raw.created_by.map(|c| Principal { object_id: c.user_id, tenant_id: c.user_org_id });
+        let idle_shutdown = IdleShutdown::from_wire(raw.idle_time_before_shutdown.as_ref());
+        let schedules = schedule::parse_all(raw.schedules.as_ref());
         Instance {
             state,
             ssh_access,
@@ -345,6 +355,8 @@ impl Instance {
             assigned_user,
             created_by,
             errors,
+            idle_shutdown,
+            schedules,
         }
     }
 

@@ -7,6 +7,7 @@ use std::io::Write;
 pub mod checkup;
 pub mod config;
 pub mod doctor;
+pub mod idle;
 pub(crate) mod progress;
 pub mod proxy;
 pub mod status;
@@ -44,6 +45,11 @@ impl Console<'_> {
     fn note(&mut self, text: impl std::fmt::Display) {
         // Nothing useful can be done when stderr itself is gone.
         let _ = writeln!(self.err, "azml-ssh: note: {text}");
+    }
+
+    /// A line for the user that is neither a note nor a warning: what is about to happen to their instance.
+    fn tell(&mut self, text: impl std::fmt::Display) {
+        let _ = writeln!(self.err, "azml-ssh: {text}");
     }
 
     fn warn(&mut self, text: impl std::fmt::Display) {
@@ -118,6 +124,8 @@ pub(crate) enum Kind {
     UpdateUrl(#[from] crate::connect::checkup::BadUpdateUrl),
     #[error(transparent)]
     TimedOut(#[from] TimedOut),
+    #[error(transparent)]
+    IdleValue(#[from] crate::azure::idle::IdleValueError),
     #[error(
         "{failed} list(s) could not be read (see the notes above); their hosts were kept as they were: run again, or pass --keep-going to accept a partial result"
     )]

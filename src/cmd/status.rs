@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::azure::arm::Verb;
 use crate::azure::compute::{ComputeResource, ComputeState};
 use crate::azure::lifecycle::{self, StartOptions, StartOutcome};
+use crate::azure::schedule::{self, Schedule};
 use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Console, Error, Kind, UsageError, block_on, block_on_within, target};
@@ -34,10 +35,36 @@ pub(crate) struct LastOperation {
     pub time: Option<String>,
 }
 
+impl From<&crate::azure::compute::Operation> for LastOperation {
+    fn from(last: &crate::azure::compute::Operation) -> Self {
+        LastOperation {
+            name: last.name.clone(),
+            status: last.status.clone(),
+            trigger: last.trigger.as_ref().map(ToString::to_string),
+            time: last.time.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub(crate) struct AssignedTo {
     pub object_id: Option<String>,
     pub tenant_id: Option<String>,
+}
+
+/// The earliest next run of an enabled schedule.
+#[derive(Debug, Serialize)]
+pub(crate) struct NextSchedule {
+    /// "start" or "stop".
+    pub action: &'static str,
+    /// RFC 3339 with the schedule's own UTC offset.
+    pub at: String,
+    /// The schedule's time zone (IANA).
+    pub time_zone: String,
+    /// Whole minutes from now, rounded up.
+    pub in_minutes: i64,
+    /// For people: "18:00 (UTC+01:00, in 2 h 10 min)".
+    pub text: String,
 }
 
 /// One host's status, as printed by `status --json`.
@@ -62,11 +89,28 @@ pub(crate) struct Status {
     pub assigned_to: Option<AssignedTo>,
     /// Azure's own reasons for a failure (`provisioningErrors`, `errors`), one line each.
     pub azure_errors: Vec<String>,
+    /// Idle shutdown in words: "after 30 min", "off", or "not understood: …".
+    pub idle_shutdown: Option<String>,
+    /// Each start/stop schedule in words, including those not understood.
+    pub schedules: Vec<String>,
+    /// The earliest next run of an enabled schedule.
+    pub next_schedule: Option<NextSchedule>,
     /// Set instead of the fields above when the lookup failed.
     pub error: Option<String>,
 }
 
-fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>) -> Status {
+fn next_schedule(schedules: &[Schedule], now: jiff::Timestamp) -> Option<NextSchedule> {
+    let run = schedule::next_run(schedules, now, None)?;
+    Some(NextSchedule {
+        action: run.action.word(),
+        at: run.at.timestamp().display_with_offset(run.at.offset()).to_string(),
+        time_zone: run.at.time_zone().iana_name().unwrap_or_default().to_owned(),
+        in_minutes: (run.at.timestamp().as_second() - now.as_second() + 59).div_euclid(60),
+        text: schedule::when(&run.at, now),
+    })
+}
+
+fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>, now: jiff::Timestamp) -> Status {
     let id = &target.id;
     let mut status = Status {
         alias: target.alias.clone(),
@@ -84,6 +128,9 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>) ->
         admin_user: None,
         assigned_to: None,
         azure_errors: Vec::new(),
+        idle_shutdown: None,
+        schedules: Vec::new(),
+        next_schedule: None,
         error: None,
     };
     let instance =
@@ -99,17 +146,15 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>) ->
     status.admin_user = instance.admin_user.clone();
     status.state = Some(instance.state.name().to_owned());
     status.azure_errors = instance.errors.clone();
+    status.idle_shutdown = Some(instance.idle_shutdown.to_string());
+    status.schedules = instance.schedules.iter().map(ToString::to_string).collect();
+    status.next_schedule = next_schedule(&instance.schedules, now);
     if let Some(last) = &instance.last_operation {
         let stopped = matches!(instance.state, ComputeState::Stopped | ComputeState::Stopping);
         if stopped && last.is_stop() {
             status.stopped_by = last.trigger.as_ref().map(|t| t.words());
         }
-        status.last_operation = Some(LastOperation {
-            name: last.name.clone(),
-            status: last.status.clone(),
-            trigger: last.trigger.as_ref().map(ToString::to_string),
-            time: last.time.clone(),
-        });
+        status.last_operation = Some(LastOperation::from(last));
     }
     status.assigned_to = instance
         .assigned_user
@@ -137,6 +182,7 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
     }
     let session = Session::new(azure, azure.deadline())?;
     let cache = EndpointCache::open_default();
+    let now = jiff::Timestamp::now();
     // Within the one budget: a slow or failing instance shows as its own row's error.
     let statuses = block_on_within(session.deadline(), "looking up the instances", async {
         let lookups = targets.iter().map(|target| {
@@ -144,7 +190,7 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
             let session = &session;
             async move {
                 let compute = session.get_compute(&target.id, tenant.as_ref()).await.map(|(_, compute)| compute);
-                status_of(target, compute)
+                status_of(target, compute, now)
             }
         });
         // A few at a time, in order: enough to hide latency, too few for ARM to throttle a long host list.
@@ -168,24 +214,31 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
 }
 
 fn print_table(statuses: &[Status], console: &mut Console) -> Result<(), Error> {
-    let mut rows = vec![["HOST", "STATE", "TRANSPORT", "ENDPOINT", "NOTE"].map(String::from)];
+    const HEADINGS: [&str; 7] = ["HOST", "STATE", "TRANSPORT", "ENDPOINT", "IDLE SHUTDOWN", "NEXT SCHEDULE", "NOTE"];
+    let mut rows = vec![HEADINGS.map(String::from)];
     for s in statuses {
         let host = s.alias.clone().unwrap_or_else(|| s.name.clone());
-        let note = match (&s.error, &s.stopped_by, s.azure_errors.as_slice()) {
-            (Some(e), _, _) => e.clone(),
-            (None, _, [_, ..]) => format!("Azure says: {}", s.azure_errors.join("; ")),
-            (None, Some(by), []) => format!("stopped by {by}"),
-            _ => String::new(),
+        let mut notes: Vec<String> = match (&s.error, &s.stopped_by, s.azure_errors.as_slice()) {
+            (Some(e), _, _) => vec![e.clone()],
+            (None, _, [_, ..]) => vec![format!("Azure says: {}", s.azure_errors.join("; "))],
+            (None, Some(by), []) => vec![format!("stopped by {by}")],
+            _ => Vec::new(),
         };
+        notes.extend(s.schedules.iter().filter(|t| t.starts_with("schedule not understood")).cloned());
+        let next = s.next_schedule.as_ref().map(|n| format!("{} {}", n.action, n.text));
+        let dash = || "-".to_owned();
         rows.push([
             host,
             s.state.clone().unwrap_or_else(|| "?".into()),
             s.transport.clone(),
-            s.endpoint.clone().unwrap_or_else(|| "-".into()),
-            note,
+            s.endpoint.clone().unwrap_or_else(dash),
+            s.idle_shutdown.clone().unwrap_or_else(dash),
+            next.unwrap_or_else(dash),
+            notes.join("; "),
         ]);
     }
-    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..HEADINGS.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for row in &rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
         console.say(cells.join("  ").trim_end())?;

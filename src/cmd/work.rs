@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::azure::lifecycle::{Progress, StartOptions};
+use crate::azure::schedule::{self, Action, Schedule};
 use crate::azure::session::AzureOptions;
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Console, Error, block_on, target};
@@ -28,6 +29,8 @@ use crate::util::interrupt::Interrupts;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
 /// A forwarded connection still open and silent after this has reached a service that does not speak first.
 const SILENT_BUT_OPEN: Duration = Duration::from_secs(5);
+/// A scheduled stop this close is worth a line before the user settles in to work.
+const STOP_WARNING_SECONDS: i64 = 3 * 3600;
 /// Bounds for what `jupyter ... list` may print.
 pub(crate) const MAX_LIST_BYTES: u64 = 1 << 20;
 
@@ -44,7 +47,18 @@ fn ensure_running(entry: &HostEntry, azure: &AzureOptions, wait: Limit, console:
     if let Some(cache) = &cache {
         cache.store(&entry.id, &resolved.endpoint, resolved.tenant.as_ref());
     }
+    if let Some(line) = stop_soon(&entry.id.compute, &resolved.schedules, jiff::Timestamp::now()) {
+        console.tell(line);
+    }
     Ok(())
+}
+
+/// "ci1 will be stopped by its schedule at 18:00 (UTC+01:00, in 2 h 10 min)" when an enabled schedule stops the
+/// instance within `STOP_WARNING_SECONDS` of `now`.
+fn stop_soon(name: &str, schedules: &[Schedule], now: jiff::Timestamp) -> Option<String> {
+    let run = schedule::next_run(schedules, now, Some(Action::Stop))?;
+    let soon = run.at.timestamp().as_second() - now.as_second() <= STOP_WARNING_SECONDS;
+    soon.then(|| format!("{name} will be stopped by its schedule at {}", schedule::when(&run.at, now)))
 }
 
 /// Options of `azml-ssh code`.
@@ -370,5 +384,24 @@ mod tests {
         assert_eq!(shell_quote("vscode-remote://ssh-remote+ci1/home/u"), "vscode-remote://ssh-remote+ci1/home/u");
         assert_eq!(shell_quote("/home/u/my files"), "'/home/u/my files'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn only_an_enabled_stop_within_three_hours_is_worth_a_line() {
+        let stop = |expression: &str, status: &str| {
+            serde_json::json!({"action": "Stop", "status": status, "triggerType": "Cron",
+                "cron": {"expression": expression, "timeZone": "W. Europe Standard Time"}})
+        };
+        let schedules =
+            |list: Vec<serde_json::Value>| schedule::parse_all(Some(&serde_json::json!({ "computeStartStop": list })));
+        let now: jiff::Timestamp = "2026-12-02T14:50:00Z".parse().unwrap();
+        let soon = schedules(vec![stop("0 18 * * *", "Enabled"), stop("0 16 * * *", "Disabled")]);
+        assert_eq!(
+            stop_soon("ci1", &soon, now).as_deref(),
+            Some("ci1 will be stopped by its schedule at 18:00 (UTC+01:00, in 2 h 10 min)")
+        );
+        let later: jiff::Timestamp = "2026-12-02T13:59:00Z".parse().unwrap();
+        assert_eq!(stop_soon("ci1", &soon, later), None, "3 h 1 min away");
+        assert_eq!(stop_soon("ci1", &schedules(vec![stop("0 16 * * *", "Disabled")]), now), None);
     }
 }

@@ -5,6 +5,7 @@ use crate::azure::arm::ArmError;
 use crate::azure::credential::{TenantId, Token};
 use crate::azure::lifecycle::{self, LifecycleError, Progress, StartOptions};
 use crate::azure::resource_id::ComputeId;
+use crate::azure::schedule::Schedule;
 use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::connect::endpoint::{self, Endpoint, EndpointError, Transport};
 use crate::transport::tunnel::AllowedGateway;
@@ -40,6 +41,8 @@ pub(crate) struct Resolved {
     pub token: Token,
     /// The tenant the compute was found in, when it is not the credential's default.
     pub tenant: Option<TenantId>,
+    /// The instance's start/stop schedules, from the same lookup (`code` warns of a stop coming soon).
+    pub schedules: Vec<Schedule>,
 }
 
 /// Looks the compute up in ARM (in `tenant`, the one remembered for it, if any), starts it and waits for it when
@@ -74,5 +77,6 @@ pub(crate) async fn resolve(
     }
     let fallback = endpoint::fallback(&instance, &endpoint, transport).and_then(|g| azure.cloud.allow(&g));
     tracing::debug!(?transport, ?endpoint, ?fallback, "chose transport");
-    Ok(Resolved { endpoint, fallback, token: arm.token().clone(), tenant: arm.token().tenant.clone() })
+    let (token, tenant) = (arm.token().clone(), arm.token().tenant.clone());
+    Ok(Resolved { endpoint, fallback, token, tenant, schedules: instance.schedules })
 }

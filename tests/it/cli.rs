@@ -19,7 +19,7 @@ fn completions_generate_for_every_shell() {
         assert!(out.status.success(), "{shell}: {}", out.stderr);
         let script = out.stdout_text();
         assert!(script.contains(marker), "{shell} script lacks {marker:?}");
-        for sub in ["proxy", "config", "status"] {
+        for sub in ["proxy", "config", "status", "idle"] {
             assert!(script.contains(sub), "{shell} script does not know {sub}");
         }
     }
@@ -32,7 +32,8 @@ fn version_and_help_with_examples() {
     let env = TestEnv::new();
     let out = run(env.command(crate::common::BIN).arg("--version"), None, LIMIT);
     assert_eq!(out.stdout_text(), format!("azml-ssh {}\n", env!("CARGO_PKG_VERSION")));
-    for sub in ["proxy", "config", "add", "remove", "list", "status", "start", "stop", "doctor", "completions"] {
+    for sub in ["proxy", "config", "add", "remove", "list", "status", "start", "stop", "idle", "doctor", "completions"]
+    {
         let out = run(env.command(crate::common::BIN).args([sub, "--help"]), None, LIMIT);
         assert!(out.status.success(), "{sub}");
         let help = out.stdout_text();

@@ -37,6 +37,9 @@ mod golden_render;
 // Faults and attacks that cut across commands: silent servers, timeouts, planted cache or lock files, hosts the
 // user already has, ssh going away. Nothing hangs, panics or loses what the user owns.
 mod hardening;
+// Idle shutdown and schedules: `status` shows them, `azml-ssh idle` changes the setting (and what it refuses),
+// and `code`/`jupyter` warn of a scheduled stop coming soon.
+mod idle;
 // Property test: any `--identity-file` path is either refused or read back exactly by the real `ssh -G`.
 mod identity_props;
 // Property tests: adding and removing our Include in any user ssh config is exact and idempotent.

@@ -62,6 +62,9 @@ pub struct Recorded {
     pub query: String,
     pub authorization: Option<String>,
     pub content_length: Option<String>,
+    pub content_type: Option<String>,
+    /// The request body, as text.
+    pub body: String,
     /// The status the mock answered with.
     pub status: u16,
 }
@@ -313,6 +316,12 @@ impl MockArm {
         inner.computes.get_mut(&id.to_ascii_lowercase()).unwrap()["properties"]["properties"][field] = value;
     }
 
+    /// A field of a registered compute's instance properties (`Value::Null` when absent).
+    pub fn instance_field(&self, id: &str, field: &str) -> Value {
+        let inner = self.inner.lock().unwrap();
+        inner.computes[&id.to_ascii_lowercase()]["properties"]["properties"][field].clone()
+    }
+
     /// The current state of a registered compute.
     pub fn state_of(&self, id: &str) -> String {
         let inner = self.inner.lock().unwrap();
@@ -430,6 +439,8 @@ fn respond(inner: &Mutex<Inner>, method: Method, uri: Uri, headers: HeaderMap, b
         query: uri.query().unwrap_or("").to_owned(),
         authorization: header("authorization"),
         content_length: header("content-length"),
+        content_type: header("content-type"),
+        body: String::from_utf8_lossy(&body).into_owned(),
         status: 0,
     };
     let mut state = inner.lock().unwrap();
@@ -535,6 +546,11 @@ fn answer(state: &mut Inner, recorded: &Recorded, headers: &HeaderMap, body: Byt
     {
         return lifecycle_action(state, compute, action);
     }
+    if method == Method::POST
+        && let Some(compute) = lower.strip_suffix("/updateidleshutdownsetting")
+    {
+        return update_idle_shutdown(state, compute, recorded);
+    }
     if method == Method::GET && state.computes.contains_key(&lower) {
         advance(state, &lower);
         return Reply::json(200, state.computes[&lower].clone());
@@ -550,6 +566,71 @@ fn answer(state: &mut Inner, recorded: &Recorded, headers: &HeaderMap, body: Byt
         "ResourceNotFound",
         &format!("The Resource 'Microsoft.MachineLearningServices/workspaces/computes/{name}' was not found."),
     )
+}
+
+/// `POST .../computes/{name}/updateIdleShutdownSetting` (`Compute_UpdateIdleShutdownSetting`): a JSON body
+/// `IdleShutdownSetting {idleTimeBeforeShutdown}`, an ISO 8601 duration within 15 minutes and 3 days (the spec's
+/// description of the property; the 400's wording is ours, Azure's own is not on record), or null for none.
+/// Answers 200 with no body, as the spec's example; later GETs show the new value.
+fn update_idle_shutdown(state: &mut Inner, key: &str, recorded: &Recorded) -> Reply {
+    let Some(doc) = state.computes.get_mut(key) else {
+        let name = key.rsplit('/').next().unwrap_or_default();
+        return Reply::error(
+            404,
+            "ResourceNotFound",
+            &format!("The Resource 'Microsoft.MachineLearningServices/workspaces/computes/{name}' was not found."),
+        );
+    };
+    let content_type = recorded.content_type.as_deref().unwrap_or_default();
+    if !content_type.starts_with("application/json") {
+        return Reply::error(
+            415,
+            "UnsupportedMediaType",
+            &format!("The content media type '{content_type}' is not supported. Only 'application/json' is supported."),
+        );
+    }
+    let invalid = |message: &str| Reply::error(400, "BadRequest", message);
+    let Ok(Value::Object(body)) = serde_json::from_str::<Value>(&recorded.body) else {
+        return invalid("The request content was invalid and could not be deserialized.");
+    };
+    let new = match body.get("idleTimeBeforeShutdown") {
+        None | Some(Value::Null) => Value::Null,
+        Some(Value::String(text)) => match iso_minutes(text) {
+            Some(minutes) if (15..=4320).contains(&minutes) => json!(text),
+            Some(_) => return invalid("Idle time before shutdown must be between 15 minutes and 3 days."),
+            None => return invalid(&format!("'{text}' is not a valid ISO 8601 duration.")),
+        },
+        Some(_) => return invalid("The request content was invalid and could not be deserialized."),
+    };
+    let props = &mut doc["properties"]["properties"];
+    let current = props["state"].as_str().unwrap_or_default().to_owned();
+    if matches!(current.as_str(), "Creating" | "Starting" | "Stopping" | "Restarting" | "Deleting" | "SettingUp") {
+        return Reply::error(
+            409,
+            "Conflict",
+            &format!("Cannot update idle shutdown setting of compute in state {current}: an operation is in progress."),
+        );
+    }
+    props["idleTimeBeforeShutdown"] = new;
+    Reply::raw(200, "")
+}
+
+/// `PT30M`, `PT1H30M`, `P1DT2H` in whole minutes (the forms the mock needs to judge bounds).
+fn iso_minutes(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix('P')?;
+    let (days, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let mut minutes = match days {
+        "" => 0,
+        d => d.strip_suffix('D')?.parse::<u64>().ok()? * 1440,
+    };
+    let mut time = time;
+    for (unit, factor) in [('H', 60), ('M', 1)] {
+        if let Some((number, tail)) = time.split_once(unit) {
+            minutes += number.parse::<u64>().ok()? * factor;
+            time = tail;
+        }
+    }
+    (time.is_empty() && !rest.is_empty() && rest != "T").then_some(minutes)
 }
 
 /// The items of a list operation at `path`, if it is one: subscriptions, workspaces (per subscription or per
