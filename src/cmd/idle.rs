@@ -3,16 +3,16 @@
 
 use crate::azure::idle::{IdleRequest, IdleShutdown};
 use crate::azure::session::{AzureOptions, Session};
-use crate::cmd::{Console, Error, block_on_within};
+use crate::cmd::{Console, Error, block_on_within, target};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint;
-use crate::sshconf::store::{self, Layout, Target};
+use crate::sshconf::store::{Layout, Target};
 
 /// `azml-ssh idle TARGET VALUE`.
 pub fn idle(target_text: &str, value: &str, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
     // Checked before anything else: a wrong value costs no sign-in and no request.
     let request = IdleRequest::parse(value)?;
-    let Target { id, .. } = store::find_target(&Layout::new(None)?, target_text)?;
+    let Target { id, .. } = target::target(&Layout::new(None)?, target_text, azure)?;
     let session = Session::new(azure, azure.deadline())?;
     let tenant = EndpointCache::open_default().and_then(|c| c.tenant(&id));
     let body = request.body();
