@@ -22,9 +22,13 @@ ID=/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/bench/prov
 SSH_PORT=$(free_port)
 start_sshd "$SSH_PORT"
 direct_entry "$ID" "$SSH_PORT"
+# A listening sink for the bare proxy's start → connected → exit.
+start_server sink
+SINK_ENTRY_ID=${ID%/bench}/sink
+direct_entry "$SINK_ENTRY_ID" "$SERVER_PORT"
 # The name index as `azml-ssh config` leaves it: the scope it searched and the instances it knows.
 mkdir -p "$XDG_CACHE_HOME/azml-ssh/names"
-printf '{"subscriptions":[],"resource_group":null,"workspace":null,"instances":["%s"]}\n' "$ID" \
+printf '{"subscriptions":[],"resource_group":null,"workspace":null,"instances":["%s","%s"]}\n' "$ID" "$SINK_ENTRY_ID" \
     > "$XDG_CACHE_HOME/azml-ssh/names/index.json"
 {
     ssh_client_config bench
@@ -46,6 +50,9 @@ for host in nc azml-fdpass bench.azml; do
 done
 
 for round in $(seq "$ROUNDS"); do
+    hyperfine -N --warmup 5 --runs 100 --export-json "$WORK/start$round.json" \
+        "sh -c 'exec $BIN proxy $SINK_ENTRY_ID </dev/null'" "sh -c 'exec $BIN proxy --wildcard azml sink.azml </dev/null'" \
+        > /dev/null 2>&1
     hyperfine -N --warmup 2 --runs 20 --export-json "$WORK/round$round.json" \
         "ssh -F $WORK/ssh_config nc true" "ssh -F $WORK/ssh_config azml-fdpass true" \
         "ssh -F $WORK/ssh_config bench.azml true" > /dev/null 2>&1
@@ -55,6 +62,20 @@ echo
 python3 - "$WORK" "$ROUNDS" <<'PY'
 import json, statistics, sys
 work, rounds = sys.argv[1], int(sys.argv[2])
+starts = {}
+for i in range(1, rounds + 1):
+    for r, name in zip(json.load(open(f"{work}/start{i}.json"))["results"], ["proxy ID", "proxy --wildcard azml NAME"]):
+        starts.setdefault(name, []).append(r["mean"] * 1000)
+print("Bare proxy, process start → connected → exit (warm cache, empty stdin, 100 runs a round):")
+print()
+print("| proxy | median of round means, ms | vs proxy ID (median of per-round ratios) |")
+print("|---|---|---|")
+for name, values in starts.items():
+    ratios = [v / b for v, b in zip(values, starts["proxy ID"])]
+    print(f"| {name} | {statistics.median(values):.2f} | {statistics.median(ratios):.3f} |")
+print()
+print("`ssh HOST true`, 20 runs a round:")
+print()
 means = {}
 for i in range(1, rounds + 1):
     for r in json.load(open(f"{work}/round{i}.json"))["results"]:
