@@ -11,7 +11,8 @@
 # Needs: python3 with venv; for the musl build apt-get install --no-install-recommends rustc-web rust-web-src
 # cargo-web; binutils (readelf). Network to PyPI (the pinned tools) and crates.io (std's own dependencies).
 # Environment (optional): TOOLS_VENV (default: target/release-tools, where contrib/release/requirements.txt is
-# installed), MUSL_TARGET_DIR (default: target/musl; apart from the glibc build, whose std is rustup's).
+# installed), MUSL_TARGET_DIR (default: target/musl; apart from the glibc build, whose std is rustup's, and which
+# goes to cargo's usual target directory, CARGO_TARGET_DIR if set).
 # Prints the paths of the two wheels and the two programs on stdout; everything else goes to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,7 +52,8 @@ echo "$shown" | tr '\n' ' ' | grep -q 'consistent with the following platform ta
     die "auditwheel: $(echo "$shown" | head -n 4 | tr '\n' ' ')"
 echo "$me: auditwheel: $(basename "$gnu_wheel") is consistent with the platform tag manylinux_2_17_x86_64" >&2
 contrib/release/check-glibc.sh --max 2.17 "$gnu_wheel" >&2
-cp -f "target/$gnu/release/azml-ssh" "$out/azml-ssh-$gnu"
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+cp -f "$target_dir/$gnu/release/azml-ssh" "$out/azml-ssh-$gnu"
 
 # musl: Debian's cargo and rustc together (the std source must match the compiler), as for Windows. Debian's
 # sysroot has no musl crt objects ("self-contained" linking), so rustc is told not to add them; zig's linker
