@@ -29,7 +29,7 @@ use azml_ssh::util::{dirs, text};
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
-    env!("AZML_SSH_BUILD_COMMIT"),
+    include_str!(concat!(env!("OUT_DIR"), "/commit.txt")),
     ", ",
     env!("AZML_SSH_BUILD_TARGET"),
     ")"
