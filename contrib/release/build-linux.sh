@@ -36,7 +36,9 @@ trap 'rm -rf "$stage" "$shims"' EXIT
 
 one_wheel() { # DIR: the one wheel maturin left there, moved to OUT_DIR
     local wheels=("$1"/*.whl)
-    [ ${#wheels[@]} -eq 1 ] && [ -f "${wheels[0]}" ] || die "maturin left ${#wheels[@]} wheels in $1, expected one"
+    if [ ${#wheels[@]} -ne 1 ] || [ ! -f "${wheels[0]}" ]; then
+        die "maturin left ${#wheels[@]} wheels in $1, expected one"
+    fi
     mv -f "${wheels[0]}" "$out/"
     echo "$out/$(basename "${wheels[0]}")"
 }
