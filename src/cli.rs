@@ -24,10 +24,21 @@ use azml_ssh::sshconf::wildcard::{Suffix, WildcardChoice};
 use azml_ssh::util::deadline::{Budget, Limit};
 use azml_ssh::util::{dirs, text};
 
+/// What `--version` prints after the name: the version, the commit and the target it was built for (see build.rs),
+/// e.g. `0.1.0 (commit 1a2b3c4d5e6f, x86_64-unknown-linux-gnu)`, so a bug report names the exact build.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    include_str!(concat!(env!("OUT_DIR"), "/commit.txt")),
+    ", ",
+    env!("AZML_SSH_BUILD_TARGET"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "azml-ssh",
-    version,
+    version = VERSION,
     about = "ssh to Azure Machine Learning compute instances by name",
     long_about = "ssh to Azure Machine Learning compute instances by name.\n\n\
         azml-ssh is used as an ssh ProxyCommand: at connect time it finds the instance's current SSH endpoint \

@@ -31,7 +31,11 @@ fn completions_generate_for_every_shell() {
 fn version_and_help_with_examples() {
     let env = TestEnv::new();
     let out = run(env.command(crate::common::BIN).arg("--version"), None, LIMIT);
-    assert_eq!(out.stdout_text(), format!("azml-ssh {}\n", env!("CARGO_PKG_VERSION")));
+    assert!(out.status.success(), "{}", out.stderr);
+    let target = env!("AZML_SSH_BUILD_TARGET");
+    assert!(target.starts_with(std::env::consts::ARCH) && target.contains(std::env::consts::OS), "{target}");
+    let commit = expected_commit();
+    assert_eq!(out.stdout_text(), format!("azml-ssh {} (commit {commit}, {target})\n", env!("CARGO_PKG_VERSION")));
     for sub in ["proxy", "config", "add", "remove", "list", "status", "start", "stop", "idle", "doctor", "completions"]
     {
         let out = run(env.command(crate::common::BIN).args([sub, "--help"]), None, LIMIT);
@@ -42,6 +46,27 @@ fn version_and_help_with_examples() {
             assert!(help.contains("xample") || help.contains("Install"), "{sub} help has no example:\n{help}");
         }
     }
+}
+
+/// The commit `--version` must name: `AZML_SSH_COMMIT` when the build was given one, else the checkout's HEAD
+/// (build.rs reruns when HEAD moves, so the binary under test is always HEAD's), abbreviated to 12 digits.
+fn expected_commit() -> String {
+    let manifest_dir = env!("CARGO_MANIFEST_DIR");
+    let full = match std::env::var("AZML_SSH_COMMIT") {
+        Ok(commit) if !commit.trim().is_empty() => commit.trim().to_owned(),
+        _ if std::path::Path::new(manifest_dir).join(".git").exists() => {
+            let out = std::process::Command::new("git")
+                .args(["-C", manifest_dir, "rev-parse", "HEAD"])
+                .output()
+                .expect("git runs");
+            assert!(out.status.success(), "git rev-parse HEAD: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        }
+        // A tree without .git: nothing to compare with but what build.rs found.
+        _ => return include_str!(concat!(env!("OUT_DIR"), "/commit.txt")).to_owned(),
+    };
+    assert_eq!(full.len(), 40, "{full}");
+    full[..12].to_owned()
 }
 
 #[test]
