@@ -158,17 +158,7 @@ fn a_cold_burst_to_a_new_name_makes_one_search() {
     wild.know(&["ci7.azml"]);
     let searches_before = workspace_lists(&wild.env);
     let az_before = wild.env.az_calls();
-    let handles: Vec<_> = (0..8)
-        .map(|i| {
-            let mut cmd = wild.env.ssh(&wild.config, "ci7.azml", &["echo", &format!("n{i}")]);
-            std::thread::spawn(move || (i, run(&mut cmd, None, LIMIT)))
-        })
-        .collect();
-    for handle in handles {
-        let (i, out) = handle.join().unwrap();
-        assert!(out.status.success(), "connection {i}: {}", out.stderr);
-        assert_eq!(out.stdout_text(), format!("n{i}\n"));
-    }
+    wild.env.concurrent_echoes(&wild.config, "ci7.azml", 8, LIMIT);
     assert_eq!(workspace_lists(&wild.env), searches_before + 1, "one search for the burst");
     assert_eq!(wild.env.arm.count_method("GET", &ci7), 2, "one search GET and one lookup for the burst");
     assert!(wild.env.az_calls() <= az_before + 1, "at most one token for the burst");
