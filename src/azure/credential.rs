@@ -4,7 +4,9 @@
 //! Inside a ProxyCommand there is no terminal: nothing here may prompt, and every failure must end in one line that
 //! tells the user what to run.
 
+use std::ffi::OsStr;
 use std::fmt;
+use std::process::Output;
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
@@ -18,8 +20,8 @@ use azure_identity::{
 use crate::azure::cloud::Cloud;
 use crate::azure::token_cache;
 use crate::util::deadline::{Deadline, TimedOut};
-use crate::util::dirs;
 use crate::util::text::one_line;
+use crate::util::{dirs, process};
 
 /// Environment variable equivalent of `--auth`.
 pub const AUTH_ENV: &str = "AZML_SSH_AUTH";
@@ -272,13 +274,19 @@ fn build(
             WorkloadIdentityCredential::new(Some(options)).map_err(failed)?
         }
         AuthMethod::Cli => {
-            let options =
-                AzureCliCredentialOptions { tenant_id: tenant.map(ToString::to_string), ..Default::default() };
+            let options = AzureCliCredentialOptions {
+                tenant_id: tenant.map(ToString::to_string),
+                executor: Some(Arc::new(Windowless)),
+                ..Default::default()
+            };
             AzureCliCredential::new(Some(options)).map_err(failed)?
         }
         AuthMethod::Azd => {
-            let options =
-                AzureDeveloperCliCredentialOptions { tenant_id: tenant.map(ToString::to_string), ..Default::default() };
+            let options = AzureDeveloperCliCredentialOptions {
+                tenant_id: tenant.map(ToString::to_string),
+                executor: Some(Arc::new(Windowless)),
+                ..Default::default()
+            };
             AzureDeveloperCliCredential::new(Some(options)).map_err(failed)?
         }
         AuthMethod::ManagedIdentity => {
@@ -291,6 +299,20 @@ fn build(
         }
         AuthMethod::Auto => unreachable!("auto is a chain, not a credential"),
     })
+}
+
+/// How azure_identity runs `az` and `azd` (`cmd /C …` on Windows, `/bin/sh -c …` elsewhere): as its own tokio
+/// executor does, but without a console window, which a proxy started by a console-less ssh.exe would otherwise
+/// open on every sign-in; and killed when a deadline gives up on it rather than left running.
+#[derive(Debug)]
+struct Windowless;
+
+#[async_trait::async_trait]
+impl azure_identity::Executor for Windowless {
+    async fn run(&self, program: &OsStr, args: &[&OsStr]) -> std::io::Result<Output> {
+        let mut command = tokio::process::Command::from(process::background(program));
+        command.args(args).kill_on_drop(true).output().await
+    }
 }
 
 /// The service principal the environment names (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`).

@@ -5,7 +5,6 @@
 //! Each `check_*` function returns `Check`s and prints nothing; `render` turns them into the checklist or JSON.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -23,7 +22,7 @@ use crate::sshconf::include::{IncludeState, split_args};
 use crate::sshconf::store::{self, Layout};
 use crate::transport::banner::{self, BannerError, Report, Route};
 use crate::transport::tunnel::{Gateway, GatewayDomains, TunnelError};
-use crate::util::dirs;
+use crate::util::{dirs, process};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,7 +63,7 @@ enum ToolError {
 
 /// `ssh -G` output as key → values (keys lower-case, as ssh prints them).
 fn ssh_g(config: Option<&Path>, alias: &str) -> Result<Vec<(String, String)>, ToolError> {
-    let mut cmd = Command::new("ssh");
+    let mut cmd = process::background("ssh");
     if let Some(config) = config {
         cmd.arg("-F").arg(config);
     }
@@ -91,7 +90,7 @@ fn expand_home(path: &str, home: &Path) -> PathBuf {
 
 /// The public key (type and base64) of a private key file, through ssh-keygen.
 fn public_key_of(private: &Path) -> Option<String> {
-    let out = Command::new("ssh-keygen").arg("-y").arg("-f").arg(private).output().ok()?;
+    let out = process::background("ssh-keygen").arg("-y").arg("-f").arg(private).output().ok()?;
     out.status.success().then(|| key_fields(&String::from_utf8_lossy(&out.stdout)))
 }
 
@@ -134,7 +133,7 @@ fn check_ssh_client() -> Check {
         };
         return fail("ssh client", "no `ssh` on PATH", fix);
     };
-    match Command::new(&path).arg("-V").output() {
+    match process::background(&path).arg("-V").output() {
         Ok(out) => pass("ssh client", format!("{} ({})", String::from_utf8_lossy(&out.stderr).trim(), path.display())),
         Err(e) => fail("ssh client", format!("{} does not run: {e}", path.display()), "reinstall the OpenSSH client"),
     }
@@ -243,7 +242,7 @@ fn check_program(alias: &str, settings: &[(String, String)]) -> Check {
     let item = format!("{alias}: program");
     let proxy = value(settings, "proxycommand").unwrap_or("none");
     let program = split_args(proxy).into_iter().next().unwrap_or_default();
-    match Command::new(&program).arg("--version").output() {
+    match process::background(&program).arg("--version").output() {
         Ok(out) if String::from_utf8_lossy(&out.stdout).trim() == concat!("azml-ssh ", env!("CARGO_PKG_VERSION")) => {
             pass(item, format!("{program} is this version"))
         }
@@ -388,7 +387,7 @@ fn check_known_hosts(alias: &str, settings: &[(String, String)], home: &Path) ->
     let alias_key = value(settings, "hostkeyalias").unwrap_or(alias).to_owned();
     let files = value(settings, "userknownhostsfile").unwrap_or("~/.ssh/known_hosts").to_owned();
     let known = files.split_whitespace().map(|f| expand_home(f, home)).any(|f| {
-        Command::new("ssh-keygen")
+        process::background("ssh-keygen")
             .arg("-F")
             .arg(&alias_key)
             .arg("-f")

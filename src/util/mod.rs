@@ -10,6 +10,7 @@
 //! - [`time`]: Unix time for cache entries;
 //! - `jsonc`: VS Code's JSON-with-comments settings, read as JSON;
 //! - `interrupt`: Ctrl-C and its kin, however the platform delivers them;
+//! - `process`: helper programs started in the background, never with a console window of their own;
 //! - `windows_acl` (Windows only): owner-only ACLs and the trust check on them, the one platform module here
 //!   with `unsafe` code.
 
@@ -20,6 +21,7 @@ pub mod fs;
 pub(crate) mod interrupt;
 pub(crate) mod jsonc;
 pub mod logging;
+pub(crate) mod process;
 pub mod runtime;
 pub mod text;
 pub mod time;
