@@ -49,10 +49,16 @@ pub(crate) enum NameError {
 }
 
 impl NameQuery {
-    /// Reads `host` (ssh's `%n`) under `suffix`. Case does not matter: ssh and ARM both ignore it.
+    /// Reads `host` (the name typed, as ssh passes it on) under `suffix`. Case does not matter: ssh and ARM both
+    /// ignore it. Anything that is not a plausible host name is refused first, before the name can reach a
+    /// request, a file name or a log line: an ssh without a check of its own (before 9.6; Win32-OpenSSH before
+    /// 9.8) passes on whatever it was given, spaces, quotes and all.
     pub(crate) fn parse(host: &str, suffix: &str) -> Result<Self, NameError> {
-        let fail =
-            |why: &str| NameError::NotAName { host: host.to_owned(), suffix: suffix.to_owned(), why: why.into() };
+        let shown: String = host.chars().take(80).collect();
+        let fail = |why: &str| NameError::NotAName { host: shown.clone(), suffix: suffix.to_owned(), why: why.into() };
+        if host.len() > 253 || !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')) {
+            return Err(fail("a host name has only letters, digits, '.' and '-', 253 at most"));
+        }
         let lower = host.to_ascii_lowercase();
         let name = lower.strip_suffix(&format!(".{suffix}")).ok_or_else(|| fail("it does not end in the suffix"))?;
         let (compute, workspace) = match name.split_once('.') {
@@ -293,6 +299,17 @@ mod tests {
         format!("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/{ws}/computes/{name}")
             .parse()
             .unwrap()
+    }
+
+    #[test]
+    fn only_plausible_host_names_are_read() {
+        for bad in ["--log-file=x.azml", "a b.azml", "a'b.azml", "$(id).azml", "g*.azml", "a\"b.azml", "ci1.azml\n"] {
+            let Err(NameError::NotAName { why, .. }) = NameQuery::parse(bad, "azml") else { panic!("{bad:?}") };
+            assert!(why.contains("only letters"), "{bad:?}: {why}");
+        }
+        let long = format!("{}.azml", "a".repeat(300));
+        let Err(e) = NameQuery::parse(&long, "azml") else { panic!("a long name") };
+        assert!(e.to_string().len() < 300, "the message shows a bounded part of the name: {e}");
     }
 
     #[test]

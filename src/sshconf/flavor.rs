@@ -28,3 +28,16 @@ pub(crate) fn windows_path_text(path: &Path) -> String {
     };
     text.replace('\\', "/")
 }
+
+/// The 8.3 short form of a Windows folder, where its volume keeps short names (see [`crate::util`]'s Windows
+/// module); there are none elsewhere.
+#[cfg(windows)]
+pub(crate) fn short_path(path: &Path) -> Option<std::path::PathBuf> {
+    crate::util::windows_acl::short_path(path)
+}
+
+/// The 8.3 short form of a Windows folder: there are none outside Windows.
+#[cfg(not(windows))]
+pub(crate) fn short_path(_: &Path) -> Option<std::path::PathBuf> {
+    None
+}

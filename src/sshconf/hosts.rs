@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::azure::resource_id::ComputeId;
 pub use crate::sshconf::flavor::Flavor;
-use crate::sshconf::flavor::windows_path_text;
+use crate::sshconf::flavor::{self, windows_path_text};
 use crate::sshconf::include::split_args;
 use crate::sshconf::wildcard::{Suffix, Wildcard, WildcardState, writable_pattern};
 
@@ -195,34 +195,69 @@ pub(crate) fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> 
     }
 }
 
-/// Quotes the program path for the ProxyCommand line. Both forms double-quote (spaces are common on Windows and
-/// in macOS home directories) and double `%`, which ssh would otherwise expand as a token. For Windows OpenSSH,
-/// which starts the command without a shell, the path is written with forward slashes (CreateProcess takes
-/// them, and no tokenizer can eat them as escapes) and without the `\\?\` prefix `canonicalize` adds.
+/// The program path as the ProxyCommand line names it, for the ssh flavour that reads it. `%` is doubled
+/// either way: ssh would expand it as a token.
+///
+/// - Unix: double-quoted, with `"`, `\\`, `$` and `` ` `` escaped, since `$SHELL -c` reads the line.
+/// - Windows: no shell; Win32-OpenSSH builds a command line for CreateProcessW (`build_commandline_string` in
+///   contrib/win32/win32compat/misc.c), finding where the program ends by the first `.exe` followed by a space,
+///   and wraps the program in quotes itself. 7.7 (Windows 10 up to 20H2, Server 2019) does that even when the
+///   program is already quoted (`""C:\…""`, error 87), so the path is written *unquoted* whenever it has no
+///   whitespace — with forward slashes, which Windows takes and no tokenizer eats, and without the `\\?\`
+///   prefix. A path with whitespace uses its folder's 8.3 short name where the volume keeps them, and is
+///   double-quoted only when it has none (8.1 and later start that; 7.7 cannot, which `config` and `doctor` say).
 pub(crate) fn quote_program(path: &Path, flavor: Flavor) -> Result<String, InvalidValue> {
+    quote_program_with(path, flavor, &flavor::short_path)
+}
+
+fn quote_program_with(
+    path: &Path,
+    flavor: Flavor,
+    short_path: &dyn Fn(&Path) -> Option<PathBuf>,
+) -> Result<String, InvalidValue> {
+    const WHAT: &str = "program path";
     let text = match flavor {
         Flavor::Posix => path.to_string_lossy().into_owned(),
         Flavor::Windows => windows_path_text(path),
     };
     if text.chars().any(char::is_control) {
-        return Err(refuse("program path", &text, "it contains control characters"));
+        return Err(refuse(WHAT, &text, "it contains control characters"));
     }
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match (flavor, c) {
-            (_, '%') => out.push_str("%%"),
-            (Flavor::Posix, '"' | '\\' | '$' | '`') => {
-                out.push('\\');
-                out.push(c);
+    if flavor == Flavor::Posix {
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '%' => out.push_str("%%"),
+                '"' | '\\' | '$' | '`' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
             }
-            (Flavor::Windows, '"') => {
-                return Err(refuse("program path", &text, "it contains a double quote"));
-            }
-            (_, c) => out.push(c),
         }
+        out.push('"');
+        return Ok(out);
     }
-    out.push('"');
-    Ok(out)
+    if text.contains('"') {
+        return Err(refuse(WHAT, &text, "it contains a double quote"));
+    }
+    if !text.ends_with(".exe") {
+        return Err(refuse(WHAT, &text, "Windows' ssh finds where the program ends by its `.exe`: name it *.exe"));
+    }
+    let spaced = |t: &str| t.contains([' ', '\t']);
+    let unquoted = if spaced(&text) {
+        // The file's own name has no spaces (azml-ssh.exe); its folder's short name has none either. The file's
+        // short name would end in `.EXE`, which ssh's search for `.exe` does not find.
+        let (folder, name) = text.rsplit_once('/').unwrap_or(("", &text));
+        let short = short_path(Path::new(folder)).map(|f| windows_path_text(&f)).filter(|f| !spaced(f));
+        short.filter(|_| !folder.is_empty() && !spaced(name)).map(|f| format!("{}/{name}", f.trim_end_matches('/')))
+    } else {
+        Some(text.clone())
+    };
+    Ok(match unquoted {
+        Some(program) => program.replace('%', "%%"),
+        None => format!("\"{}\"", text.replace('%', "%%")),
+    })
 }
 
 /// A path that can be written into an ssh config and read back as the same path: UTF-8, no control characters.
@@ -307,6 +342,24 @@ const WILDCARD_OFF: &str = "# The wildcard host is off; `azml-ssh config --wildc
 /// The comment that opens the wildcard block; the rest of the line names the suffix.
 const WILDCARD_COMMENT: &str = "# azml-ssh: any compute instance by name:";
 
+/// The wildcard block's Host line rules out every name with a `'` in it (a double-quoted, negated pattern, which
+/// ssh's splitting of the line reads as one word in every version): on Unix such a name could end the quoting
+/// of [`typed_name`] and reach the shell.
+const NO_QUOTES: &str = "\"!*'*\"";
+
+/// How the wildcard block's ProxyCommand passes on the name typed: `%h`, which every ssh knows (7.7 has no
+/// `%n`) and which, with no `HostName`, is that name; after `--`, so that no name can be read as an option.
+/// ssh before 9.6 (and Win32-OpenSSH before 9.8) puts any name typed there as it is. Unix ssh hands the line to
+/// `$SHELL -c`, so the name is single-quoted (and, by [`NO_QUOTES`], has no `'` to end that): nothing in it is
+/// expanded, globbed or run. Windows' ssh starts the program with no shell, where quotes would reach azml-ssh
+/// as part of the name; a name with spaces or quotes becomes extra words after `--` there, which azml-ssh refuses.
+fn typed_name(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::Posix => "'%h'",
+        Flavor::Windows => "%h",
+    }
+}
+
 /// What a block says to ssh beyond its `Host` line and comment.
 struct Body<'a> {
     user: &'a str,
@@ -339,10 +392,10 @@ pub fn render(file: &HostsFile, launcher: &Launcher) -> String {
     if let WildcardState::On(w) = &file.wildcard {
         let negated: String = w.yields_to.iter().map(|p| format!(" !{p}")).collect();
         let suffix = w.suffix.as_str();
-        let _ = writeln!(out, "\nHost {}{negated}", w.suffix.pattern());
+        let _ = writeln!(out, "\nHost {} {NO_QUOTES}{negated}", w.suffix.pattern());
         let _ = writeln!(out, "    {WILDCARD_COMMENT} ssh NAME.{suffix} or NAME.WORKSPACE.{suffix}");
         // No HostKeyAlias: ssh keys known_hosts by the name as typed (`ci2.azml`), which is the alias here.
-        let target = format!("--wildcard {suffix} %n");
+        let target = format!("--wildcard {suffix} -- {}", typed_name(launcher.flavor));
         let body =
             Body { user: &w.user, identity_file: w.identity_file.as_deref(), options: &w.options, target: &target };
         render_body(&mut out, &body, launcher);
@@ -458,8 +511,10 @@ impl Block {
     ) -> Result<Wildcard, HostsFileError> {
         let line = self.line;
         let body = Self::body(self.options, line, fail)?;
-        let tail: Vec<&str> = body.target.iter().rev().take(3).rev().map(String::as_str).collect();
-        if tail != ["--wildcard", suffix.as_str(), "%n"] {
+        // `%n` without `--` is what versions before the quoted `%h` wrote: read, so it is rewritten.
+        let current = body.target.ends_with(&["--wildcard".into(), suffix.as_str().into(), "--".into(), "%h".into()]);
+        let earlier = body.target.ends_with(&["--wildcard".into(), suffix.as_str().into(), "%n".into()]);
+        if !current && !earlier {
             return Err(fail(line, "the wildcard block's ProxyCommand is not azml-ssh's".into()));
         }
         Ok(Wildcard { suffix, user: body.user, identity_file: body.identity_file, options: body.options, yields_to })
@@ -473,6 +528,9 @@ fn opened(patterns: &str, line: usize, fail: &Fail<'_>) -> Result<Opened, HostsF
     if let Some(rest) = patterns.strip_prefix("*.") {
         let mut words = rest.split(' ');
         let suffix = words.next().unwrap_or_default().parse::<Suffix>().map_err(|e| fail(line, e.to_string()))?;
+        // Files written before names with quotes were ruled out lack the pattern; they are read all the same.
+        let mut words = words.peekable();
+        words.next_if_eq(&NO_QUOTES);
         let yields_to = words
             .map(|w| w.strip_prefix('!').filter(|p| writable_pattern(p)).map(str::to_owned))
             .collect::<Option<Vec<_>>>()
@@ -581,12 +639,34 @@ mod tests {
         for wildcard in [WildcardState::Unset, WildcardState::Off, WildcardState::On(wildcard)] {
             let file = HostsFile { entries: entries.clone(), wildcard };
             for flavor in [Flavor::Posix, Flavor::Windows] {
-                let text = render(&file, &Launcher::new(Path::new("/usr/bin/azml-ssh"), flavor).unwrap());
+                let program = match flavor {
+                    Flavor::Posix => "/usr/bin/azml-ssh",
+                    Flavor::Windows => r"C:\bin\azml-ssh.exe",
+                };
+                let text = render(&file, &Launcher::new(Path::new(program), flavor).unwrap());
                 let mut parsed = parse(&text, Path::new("f")).unwrap();
                 parsed.entries.sort_by(|a, b| b.alias.cmp(&a.alias));
                 assert_eq!(parsed, file, "{text}");
             }
         }
+    }
+
+    #[test]
+    fn files_of_earlier_versions_are_read() {
+        let file = HostsFile {
+            entries: vec![],
+            wildcard: WildcardState::On(Wildcard {
+                suffix: Suffix::default(),
+                user: "azureuser".into(),
+                identity_file: None,
+                options: vec![],
+                yields_to: vec!["mine.azml".into()],
+            }),
+        };
+        let text = render(&file, &Launcher::new(Path::new("/x"), Flavor::Posix).unwrap());
+        let earlier = text.replace("\"!*'*\" ", "").replace("--wildcard azml -- '%h'", "--wildcard azml %n");
+        assert_ne!(earlier, text);
+        assert_eq!(parse(&earlier, Path::new("f")).unwrap(), file);
     }
 
     #[test]
@@ -603,15 +683,18 @@ mod tests {
         };
         let text = render(&file, &Launcher::new(Path::new("/x"), Flavor::Posix).unwrap());
         for edited in [
-            text.replace("Host *.azml !mine.azml", "Host *.azml !mine.azml other"),
+            text.replace("!mine.azml", "!mine.azml other"),
             text.replace("Host *.azml", "Host *.az_ml"),
-            text.replace("--wildcard azml %n", "--wildcard azml %h"),
-            format!("{text}\nHost *.azml\n    User x\n    ProxyCommand x proxy --wildcard azml %n\n"),
+            text.replace("--wildcard azml -- '%h'", "--wildcard azml %h"),
+            text.replace("--wildcard azml -- '%h'", "--wildcard azml -- %n"),
+            text.replace("\"!*'*\" !mine.azml", "!mine.azml \"!*'*\""),
+            format!("{text}\nHost *.azml\n    User x\n    ProxyCommand x proxy --wildcard azml -- %h\n"),
             text.replace("    User azureuser\n", "  User azureuser\n"),
             text.replace("Host a1", "Host a1 a2"),
             format!("{text}Match all\n"),
             text.replace("    ProxyCommand", "    #ProxyCommand"),
         ] {
+            assert_ne!(edited, text);
             assert!(parse(&edited, Path::new("f")).is_err(), "{edited}");
         }
     }
@@ -620,14 +703,223 @@ mod tests {
     fn programs_are_quoted_per_flavor() {
         let p = Path::new("/home/a b/bin/azml$ssh`x\"%");
         assert_eq!(quote_program(p, Flavor::Posix).unwrap(), r#""/home/a b/bin/azml\$ssh\`x\"%%""#);
-        let w = Path::new(r"C:\Program Files\azml-ssh\azml-ssh.exe");
-        assert_eq!(quote_program(w, Flavor::Windows).unwrap(), r#""C:/Program Files/azml-ssh/azml-ssh.exe""#);
-        let verbatim = Path::new(r"\\?\C:\Users\Me Too\azml-ssh.exe");
-        assert_eq!(quote_program(verbatim, Flavor::Windows).unwrap(), r#""C:/Users/Me Too/azml-ssh.exe""#);
-        let unc = Path::new(r"\\?\UNC\server\share\azml-ssh.exe");
-        assert_eq!(quote_program(unc, Flavor::Windows).unwrap(), r#""//server/share/azml-ssh.exe""#);
-        assert!(quote_program(Path::new("C:\\a\"b"), Flavor::Windows).is_err());
         assert!(quote_program(Path::new("/a\nb"), Flavor::Posix).is_err());
+
+        let none = |_: &Path| None;
+        let short =
+            |p: &Path| (p == Path::new("C:/Program Files/azml ssh")).then(|| PathBuf::from(r"C:\PROGRA~1\AZML~1"));
+        let windows = |p: &str, short: &dyn Fn(&Path) -> Option<PathBuf>| {
+            quote_program_with(Path::new(p), Flavor::Windows, short).map_err(|e| e.to_string())
+        };
+        // No whitespace: unquoted (7.7 cannot start a quoted program), forward slashes, no verbatim prefix.
+        assert_eq!(
+            windows(r"C:\Users\me\.local\bin\azml-sshw.exe", &none).unwrap(),
+            "C:/Users/me/.local/bin/azml-sshw.exe"
+        );
+        assert_eq!(windows(r"\\?\C:\Users\me\azml-ssh.exe", &none).unwrap(), "C:/Users/me/azml-ssh.exe");
+        assert_eq!(windows(r"\\?\UNC\server\share\azml-ssh.exe", &none).unwrap(), "//server/share/azml-ssh.exe");
+        assert_eq!(windows(r"C:\100%\azml-ssh.exe", &none).unwrap(), "C:/100%%/azml-ssh.exe");
+        // Whitespace: the folder's short name where there is one, else quotes.
+        assert_eq!(
+            windows(r"C:\Program Files\azml ssh\azml-ssh.exe", &short).unwrap(),
+            "C:/PROGRA~1/AZML~1/azml-ssh.exe"
+        );
+        assert_eq!(
+            windows(r"C:\Users\Me Too\azml-ssh.exe", &short).unwrap(),
+            r#""C:/Users/Me Too/azml-ssh.exe""#,
+            "no short name for this folder"
+        );
+        assert!(windows("C:\\a\"b.exe", &none).is_err());
+        assert!(windows(r"C:\tools\azml-ssh", &none).unwrap_err().contains(".exe"));
+    }
+
+    /// How Win32-OpenSSH starts a ProxyCommand, followed from its source: `sshconnect.c` expands the tokens
+    /// and hands the line, as one string, to `posix_spawnp`, which reaches `build_commandline_string`
+    /// (contrib/win32/win32compat/misc.c) and then `CreateProcessW(NULL, line)`; the program then splits its
+    /// own command line (Rust's std does it as the Microsoft C runtime does).
+    mod win32 {
+        /// Which Win32-OpenSSH builds the line.
+        #[derive(Clone, Copy, Debug)]
+        pub(super) enum Version {
+            /// 7.7p1 as Windows 10 (to 20H2) and Server 2019 ship it: the program is wrapped in quotes even when
+            /// it is quoted already (seen as `spawning ""C:\…\coder.exe"" --global-config …` in coder/coder#7637).
+            V7_7,
+            /// 8.1p1 and 9.5p1: a line that starts with a quote is passed as it is.
+            V8_1,
+        }
+
+        const PROGRAM_DIR: &str = r"C:\Windows\System32\OpenSSH";
+
+        fn is_absolute(path: &str) -> bool {
+            let path = path.strip_prefix('"').unwrap_or(path);
+            let b = path.as_bytes();
+            path.starts_with(['/', '\\']) || (b.len() > 1 && b[0].is_ascii_alphabetic() && b[1] == b':')
+        }
+
+        /// `build_commandline_string(line, NULL, TRUE)`.
+        pub(super) fn command_line(version: Version, line: &str) -> String {
+            let mut out = String::from("\"");
+            if !is_absolute(line) {
+                out.push_str(PROGRAM_DIR);
+                out.push('\\');
+            }
+            match (version, line.strip_prefix('"')) {
+                (Version::V8_1, Some(rest)) => out.push_str(rest),
+                _ => match line.find(".exe").and_then(|at| line[at..].find(' ').map(|space| at + space)) {
+                    Some(end) => {
+                        out.push_str(&line[..end]);
+                        out.push('"');
+                        out.push_str(&line[end..]);
+                    }
+                    None => {
+                        out.push_str(line);
+                        out.push('"');
+                    }
+                },
+            }
+            out
+        }
+
+        /// What `CreateProcessW(NULL, line)` starts and the argv the program reads, or Windows' error.
+        pub(super) fn start(line: &str) -> Result<Vec<String>, u32> {
+            const ERROR_INVALID_PARAMETER: u32 = 87;
+            let (program, rest) = match line.strip_prefix('"') {
+                Some(quoted) => {
+                    let end = quoted.find('"').unwrap_or(quoted.len());
+                    (&quoted[..end], quoted.get(end + 1..).unwrap_or(""))
+                }
+                None => line.split_at(line.find([' ', '\t']).unwrap_or(line.len())),
+            };
+            if program.is_empty() {
+                return Err(ERROR_INVALID_PARAMETER);
+            }
+            let mut argv = vec![program.to_owned()];
+            argv.extend(split_arguments(rest));
+            Ok(argv)
+        }
+
+        /// The Microsoft C runtime's rules for the arguments after the program (as std's `args()` applies them).
+        fn split_arguments(text: &str) -> Vec<String> {
+            let (mut args, mut current, mut started, mut quoted, mut backslashes) =
+                (Vec::new(), String::new(), false, false, 0usize);
+            let mut chars = text.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => backslashes += 1,
+                    '"' => {
+                        current.extend(std::iter::repeat_n('\\', backslashes / 2));
+                        if backslashes % 2 == 1 {
+                            current.push('"');
+                        } else if quoted && chars.peek() == Some(&'"') {
+                            current.push('"');
+                            chars.next();
+                        } else {
+                            quoted = !quoted;
+                        }
+                        backslashes = 0;
+                        started = true;
+                    }
+                    ' ' | '\t' if !quoted => {
+                        current.extend(std::iter::repeat_n('\\', backslashes));
+                        backslashes = 0;
+                        if started || !current.is_empty() {
+                            args.push(std::mem::take(&mut current));
+                        }
+                        started = false;
+                    }
+                    c => {
+                        current.extend(std::iter::repeat_n('\\', backslashes));
+                        backslashes = 0;
+                        current.push(c);
+                    }
+                }
+            }
+            current.extend(std::iter::repeat_n('\\', backslashes));
+            if started || !current.is_empty() {
+                args.push(current);
+            }
+            args
+        }
+    }
+
+    /// ssh's `%` expansion of a ProxyCommand line for host `name` (the tokens azml-ssh writes: `%h`, `%%`).
+    fn expand(line: &str, name: &str) -> String {
+        line.replace("%%", "\u{0}").replace("%h", name).replace('\u{0}', "%")
+    }
+
+    /// The ProxyCommand lines of a rendered file, for one host block.
+    fn proxy_line(text: &str, host_line: &str) -> String {
+        let block = text.split("\nHost ").find(|b| b.starts_with(host_line)).unwrap();
+        let line = block.lines().find_map(|l| l.trim_start().strip_prefix("ProxyCommand ")).unwrap();
+        line.to_owned()
+    }
+
+    #[test]
+    fn every_windows_ssh_starts_the_proxy_with_the_arguments_written() {
+        use win32::Version::{V7_7, V8_1};
+        let file = HostsFile {
+            entries: vec![entry("ci1")],
+            wildcard: WildcardState::On(Wildcard {
+                suffix: Suffix::default(),
+                user: "azureuser".into(),
+                identity_file: None,
+                options: vec![],
+                yields_to: vec![],
+            }),
+        };
+        let id = entry("ci1").id.to_string();
+        for (program, starts_on_7_7) in [
+            ("C:/Users/me/.local/bin/azml-sshw.exe", true),
+            ("C:/PROGRA~1/azml-ssh/azml-sshw.exe", true),
+            ("\"C:/Users/Me Too/bin/azml-sshw.exe\"", false),
+        ] {
+            let launcher = Launcher { program: program.into(), flavor: Flavor::Windows };
+            let text = render(&file, &launcher);
+            let expected_program = program.trim_matches('"');
+            for version in [V7_7, V8_1] {
+                let started = |line: &str| win32::start(&win32::command_line(version, line));
+                let by_id = started(&expand(&proxy_line(&text, "ci1\n"), "ci1"));
+                if !starts_on_7_7 && matches!(version, V7_7) {
+                    assert_eq!(by_id, Err(87), "7.7 cannot start a quoted program: {program}");
+                    continue;
+                }
+                assert_eq!(by_id.unwrap(), [expected_program, "proxy", &id], "{version:?} {program}");
+                let wildcard = proxy_line(&text, "*.azml");
+                for name in ["ci7.azml", "ci7.ws-1.azml"] {
+                    let argv = started(&expand(&wildcard, name)).unwrap();
+                    assert_eq!(argv, [expected_program, "proxy", "--wildcard", "azml", "--", name], "{version:?}");
+                }
+                // Windows' ssh before 9.8 puts any name typed into the line as it is (a git URL can carry one):
+                // whatever it holds lands after `--`, where it can only be a name, never an option.
+                for hostile in [r#""--log-file=C:\Users\Public\x" ci1.azml"#, "--help", "a\" --log-file=x \"b", "a b"] {
+                    let argv = started(&expand(&wildcard, hostile)).unwrap();
+                    assert_eq!(argv[..5], [expected_program, "proxy", "--wildcard", "azml", "--"], "{hostile}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn on_unix_no_typed_name_reaches_the_shell() {
+        let file = HostsFile {
+            entries: vec![],
+            wildcard: WildcardState::On(Wildcard {
+                suffix: Suffix::default(),
+                user: "azureuser".into(),
+                identity_file: None,
+                options: vec![],
+                yields_to: vec!["mine.azml".into()],
+            }),
+        };
+        let text = render(&file, &Launcher::new(Path::new("/usr/bin/azml-ssh"), Flavor::Posix).unwrap());
+        assert!(text.contains("\nHost *.azml \"!*'*\" !mine.azml\n"), "{text}");
+        assert!(proxy_line(&text, "*.azml").ends_with(" proxy --fdpass --wildcard azml -- '%h'"), "{text}");
+        // The Host line as ssh matches it: a name with a quote never gets this block, so it cannot end the quoting.
+        let host = text.lines().find(|l| l.starts_with("Host *.azml")).unwrap();
+        let claim = crate::sshconf::include::directives(format!("{host}\n").as_bytes(), Path::new("/h")).claims;
+        let covers = |name: &str| claim[0].1.covers(name);
+        assert!(covers("ci7.azml") && covers("g*.azml") && covers("$(touch x).azml"));
+        assert!(!covers("a'b.azml") && !covers("';touch x;'.azml") && !covers("mine.azml"));
     }
 
     #[test]

@@ -351,7 +351,9 @@ fn remove_all_locked(layout: &Layout, dry_run: bool) -> Result<Report, ConfigErr
     let target = layout.user_config_target()?;
     let config_before = read_optional(&target)?;
     let mut config_after = match &config_before {
-        Some(bytes) => include::remove_include(bytes, &layout.include_file).or_else(|| config_before.clone()),
+        Some(bytes) => {
+            include::remove_include(bytes, &layout.include_file, &layout.home).or_else(|| config_before.clone())
+        }
         None => None,
     };
     let created_by_us =

@@ -289,3 +289,19 @@ fn account_name(sid: &str) -> String {
         other => other.to_owned(),
     }
 }
+
+/// The 8.3 short form of `path` (`C:\PROGRA~1\azml-ssh`), where the volume keeps short names; `None` where it
+/// does not (short names can be turned off per volume) or the call fails. Not an ACL matter, but the one other
+/// Win32 call azml-ssh makes outside `transport/`: a program path with spaces must be written without quotes for
+/// Windows' OpenSSH 7.7 to start it.
+pub(crate) fn short_path(path: &Path) -> Option<std::path::PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use windows_sys::Win32::Storage::FileSystem::GetShortPathNameW;
+    let long = wide(path.as_os_str());
+    let mut buffer = vec![0u16; 1024];
+    // SAFETY: `long` is NUL-terminated; the output buffer's length is passed with it, and the call writes at
+    // most that many units. A result of 0 is failure; a result above the length asks for a bigger buffer,
+    // which a path this long never needs here.
+    let len = unsafe { GetShortPathNameW(long.as_ptr(), buffer.as_mut_ptr(), buffer.len() as u32) } as usize;
+    (len > 0 && len < buffer.len()).then(|| std::path::PathBuf::from(std::ffi::OsString::from_wide(&buffer[..len])))
+}

@@ -75,6 +75,12 @@ fn windows_rendering_matches_the_golden_file() {
     check("windows.config", Path::new(r"C:\Users\Me Too\.cargo\bin\azml-ssh.exe"), Flavor::Windows);
 }
 
+#[test]
+fn windows_rendering_of_a_program_without_spaces() {
+    // What pipx and uv install: unquoted, which every Windows ssh can start (7.7 cannot start a quoted one).
+    check("windows-plain.config", Path::new(r"C:\Users\me\.local\bin\azml-sshw.exe"), Flavor::Windows);
+}
+
 /// The README shows what `azml-ssh config` writes; it is a block of the golden file, so it cannot drift.
 #[test]
 fn the_readme_example_is_what_is_written() {

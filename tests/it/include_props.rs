@@ -77,7 +77,7 @@ proptest! {
                 let effective = matches!(include_state(&added, target, home), IncludeState::Effective { .. });
                 prop_assert!(effective);
                 prop_assert_eq!(add_include(&added, target, home), None);
-                prop_assert_eq!(remove_include(&added, target), Some(original.clone()));
+                prop_assert_eq!(remove_include(&added, target, home), Some(original.clone()));
                 // Our line comes before every Host/Match line, so nothing can shadow our blocks.
                 let text = String::from_utf8_lossy(&added).into_owned();
                 let ours = text.find(&format!("Include {TARGET}")).unwrap();
@@ -96,6 +96,6 @@ proptest! {
 
     #[test]
     fn remove_leaves_files_without_our_lines_alone(original in config()) {
-        prop_assert_eq!(remove_include(&original, Path::new(TARGET)), None);
+        prop_assert_eq!(remove_include(&original, Path::new(TARGET), Path::new(HOME)), None);
     }
 }

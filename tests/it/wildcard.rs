@@ -83,7 +83,7 @@ fn an_instance_created_after_config_is_reached_by_name() {
     let wild = Wild::configured();
     let hosts = wild.hosts_file();
     assert!(hosts.contains("\nHost ci1\n") && hosts.contains("\nHost ci3\n"), "per-instance hosts stay:\n{hosts}");
-    assert!(hosts.contains("\nHost *.azml !special.azml\n"), "{hosts}");
+    assert!(hosts.contains("\nHost *.azml \"!*'*\" !special.azml\n"), "{hosts}");
 
     let ci7 = wild.put("ci7", "ws-test");
     wild.know(&["ci7.azml", "ci3.ws-two.azml", "ci1.azml"]);
@@ -148,7 +148,7 @@ fn the_users_own_host_under_the_suffix_is_never_taken_over() {
     let out = wild.azml(&["add", "extra", &compute_id("ci1")]);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(out.stderr.contains("names matching gpu-*.azml go to that entry"), "{}", out.stderr);
-    assert!(wild.hosts_file().contains("\nHost *.azml !special.azml !gpu-*.azml\n"), "{}", wild.hosts_file());
+    assert!(wild.hosts_file().contains("\nHost *.azml \"!*'*\" !special.azml !gpu-*.azml\n"), "{}", wild.hosts_file());
 }
 
 #[test]
@@ -208,8 +208,8 @@ fn the_wildcard_host_can_be_renamed_and_turned_off_for_good() {
     let out = wild.azml(&["config", "--wildcard", "ML.dev"]);
     assert!(out.status.success(), "{}", out.stderr);
     let hosts = wild.hosts_file();
-    assert!(hosts.contains("\nHost *.ml.dev\n") && !hosts.contains("*.azml"), "{hosts}");
-    assert!(hosts.contains(" proxy --fdpass --wildcard ml.dev %n\n"), "{hosts}");
+    assert!(hosts.contains("\nHost *.ml.dev \"!*'*\"\n") && !hosts.contains("*.azml"), "{hosts}");
+    assert!(hosts.contains(" proxy --fdpass --wildcard ml.dev -- '%h'\n"), "{hosts}");
     assert!(hosts.contains(&format!("IdentityFile {}\n", wild.env.user_key.display())), "the key is remembered");
 
     let out = wild.azml(&["list"]);
@@ -227,7 +227,7 @@ fn the_wildcard_host_can_be_renamed_and_turned_off_for_good() {
     }
     let out = wild.azml(&["config", "--wildcard", "azml"]);
     assert!(out.status.success(), "{}", out.stderr);
-    assert!(wild.hosts_file().contains("\nHost *.azml !special.azml\n"));
+    assert!(wild.hosts_file().contains("\nHost *.azml \"!*'*\" !special.azml\n"));
 
     let index = wild.env.cache_dir().join("azml-ssh/names/index.json");
     assert!(std::fs::read_to_string(&index).unwrap().contains(&compute_id("ci1")), "config leaves the name index");
@@ -238,4 +238,62 @@ fn the_wildcard_host_can_be_renamed_and_turned_off_for_good() {
     let out = wild.azml(&["config", "--wildcard", "a_b"]);
     assert!(!out.status.success());
     assert!(out.stderr.contains("wildcard suffix"), "{}", out.stderr);
+}
+
+/// The wildcard block's ProxyCommand line, as `$SHELL -c "exec …"` runs it for the name `host`: what an ssh with
+/// no check on host names (before 9.6) does with whatever it was given.
+fn run_as_old_ssh_would(wild: &Wild, host: &str, cwd: &std::path::Path) -> Outcome {
+    let hosts = wild.hosts_file();
+    let block = hosts.split("\nHost *.azml").nth(1).unwrap();
+    let line = block.lines().find_map(|l| l.trim_start().strip_prefix("ProxyCommand ")).unwrap();
+    let line = line.replace("%%", "\u{0}").replace("%h", host).replace('\u{0}', "%");
+    let mut sh = wild.env.command("/bin/sh");
+    sh.arg("-c").arg(format!("exec {line}")).current_dir(cwd);
+    run(&mut sh, None, LIMIT)
+}
+
+#[test]
+fn no_typed_name_becomes_a_shell_command_or_an_option() {
+    let wild = Wild::configured();
+    let cwd = wild.env.path("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    // Files a glob would expand to, were the name not quoted.
+    for name in ["g1.azml", "g2.azml"] {
+        std::fs::write(cwd.join(name), "").unwrap();
+    }
+    let requests = wild.env.arm.request_count();
+
+    // Today's ssh lets `*` through; the shell must not expand it.
+    let mut ssh = wild.env.ssh(&wild.config, "g*.azml", &["true"]);
+    let out = run(ssh.current_dir(&cwd), None, LIMIT);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("\"g*.azml\" does not name a compute instance"), "{}", out.stderr);
+
+    for hostile in [
+        "$(touch pwned).azml",
+        "`touch pwned`.azml",
+        "a;touch pwned;b.azml",
+        "a|touch pwned.azml",
+        "--log-file=pwned.azml",
+        "-oProxyCommand=touch pwned.azml",
+        "\"--log-file=pwned\" ci1.azml",
+        "ci1.azml --log-file=pwned",
+        "$HOME.azml",
+    ] {
+        let out = run_as_old_ssh_would(&wild, hostile, &cwd);
+        assert!(!out.status.success(), "{hostile}");
+        let said = &out.stderr;
+        assert!(
+            said.contains("does not name a compute instance") || said.contains("unexpected argument"),
+            "{hostile}: {said}"
+        );
+        assert!(!said.contains(&wild.env.path("home").display().to_string()), "$HOME was not expanded: {said}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&cwd).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "nothing was run or written: {left:?}");
+    assert_eq!(wild.env.arm.request_count(), requests, "refused before any request");
+    // And a good name still goes through the same line.
+    wild.know(&["ci1.azml"]);
+    let out = wild.echo("ci1.azml");
+    assert!(out.status.success(), "{}", out.stderr);
 }
