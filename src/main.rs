@@ -11,7 +11,8 @@ mod cli;
 
 use cli::{Cli, Command, ssh_config_path};
 
-fn main() -> ExitCode {
+/// Shared with the Windows twin `azml-sshw.exe` (src/bin/azml-sshw.rs), which includes this file as a module.
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = logging::init(cli.verbose, cli.log_file.as_deref()) {
         let _ = writeln!(std::io::stderr(), "azml-ssh: warning: {e}");

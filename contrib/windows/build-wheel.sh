@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Cross-builds the Windows wheel of azml-ssh on Debian: azml_ssh-<version>-py3-none-win_amd64.whl, with the
-# program as a console script (<name>.data/scripts/azml-ssh.exe), so `pip install` / pipx / `uv tool install` put
-# azml-ssh.exe on a Windows user's PATH. Also copies the bare azml-ssh.exe to OUT_DIR and checks both with
-# check-wheel.py.
+# program and its GUI-subsystem twin as scripts (<name>.data/scripts/azml-ssh.exe and azml-sshw.exe, the one ssh's
+# ProxyCommand names), so `pip install` / pipx / `uv tool install` put both on a Windows user's PATH. Also copies
+# the bare azml-ssh.exe and azml-sshw.exe to OUT_DIR and checks them all with check-wheel.py.
 #
 #   contrib/windows/build-wheel.sh OUT_DIR
 #
@@ -17,7 +17,7 @@
 #   MATURIN             a maturin >= 1.5, < 2 (default: one installed into $WINDOWS_TARGET_DIR/maturin-venv)
 #   DEB_CARGO, DEB_RUSTC, DEB_RUSTDOC   Debian's toolchain (default: /usr/bin/cargo, /usr/bin/rustc, /usr/bin/rustdoc)
 #   JOBS                parallel build jobs (default: cargo's, one per CPU)
-# Prints the wheel's and the .exe's paths on stdout; everything else goes to stderr.
+# Prints the wheel's and the two .exe's paths on stdout; everything else goes to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 me="build-wheel.sh"
@@ -68,11 +68,12 @@ export PATH="$shims:$PATH" CARGO="$shims/cargo" RUSTC="$shims/rustc" RUSTDOC="$s
 export RUSTC_BOOTSTRAP=1 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER="$LINKER" CARGO_TARGET_DIR="$WINDOWS_TARGET_DIR"
 unset CARGO_BUILD_TARGET RUSTUP_TOOLCHAIN
 
-# The program's name: the package's one binary target.
+# The program's name: the package's binary target besides the twin, <name>w.
 bin=$(cargo metadata --no-deps --format-version 1 --manifest-path "$MANIFEST_DIR/Cargo.toml" | python3 -c '
 import json, sys
-bins = [t["name"] for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bin" in t["kind"]]
-sys.exit("expected one binary target, found %s" % bins) if len(bins) != 1 else print(bins[0])')
+bins = sorted(t["name"] for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bin" in t["kind"])
+ok = len(bins) == 2 and bins[1] == bins[0] + "w"
+sys.exit("expected a program and its twin, found %s" % bins) if not ok else print(bins[0])')
 
 echo "$me: building $bin.exe and its wheel from $MANIFEST_DIR ($("$DEB_RUSTC" --version), $("$MATURIN" --version))" >&2
 start=$SECONDS
@@ -94,13 +95,16 @@ fi
     -o "$stage" >&2
 wheels=("$stage"/*.whl)
 [ ${#wheels[@]} -eq 1 ] && [ -f "${wheels[0]}" ] || die "maturin left ${#wheels[@]} wheels in $stage, expected one"
-exe="$WINDOWS_TARGET_DIR/$TRIPLE/release/$bin.exe"
-[ -f "$exe" ] || die "maturin built no $exe"
 wheel="$OUT_DIR/$(basename "${wheels[0]}")"
 mv -f "${wheels[0]}" "$wheel"
-cp -f "$exe" "$OUT_DIR/$bin.exe"
+for program in "$bin" "${bin}w"; do
+    exe="$WINDOWS_TARGET_DIR/$TRIPLE/release/$program.exe"
+    [ -f "$exe" ] || die "maturin built no $exe"
+    cp -f "$exe" "$OUT_DIR/$program.exe"
+done
 echo "$me: built in $((SECONDS - start)) s" >&2
 
 python3 "$here/check-wheel.py" --manifest-path "$MANIFEST_DIR/Cargo.toml" "$wheel" "$OUT_DIR/$bin.exe" >&2
 echo "$wheel"
 echo "$OUT_DIR/$bin.exe"
+echo "$OUT_DIR/${bin}w.exe"

@@ -4,8 +4,9 @@
 Usage: check-wheel.py [--manifest-path CARGO_TOML] [--tag TAG] WHEEL [EXE]
 
 Verifies the tag (file name and WHEEL file), `Root-Is-Purelib: false`, that `*.data/scripts/` holds exactly the
-program `<bin>.exe` and that it is a stripped PE32+ x86-64 console executable needing no MinGW runtime DLL (and,
-given EXE, byte-identical to it), that RECORD lists every file with its right sha256 and size (itself without), and that
+programs `azml-ssh.exe` (a stripped PE32+ x86-64 console executable) and its twin `azml-sshw.exe` (the same, for
+the GUI subsystem, which ssh's ProxyCommand names so that no console window opens), needing no MinGW runtime DLL
+(and, given EXE, byte-identical to it and to the twin beside it), that RECORD lists every file with its right sha256 and size (itself without), and that
 METADATA's Name and Version are Cargo.toml's. Prints one line and exits 0 when all holds; otherwise prints the first
 failure as one line to stderr and exits 1. Python 3.11+, standard library only.
 """
@@ -54,7 +55,7 @@ def pep440_version(version):
 
 
 def cargo_package(manifest_path):
-    """(package name, version, name of the program) from Cargo.toml."""
+    """(package name, version, name of the program) from Cargo.toml; its other [[bin]] is the twin, PROGRAM + "w"."""
     try:
         manifest = tomllib.loads(Path(manifest_path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
@@ -63,19 +64,22 @@ def cargo_package(manifest_path):
     name, version = package.get("name"), package.get("version")
     check(isinstance(name, str) and isinstance(version, str), f"{manifest_path}: no literal package name/version")
     bins = [entry.get("name", name) for entry in manifest.get("bin", [])]
-    check(len(bins) <= 1, f"{manifest_path}: {len(bins)} [[bin]] targets, expected one")
-    return name, version, bins[0] if bins else name
+    check(bins == [name, name + "w"], f"{manifest_path}: [[bin]] targets {bins}, expected [{name}, {name}w]")
+    return name, version, name
 
 
-def pe_summary(data, what):
-    """Checks that DATA is a PE32+ x86-64 console executable; returns the DLLs it imports."""
+CONSOLE, GUI = 3, 2  # IMAGE_SUBSYSTEM_WINDOWS_CUI, IMAGE_SUBSYSTEM_WINDOWS_GUI
+
+
+def pe_summary(data, what, subsystem):
+    """Checks that DATA is a PE32+ x86-64 executable for SUBSYSTEM; returns the DLLs it imports."""
     try:
-        return pe_imports(data, what)
+        return pe_imports(data, what, subsystem)
     except (struct.error, ValueError, UnicodeError) as error:
         raise Failure(f"{what}: malformed PE file ({error})")
 
 
-def pe_imports(data, what):
+def pe_imports(data, what, expected_subsystem):
     check(len(data) >= 0x40 and data[:2] == b"MZ", f"{what}: no MZ header")
     (pe,) = struct.unpack_from("<I", data, 0x3C)
     check(pe + 24 <= len(data) and data[pe:pe + 4] == b"PE\0\0", f"{what}: no PE signature")
@@ -89,7 +93,9 @@ def pe_imports(data, what):
     (magic,) = struct.unpack_from("<H", data, optional)
     check(magic == 0x20B, f"{what}: optional header magic {magic:#x}, not 0x20b (PE32+)")
     (subsystem,) = struct.unpack_from("<H", data, optional + 68)
-    check(subsystem == 3, f"{what}: Subsystem is {subsystem}, not 3 (Windows console)")
+    kinds = {CONSOLE: "Windows console", GUI: "Windows GUI"}
+    check(subsystem == expected_subsystem,
+          f"{what}: Subsystem is {subsystem}, not {expected_subsystem} ({kinds[expected_subsystem]})")
     # The import directory (data directory 1) through the section table, for the DLL names.
     (directories,) = struct.unpack_from("<I", data, optional + 108)
     import_rva = struct.unpack_from("<I", data, optional + 112 + 8)[0] if directories > 1 else 0
@@ -186,32 +192,41 @@ def check_wheel(wheel_path, exe_path, manifest_path, tag):
     for member in listed:
         check(member in files, f"RECORD: lists {member}, which is not in the archive")
 
-    # The program: the only script, a Windows console executable.
+    # The programs: the console executable and its GUI-subsystem twin, the only scripts.
+    expected = {f"{stem}.data/scripts/{program}.exe": CONSOLE, f"{stem}.data/scripts/{program}w.exe": GUI}
     scripts = sorted(member for member in files if re.fullmatch(r"[^/]+\.data/scripts/.+", member))
-    expected = f"{stem}.data/scripts/{program}.exe"
-    check(scripts == [expected], f"{wheel_path.name}: scripts {scripts}, expected exactly [{expected}]")
-    program_data = files[expected]
-    dlls = pe_summary(program_data, expected)
-    mingw = [dll for dll in dlls if MINGW_DLL.match(dll)]
-    check(not mingw, f"{expected}: imports MinGW runtime DLLs {mingw}; link them statically")
+    check(scripts == sorted(expected), f"{wheel_path.name}: scripts {scripts}, expected exactly {sorted(expected)}")
+    dlls = []
+    for member, subsystem in expected.items():
+        dlls = pe_summary(files[member], member, subsystem)
+        mingw = [dll for dll in dlls if MINGW_DLL.match(dll)]
+        check(not mingw, f"{member}: imports MinGW runtime DLLs {mingw}; link them statically")
     same = ""
     if exe_path is not None:
-        try:
-            exe = Path(exe_path).read_bytes()
-        except OSError as error:
-            raise Failure(f"cannot read {exe_path}: {error}")
-        check(exe == program_data, f"{expected} differs from {exe_path}")
-        same = f", identical to {exe_path}"
+        for member in expected:
+            # The twin beside EXE is named as EXE is, with the program's name made the twin's.
+            twin = member.endswith(f"/{program}w.exe")
+            path = Path(exe_path)
+            path = path.with_name(path.name.replace(program, program + "w", 1)) if twin else path
+            try:
+                exe = path.read_bytes()
+            except OSError as error:
+                raise Failure(f"cannot read {path}: {error}")
+            check(exe == files[member], f"{member} differs from {path}")
+        same = f", identical to {exe_path} and its twin"
+    program_data = files[f"{stem}.data/scripts/{program}.exe"]
+    expected = f"{program}.exe and {program}w.exe"
 
     return (f"{PROG}: OK {wheel_path.name}: tag {tag}, {metadata['Name']} {metadata['Version']}, {len(files)} files "
-            f"all in RECORD, {expected} ({len(program_data)} bytes, stripped PE32+ x86-64 console, "
+            f"all in RECORD, {expected} ({len(program_data)} bytes, stripped PE32+ x86-64, console and GUI, "
             f"{len(dlls)} system DLL imports{same})")
 
 
 def main():
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("wheel")
-    parser.add_argument("exe", nargs="?", help="the .exe the wheel must contain, byte for byte")
+    parser.add_argument("exe", nargs="?", help="the .exe the wheel must contain, byte for byte (and its twin beside it, "
+                                               "named with azml-sshw for azml-ssh)")
     parser.add_argument("--manifest-path", default=Path(__file__).resolve().parents[2] / "Cargo.toml",
                         help="Cargo.toml giving the name and version (default: this checkout's)")
     parser.add_argument("--tag", default=DEFAULT_TAG, help=f"expected wheel tag (default {DEFAULT_TAG})")

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::sshconf::flavor::Flavor;
+
 pub(crate) struct Choice {
     pub path: PathBuf,
     /// Things the user should know about the choice (the command shows them as warnings).
@@ -20,8 +22,40 @@ pub(crate) enum ProgramError {
     OwnPath(std::io::Error),
 }
 
-/// `explicit` is `--binary`; otherwise the `azml-ssh` on PATH when it is this very program, else this program.
+/// `explicit` is `--binary`; otherwise the `azml-ssh` on PATH when it is this very program, else this program. On
+/// Windows, the console-less twin beside it is named instead (see [`windowless`]).
 pub(crate) fn choose(explicit: Option<&Path>) -> Result<Choice, ProgramError> {
+    let mut choice = choose_program(explicit)?;
+    if Flavor::native() == Flavor::Windows {
+        choice.path = windowless(&choice.path, &mut choice.warnings);
+    }
+    Ok(choice)
+}
+
+/// The name of the Windows program's GUI-subsystem twin (src/bin/azml-sshw.rs), installed beside it.
+pub(crate) const WINDOWLESS: &str = "azml-sshw.exe";
+
+/// What ssh's ProxyCommand names on Windows: `azml-sshw.exe` beside `azml-ssh.exe`, which never gets a console
+/// window of its own (ssh.exe started without a console, as VS Code forks start it, would otherwise open one for
+/// every connection, and closing it drops the session). Where the twin is missing, the program itself, with a
+/// warning.
+fn windowless(program: &Path, warnings: &mut Vec<String>) -> PathBuf {
+    let named = |name: &str| program.file_name().is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case(name));
+    if named(WINDOWLESS) {
+        return program.to_owned();
+    }
+    let twin = program.with_file_name(WINDOWLESS);
+    if named("azml-ssh.exe") && twin.is_file() {
+        return twin;
+    }
+    warnings.push(format!(
+        "there is no {WINDOWLESS} beside {}, so ssh will start that console program, and ssh run without a console (Cursor, Windsurf and other VS Code forks) opens a console window for each connection; install with `pipx install azml-ssh` or `uv tool install azml-ssh`, which bring both",
+        program.display()
+    ));
+    program.to_owned()
+}
+
+fn choose_program(explicit: Option<&Path>) -> Result<Choice, ProgramError> {
     if let Some(path) = explicit {
         let absolute = std::path::absolute(path)
             .map_err(|source| ProgramError::Unusable { path: path.display().to_string(), source })?;
@@ -88,6 +122,21 @@ mod tests {
         assert!(fragile(Path::new("/tmp/x/azml-ssh")).is_some());
         assert!(fragile(Path::new("/home/u/.cargo/bin/azml-ssh")).is_none());
         assert!(fragile(Path::new("/usr/local/bin/azml-ssh")).is_none());
+    }
+
+    #[test]
+    fn windows_names_the_windowless_twin_beside_the_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("azml-ssh.exe");
+        std::fs::write(&program, "").unwrap();
+        let mut warnings = Vec::new();
+        assert_eq!(windowless(&program, &mut warnings), program, "no twin: the program itself");
+        assert!(warnings[0].contains("opens a console window"), "{warnings:?}");
+        std::fs::write(dir.path().join(WINDOWLESS), "").unwrap();
+        let mut warnings = Vec::new();
+        assert_eq!(windowless(&program, &mut warnings), dir.path().join(WINDOWLESS));
+        assert_eq!(windowless(&dir.path().join(WINDOWLESS), &mut warnings), dir.path().join(WINDOWLESS));
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]

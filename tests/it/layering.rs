@@ -82,7 +82,8 @@ fn only_the_commands_print_and_only_transport_is_unsafe() {
                 .iter()
                 .any(|p| line.contains(p));
             // Diagnostics through `tracing` are not output: util/logging.rs is where they are sent to stderr.
-            if prints && !matches!(top, "cmd" | "main") && path != "util/logging.rs" {
+            // The programs' entry points (main.rs, and bin/ for the Windows twin) print like the commands.
+            if prints && !matches!(top, "cmd" | "main" | "bin") && path != "util/logging.rs" {
                 violations.push(format!("src/{path}:{number} prints: {}", line.trim()));
             }
             if line.contains("unsafe ") && top != "transport" && !UNSAFE_OUTSIDE_TRANSPORT.contains(&path.as_str()) {
@@ -104,7 +105,8 @@ fn only_the_commands_print_and_only_transport_is_unsafe() {
 }
 
 /// Platform differences live in small modules with one interface per concern (directories, private files,
-/// interrupts, the browser, stdio hand-over, fd passing, splice, the ssh flavour), never in the logic.
+/// interrupts, the browser, windowless helper programs, stdio hand-over, fd passing, splice, the ssh flavour, the
+/// Windows program's GUI-subsystem twin), never in the logic.
 #[test]
 fn platform_conditions_stay_in_the_platform_modules() {
     const PLATFORM_MODULES: &[&str] = &[
@@ -113,6 +115,8 @@ fn platform_conditions_stay_in_the_platform_modules() {
         "util/fs.rs",
         "util/interrupt.rs",
         "util/desktop.rs",
+        "util/process.rs",
+        "bin/azml-sshw.rs",
         "transport/stdio.rs",
         "transport/fdpass.rs",
         "transport/splice.rs",

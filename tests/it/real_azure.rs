@@ -135,7 +135,7 @@ fn config_finds_my_instances_in_every_tenant_and_only_mine() {
     assert!(out.stderr.contains(&format!("az login --tenant {T3}")), "{}", out.stderr);
     let include = std::fs::read_to_string(env.path("home/.ssh/azml-ssh/config")).unwrap();
     let hosts: Vec<&str> = include.lines().filter_map(|l| l.strip_prefix("Host ")).collect();
-    assert_eq!(hosts, ["guest-created-mine", "home-mine", "pastdue-mine", "*.azml"], "{include}");
+    assert_eq!(hosts, ["guest-created-mine", "home-mine", "pastdue-mine", "*.azml \"!*'*\""], "{include}");
 }
 
 #[test]

@@ -71,36 +71,64 @@ fn add_writes_a_windows_ssh_config_and_keeps_the_users_crlf_file() {
     let out = run(&mut wine.command(&env, &["add", "azmlci1", &id, "--identity-file", &key]), None, LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
 
-    // %USERPROFILE%\.ssh\azml-ssh\config: forward slashes, quoted, no verbatim prefix, no fd passing.
+    // %USERPROFILE%\.ssh\azml-ssh\config: the console-less twin beside the program, unquoted (its path has no
+    // spaces: Windows' OpenSSH 7.7 cannot start a quoted one), forward slashes, no verbatim prefix, no fd passing.
     let include_file = ssh_dir.join("azml-ssh/config");
     let text = std::fs::read_to_string(&include_file).unwrap();
-    let exe = win(&wine.exe).replace('\\', "/");
-    assert!(text.contains(&format!("    ProxyCommand \"{exe}\" proxy {id}\n")), "{text}");
+    let twin = win(&wine.twin()).replace('\\', "/");
+    assert!(text.contains(&format!("    ProxyCommand {twin} proxy {id}\n")), "{text}");
     assert!(!text.contains("ProxyUseFdpass"), "Windows OpenSSH has no fd passing: {text}");
     assert!(!text.contains(r"\\?\"), "no verbatim prefix: {text}");
     let key_line = format!("    IdentityFile {}\n", key.replace('\\', "/"));
     assert!(text.contains(&key_line), "{text}");
     assert_private(&include_file);
 
-    // The user's CRLF file: every byte kept, our Include (absolute, forward slashes) before the first directive.
+    // The user's CRLF file: every byte kept, our Include (relative, which every ssh reads) before the first
+    // directive.
     let after = std::fs::read(&user_config).unwrap();
-    let profile = wine.profile();
-    let name = profile.file_name().unwrap().to_string_lossy().into_owned();
-    let include = format!("Include C:/users/{name}/.ssh/azml-ssh/config\r\n");
-    let expected = [
-        b"# my hosts\r\n".as_slice(),
-        format!("{MARKER}\r\n").as_bytes(),
-        include.as_bytes(),
-        b"\r\n",
-        &original[b"# my hosts\r\n".len()..],
-    ]
-    .concat();
+    let with_include = |include: &str| {
+        [
+            b"# my hosts\r\n".as_slice(),
+            format!("{MARKER}\r\n{include}\r\n\r\n").as_bytes(),
+            &original[b"# my hosts\r\n".len()..],
+        ]
+        .concat()
+    };
+    let expected = with_include("Include azml-ssh/config");
     assert_eq!(String::from_utf8_lossy(&after), String::from_utf8_lossy(&expected));
+
+    // An ssh that follows upstream's Include rule, as Git for Windows' ssh and Windows' OpenSSH 7.7 do (only `/…`
+    // and `~…` are absolute), reads the hosts through it: Linux's OpenSSH with the profile as its home.
+    let resolved = ssh_g_with_home(&wine.profile(), "azmlci1");
+    assert!(resolved.contains(&format!("\nproxycommand {twin} proxy {id}\n")), "{resolved}");
+
+    // What an earlier version wrote, a drive path those ssh programs never read, is replaced in place.
+    let name = wine.profile().file_name().unwrap().to_string_lossy().into_owned();
+    let earlier = with_include(&format!("Include C:/users/{name}/.ssh/azml-ssh/config"));
+    std::fs::write(&user_config, &earlier).unwrap();
+    let out = run(&mut wine.command(&env, &["add", "azmlci1", &id, "--identity-file", &key]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(String::from_utf8_lossy(&std::fs::read(&user_config).unwrap()), String::from_utf8_lossy(&expected));
 
     // Removing the host and the Include gives the user's file back byte for byte.
     let out = run(&mut wine.command(&env, &["config", "--remove"]), None, LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(std::fs::read(&user_config).unwrap(), original);
+}
+
+/// `ssh -G HOST` by Linux's OpenSSH reading `~/.ssh/config` with `home` as its `~`: OpenSSH takes `~` from the
+/// password database, so `home` is bind-mounted over the real home in a mount namespace of its own (root only,
+/// as CI runs; nothing outside the namespace sees the mount).
+fn ssh_g_with_home(home: &std::path::Path, host: &str) -> String {
+    let user = crate::common::sshd::current_user();
+    let passwd = std::process::Command::new("getent").args(["passwd", &user]).output().unwrap();
+    let real_home = String::from_utf8_lossy(&passwd.stdout).trim().split(':').nth(5).unwrap().to_owned();
+    let script = r#"mount --bind "$1" "$2" && exec ssh -G "$3""#;
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"]).arg(home).arg(&real_home).arg(host);
+    let out = run(&mut cmd, None, LIMIT);
+    assert!(out.status.success(), "unshare -m (needs root): {}", out.stderr);
+    out.stdout_text()
 }
 
 #[test]
@@ -257,8 +285,8 @@ fn a_cold_burst_by_name_makes_one_search_through_the_exe() {
     let sshd = env.start_sshd();
     env.arm.set_subscriptions(&[(crate::common::SUB, "Enabled")]);
     env.put_running("ci7", sshd.port());
-    // The wildcard host's ProxyCommand (`proxy --wildcard azml %n`) with no name index: the name is searched for.
-    let config = wine.ssh_config(&env, "ci7.azml", "%n", "--wildcard azml ");
+    // The wildcard host's ProxyCommand (`proxy --wildcard azml -- %h`) with no name index: the name is searched for.
+    let config = wine.ssh_config(&env, "ci7.azml", "%h", "--wildcard azml -- ");
 
     env.concurrent_echoes(&config, "ci7.azml", 4, LIMIT);
     let lists = format!("/subscriptions/{}/providers/Microsoft.MachineLearningServices/workspaces", crate::common::SUB);
@@ -433,4 +461,27 @@ fn config_discovers_my_instances_and_scp_and_git_go_through_the_exe() {
     assert_eq!(sha256_file(&remote), sha256_file(&local));
 
     env.git_clone_works(&config, "ci1");
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn the_proxy_programs_twin_never_gets_a_console_window() {
+    let wine = Wine::get();
+    // The PE header's Subsystem field (optional header + 68): 3 is a console program, which Windows gives a new
+    // console window when its parent has none; 2 is a GUI program, which never gets one.
+    let subsystem = |path: &std::path::Path| {
+        let data = std::fs::read(path).unwrap();
+        let pe = u32::from_le_bytes(data[0x3c..0x40].try_into().unwrap()) as usize;
+        assert_eq!(&data[pe..pe + 4], b"PE\0\0", "{}", path.display());
+        u16::from_le_bytes(data[pe + 24 + 68..pe + 24 + 70].try_into().unwrap())
+    };
+    assert_eq!(subsystem(&wine.exe), 3, "azml-ssh.exe is the console program");
+    assert_eq!(subsystem(&wine.twin()), 2, "azml-sshw.exe, which ssh starts, is a GUI program");
+    // The same program all the same: its output still reaches the pipes it is given.
+    let env = TestEnv::new();
+    let version = |exe: &std::path::Path| run(&mut wine.command_of(exe, &env, &["--version"]), None, LIMIT);
+    let (console, gui) = (version(&wine.exe), version(&wine.twin()));
+    assert!(console.status.success() && gui.status.success(), "{} {}", console.stderr, gui.stderr);
+    assert!(console.stdout_text().starts_with("azml-ssh "), "{}", console.stdout_text());
+    assert_eq!(gui.stdout_text(), console.stdout_text());
 }

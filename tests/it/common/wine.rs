@@ -54,15 +54,26 @@ impl Wine {
 
     /// `azml-ssh.exe ARGS` under Wine, with only the environment [`Wine::env_pairs`] gives.
     pub fn command(&self, env: &TestEnv, args: &[&str]) -> Command {
+        self.command_of(&self.exe, env, args)
+    }
+
+    /// `EXE ARGS` under Wine (the program or its twin), with only the environment [`Wine::env_pairs`] gives.
+    pub fn command_of(&self, exe: &Path, env: &TestEnv, args: &[&str]) -> Command {
         let mut cmd = Command::new(WINE);
-        cmd.env_clear().envs(self.env_pairs(env)).arg(win(&self.exe)).args(args);
+        cmd.env_clear().envs(self.env_pairs(env)).arg(win(exe)).args(args);
         cmd
     }
 
-    /// The ProxyCommand line that runs `azml-ssh.exe proxy ARGS` under Wine, for ssh's `/bin/sh -c`.
+    /// The console-less twin `azml-sshw.exe` beside the program: what the ssh config names on Windows.
+    pub fn twin(&self) -> PathBuf {
+        self.exe.with_file_name("azml-sshw.exe")
+    }
+
+    /// The ProxyCommand line that runs `azml-sshw.exe proxy ARGS` under Wine, for ssh's `/bin/sh -c`: the twin,
+    /// as the ssh config on Windows names it, so every connection test shows it relays as the program does.
     pub fn proxy_command(&self, env: &TestEnv, args: &str) -> String {
         let vars: Vec<String> = self.env_pairs(env).iter().map(|(k, v)| format!("{k}={}", sh_quote(v))).collect();
-        format!("env -i {} {WINE} {} proxy {args}", vars.join(" "), sh_quote(&win(&self.exe)))
+        format!("env -i {} {WINE} {} proxy {args}", vars.join(" "), sh_quote(&win(&self.twin())))
     }
 
     /// An ssh config whose `alias` connects through `azml-ssh.exe proxy [args] ID` under Wine, host-key
