@@ -38,7 +38,7 @@ Host azml-fdpass
     ProxyCommand $BIN proxy --fdpass $ID
 Host *.azml
     ProxyUseFdpass yes
-    ProxyCommand $BIN proxy --fdpass --wildcard azml %n
+    ProxyCommand $BIN proxy --fdpass --wildcard azml -- '%h'
 Host nc
     HostName 127.0.0.1
     Port $SSH_PORT

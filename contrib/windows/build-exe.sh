@@ -15,5 +15,5 @@ dir=${WINDOWS_TARGET_DIR:-target/windows}
 # Debian's cargo and rustc together (the std source must match the compiler exactly); rustup's stays the Linux one.
 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc CARGO_TARGET_DIR="$dir" \
-    /usr/bin/cargo build --release --locked --target x86_64-pc-windows-gnu -Zbuild-std=std,panic_abort --bin azml-ssh --bin azml-sshw >&2
+    /usr/bin/cargo build --release --locked --target x86_64-pc-windows-gnu -Zbuild-std=std,panic_abort --features windowless --bin azml-ssh --bin azml-sshw >&2
 echo "$dir/x86_64-pc-windows-gnu/release/azml-ssh.exe"

@@ -90,7 +90,8 @@ maturin_help=$("$MATURIN" build --help)
 if [[ $maturin_help == *'--strip [<STRIP>]'* ]]; then
     strip=(--strip false)
 fi
-"$MATURIN" build --release --locked --target "$TRIPLE" -Z build-std=std,panic_abort "${strip[@]}" \
+# `--features windowless` builds the twin azml-sshw.exe too (Cargo.toml).
+"$MATURIN" build --release --locked --target "$TRIPLE" -Z build-std=std,panic_abort "${strip[@]}" --features windowless \
     ${JOBS:+--jobs "$JOBS"} --manifest-path "$MANIFEST_DIR/Cargo.toml" --target-dir "$WINDOWS_TARGET_DIR" \
     -o "$stage" >&2
 wheels=("$stage"/*.whl)

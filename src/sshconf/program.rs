@@ -49,7 +49,7 @@ fn windowless(program: &Path, warnings: &mut Vec<String>) -> PathBuf {
         return twin;
     }
     warnings.push(format!(
-        "there is no {WINDOWLESS} beside {}, so ssh will start that console program, and ssh run without a console (Cursor, Windsurf and other VS Code forks) opens a console window for each connection; install with `pipx install azml-ssh` or `uv tool install azml-ssh`, which bring both",
+        "there is no {WINDOWLESS} beside {}, so ssh will start that console program, and ssh run without a console (Cursor, Windsurf and other VS Code forks) opens a console window for each connection; install with `pipx install azml-ssh` or `uv tool install azml-ssh`, which bring both (`cargo install` builds it with `--features windowless`)",
         program.display()
     ));
     program.to_owned()
