@@ -6,6 +6,7 @@
 //!   SYSTEM only (`D:P(A;OICI;FA;;;<user>)(A;OICI;FA;;;SY)`), so nothing is inherited from a looser parent.
 //! - A file or directory is trusted by the rule in [`crate::util::acl_rule`] (Windows OpenSSH's): owned by the user,
 //!   Administrators or SYSTEM, and writable by nobody else; this module only reads the owner and DACL for it.
+//! - A file replaced by a rewrite gets the replaced file's owner and DACL first ([`copy_security`]).
 #![allow(unsafe_code)]
 
 use std::ffi::OsStr;
@@ -25,7 +26,7 @@ use windows_sys::Win32::Security::Authorization::{
 };
 use windows_sys::Win32::Security::{
     ACE_HEADER, ACL, DACL_SECURITY_INFORMATION, GetAce, GetTokenInformation, OWNER_SECURITY_INFORMATION,
-    PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, SetFileSecurityW, TOKEN_QUERY, TOKEN_USER, TokenUser,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CREATE_NEW, CreateDirectoryW, CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ,
@@ -281,4 +282,25 @@ pub(crate) fn check_private(file: &File) -> Result<(), AclProblem> {
 pub(crate) fn other_readers(file: &File) -> Result<Vec<String>, AclProblem> {
     let security = security_of(file).map_err(AclProblem::Io)?;
     acl_rule::other_readers(&security).map_err(AclProblem::from)
+}
+
+/// Gives the file at `to` the owner and DACL of the file `from` has open, as a replacement of `from` in the same
+/// folder must have them. The DACL is copied as it is — its entries, inherited ones still marked so, and its
+/// protected or inheriting state — through the low-level call that applies a descriptor as given: the
+/// higher-level SetSecurityInfo would recompute what an inheriting DACL gets from the folder, which (the folder
+/// being the same) can only add entries that `from` itself does not have. The owner is copied where Windows lets
+/// the user set it (to the user, or to Administrators from an elevated prompt).
+pub(crate) fn copy_security(from: &File, to: &Path) -> io::Result<()> {
+    let read = read_owner_and_dacl(from.as_raw_handle() as HANDLE)?;
+    let name = wide(to.as_os_str());
+    // Setting another owner needs a privilege or that owner among the token's own groups; without either the user
+    // stays owner, which the rule of trust accepts just as well, so a refusal is no error.
+    // SAFETY: `name` is NUL-terminated; `read` owns a valid self-relative descriptor holding the owner.
+    unsafe { SetFileSecurityW(name.as_ptr(), OWNER_SECURITY_INFORMATION, read.descriptor.0) };
+    // SAFETY: as above; the descriptor holds the DACL (possibly null, which the copy then has too) and its
+    // control bits, among them SE_DACL_PROTECTED.
+    if unsafe { SetFileSecurityW(name.as_ptr(), DACL_SECURITY_INFORMATION, read.descriptor.0) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
