@@ -23,14 +23,14 @@ pub(crate) fn mode_of(_meta: &fs::Metadata) -> Mode {
     0o644
 }
 
+/// Creates `dir` and every missing folder above it private, as `mkdir -p -m 700` does: `%LOCALAPPDATA%\azml-ssh`
+/// as much as the folders inside it. Folders that exist are left as they are.
 pub(crate) fn create_private_dir_all(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.is_dir()).collect();
+    for folder in missing.into_iter().rev() {
+        windows_acl::create_private_dir(folder)?;
     }
-    if let Some(parent) = dir.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    windows_acl::create_private_dir(dir)
+    Ok(())
 }
 
 fn open_dir(dir: &Path) -> io::Result<File> {
