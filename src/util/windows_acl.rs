@@ -255,7 +255,7 @@ fn entry(ace: *const u8, me: &str) -> io::Result<Option<Ace>> {
     let Some(kind) = AceKind::from_type(header.AceType) else { return Ok(None) };
     // Every granting and denying layout puts the access mask right after the header, and object entries their
     // flags word right after the mask.
-    // SAFETY: the mask is within the entry (see above); entries are only 4-byte aligned, hence the unaligned read.
+    // SAFETY: the mask is within the entry (see above); read_unaligned asks nothing of the entry's alignment.
     let mask = unsafe { ace.add(4).cast::<u32>().read_unaligned() };
     let object_flags = if kind.is_object() {
         // SAFETY: an object entry holds its flags word at offset 8 (see above).
