@@ -16,7 +16,8 @@ mod sys;
 pub(crate) use sys::{file_identity, open_private_append, others_can_read, private_key_fix};
 
 /// A file mode as Unix knows it. On Windows only its meaning survives: no bits for group or others means
-/// "owner-only ACL", anything else means "the ACL the folder hands down".
+/// "owner-only ACL", anything else means "the ACL the file already has, or for a new file the one the folder
+/// hands down".
 pub(crate) type Mode = u32;
 
 /// The mode of an existing file, to be kept when it is replaced.
@@ -97,8 +98,9 @@ pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Unt
 }
 
 /// Writes `bytes` to `path` through a uniquely named temporary file in the same directory and a rename, with
-/// `mode` set before any byte is written. The temporary name includes the pid and a counter, so concurrent
-/// writers never share one.
+/// `mode` set before any byte is written. A file that is replaced passes on its owner where the system allows,
+/// and on Windows its DACL unless `mode` asks for a private file (see `keep_protection` in each half). The
+/// temporary name includes the pid and a counter, so concurrent writers never share one.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<()> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -113,6 +115,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<
     ));
     let result = (|| {
         let mut file: File = sys::create_new(&temp, mode)?;
+        sys::keep_protection(&file, &temp, path, mode)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
@@ -193,6 +196,34 @@ mod tests {
         let path = dir.path().join("config");
         write_atomic(&path, b"x", 0o644).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_exact_mode_whatever_the_umask() {
+        // Group write is what a umask of 022 (the usual one) takes away at creation.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        fs::write(&path, "old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o664)).unwrap();
+        write_atomic(&path, b"new", mode_of(&fs::metadata(&path).unwrap())).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o664);
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_owner_where_that_is_allowed() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        fs::write(&path, "old").unwrap();
+        let me = fs::metadata(&path).unwrap();
+        // Only root may give a file away; anyone else can only check that their own file stays theirs.
+        let owner = if nix::unistd::geteuid().is_root() { (65534, 65534) } else { (me.uid(), me.gid()) };
+        std::os::unix::fs::chown(&path, Some(owner.0), Some(owner.1)).unwrap();
+        write_atomic(&path, b"new", 0o644).unwrap();
+        let after = fs::metadata(&path).unwrap();
+        assert_eq!((after.uid(), after.gid()), owner);
+        assert_eq!(after.permissions().mode() & 0o777, 0o644);
+        assert_eq!(fs::read(&path).unwrap(), b"new");
     }
 
     #[test]

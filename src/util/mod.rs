@@ -11,9 +11,14 @@
 //! - `jsonc`: VS Code's JSON-with-comments settings, read as JSON;
 //! - `interrupt`: Ctrl-C and its kin, however the platform delivers them;
 //! - `process`: helper programs started in the background, never with a console window of their own;
+//! - `acl_rule`: the Windows rule of trust (who may own and write a file), decided over data so that every
+//!   platform tests it;
 //! - `windows_acl` (Windows only): owner-only ACLs and the trust check on them, the one platform module here
 //!   with `unsafe` code.
 
+// Compiled where it is used (Windows) and wherever the tests run.
+#[cfg(any(windows, test))]
+pub(crate) mod acl_rule;
 pub mod deadline;
 pub(crate) mod desktop;
 pub mod dirs;

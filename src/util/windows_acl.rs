@@ -4,9 +4,9 @@
 //!
 //! - Private files and directories are created with a protected DACL granting full control to the user and to
 //!   SYSTEM only (`D:P(A;OICI;FA;;;<user>)(A;OICI;FA;;;SY)`), so nothing is inherited from a looser parent.
-//! - A file or directory is trusted when its owner is the user and no ALLOW entry lets anyone but the user,
-//!   SYSTEM or Administrators write it (inherit-only entries do not apply to the object itself); a missing (null)
-//!   DACL grants everyone everything and is never trusted. Windows OpenSSH judges keys and configs the same way.
+//! - A file or directory is trusted by the rule in [`crate::util::acl_rule`] (Windows OpenSSH's): owned by the user,
+//!   Administrators or SYSTEM, and writable by nobody else; this module only reads the owner and DACL for it.
+//! - A file replaced by a rewrite gets the replaced file's owner and DACL first ([`copy_security`]).
 #![allow(unsafe_code)]
 
 use std::ffi::OsStr;
@@ -25,8 +25,8 @@ use windows_sys::Win32::Security::Authorization::{
     SE_FILE_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    ACCESS_ALLOWED_ACE, ACE_HEADER, ACL, DACL_SECURITY_INFORMATION, GetAce, GetTokenInformation, INHERIT_ONLY_ACE,
-    OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER, TokenUser,
+    ACE_HEADER, ACL, DACL_SECURITY_INFORMATION, GetAce, GetTokenInformation, OWNER_SECURITY_INFORMATION,
+    PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, SetFileSecurityW, TOKEN_QUERY, TOKEN_USER, TokenUser,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CREATE_NEW, CreateDirectoryW, CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ,
@@ -34,35 +34,28 @@ use windows_sys::Win32::Storage::FileSystem::{
 };
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
-/// ACCESS_ALLOWED_ACE_TYPE: the only entry type that grants anything.
-const ACCESS_ALLOWED: u8 = 0;
-/// Rights that let someone change a file's content, its ACL or owner, or (for a directory) what it holds.
-const WRITE_RIGHTS: u32 = 0x0000_0002 // FILE_WRITE_DATA / FILE_ADD_FILE
-    | 0x0000_0004 // FILE_APPEND_DATA / FILE_ADD_SUBDIRECTORY
-    | 0x0000_0040 // FILE_DELETE_CHILD
-    | 0x0001_0000 // DELETE
-    | 0x0004_0000 // WRITE_DAC
-    | 0x0008_0000 // WRITE_OWNER
-    | 0x1000_0000 // GENERIC_ALL
-    | 0x4000_0000; // GENERIC_WRITE
-/// Rights that let someone read a file's content.
-const READ_RIGHTS: u32 = 0x0000_0001 // FILE_READ_DATA
-    | 0x1000_0000 // GENERIC_ALL
-    | 0x8000_0000; // GENERIC_READ
-
-const SYSTEM: &str = "S-1-5-18";
-const ADMINISTRATORS: &str = "S-1-5-32-544";
+use crate::util::acl_rule::{self, Ace, AceKind, Distrust, Security, Trustee};
 
 /// What is wrong with a file's security.
 #[derive(Debug)]
 pub(crate) enum AclProblem {
-    /// Owned by someone else (the owner's SID).
+    /// Owned by someone other than the user, Administrators or SYSTEM (the owner's name or SID).
     NotOurs(String),
     /// Someone else may write it (their SID or name).
     Writable(String),
     /// No DACL at all: everyone may do everything.
     NoDacl,
     Io(io::Error),
+}
+
+impl From<Distrust> for AclProblem {
+    fn from(distrust: Distrust) -> AclProblem {
+        match distrust {
+            Distrust::NotOurs(owner) => AclProblem::NotOurs(owner),
+            Distrust::Writable(who) => AclProblem::Writable(who),
+            Distrust::NoDacl => AclProblem::NoDacl,
+        }
+    }
 }
 
 fn wide(path: &OsStr) -> Vec<u16> {
@@ -133,7 +126,7 @@ impl Drop for Descriptor {
 }
 
 /// The owner-only descriptor private files and directories are created with.
-fn private_descriptor() -> io::Result<Descriptor> {
+fn privatedescriptor() -> io::Result<Descriptor> {
     let sddl = format!("D:P(A;OICI;FA;;;{})(A;OICI;FA;;;SY)", user_sid()?);
     let text = wide(OsStr::new(&sddl));
     let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
@@ -163,7 +156,7 @@ fn attributes(descriptor: &Descriptor) -> SECURITY_ATTRIBUTES {
 /// Opens `path` for reading and writing, creating it private to the user if it does not exist (with `create_new`,
 /// failing if it does). An existing file keeps its ACL.
 pub(crate) fn create_private_file(path: &Path, create_new: bool) -> io::Result<File> {
-    let descriptor = private_descriptor()?;
+    let descriptor = privatedescriptor()?;
     let attributes = attributes(&descriptor);
     let name = wide(path.as_os_str());
     let disposition = if create_new { CREATE_NEW } else { OPEN_ALWAYS };
@@ -188,7 +181,7 @@ pub(crate) fn create_private_file(path: &Path, create_new: bool) -> io::Result<F
 
 /// Creates directory `path` private to the user; an existing one is left as it is.
 pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
-    let descriptor = private_descriptor()?;
+    let descriptor = privatedescriptor()?;
     let attributes = attributes(&descriptor);
     let name = wide(path.as_os_str());
     // SAFETY: `name` is NUL-terminated and `attributes` outlives the call.
@@ -201,16 +194,23 @@ pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The owner and the allowed entries (SID, rights) of the object behind `file`'s handle.
-fn owner_and_grants(file: &File) -> Result<(String, Vec<(String, u32)>), AclProblem> {
+/// A security descriptor GetSecurityInfo returned, with the owner and DACL pointing into it; freed on drop.
+struct Read {
+    owner: PSID,
+    dacl: *mut ACL,
+    descriptor: Descriptor,
+}
+
+/// The owner and DACL of the object behind `handle` (opened with READ_CONTROL, which any read access includes).
+fn read_owner_and_dacl(handle: HANDLE) -> io::Result<Read> {
     let mut owner: PSID = std::ptr::null_mut();
     let mut dacl: *mut ACL = std::ptr::null_mut();
     let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-    // SAFETY: the handle is open (with READ_CONTROL, which reading access includes); the out-pointers point into
-    // `descriptor`, which we free after the last use.
+    // SAFETY: `handle` is open with READ_CONTROL; on success the out-pointers point into `descriptor`, a LocalAlloc'd
+    // block that the returned Read owns, so they stay valid as long as it lives.
     let status = unsafe {
         GetSecurityInfo(
-            file.as_raw_handle() as HANDLE,
+            handle,
             SE_FILE_OBJECT,
             OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
             &mut owner,
@@ -221,73 +221,88 @@ fn owner_and_grants(file: &File) -> Result<(String, Vec<(String, u32)>), AclProb
         )
     };
     if status != 0 {
-        return Err(AclProblem::Io(io::Error::from_raw_os_error(status as i32)));
+        return Err(io::Error::from_raw_os_error(status as i32));
     }
-    let descriptor = Descriptor(descriptor);
-    let owner = sid_string(owner).map_err(AclProblem::Io)?;
-    if dacl.is_null() {
-        return Err(AclProblem::NoDacl);
+    Ok(Read { owner, dacl, descriptor: Descriptor(descriptor) })
+}
+
+/// The owner and DACL of the object behind `file`'s handle, as the rule of trust reads them.
+fn security_of(file: &File) -> io::Result<Security> {
+    let me = user_sid()?;
+    let read = read_owner_and_dacl(file.as_raw_handle() as HANDLE)?;
+    let owner = Trustee::of(&sid_string(read.owner)?, me);
+    if read.dacl.is_null() {
+        return Ok(Security { owner, dacl: None });
     }
-    let mut grants = Vec::new();
-    // SAFETY: `dacl` points into `descriptor`, alive until the end of this function.
-    let count = unsafe { (*dacl).AceCount };
+    let mut entries = Vec::new();
+    // SAFETY: `read.dacl` points into the descriptor `read` owns, alive until the end of this function.
+    let count = unsafe { (*read.dacl).AceCount };
     for index in 0..u32::from(count) {
         let mut ace: *mut core::ffi::c_void = std::ptr::null_mut();
-        // SAFETY: `index` is below the ACL's entry count.
-        if unsafe { GetAce(dacl, index, &mut ace) } == 0 {
-            return Err(AclProblem::Io(io::Error::last_os_error()));
+        // SAFETY: `index` is below the ACL's entry count; `ace` receives a pointer into the same ACL.
+        if unsafe { GetAce(read.dacl, index, &mut ace) } == 0 {
+            return Err(io::Error::last_os_error());
         }
-        // SAFETY: every ACE starts with an ACE_HEADER.
-        let header = unsafe { &*ace.cast::<ACE_HEADER>() };
-        if header.AceType != ACCESS_ALLOWED || header.AceFlags & INHERIT_ONLY_ACE as u8 != 0 {
-            continue;
-        }
-        // SAFETY: an ACCESS_ALLOWED entry is an ACCESS_ALLOWED_ACE whose SID starts at SidStart.
-        let allowed = unsafe { &*ace.cast::<ACCESS_ALLOWED_ACE>() };
-        let sid = sid_string(std::ptr::addr_of!(allowed.SidStart) as PSID).map_err(AclProblem::Io)?;
-        grants.push((sid, allowed.Mask));
+        entries.extend(entry(ace.cast::<u8>(), me)?);
     }
-    drop(descriptor);
-    Ok((owner, grants))
+    Ok(Security { owner, dacl: Some(entries) })
 }
 
-/// Checks that the user owns `file` and nobody else may write it.
+/// The DACL entry at `ace`, if it is one the rule of trust reads (deny entries keep no trustee: none is needed).
+fn entry(ace: *const u8, me: &str) -> io::Result<Option<Ace>> {
+    // SAFETY: `ace` is an entry of a valid ACL (from GetAce), and every entry starts with an ACE_HEADER.
+    let header = unsafe { &*ace.cast::<ACE_HEADER>() };
+    let Some(kind) = AceKind::from_type(header.AceType) else { return Ok(None) };
+    // Every granting and denying layout puts the access mask right after the header, and object entries their
+    // flags word right after the mask.
+    // SAFETY: the mask is within the entry (see above); read_unaligned asks nothing of the entry's alignment.
+    let mask = unsafe { ace.add(4).cast::<u32>().read_unaligned() };
+    let object_flags = if kind.is_object() {
+        // SAFETY: an object entry holds its flags word at offset 8 (see above).
+        unsafe { ace.add(8).cast::<u32>().read_unaligned() }
+    } else {
+        0
+    };
+    let trustee = match kind.sid_offset(object_flags) {
+        // SAFETY: the entry's layout (its kind, and for object entries its flags) puts a valid SID at `offset`.
+        Some(offset) => Trustee::of(&sid_string(unsafe { ace.add(offset) } as PSID)?, me),
+        // A deny entry only takes rights away, so whom it names never changes the verdict.
+        None => Trustee::Other(String::new()),
+    };
+    Ok(Some(Ace { kind, flags: header.AceFlags, mask, trustee }))
+}
+
+/// Checks that `file` is owned by the user, Administrators or SYSTEM and that nobody else may write it.
 pub(crate) fn check_private(file: &File) -> Result<(), AclProblem> {
-    let me = user_sid().map_err(AclProblem::Io)?;
-    let (owner, grants) = owner_and_grants(file)?;
-    if owner != me {
-        return Err(AclProblem::NotOurs(account_name(&owner)));
-    }
-    match grants.iter().find(|(sid, mask)| mask & WRITE_RIGHTS != 0 && !trusted(sid, me)) {
-        Some((sid, _)) => Err(AclProblem::Writable(account_name(sid))),
-        None => Ok(()),
-    }
+    let security = security_of(file).map_err(AclProblem::Io)?;
+    acl_rule::judge(&security).map_err(AclProblem::from)
 }
 
-/// Who besides the user, SYSTEM and Administrators may read `file` (Windows OpenSSH refuses such private keys).
+/// Who besides the user, SYSTEM and Administrators can read `file` (Windows OpenSSH refuses such private keys).
 pub(crate) fn other_readers(file: &File) -> Result<Vec<String>, AclProblem> {
-    let me = user_sid().map_err(AclProblem::Io)?;
-    let (_, grants) = owner_and_grants(file)?;
-    Ok(grants
-        .iter()
-        .filter(|(sid, mask)| mask & READ_RIGHTS != 0 && !trusted(sid, me))
-        .map(|(sid, _)| account_name(sid))
-        .collect())
+    let security = security_of(file).map_err(AclProblem::Io)?;
+    acl_rule::other_readers(&security).map_err(AclProblem::from)
 }
 
-fn trusted(sid: &str, me: &str) -> bool {
-    sid == me || sid == SYSTEM || sid == ADMINISTRATORS
-}
-
-/// A readable name for the SIDs that usually show up where they should not.
-fn account_name(sid: &str) -> String {
-    match sid {
-        "S-1-1-0" => "Everyone".to_owned(),
-        "S-1-5-11" => "Authenticated Users".to_owned(),
-        "S-1-5-32-545" => "Users".to_owned(),
-        "S-1-5-32-546" => "Guests".to_owned(),
-        other => other.to_owned(),
+/// Gives the file at `to` the owner and DACL of the file `from` has open, as a replacement of `from` in the same
+/// folder must have them. The DACL is copied as it is — its entries, inherited ones still marked so, and its
+/// protected or inheriting state — through the low-level call that applies a descriptor as given: the
+/// higher-level SetSecurityInfo would recompute what an inheriting DACL gets from the folder, which (the folder
+/// being the same) can only add entries that `from` itself does not have. The owner is copied where Windows lets
+/// the user set it (to the user, or to Administrators from an elevated prompt).
+pub(crate) fn copy_security(from: &File, to: &Path) -> io::Result<()> {
+    let read = read_owner_and_dacl(from.as_raw_handle() as HANDLE)?;
+    let name = wide(to.as_os_str());
+    // Setting another owner needs a privilege or that owner among the token's own groups; without either the user
+    // stays owner, which the rule of trust accepts just as well, so a refusal is no error.
+    // SAFETY: `name` is NUL-terminated; `read` owns a valid self-relative descriptor holding the owner.
+    unsafe { SetFileSecurityW(name.as_ptr(), OWNER_SECURITY_INFORMATION, read.descriptor.0) };
+    // SAFETY: as above; the descriptor holds the DACL (possibly null, which the copy then has too) and its
+    // control bits, among them SE_DACL_PROTECTED.
+    if unsafe { SetFileSecurityW(name.as_ptr(), DACL_SECURITY_INFORMATION, read.descriptor.0) } == 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(())
 }
 
 /// The 8.3 short form of `path` (`C:\PROGRA~1\azml-ssh`), where the volume keeps short names; `None` where it

@@ -133,6 +133,38 @@ fn ssh_g_with_home(home: &std::path::Path, host: &str) -> String {
 
 #[test]
 #[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn a_private_user_config_stays_private_through_rewrites_and_local_app_data_is_private() {
+    let (wine, env) = setup();
+    let (_profile, ssh_dir) = wine.profile_ssh();
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    // The folder hands down an ACL that lets Everyone read (Wine's rendering of a 0755 directory), so a rewrite that
+    // took the folder's ACL would show.
+    std::fs::set_permissions(&ssh_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let user_config = ssh_dir.join("config");
+    std::fs::write(&user_config, "Host build\r\n    HostName 10.0.0.5\r\n").unwrap();
+    // Owner-only, as `icacls config /inheritance:r /grant:r me:F` leaves it (Wine shows that as no "other" bits).
+    std::fs::set_permissions(&user_config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // No XDG_CACHE_HOME: azml-ssh's folder in %LOCALAPPDATA% (where the lock for `.ssh` lives) is made afresh.
+    let local = wine.profile().join("AppData/Local/azml-ssh");
+    let _ = std::fs::remove_dir_all(&local);
+
+    let id = env.put_echo_instance("ci1");
+    let mut add = wine.command(&env, &["add", "azmlci1", &id]);
+    let out = run(add.env_remove("XDG_CACHE_HOME"), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(std::fs::read_to_string(&user_config).unwrap().contains("Include "), "the config was rewritten");
+    assert_private(&user_config);
+    assert_private(&local);
+
+    let mut remove = wine.command(&env, &["config", "--remove"]);
+    let out = run(remove.env_remove("XDG_CACHE_HOME"), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(!std::fs::read_to_string(&user_config).unwrap().contains("Include "), "the config was rewritten");
+    assert_private(&user_config);
+}
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
 fn a_key_others_can_read_is_refused_with_the_icacls_fix() {
     let (wine, env) = setup();
     std::fs::set_permissions(&env.user_key, std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -65,6 +65,28 @@ pub(crate) fn create_new(path: &Path, mode: Mode) -> io::Result<File> {
     OpenOptions::new().write(true).create_new(true).mode(mode).open(path)
 }
 
+/// Gives a replacement for `target` (the new file `file`) exactly `mode` — which the umask may have narrowed at
+/// creation — and the owner and group `target` has, where the system lets us (root may give a file to anyone; a
+/// user only to a group of their own), so a rewrite by `sudo` or in a setgid folder changes no ownership.
+pub(crate) fn keep_protection(file: &File, _temp: &Path, target: &Path, mode: Mode) -> io::Result<()> {
+    match fs::symlink_metadata(target) {
+        Ok(meta) => {
+            let (uid, gid) = (meta.uid(), meta.gid());
+            let ours = file.metadata()?;
+            if (uid, gid) != (ours.uid(), ours.gid()) {
+                match std::os::unix::fs::fchown(file, Some(uid), Some(gid)) {
+                    Err(e) if e.raw_os_error() == Some(nix::libc::EPERM) => {}
+                    other => other?,
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    // After the chown, which clears the set-id bits.
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
 pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
     fs::rename(from, to)
 }

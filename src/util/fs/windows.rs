@@ -12,23 +12,25 @@ use crate::util::windows_acl::{self, AclProblem};
 const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
 const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
 const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+const READ_CONTROL: u32 = 0x0002_0000;
 /// ERROR_ACCESS_DENIED and ERROR_SHARING_VIOLATION: what a rename over a file another process has open meets
 /// for a moment (always on Windows before 1809, and under Wine).
 const TRANSIENT_RENAME_ERRORS: [i32; 2] = [5, 32];
 
-/// Only "private or not" has a meaning here (see [`Mode`]); a kept file keeps the ACL its folder hands down.
+/// Only "private or not" has a meaning here (see [`Mode`]): a file that is kept keeps its own ACL
+/// ([`keep_protection`]), whatever it is.
 pub(crate) fn mode_of(_meta: &fs::Metadata) -> Mode {
     0o644
 }
 
+/// Creates `dir` and every missing folder above it private, as `mkdir -p -m 700` does: `%LOCALAPPDATA%\azml-ssh`
+/// as much as the folders inside it. Folders that exist are left as they are.
 pub(crate) fn create_private_dir_all(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.is_dir()).collect();
+    for folder in missing.into_iter().rev() {
+        windows_acl::create_private_dir(folder)?;
     }
-    if let Some(parent) = dir.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    windows_acl::create_private_dir(dir)
+    Ok(())
 }
 
 fn open_dir(dir: &Path) -> io::Result<File> {
@@ -83,6 +85,23 @@ pub(crate) fn create_new(path: &Path, mode: Mode) -> io::Result<File> {
     } else {
         OpenOptions::new().write(true).create_new(true).open(path)
     }
+}
+
+/// A replacement for `target` (the new file at `temp`, still open as `file`) gets the owner and DACL `target`
+/// has, unless `mode` asks for a private file (which `create_new` made so): the user's own files, such as
+/// `~\.ssh\config`, keep the ACL the user gave them instead of coming back with the folder's.
+pub(crate) fn keep_protection(_file: &File, temp: &Path, target: &Path, mode: Mode) -> io::Result<()> {
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    // READ_CONTROL alone: no data access, so no sharing conflict with a reader of the target.
+    let existing =
+        match OpenOptions::new().access_mode(READ_CONTROL).custom_flags(FILE_FLAG_OPEN_REPARSE_POINT).open(target) {
+            Ok(existing) => existing,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+    windows_acl::copy_security(&existing, temp)
 }
 
 /// Rename over the target; a reader that has it open makes that fail for a moment, so it is retried briefly.
