@@ -9,6 +9,7 @@ use crate::azure::session::{AzureOptions, Session};
 use crate::cmd::{Console, Error, Kind, UsageError, block_on_within};
 use crate::connect::cache::EndpointCache;
 use crate::connect::names::NameIndex;
+use crate::sshconf::client::{self, SshVersion};
 use crate::sshconf::hosts::{self, Flavor, HostEntry, Launcher, Source};
 use crate::sshconf::include::IncludeState;
 use crate::sshconf::merge::{self, Candidate, HostSettings, Searched, Settings, Skip};
@@ -34,7 +35,26 @@ fn program(options: &WriteOptions, console: &mut Console) -> Result<Launcher, Er
     for warning in &choice.warnings {
         console.warn(warning);
     }
-    Ok(Launcher::new(&choice.path, Flavor::native())?)
+    let launcher = Launcher::new(&choice.path, Flavor::native())?;
+    if let Some(version) = requoting_ssh(&launcher) {
+        console.warn(format_args!(
+            "the ssh on PATH is Windows OpenSSH {}.{}, which cannot start the ProxyCommand written (its program is double-quoted): {}",
+            version.major,
+            version.minor,
+            client::FIX_OLD_WINDOWS_SSH
+        ));
+    }
+    Ok(launcher)
+}
+
+/// The PATH ssh's version when it is Windows' own 7.7, which re-quotes a double-quoted ProxyCommand program, and
+/// `launcher` writes one.
+fn requoting_ssh(launcher: &Launcher) -> Option<SshVersion> {
+    if launcher.flavor != Flavor::Windows || !launcher.program.starts_with('"') {
+        return None;
+    }
+    let version = SshVersion::parse(&client::version_line(&client::on_path()?).ok()?)?;
+    version.requotes_quoted_program().then_some(version)
 }
 
 fn layout(options: &WriteOptions) -> Result<Layout, Error> {
