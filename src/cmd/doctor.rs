@@ -326,13 +326,14 @@ fn check_ssh(asked: &Asked, programs: &mut Vec<(String, String)>) -> Check {
             fix: "azml-ssh is made for OpenSSH; point the tool at OpenSSH's ssh".into(),
         }),
     }
-    findings.extend(resolution_findings(asked, programs));
+    let resolution = resolution_findings(asked, programs);
     let mut detail = format!("{} ({}{from})", text::one_line_max(line, 200), words.join(" "));
     let aliases: Vec<&str> = asked.resolved.iter().map(|(a, _)| a.as_str()).collect();
+    if resolution.is_empty() && !aliases.is_empty() {
+        detail.push_str(&format!("; resolves {} to azml-ssh's ProxyCommand", aliases.join(", ")));
+    }
+    findings.extend(resolution);
     if findings.is_empty() {
-        if !aliases.is_empty() {
-            detail.push_str(&format!("; resolves {} to azml-ssh's ProxyCommand", aliases.join(", ")));
-        }
         return pass(item, detail);
     }
     for finding in &findings {
