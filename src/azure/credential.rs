@@ -285,7 +285,6 @@ fn build(
             let options = AzureDeveloperCliCredentialOptions {
                 tenant_id: tenant.map(ToString::to_string),
                 executor: Some(Arc::new(Windowless)),
-                ..Default::default()
             };
             AzureDeveloperCliCredential::new(Some(options)).map_err(failed)?
         }
