@@ -112,13 +112,16 @@ pub(crate) fn vscode_settings(candidates: &[PathBuf]) -> Option<(PathBuf, serde_
     Some((path.clone(), json))
 }
 
+/// What one ssh made of one host: `ssh -G ALIAS`, or why there is none.
+type Resolved = (String, Result<Vec<(String, String)>, ClientError>);
+
 /// One ssh a tool runs, asked for its version and what it makes of each host.
 struct Asked {
     ssh: SshCommand,
     /// `ssh -V`'s first line.
     version: Result<String, process::RunError>,
     /// `ssh -G ALIAS`, by alias.
-    resolved: Vec<(String, Result<Vec<(String, String)>, ClientError>)>,
+    resolved: Vec<Resolved>,
 }
 
 impl Asked {
@@ -141,16 +144,25 @@ impl Asked {
     }
 
     /// `ssh -G ALIAS` of this ssh, or why there is none.
-    fn settings(&self, alias: &str) -> Result<&[(String, String)], String> {
-        match self.resolved.iter().find(|(a, _)| a == alias) {
-            Some((_, Ok(settings))) => Ok(settings),
-            Some((_, Err(e))) => Err(e.to_string()),
-            None => Err(match &self.version {
-                Err(e) => e.to_string(),
-                Ok(_) => format!("{} was not asked", self.ssh.program.display()),
-            }),
+    fn settings(&self, alias: &str) -> Result<&[(String, String)], NoSettings<'_>> {
+        match (self.resolved.iter().find(|(a, _)| a == alias), &self.version) {
+            (Some((_, Ok(settings))), _) => Ok(settings),
+            (Some((_, Err(e))), _) => Err(NoSettings::Resolve(e)),
+            (None, Err(e)) => Err(NoSettings::Version(e)),
+            (None, Ok(_)) => Err(NoSettings::NotAsked(self.ssh.program.display().to_string())),
         }
     }
+}
+
+/// Why an ssh has no `-G` answer for a host.
+#[derive(Debug, thiserror::Error)]
+enum NoSettings<'a> {
+    #[error(transparent)]
+    Resolve(&'a ClientError),
+    #[error(transparent)]
+    Version(&'a process::RunError),
+    #[error("{0} was not asked: it hung on an earlier host")]
+    NotAsked(String),
 }
 
 /// `ssh (PATH, VS Code, git)`: the tools that run one ssh.
@@ -717,7 +729,7 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
         let settings = match path_ssh.as_ref().map(|ssh| ssh.settings(a)) {
             Some(Ok(settings)) => settings,
             Some(Err(e)) => {
-                checks.push(fail(format!("{a}: ssh -G"), e, "fix the ssh config error above"));
+                checks.push(fail(format!("{a}: ssh -G"), e.to_string(), "fix the ssh config error above"));
                 continue;
             }
             None => {

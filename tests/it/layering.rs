@@ -113,6 +113,7 @@ fn platform_conditions_stay_in_the_platform_modules() {
         "util/fs.rs",
         "util/interrupt.rs",
         "util/desktop.rs",
+        "util/process.rs",
         "transport/stdio.rs",
         "transport/fdpass.rs",
         "transport/splice.rs",
