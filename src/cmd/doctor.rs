@@ -179,10 +179,11 @@ fn ssh_item(origins: &[Origin]) -> String {
 /// A program a tool names that does not exist.
 fn check_missing(missing: &Missing) -> Check {
     let item = ssh_item(&missing.origins);
+    let named = text::one_line_max(&missing.named, 200);
     match missing.origins.first() {
         Some(Origin::VsCodeSetting(file)) => fail(
             item,
-            format!("remote.SSH.path in {} names {}, which does not exist", file.display(), missing.named),
+            format!("remote.SSH.path in {} names {named}, which does not exist", file.display()),
             "remove \"remote.SSH.path\" from VS Code's settings.json, or point it at ssh.exe",
         ),
         Some(Origin::Path | Origin::VsCodeDefault) => {
@@ -194,7 +195,7 @@ fn check_missing(missing: &Missing) -> Check {
         }
         Some(origin) => warn(
             item,
-            format!("{origin} names {}, which is not found", missing.named),
+            format!("{origin} names {named}, which is not found"),
             format!("make {origin} name an ssh program (it is split into words, as git's shell would)"),
         ),
         None => fail(item, "no ssh", "install the OpenSSH client"),
@@ -294,13 +295,35 @@ fn resolution_findings(asked: &Asked, programs: &mut Vec<(String, String)>) -> V
     findings
 }
 
+/// What `ssh -V` says of this ssh: Windows' 7.7, or (on Unix) an OpenSSH that may not check host names.
+fn version_findings(asked: &Asked, line: &str) -> Vec<Finding> {
+    let Some(version) = SshVersion::parse(line) else {
+        return vec![Finding {
+            breaks: false,
+            detail: format!("`-V` says {}, which is not OpenSSH's version", text::one_line_max(line, 200)),
+            fix: "azml-ssh is made for OpenSSH; point the tool at OpenSSH's ssh".into(),
+        }];
+    };
+    let mut findings: Vec<Finding> = old_windows_findings(asked, &version).into_iter().collect();
+    if Flavor::native() == Flavor::Posix && version.may_lack_hostname_check() {
+        findings.push(Finding {
+            breaks: false,
+            detail: "OpenSSH before 9.6 may not check the host names typed to it (CVE-2023-51385)".into(),
+            fix: "upgrade OpenSSH; azml-ssh's own hosts are safe either way (its config quotes the name typed)".into(),
+        });
+    }
+    findings
+}
+
 /// One ssh a tool runs: its version (flagging Windows' 7.7 and, on Unix, an ssh that may not check host names),
 /// and whether it resolves each host to this azml-ssh's ProxyCommand.
 fn check_ssh(asked: &Asked, programs: &mut Vec<(String, String)>) -> Check {
     let item = ssh_item(&asked.ssh.origins);
     let essential = asked.ssh.origins.iter().any(Origin::essential);
+    // The tool's words come from settings and the environment: shown with control characters escaped.
     let words: Vec<String> =
         std::iter::once(asked.ssh.program.display().to_string()).chain(asked.ssh.args.clone()).collect();
+    let words = text::one_line_max(&words.join(" "), 300);
     let chosen_by: Vec<String> = asked
         .ssh
         .origins
@@ -312,34 +335,16 @@ fn check_ssh(asked: &Asked, programs: &mut Vec<(String, String)>) -> Check {
     let line = match &asked.version {
         Ok(line) => line,
         Err(e) => {
-            let detail = format!("{} does not run: {e}", words.join(" "));
+            let detail = format!("{words} does not run: {e}");
             return match essential {
                 true => fail(item, detail, "reinstall the OpenSSH client, or point the tool at one that works"),
                 false => warn(item, detail, "point git at an ssh that works (GIT_SSH_COMMAND or core.sshCommand)"),
             };
         }
     };
-    let mut findings = Vec::new();
-    match SshVersion::parse(line) {
-        Some(version) => {
-            findings.extend(old_windows_findings(asked, &version));
-            if Flavor::native() == Flavor::Posix && version.may_lack_hostname_check() {
-                findings.push(Finding {
-                    breaks: false,
-                    detail: "OpenSSH before 9.6 may not check the host names typed to it (CVE-2023-51385)".into(),
-                    fix: "upgrade OpenSSH; azml-ssh's own hosts are safe either way (its config quotes the name typed)"
-                        .into(),
-                });
-            }
-        }
-        None => findings.push(Finding {
-            breaks: false,
-            detail: format!("`-V` says {}, which is not OpenSSH's version", text::one_line_max(line, 200)),
-            fix: "azml-ssh is made for OpenSSH; point the tool at OpenSSH's ssh".into(),
-        }),
-    }
+    let mut findings = version_findings(asked, line);
     let resolution = resolution_findings(asked, programs);
-    let mut detail = format!("{} ({}{from})", text::one_line_max(line, 200), words.join(" "));
+    let mut detail = format!("{} ({words}{from})", text::one_line_max(line, 200));
     let aliases: Vec<&str> = asked.resolved.iter().map(|(a, _)| a.as_str()).collect();
     if resolution.is_empty() && !aliases.is_empty() {
         detail.push_str(&format!("; resolves {} to azml-ssh's ProxyCommand", aliases.join(", ")));
