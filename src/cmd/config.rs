@@ -9,6 +9,7 @@ use crate::azure::session::{AzureOptions, Session};
 use crate::cmd::{Console, Error, Kind, UsageError, block_on_within};
 use crate::connect::cache::EndpointCache;
 use crate::connect::names::NameIndex;
+use crate::sshconf::client::{self, SshCommand, SshVersion};
 use crate::sshconf::hosts::{self, Flavor, HostEntry, Launcher, Source};
 use crate::sshconf::include::IncludeState;
 use crate::sshconf::merge::{self, Candidate, HostSettings, Searched, Settings, Skip};
@@ -34,7 +35,26 @@ fn program(options: &WriteOptions, console: &mut Console) -> Result<Launcher, Er
     for warning in &choice.warnings {
         console.warn(warning);
     }
-    Ok(Launcher::new(&choice.path, Flavor::native())?)
+    let launcher = Launcher::new(&choice.path, Flavor::native())?;
+    if let Some(version) = requoting_ssh(&launcher, client::on_path) {
+        console.warn(format_args!(
+            "the ssh on PATH is Windows OpenSSH {}.{}, which cannot start the ProxyCommand written (its program is double-quoted): {}",
+            version.major,
+            version.minor,
+            client::FIX_OLD_WINDOWS_SSH
+        ));
+    }
+    Ok(launcher)
+}
+
+/// The version of `ssh` (the one on PATH, asked only when it matters) when it is Windows' own 7.7, which
+/// re-quotes a double-quoted ProxyCommand program, and `launcher` writes one.
+fn requoting_ssh(launcher: &Launcher, ssh: impl FnOnce() -> Option<SshCommand>) -> Option<SshVersion> {
+    if launcher.flavor != Flavor::Windows || !launcher.program.starts_with('"') {
+        return None;
+    }
+    let version = SshVersion::parse(&client::version_line(&ssh()?).ok()?)?;
+    version.requotes_quoted_program().then_some(version)
 }
 
 fn layout(options: &WriteOptions) -> Result<Layout, Error> {
@@ -292,4 +312,34 @@ pub fn config_remove(options: &WriteOptions, console: &mut Console) -> Result<()
         NameIndex::remove(&cache);
     }
     show(&report, options.dry_run, console)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake ssh whose `-V` says `version`, as the one on PATH.
+    fn ssh(dir: &std::path::Path, name: &str, version: &str) -> SshCommand {
+        use std::os::unix::fs::PermissionsExt;
+        let program = dir.join(name);
+        std::fs::write(&program, format!("#!/bin/sh\necho '{version}' >&2\n")).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        SshCommand { program, args: Vec::new(), origins: vec![client::Origin::Path] }
+    }
+
+    #[test]
+    fn a_quoted_program_for_windows_7_7_is_warned_about_and_nothing_else_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = ssh(dir.path(), "ssh77", "OpenSSH_for_Windows_7.7p1, LibreSSL 2.6.5");
+        let new = ssh(dir.path(), "ssh81", "OpenSSH_for_Windows_8.1p1, LibreSSL 3.0.2");
+        let quoted = Launcher { program: "\"C:/Users/me x/azml-ssh.exe\"".into(), flavor: Flavor::Windows };
+        let plain = Launcher { program: "C:/Users/me/azml-ssh.exe".into(), flavor: Flavor::Windows };
+        let found = requoting_ssh(&quoted, || Some(old.clone()));
+        assert_eq!(found.map(|v| (v.major, v.minor)), Some((7, 7)));
+        assert_eq!(requoting_ssh(&quoted, || Some(new.clone())), None);
+        assert_eq!(requoting_ssh(&quoted, || None), None, "no ssh on PATH: nothing to say");
+        assert_eq!(requoting_ssh(&plain, || panic!("not asked: nothing quoted")), None);
+        let posix = Launcher { program: "'/x y/azml-ssh'".into(), flavor: Flavor::Posix };
+        assert_eq!(requoting_ssh(&posix, || panic!("not asked on Unix")), None);
+    }
 }

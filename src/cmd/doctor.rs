@@ -16,13 +16,14 @@ use crate::azure::session::{AzureOptions, Session, SessionError};
 use crate::cmd::{Console, Error, Kind, Outcome, block_on};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
+use crate::sshconf::client::{self, ClientError, Missing, Origin, SshCommand, SshVersion};
 use crate::sshconf::flavor::Flavor;
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::include::{IncludeState, split_args};
 use crate::sshconf::store::{self, Layout};
 use crate::transport::banner::{self, BannerError, Report, Route};
 use crate::transport::tunnel::{Gateway, GatewayDomains, TunnelError};
-use crate::util::{dirs, process};
+use crate::util::{dirs, process, text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,30 +54,6 @@ fn warn(item: impl Into<String>, detail: impl Into<String>, fix: impl Into<Strin
     Check { item: item.into(), verdict: Verdict::Warn, detail: detail.into(), fix: Some(fix.into()) }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ToolError {
-    #[error("cannot run {tool}: {source}")]
-    Spawn { tool: &'static str, source: std::io::Error },
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// `ssh -G` output as key → values (keys lower-case, as ssh prints them).
-fn ssh_g(config: Option<&Path>, alias: &str) -> Result<Vec<(String, String)>, ToolError> {
-    let mut cmd = process::background("ssh");
-    if let Some(config) = config {
-        cmd.arg("-F").arg(config);
-    }
-    let out = cmd.arg("-G").arg(alias).output().map_err(|source| ToolError::Spawn { tool: "ssh -G", source })?;
-    if !out.status.success() {
-        return Err(ToolError::Failed(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once(' ').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect())
-}
-
 fn value<'a>(settings: &'a [(String, String)], key: &str) -> Option<&'a str> {
     settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
@@ -88,9 +65,19 @@ fn expand_home(path: &str, home: &Path) -> PathBuf {
     }
 }
 
+/// A helper program's run, bounded like every other one doctor starts.
+fn run(command: std::process::Command) -> Result<process::Output, process::RunError> {
+    process::run_bounded(command, client::RUN_LIMIT, MAX_HELPER_OUTPUT)
+}
+
+/// More than ssh-keygen or `azml-ssh --version` print.
+const MAX_HELPER_OUTPUT: usize = 64 << 10;
+
 /// The public key (type and base64) of a private key file, through ssh-keygen.
 fn public_key_of(private: &Path) -> Option<String> {
-    let out = process::background("ssh-keygen").arg("-y").arg("-f").arg(private).output().ok()?;
+    let mut command = process::background("ssh-keygen");
+    command.arg("-y").arg("-f").arg(private);
+    let out = run(command).ok()?;
     out.status.success().then(|| key_fields(&String::from_utf8_lossy(&out.stdout)))
 }
 
@@ -125,17 +112,255 @@ pub(crate) fn vscode_settings(candidates: &[PathBuf]) -> Option<(PathBuf, serde_
     Some((path.clone(), json))
 }
 
-fn check_ssh_client() -> Check {
-    let Ok(path) = which::which("ssh") else {
-        let fix = match Flavor::native() {
-            Flavor::Windows => "add the OpenSSH client: Settings → System → Optional features → OpenSSH Client",
-            Flavor::Posix => "install the OpenSSH client",
+/// What one ssh made of one host: `ssh -G ALIAS`, or why there is none.
+type Resolved = (String, Result<Vec<(String, String)>, ClientError>);
+
+/// One ssh a tool runs, asked for its version and what it makes of each host.
+struct Asked {
+    ssh: SshCommand,
+    /// `ssh -V`'s first line.
+    version: Result<String, process::RunError>,
+    /// `ssh -G ALIAS`, by alias.
+    resolved: Vec<Resolved>,
+}
+
+impl Asked {
+    /// Asks `ssh` for its version, then (if it answered) what it makes of each alias, reading `config`. A program
+    /// that hangs costs one time limit, not one per host.
+    fn new(ssh: SshCommand, config: Option<&Path>, aliases: &[&str]) -> Self {
+        let version = client::version_line(&ssh);
+        let mut resolved = Vec::new();
+        if version.is_ok() {
+            for alias in aliases {
+                let answer = client::resolve(&ssh, config, alias);
+                let hung = matches!(answer, Err(ClientError::Run(process::RunError::TimedOut { .. })));
+                resolved.push(((*alias).to_owned(), answer));
+                if hung {
+                    break;
+                }
+            }
+        }
+        Asked { ssh, version, resolved }
+    }
+
+    /// `ssh -G ALIAS` of this ssh, or why there is none.
+    fn settings(&self, alias: &str) -> Result<&[(String, String)], NoSettings<'_>> {
+        match (self.resolved.iter().find(|(a, _)| a == alias), &self.version) {
+            (Some((_, Ok(settings))), _) => Ok(settings),
+            (Some((_, Err(e))), _) => Err(NoSettings::Resolve(e)),
+            (None, Err(e)) => Err(NoSettings::Version(e)),
+            (None, Ok(_)) => Err(NoSettings::NotAsked(self.ssh.program.display().to_string())),
+        }
+    }
+}
+
+/// Why an ssh has no `-G` answer for a host.
+#[derive(Debug, thiserror::Error)]
+enum NoSettings<'a> {
+    #[error(transparent)]
+    Resolve(&'a ClientError),
+    #[error(transparent)]
+    Version(&'a process::RunError),
+    #[error("{0} was not asked: it hung on an earlier host")]
+    NotAsked(String),
+}
+
+/// `ssh (PATH, VS Code, git)`: the tools that run one ssh.
+fn ssh_item(origins: &[Origin]) -> String {
+    let mut tools: Vec<&str> = Vec::new();
+    for tool in origins.iter().map(Origin::tool) {
+        if !tools.contains(&tool) {
+            tools.push(tool);
+        }
+    }
+    format!("ssh ({})", tools.join(", "))
+}
+
+/// A program a tool names that does not exist.
+fn check_missing(missing: &Missing) -> Check {
+    let item = ssh_item(&missing.origins);
+    let named = text::one_line_max(&missing.named, 200);
+    match missing.origins.first() {
+        Some(Origin::VsCodeSetting(file)) => fail(
+            item,
+            format!("remote.SSH.path in {} names {named}, which does not exist", file.display()),
+            "remove \"remote.SSH.path\" from VS Code's settings.json, or point it at ssh.exe",
+        ),
+        Some(Origin::Path | Origin::VsCodeDefault) => {
+            let fix = match Flavor::native() {
+                Flavor::Windows => "add the OpenSSH client: Settings → System → Optional features → OpenSSH Client",
+                Flavor::Posix => "install the OpenSSH client",
+            };
+            fail(item, "no `ssh` on PATH", fix)
+        }
+        Some(origin) => warn(
+            item,
+            format!("{origin} names {named}, which is not found"),
+            format!("make {origin} name an ssh program (it is split into words, as git's shell would)"),
+        ),
+        None => fail(item, "no ssh", "install the OpenSSH client"),
+    }
+}
+
+/// One finding about an ssh: whether it breaks the tool, and what to do.
+struct Finding {
+    breaks: bool,
+    detail: String,
+    fix: String,
+}
+
+/// What Windows' own 7.7 makes of the ProxyCommands it resolved: it cannot start a double-quoted program, nor a
+/// line with tokens beyond `%h %p %r`.
+fn old_windows_findings(asked: &Asked, version: &SshVersion) -> Option<Finding> {
+    if !version.requotes_quoted_program() {
+        return None;
+    }
+    let broken = asked.resolved.iter().find_map(|(alias, settings)| {
+        let proxy = value(settings.as_ref().ok()?, "proxycommand")?;
+        client::azml_program(proxy)?;
+        let tokens = version.unknown_tokens(proxy);
+        let why = match (proxy.starts_with('"'), tokens.is_empty()) {
+            (true, _) => "its program is double-quoted".to_owned(),
+            (false, false) => format!("it uses {}", tokens.join(" ")),
+            (false, true) => return None,
         };
-        return fail("ssh client", "no `ssh` on PATH", fix);
+        Some(format!(
+            "cannot start {alias}'s ProxyCommand ({why}; it knows only %h %p %r and re-quotes a quoted program)"
+        ))
+    });
+    let (breaks, detail) = match broken {
+        Some(detail) => (true, format!("Windows OpenSSH {}.{} {detail}", version.major, version.minor)),
+        None => (
+            false,
+            format!(
+                "Windows OpenSSH {}.{} cannot start a double-quoted ProxyCommand program or one with tokens beyond %h %p %r",
+                version.major, version.minor
+            ),
+        ),
     };
-    match process::background(&path).arg("-V").output() {
-        Ok(out) => pass("ssh client", format!("{} ({})", String::from_utf8_lossy(&out.stderr).trim(), path.display())),
-        Err(e) => fail("ssh client", format!("{} does not run: {e}", path.display()), "reinstall the OpenSSH client"),
+    Some(Finding { breaks, detail, fix: client::FIX_OLD_WINDOWS_SSH.to_owned() })
+}
+
+/// Whether each host resolves to azml-ssh's ProxyCommand, run by this azml-ssh. `programs` remembers what each
+/// ProxyCommand program said it is, so each is asked once.
+fn resolution_findings(asked: &Asked, programs: &mut Vec<(String, String)>) -> Vec<Finding> {
+    // The PATH ssh's answers are each host's own checks (effective config, program) below.
+    let on_path = asked.ssh.origins.contains(&Origin::Path);
+    let fix = |alias: &str| match on_path {
+        true => format!("see `{alias}: effective config` below"),
+        false => {
+            "run `azml-ssh config` again; if this ssh reads another config file, point the tool at the ssh on PATH"
+                .to_owned()
+        }
+    };
+    let mut findings = Vec::new();
+    for (alias, settings) in &asked.resolved {
+        let settings = match settings {
+            Ok(settings) => settings,
+            Err(e) => {
+                findings.push(Finding { breaks: !on_path, detail: e.to_string(), fix: fix(alias) });
+                continue;
+            }
+        };
+        let proxy = value(settings, "proxycommand").unwrap_or("none");
+        let Some(program) = client::azml_program(proxy) else {
+            let detail = format!("{alias} resolves to ProxyCommand {proxy}, not azml-ssh's");
+            findings.push(Finding { breaks: !on_path, detail, fix: fix(alias) });
+            continue;
+        };
+        if on_path {
+            continue;
+        }
+        let says = match programs.iter().find(|(p, _)| *p == program) {
+            Some((_, says)) => says.clone(),
+            None => {
+                let says = match other_version(&program) {
+                    Ok(None) => String::new(),
+                    Ok(Some(says)) => format!("is {says}"),
+                    Err(e) => e.to_string(),
+                };
+                programs.push((program.clone(), says.clone()));
+                says
+            }
+        };
+        if !says.is_empty() {
+            let detail = format!("{alias}'s ProxyCommand runs {program}, which {says}");
+            findings.push(Finding {
+                breaks: false,
+                detail,
+                fix: "run `azml-ssh config` with the azml-ssh you mean to use".into(),
+            });
+        }
+    }
+    findings
+}
+
+/// What `ssh -V` says of this ssh: Windows' 7.7, or (on Unix) an OpenSSH that may not check host names.
+fn version_findings(asked: &Asked, line: &str) -> Vec<Finding> {
+    let Some(version) = SshVersion::parse(line) else {
+        return vec![Finding {
+            breaks: false,
+            detail: format!("`-V` says {}, which is not OpenSSH's version", text::one_line_max(line, 200)),
+            fix: "azml-ssh is made for OpenSSH; point the tool at OpenSSH's ssh".into(),
+        }];
+    };
+    let mut findings: Vec<Finding> = old_windows_findings(asked, &version).into_iter().collect();
+    if Flavor::native() == Flavor::Posix && version.may_lack_hostname_check() {
+        findings.push(Finding {
+            breaks: false,
+            detail: "OpenSSH before 9.6 may not check the host names typed to it (CVE-2023-51385)".into(),
+            fix: "upgrade OpenSSH; azml-ssh's own hosts are safe either way (its config quotes the name typed)".into(),
+        });
+    }
+    findings
+}
+
+/// One ssh a tool runs: its version (flagging Windows' 7.7 and, on Unix, an ssh that may not check host names),
+/// and whether it resolves each host to this azml-ssh's ProxyCommand.
+fn check_ssh(asked: &Asked, programs: &mut Vec<(String, String)>) -> Check {
+    let item = ssh_item(&asked.ssh.origins);
+    let essential = asked.ssh.origins.iter().any(Origin::essential);
+    // The tool's words come from settings and the environment: shown with control characters escaped.
+    let words: Vec<String> =
+        std::iter::once(asked.ssh.program.display().to_string()).chain(asked.ssh.args.clone()).collect();
+    let words = text::one_line_max(&words.join(" "), 300);
+    let chosen_by: Vec<String> = asked
+        .ssh
+        .origins
+        .iter()
+        .filter(|o| !matches!(o, Origin::Path | Origin::VsCodeDefault | Origin::GitDefault))
+        .map(ToString::to_string)
+        .collect();
+    let from = if chosen_by.is_empty() { String::new() } else { format!(", from {}", chosen_by.join(" and ")) };
+    let line = match &asked.version {
+        Ok(line) => line,
+        Err(e) => {
+            let detail = format!("{words} does not run: {e}");
+            return match essential {
+                true => fail(item, detail, "reinstall the OpenSSH client, or point the tool at one that works"),
+                false => warn(item, detail, "point git at an ssh that works (GIT_SSH_COMMAND or core.sshCommand)"),
+            };
+        }
+    };
+    let mut findings = version_findings(asked, line);
+    let resolution = resolution_findings(asked, programs);
+    let mut detail = format!("{} ({words}{from})", text::one_line_max(line, 200));
+    let aliases: Vec<&str> = asked.resolved.iter().map(|(a, _)| a.as_str()).collect();
+    if resolution.is_empty() && !aliases.is_empty() {
+        detail.push_str(&format!("; resolves {} to azml-ssh's ProxyCommand", aliases.join(", ")));
+    }
+    findings.extend(resolution);
+    if findings.is_empty() {
+        return pass(item, detail);
+    }
+    for finding in &findings {
+        detail.push_str("; ");
+        detail.push_str(&finding.detail);
+    }
+    let fix = findings.iter().map(|f| f.fix.as_str()).collect::<Vec<_>>().join("; and ");
+    match findings.iter().any(|f| f.breaks) && essential {
+        true => fail(item, detail, fix),
+        false => warn(item, detail, fix),
     }
 }
 
@@ -238,19 +463,25 @@ fn check_shadowing(alias: &str, user_hosts: &[store::UserHost]) -> Option<Check>
     ))
 }
 
+/// What `PROGRAM --version` says: `Ok(None)` when it is this azml-ssh, `Ok(Some(what it says))` when it is
+/// another program or version.
+fn other_version(program: &str) -> Result<Option<String>, process::RunError> {
+    let mut command = process::background(program);
+    command.arg("--version");
+    let out = run(command)?;
+    let says = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok((says != concat!("azml-ssh ", env!("CARGO_PKG_VERSION"))).then_some(says))
+}
+
 fn check_program(alias: &str, settings: &[(String, String)]) -> Check {
     let item = format!("{alias}: program");
     let proxy = value(settings, "proxycommand").unwrap_or("none");
     let program = split_args(proxy).into_iter().next().unwrap_or_default();
-    match process::background(&program).arg("--version").output() {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).trim() == concat!("azml-ssh ", env!("CARGO_PKG_VERSION")) => {
-            pass(item, format!("{program} is this version"))
+    match other_version(&program) {
+        Ok(None) => pass(item, format!("{program} is this version")),
+        Ok(Some(says)) => {
+            warn(item, format!("{program} is {says}"), "run `azml-ssh config` with the azml-ssh you mean to use")
         }
-        Ok(out) => warn(
-            item,
-            format!("{program} is {}", String::from_utf8_lossy(&out.stdout).trim()),
-            "run `azml-ssh config` with the azml-ssh you mean to use",
-        ),
         Err(e) => fail(item, format!("{program}: {e}"), "run `azml-ssh config` again (or pass --binary)"),
     }
 }
@@ -387,13 +618,9 @@ fn check_known_hosts(alias: &str, settings: &[(String, String)], home: &Path) ->
     let alias_key = value(settings, "hostkeyalias").unwrap_or(alias).to_owned();
     let files = value(settings, "userknownhostsfile").unwrap_or("~/.ssh/known_hosts").to_owned();
     let known = files.split_whitespace().map(|f| expand_home(f, home)).any(|f| {
-        process::background("ssh-keygen")
-            .arg("-F")
-            .arg(&alias_key)
-            .arg("-f")
-            .arg(&f)
-            .output()
-            .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+        let mut command = process::background("ssh-keygen");
+        command.arg("-F").arg(&alias_key).arg("-f").arg(&f);
+        run(command).is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
     });
     if known {
         pass(item, format!("has a key for {alias_key}"))
@@ -402,12 +629,12 @@ fn check_known_hosts(alias: &str, settings: &[(String, String)], home: &Path) ->
     }
 }
 
-fn check_vscode(candidates: &[PathBuf]) -> Vec<Check> {
-    let Some((path, settings)) = vscode_settings(candidates) else { return Vec::new() };
-    let mut checks = Vec::new();
-    match settings.get("remote.SSH.connectTimeout").and_then(serde_json::Value::as_u64) {
-        Some(t) if t >= 120 => checks.push(pass("VS Code", format!("remote.SSH.connectTimeout is {t} s"))),
-        t => checks.push(warn(
+/// VS Code's connect timeout (which ssh VS Code runs is one of the ssh checks).
+fn check_vscode(vscode: Option<&(PathBuf, serde_json::Value)>) -> Option<Check> {
+    let (path, settings) = vscode?;
+    Some(match settings.get("remote.SSH.connectTimeout").and_then(serde_json::Value::as_u64) {
+        Some(t) if t >= 120 => pass("VS Code", format!("remote.SSH.connectTimeout is {t} s")),
+        t => warn(
             "VS Code",
             format!(
                 "remote.SSH.connectTimeout is {} s in {}: too short to wait for a start",
@@ -415,22 +642,8 @@ fn check_vscode(candidates: &[PathBuf]) -> Vec<Check> {
                 path.display()
             ),
             "set \"remote.SSH.connectTimeout\": 600 in VS Code's settings.json",
-        )),
-    }
-    // Which ssh VS Code runs: its own setting, else the first on PATH (as the check above found it).
-    if let Some(ssh) = settings.get("remote.SSH.path").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty()) {
-        let ssh = PathBuf::from(ssh);
-        if ssh.is_file() || which::which(&ssh).is_ok() {
-            checks.push(pass("VS Code ssh", format!("remote.SSH.path is {}", ssh.display())));
-        } else {
-            checks.push(fail(
-                "VS Code ssh",
-                format!("remote.SSH.path in {} names {}, which does not exist", path.display(), ssh.display()),
-                "remove \"remote.SSH.path\" from VS Code's settings.json, or point it at ssh.exe",
-            ));
-        }
-    }
-    checks
+        ),
+    })
 }
 
 /// The instance behind `entry`, within what is left of the command's `--timeout` budget: a lookup that fails or
@@ -449,63 +662,105 @@ async fn look_up(
     Ok((arm, endpoint::instance_of(&entry.id, &compute)?))
 }
 
+/// The instance behind `entry` and its SSH banner; the instance, for the key check.
+async fn check_instance_and_banner(
+    session: &Session,
+    azure: &AzureOptions,
+    entry: &HostEntry,
+    cache: Option<&EndpointCache>,
+    checks: &mut Vec<Check>,
+) -> Option<Instance> {
+    let a = &entry.alias;
+    match look_up(session, entry, cache).await {
+        Ok((arm, found)) => {
+            checks.push(check_instance(a, &entry.id, &found));
+            let domains = azure.cloud.gateway_domains();
+            checks.extend(check_banner(a, &entry.id, &found, &domains, arm.token().secret()).await);
+            Some(found)
+        }
+        Err(e) => {
+            let fix = "check the resource ID (`azml-ssh list`) and your access";
+            checks.push(fail(format!("{a}: instance"), e.to_string(), fix));
+            None
+        }
+    }
+}
+
+/// The ssh of every tool: what each is, and what it makes of `aliases` (reading `config`, as the per-host
+/// checks do). The PATH ssh's answers come back too: the per-host checks read them.
+fn check_ssh_clients(
+    vscode: Option<&(PathBuf, serde_json::Value)>,
+    config: Option<&Path>,
+    aliases: &[&str],
+) -> (Vec<Check>, Option<Asked>) {
+    let vscode_ssh = vscode.map(|(file, settings)| {
+        let path = settings.get("remote.SSH.path").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty());
+        (file.clone(), path.map(str::to_owned))
+    });
+    let (found, missing) = client::find_all(vscode_ssh, Flavor::native());
+    let mut checks: Vec<Check> = missing.iter().map(check_missing).collect();
+    let mut programs = Vec::new();
+    let mut on_path = None;
+    for ssh in found {
+        let asked = Asked::new(ssh, config, aliases);
+        checks.push(check_ssh(&asked, &mut programs));
+        if asked.ssh.origins.contains(&Origin::Path) {
+            on_path = Some(asked);
+        }
+    }
+    (checks, on_path)
+}
+
 /// Every check for `alias` (or every configured host).
 async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> Result<Vec<Check>, Error> {
-    // Sign-in first: every other fix (`azml-ssh config`) needs it.
-    let mut checks = vec![check_ssh_client()];
+    let entries = store::read_entries(layout)?;
+    let targets: Vec<&HostEntry> = entries.iter().filter(|e| alias.is_none_or(|a| e.alias == a)).collect();
+    let user_config = Some(layout.user_config.as_path()).filter(|p| p.exists());
+    let vscode = vscode_settings(&vscode_settings_candidates(&layout.home));
+    let aliases: Vec<&str> = targets.iter().map(|e| e.alias.as_str()).collect();
+    let (mut checks, path_ssh) = check_ssh_clients(vscode.as_ref(), user_config, &aliases);
+    // Sign-in next: every other fix (`azml-ssh config`) needs it.
     let session = Session::new(azure, azure.deadline())?;
     let (sign_in, signed_in) = check_sign_in(&session).await;
     checks.push(sign_in);
-    let entries = store::read_entries(layout)?;
-    let targets: Vec<&HostEntry> = entries.iter().filter(|e| alias.is_none_or(|a| e.alias == a)).collect();
     checks.extend(check_hosts(&targets, alias, signed_in));
     checks.push(check_include(layout, signed_in));
     let cache = EndpointCache::open_default();
 
-    let user_config = Some(layout.user_config.as_path()).filter(|p| p.exists());
     let user_hosts = store::user_hosts(layout).unwrap_or_default();
     for entry in targets {
         let a = &entry.alias;
         checks.extend(check_shadowing(a, &user_hosts));
-        let settings = match ssh_g(user_config, a) {
-            Ok(settings) => settings,
-            Err(e) => {
+        let settings = match path_ssh.as_ref().map(|ssh| ssh.settings(a)) {
+            Some(Ok(settings)) => settings,
+            Some(Err(e)) => {
                 checks.push(fail(format!("{a}: ssh -G"), e.to_string(), "fix the ssh config error above"));
                 continue;
             }
+            None => {
+                checks.push(fail(format!("{a}: ssh -G"), "no `ssh` on PATH", "install the OpenSSH client"));
+                continue;
+            }
         };
-        let effective = check_effective_config(entry, &settings);
+        let effective = check_effective_config(entry, settings);
         // Whose program runs matters only when it is azml-ssh's ProxyCommand; otherwise that is the one failure.
         let ours = effective.verdict == Verdict::Pass;
         checks.push(effective);
         if ours {
-            checks.push(check_program(a, &settings));
+            checks.push(check_program(a, settings));
         }
-
-        let mut instance = None;
-        if signed_in {
-            match look_up(&session, entry, cache.as_ref()).await {
-                Ok((arm, found)) => {
-                    checks.push(check_instance(a, &entry.id, &found));
-                    let domains = azure.cloud.gateway_domains();
-                    checks.extend(check_banner(a, &entry.id, &found, &domains, arm.token().secret()).await);
-                    instance = Some(found);
-                }
-                Err(e) => checks.push(fail(
-                    format!("{a}: instance"),
-                    e.to_string(),
-                    "check the resource ID (`azml-ssh list`) and your access",
-                )),
-            }
-        }
+        let instance = match signed_in {
+            true => check_instance_and_banner(&session, azure, entry, cache.as_ref(), &mut checks).await,
+            false => None,
+        };
         let key = entry
             .identity_file
             .clone()
-            .or_else(|| value(&settings, "identityfile").map(|p| expand_home(p, &layout.home)));
+            .or_else(|| value(settings, "identityfile").map(|p| expand_home(p, &layout.home)));
         checks.push(check_key(a, key, instance.as_ref()));
-        checks.push(check_known_hosts(a, &settings, &layout.home));
+        checks.push(check_known_hosts(a, settings, &layout.home));
     }
-    checks.extend(check_vscode(&vscode_settings_candidates(&layout.home)));
+    checks.extend(check_vscode(vscode.as_ref()));
     Ok(checks)
 }
 
@@ -612,28 +867,32 @@ mod tests {
     }
 
     #[test]
-    fn short_vscode_timeouts_and_a_missing_ssh_are_flagged() {
+    fn short_vscode_timeouts_are_flagged() {
         let home = tempfile::tempdir().unwrap();
         let settings = home.path().join("Code/User/settings.json");
         let candidates = [settings.clone()];
-        assert!(check_vscode(&candidates).is_empty(), "no VS Code, no check");
+        let check = |candidates: &[PathBuf]| check_vscode(vscode_settings(candidates).as_ref());
+        assert!(check(&candidates).is_none(), "no VS Code, no check");
         std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
         std::fs::write(&settings, "{ // mine\n \"remote.SSH.connectTimeout\": 30, }").unwrap();
-        let checks = check_vscode(&candidates);
-        assert_eq!(checks.iter().map(|c| c.verdict).collect::<Vec<_>>(), [Verdict::Warn]);
+        assert_eq!(check(&candidates).map(|c| c.verdict), Some(Verdict::Warn));
         std::fs::write(&settings, "{\"remote.SSH.connectTimeout\": 600}").unwrap();
-        assert_eq!(check_vscode(&candidates)[0].verdict, Verdict::Pass);
-        // VS Code's own ssh setting: a path that exists passes, one that does not fails with the fix.
-        let ssh = home.path().join("ssh.exe");
-        std::fs::write(&ssh, "").unwrap();
-        let text = serde_json::json!({"remote.SSH.connectTimeout": 600, "remote.SSH.path": ssh}).to_string();
-        std::fs::write(&settings, text).unwrap();
-        assert_eq!(check_vscode(&candidates)[1].verdict, Verdict::Pass);
-        let gone = home.path().join("gone/ssh.exe");
-        let text = serde_json::json!({"remote.SSH.connectTimeout": 600, "remote.SSH.path": gone}).to_string();
-        std::fs::write(&settings, text).unwrap();
-        let checks = check_vscode(&candidates);
-        assert_eq!(checks[1].verdict, Verdict::Fail);
-        assert!(checks[1].detail.contains("does not exist"), "{}", checks[1].detail);
+        assert_eq!(check(&candidates).map(|c| c.verdict), Some(Verdict::Pass));
+    }
+
+    #[test]
+    fn a_missing_ssh_fails_for_vs_code_and_warns_for_git() {
+        let file = PathBuf::from("/home/me/.config/Code/User/settings.json");
+        let vscode = Missing { named: "/gone/ssh".into(), origins: vec![Origin::VsCodeSetting(file)] };
+        let check = check_missing(&vscode);
+        assert_eq!((check.item.as_str(), check.verdict), ("ssh (VS Code remote.SSH.path)", Verdict::Fail));
+        assert!(check.detail.ends_with("names /gone/ssh, which does not exist"), "{}", check.detail);
+        let path = Missing { named: "ssh".into(), origins: vec![Origin::Path, Origin::VsCodeDefault] };
+        let check = check_missing(&path);
+        assert_eq!((check.item.as_str(), check.verdict), ("ssh (PATH, VS Code)", Verdict::Fail));
+        let git = Missing { named: "ssh;".into(), origins: vec![Origin::GitSshCommand] };
+        let check = check_missing(&git);
+        assert_eq!((check.item.as_str(), check.verdict), ("ssh (git)", Verdict::Warn));
+        assert!(check.detail.contains("GIT_SSH_COMMAND names ssh;"), "{}", check.detail);
     }
 }

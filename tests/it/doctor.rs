@@ -2,6 +2,7 @@
 //! its own item, with its own fix, and a non-zero exit.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::mock_arm::{Reply, compute_instance};
@@ -75,7 +76,6 @@ fn an_all_green_setup_passes() {
     assert!(ok, "{checks:#?}");
     let items: Vec<&str> = checks.iter().map(|c| c["item"].as_str().unwrap()).collect();
     for item in [
-        "ssh client",
         "Include",
         "sign-in",
         "azmlci1: effective config",
@@ -87,6 +87,10 @@ fn an_all_green_setup_passes() {
     ] {
         assert!(items.contains(&item), "{item} missing from {items:?}");
     }
+    // The real ssh on PATH (git's too, with nothing set) resolves the host to azml-ssh's ProxyCommand.
+    let ssh = checks.iter().find(|c| c["item"].as_str().unwrap().starts_with("ssh (PATH")).expect("ssh item");
+    assert!(ssh["detail"].as_str().unwrap().contains("resolves azmlci1 to azml-ssh's ProxyCommand"), "{ssh}");
+    assert_eq!(checks.iter().filter(|c| c["item"].as_str().unwrap().starts_with("ssh (")).count(), 1, "{checks:#?}");
     let sign_in = checks.iter().find(|c| c["item"] == "sign-in").unwrap();
     let detail = sign_in["detail"].as_str().unwrap();
     assert!(detail.contains("Azure CLI") && detail.contains("tenant 99999999-8888-7777-6666-555555555555"), "{detail}");
@@ -431,4 +435,219 @@ fn doctor_remote_finds_what_breaks_vs_codes_server() {
     assert!(out.stderr.contains("\"nope\" is neither a resource ID nor a host"), "{}", out.stderr);
     let out = doctor("http://x/$(touch /tmp/pwned)".into());
     assert!(out.stderr.contains("is not an http(s) URL of plain characters"), "{}", out.stderr);
+}
+
+/// A fake ssh in `dir`: `-V` answers `version` on stderr (as ssh does), `-G` answers a config whose ProxyCommand is
+/// `proxy`; every run appends its arguments (each followed by `|`) to `NAME.log`.
+fn fake_ssh(dir: &Path, name: &str, version: &str, proxy: &str) -> PathBuf {
+    let path = dir.join(name);
+    let log = dir.join(format!("{name}.log"));
+    let script = format!(
+        "#!/bin/sh\nprintf '%s|' \"$@\" >> '{log}'\necho >> '{log}'\nfor a in \"$@\"; do\n  case \"$a\" in\n    -V) echo '{version}' >&2; exit 0 ;;\n    -G) printf 'user azureuser\\nport 22\\nproxycommand %s\\n' '{proxy}'; exit 0 ;;\n  esac\ndone\nexit 255\n",
+        log = log.display()
+    );
+    crate::common::write_script(&path, &script);
+    path
+}
+
+const DEBIAN: &str = "OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15";
+const WINDOWS_77: &str = "OpenSSH_for_Windows_7.7p1, LibreSSL 2.6.5";
+
+/// A configured host (the instance's SSH port closed: only the ssh items matter here) and a `bin` folder first
+/// on PATH for fake programs.
+fn with_fake_bin() -> (TestEnv, PathBuf, String) {
+    let mut env = TestEnv::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    env.put_running("ci1", closed);
+    let id = compute_id("ci1");
+    let out = run(env.command(crate::common::BIN).args(["add", "azmlci1", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = format!("{}:{}:{}", bin.display(), env.az_dir.display(), std::env::var("PATH").unwrap_or_default());
+    env.extra_env.push(("PATH".into(), path));
+    (env, bin, id)
+}
+
+fn vscode_ssh_path(env: &TestEnv, ssh: &Path) {
+    let settings = env.path("home/.config/Code/User/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    let text = json!({"remote.SSH.connectTimeout": 600, "remote.SSH.path": ssh}).to_string();
+    std::fs::write(&settings, text).unwrap();
+}
+
+fn item<'a>(checks: &'a [Value], name: &str) -> &'a Value {
+    checks.iter().find(|c| c["item"] == name).unwrap_or_else(|| panic!("no {name}: {checks:#?}"))
+}
+
+fn text<'a>(check: &'a Value, key: &str) -> &'a str {
+    check[key].as_str().unwrap_or_default()
+}
+
+/// The ssh on PATH, VS Code's remote.SSH.path and git's core.sshCommand are three programs, each checked on its
+/// own line: its version (Windows' 7.7 with a quoted program fails with the fix; Debian's 9.2 may lack the host
+/// name check) and what `-G ALIAS` resolves the host to. git's environment beats its config, and a program two
+/// tools run is one line.
+#[test]
+fn every_ssh_a_tool_runs_is_checked_once_with_its_version_and_what_it_resolves() {
+    let (env, bin, id) = with_fake_bin();
+    let bin_path = crate::common::BIN;
+    fake_ssh(&bin, "ssh", DEBIAN, &format!("{bin_path} proxy {id}"));
+    let vscode = fake_ssh(&bin, "ssh77", WINDOWS_77, &format!("\"{bin_path}\" proxy {id}"));
+    vscode_ssh_path(&env, &vscode);
+    let git_ssh = fake_ssh(&bin, "gitssh", "OpenSSH_9.9p1, OpenSSL 3.2.3 3 Sep 2024", "nc %h %p");
+    crate::common::write_script(
+        &bin.join("git"),
+        &format!(
+            "#!/bin/sh\n[ \"$*\" = 'config --get core.sshCommand' ] && echo '{} -i \"my key\"' && exit 0\nexit 1\n",
+            git_ssh.display()
+        ),
+    );
+
+    let (ok, checks) = doctor(&env);
+    assert!(!ok, "VS Code's ssh cannot start the ProxyCommand: {checks:#?}");
+    let path = item(&checks, "ssh (PATH)");
+    assert_eq!(path["verdict"], "warn", "{path}");
+    assert!(text(path, "detail").starts_with(DEBIAN), "{path}");
+    assert!(text(path, "detail").contains("CVE-2023-51385") && text(path, "fix").contains("upgrade OpenSSH"), "{path}");
+
+    let code = item(&checks, "ssh (VS Code remote.SSH.path)");
+    assert_eq!(code["verdict"], "fail", "{code}");
+    assert!(text(code, "detail").contains("Windows OpenSSH 7.7 cannot start azmlci1's ProxyCommand"), "{code}");
+    assert!(text(code, "detail").contains("double-quoted"), "{code}");
+    assert!(text(code, "fix").contains("winget install Microsoft.OpenSSH.Beta"), "{code}");
+    assert!(text(code, "fix").contains(r"Git\\usr\\bin\\ssh.exe"), "{code}");
+    assert!(!text(code, "detail").contains("CVE"), "a Windows ssh is not flagged for the Unix shell's problem");
+
+    let git = item(&checks, "ssh (git)");
+    assert_eq!(git["verdict"], "warn", "git's ssh is not essential: {git}");
+    assert!(text(git, "detail").contains("from git's core.sshCommand"), "{git}");
+    assert!(text(git, "detail").contains("azmlci1 resolves to ProxyCommand nc %h %p, not azml-ssh's"), "{git}");
+    let failing_ssh: Vec<_> = failed(&checks).into_iter().filter(|c| text(c, "item").starts_with("ssh (")).collect();
+    assert_eq!(failing_ssh.len(), 1, "only VS Code's ssh fails: {checks:#?}");
+
+    // Each program was asked with its tool's own words, then -F, -G and the alias last after `--`.
+    let config = env.path("home/.ssh/config").display().to_string();
+    let log = std::fs::read_to_string(bin.join("gitssh.log")).unwrap();
+    assert!(log.lines().any(|l| l == format!("-F|{config}|-i|my key|-G|--|azmlci1|")), "{log}");
+    let log = std::fs::read_to_string(bin.join("ssh.log")).unwrap();
+    assert!(log.lines().any(|l| l == format!("-F|{config}|-G|--|azmlci1|")), "{log}");
+
+    // GIT_SSH_COMMAND comes before core.sshCommand; naming the PATH ssh makes it one line, asked once.
+    let mut env = env;
+    env.extra_env.push(("GIT_SSH_COMMAND".into(), bin.join("ssh").display().to_string()));
+    std::fs::remove_file(bin.join("ssh.log")).unwrap();
+    let (_, checks) = doctor(&env);
+    assert_eq!(item(&checks, "ssh (PATH, git)")["verdict"], "warn");
+    assert!(!checks.iter().any(|c| c["item"] == "ssh (git)"), "{checks:#?}");
+    let log = std::fs::read_to_string(bin.join("ssh.log")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.starts_with("-V")).count(), 1, "{log}");
+
+    // The human form: one line per ssh, with its fix.
+    let out = run(env.command(crate::common::BIN).args(["doctor", "azmlci1"]), None, LIMIT);
+    let human = out.stdout_text();
+    assert!(human.contains("✘ ssh (VS Code remote.SSH.path): OpenSSH_for_Windows_7.7p1, LibreSSL 2.6.5 ("), "{human}");
+    assert!(human.contains("! ssh (PATH, git): OpenSSH_9.2p1"), "{human}");
+}
+
+/// Windows' 7.7 is flagged even when today's ProxyCommand suits it (unquoted, no token beyond %h %p %r), as a
+/// warning; a token it does not know fails.
+#[test]
+fn windows_7_7_is_flagged_and_fails_on_tokens_it_does_not_know() {
+    let (env, bin, id) = with_fake_bin();
+    let bin_path = crate::common::BIN;
+    fake_ssh(&bin, "ssh", WINDOWS_77, &format!("{bin_path} proxy {id}"));
+    let (_, checks) = doctor(&env);
+    let path = checks.iter().find(|c| text(c, "item").starts_with("ssh (PATH")).expect("ssh item");
+    assert_eq!(path["verdict"], "warn", "{path}");
+    assert!(text(path, "detail").contains("cannot start a double-quoted ProxyCommand program"), "{path}");
+    assert!(text(path, "fix").contains("winget install Microsoft.OpenSSH.Beta"), "{path}");
+
+    fake_ssh(&bin, "ssh", WINDOWS_77, &format!("{bin_path} proxy --wildcard azml -- %n"));
+    let (_, checks) = doctor(&env);
+    let path = checks.iter().find(|c| text(c, "item").starts_with("ssh (PATH")).expect("ssh item");
+    assert_eq!(path["verdict"], "fail", "{path}");
+    assert!(text(path, "detail").contains("it uses %n"), "{path}");
+}
+
+/// A VS Code ssh that never exits, and one that floods its output without end, cost doctor one time limit each
+/// (it kills them), and each fails its own line; the other checks still run.
+#[test]
+fn an_ssh_that_hangs_or_floods_is_cut_off() {
+    let (env, bin, _) = with_fake_bin();
+    let hung = bin.join("hung-ssh");
+    crate::common::write_script(&hung, "#!/bin/sh\nexec sleep 600\n");
+    vscode_ssh_path(&env, &hung);
+    let out = run(env.command(crate::common::BIN).args(["doctor", "azmlci1", "--json"]), None, LIMIT);
+    let checks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    let code = item(&checks, "ssh (VS Code remote.SSH.path)");
+    assert_eq!(code["verdict"], "fail", "{code}");
+    assert!(text(code, "detail").contains("did not finish within 5 s"), "{code}");
+    assert!(checks.iter().any(|c| c["item"] == "azmlci1: effective config"), "{checks:#?}");
+
+    // Output without end, on both streams, never finishing.
+    let flood = bin.join("flood-ssh");
+    crate::common::write_script(&flood, "#!/bin/sh\nyes 'OpenSSH_9.9p1 again and again' >&2 &\nexec yes\n");
+    vscode_ssh_path(&env, &flood);
+    let out = run(env.command(crate::common::BIN).args(["doctor", "azmlci1", "--json"]), None, LIMIT);
+    let checks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    let code = item(&checks, "ssh (VS Code remote.SSH.path)");
+    assert_eq!(code["verdict"], "fail", "{code}");
+    assert!(out.stdout.len() < 64 << 10, "{} bytes of output", out.stdout.len());
+
+    // A huge first line that ends: cut to a readable length.
+    let long = bin.join("long-ssh");
+    crate::common::write_script(&long, "#!/bin/sh\nhead -c 50000000 /dev/zero | tr '\\0' x >&2\nexit 0\n");
+    vscode_ssh_path(&env, &long);
+    let (_, checks) = doctor(&env);
+    let code = item(&checks, "ssh (VS Code remote.SSH.path)");
+    assert!(text(code, "detail").len() < 2000, "{}", text(code, "detail").len());
+    assert!(text(code, "detail").contains("which is not OpenSSH's version"), "{code}");
+}
+
+/// GIT_SSH_COMMAND is split into words and its program run with them as arguments: shell syntax in it is text.
+#[test]
+fn git_ssh_command_never_goes_through_a_shell() {
+    let (mut env, bin, id) = with_fake_bin();
+    let ssh = fake_ssh(&bin, "ssh", DEBIAN, &format!("{} proxy {id}", crate::common::BIN));
+    let marks: Vec<PathBuf> = (1..=4).map(|i| env.path(&format!("pwned{i}"))).collect();
+    let [m1, m2, m3, m4] = [0, 1, 2, 3].map(|i| marks[i].display().to_string());
+    env.extra_env.push(("GIT_SSH_COMMAND".into(), format!("ssh; touch {m1}")));
+    let (_, checks) = doctor(&env);
+    let git = item(&checks, "ssh (git)");
+    assert_eq!(git["verdict"], "warn", "{git}");
+    assert!(text(git, "detail").contains("GIT_SSH_COMMAND names ssh;, which is not found"), "{git}");
+
+    let command = format!("{} -o X=$(touch {m2}) `touch {m3}` | touch {m4} && touch {m1}", ssh.display());
+    env.extra_env.push(("GIT_SSH_COMMAND".into(), command));
+    let (_, checks) = doctor(&env);
+    assert!(checks.iter().any(|c| text(c, "item").starts_with("ssh (")), "{checks:#?}");
+    for mark in &marks {
+        assert!(!mark.exists(), "{} was created", mark.display());
+    }
+    let log = std::fs::read_to_string(bin.join("ssh.log")).unwrap();
+    assert!(
+        log.contains(&format!("|-o|X=$(touch|{m2})|`touch|{m3}`|||touch|{m4}|&&|touch|{m1}|-G|--|azmlci1|")),
+        "{log}"
+    );
+}
+
+/// The real OpenSSH, through git's own `-F`: that config wins over the one doctor gives, and its host is not
+/// azml-ssh's, which git's line says while the PATH ssh's passes.
+#[test]
+fn the_real_ssh_resolves_a_real_config_for_each_tool() {
+    let setup = green();
+    let mut env = setup.env;
+    let other = env.path("home/other_config");
+    std::fs::write(&other, "Host azmlci1\n    ProxyCommand nc %h %p\n").unwrap();
+    env.extra_env.push(("GIT_SSH_COMMAND".into(), format!("ssh -F {}", other.display())));
+    let (ok, checks) = doctor(&env);
+    assert!(ok, "{checks:#?}");
+    let path = item(&checks, "ssh (PATH)");
+    assert!(text(path, "detail").starts_with("OpenSSH_"), "{path}");
+    assert!(text(path, "detail").contains("(/"), "the program's path: {path}");
+    let git = item(&checks, "ssh (git)");
+    assert_eq!(git["verdict"], "warn", "{git}");
+    assert!(text(git, "detail").contains("azmlci1 resolves to ProxyCommand nc %h %p, not azml-ssh's"), "{git}");
+    assert!(text(git, "detail").contains(&format!("ssh -F {}", other.display())), "{git}");
 }

@@ -448,11 +448,11 @@ fn doctor_reads_vs_codes_settings_in_appdata_and_names_the_windows_fixes() {
     let text = out.stdout_text();
     assert!(!out.status.success(), "{text}");
     // Wine has no Windows OpenSSH: the fix is Windows' own.
-    assert!(text.contains("✘ ssh client: no `ssh` on PATH"), "{text}");
+    assert!(text.contains("✘ ssh (PATH): no `ssh` on PATH"), "{text}");
     assert!(text.contains("Optional features → OpenSSH Client"), "{text}");
     assert!(text.contains(r"remote.SSH.connectTimeout is 30 s in C:\users\"), "{text}");
     assert!(text.contains(r"AppData\Roaming\Code\User\settings.json"), "{text}");
-    assert!(text.contains(r"✘ VS Code ssh: remote.SSH.path in C:\users\"), "{text}");
+    assert!(text.contains(r"✘ ssh (VS Code remote.SSH.path): remote.SSH.path in C:\users\"), "{text}");
     assert!(text.contains(r"names C:\Program Files\NoSuch\ssh.exe, which does not exist"), "{text}");
 }
 
