@@ -60,6 +60,9 @@ pub fn run(role: &Role, options: &ProxyOptions, err: &mut dyn Write, err_is_term
             with_ssh_side(&id.compute, err, err_is_terminal, |ssh| block_on(proxy::run(&id, options, ssh)))
         }
         Role::ByName { host, suffix } => {
+            // The wildcard block single-quotes the name for the shells that read the line; Windows' own ssh runs
+            // no shell and passes the quotes on. A name never holds a `'`, so one enclosing pair is only that.
+            let host = &unquoted(host);
             let query = NameQuery::parse(host, suffix.as_str()).map_err(ProxyError::from)?;
             let layout = Layout::new(None).ok();
             if let Some(found) = layout.as_ref().and_then(|l| store::users_host_under(l, suffix, host).ok().flatten()) {
@@ -79,6 +82,11 @@ pub fn run(role: &Role, options: &ProxyOptions, err: &mut dyn Write, err_is_term
             })
         }
     }
+}
+
+/// `text` without one pair of enclosing single quotes, if it has them.
+fn unquoted(text: &str) -> String {
+    text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')).unwrap_or(text).to_owned()
 }
 
 /// Takes over ssh's stream and runs `work` on it.

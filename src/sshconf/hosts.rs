@@ -343,22 +343,20 @@ const WILDCARD_OFF: &str = "# The wildcard host is off; `azml-ssh config --wildc
 const WILDCARD_COMMENT: &str = "# azml-ssh: any compute instance by name:";
 
 /// The wildcard block's Host line rules out every name with a `'` in it (a double-quoted, negated pattern, which
-/// ssh's splitting of the line reads as one word in every version): on Unix such a name could end the quoting
-/// of [`typed_name`] and reach the shell.
+/// ssh's splitting of the line reads as one word in every version): such a name could end the quoting of
+/// [`TYPED_NAME`] and reach a shell.
 const NO_QUOTES: &str = "\"!*'*\"";
 
-/// How the wildcard block's ProxyCommand passes on the name typed: `%h`, which every ssh knows (7.7 has no
-/// `%n`) and which, with no `HostName`, is that name; after `--`, so that no name can be read as an option.
-/// ssh before 9.6 (and Win32-OpenSSH before 9.8) puts any name typed there as it is. Unix ssh hands the line to
-/// `$SHELL -c`, so the name is single-quoted (and, by [`NO_QUOTES`], has no `'` to end that): nothing in it is
-/// expanded, globbed or run. Windows' ssh starts the program with no shell, where quotes would reach azml-ssh
-/// as part of the name; a name with spaces or quotes becomes extra words after `--` there, which azml-ssh refuses.
-fn typed_name(flavor: Flavor) -> &'static str {
-    match flavor {
-        Flavor::Posix => "'%h'",
-        Flavor::Windows => "%h",
-    }
-}
+/// How the wildcard block's ProxyCommand passes on the name typed: `%h`, which every ssh knows (7.7 has no `%n`)
+/// and which, with no `HostName`, is that name; after `--`, so that no name can be read as an option; and
+/// single-quoted (with no `'` inside, by [`NO_QUOTES`]). ssh before 9.6 (Win32-OpenSSH before 9.8, and the
+/// OpenSSH of Git for Windows before 2.44) puts any name typed there as it is, and a git URL can carry one.
+/// - Unix ssh, and Git for Windows' ssh on Windows, hand the line to `sh -c`: the quotes keep anything in the
+///   name from being expanded, globbed or run.
+/// - Windows' own ssh starts the program with no shell: the quotes reach azml-ssh as part of the argument
+///   (`'ci7.azml'`), which takes them off (a name never holds a `'`); a name with spaces or double quotes
+///   becomes extra words after `--`, which azml-ssh refuses.
+const TYPED_NAME: &str = "'%h'";
 
 /// What a block says to ssh beyond its `Host` line and comment.
 struct Body<'a> {
@@ -395,7 +393,7 @@ pub fn render(file: &HostsFile, launcher: &Launcher) -> String {
         let _ = writeln!(out, "\nHost {} {NO_QUOTES}{negated}", w.suffix.pattern());
         let _ = writeln!(out, "    {WILDCARD_COMMENT} ssh NAME.{suffix} or NAME.WORKSPACE.{suffix}");
         // No HostKeyAlias: ssh keys known_hosts by the name as typed (`ci2.azml`), which is the alias here.
-        let target = format!("--wildcard {suffix} -- {}", typed_name(launcher.flavor));
+        let target = format!("--wildcard {suffix} -- {TYPED_NAME}");
         let body =
             Body { user: &w.user, identity_file: w.identity_file.as_deref(), options: &w.options, target: &target };
         render_body(&mut out, &body, launcher);
@@ -887,7 +885,8 @@ mod tests {
                 let wildcard = proxy_line(&text, "*.azml");
                 for name in ["ci7.azml", "ci7.ws-1.azml"] {
                     let argv = started(&expand(&wildcard, name)).unwrap();
-                    assert_eq!(argv, [expected_program, "proxy", "--wildcard", "azml", "--", name], "{version:?}");
+                    let quoted = format!("'{name}'");
+                    assert_eq!(argv, [expected_program, "proxy", "--wildcard", "azml", "--", &quoted], "{version:?}");
                 }
                 // Windows' ssh before 9.8 puts any name typed into the line as it is (a git URL can carry one):
                 // whatever it holds lands after `--`, where it can only be a name, never an option.

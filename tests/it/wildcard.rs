@@ -296,4 +296,45 @@ fn no_typed_name_becomes_a_shell_command_or_an_option() {
     wild.know(&["ci1.azml"]);
     let out = wild.echo("ci1.azml");
     assert!(out.status.success(), "{}", out.stderr);
+    // Windows' own ssh runs no shell: the quotes arrive with the name, and are taken off.
+    let out = wild.azml(&["proxy", "--wildcard", "azml", "--", "'nosuch.azml'"]);
+    assert!(out.stderr.contains("there is no compute instance nosuch"), "{}", out.stderr);
+}
+
+/// Git for Windows' ssh reads the Windows file too, and it starts the ProxyCommand through its own `sh -c` (MSYS2),
+/// as Unix ssh does; before Git 2.44 its OpenSSH had no check on host names. The Windows line, run by a POSIX
+/// shell with a stand-in program that records its arguments: every name arrives whole, nothing is run or globbed.
+#[test]
+fn the_windows_line_is_safe_in_git_for_windows_sh_too() {
+    use azml_ssh::sshconf::hosts::{Flavor, HostsFile, Launcher, render};
+    use azml_ssh::sshconf::wildcard::{Wildcard, WildcardState};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("azml-sshw.exe");
+    let argv = dir.path().join("argv");
+    std::fs::write(&program, format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n", argv.display())).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("g1.azml"), "").unwrap();
+    let wildcard = Wildcard {
+        suffix: "azml".parse().unwrap(),
+        user: "azureuser".into(),
+        identity_file: None,
+        options: vec![],
+        yields_to: vec![],
+    };
+    let file = HostsFile { entries: vec![], wildcard: WildcardState::On(wildcard) };
+    let text = render(&file, &Launcher::new(&program, Flavor::Windows).unwrap());
+    let line = text.lines().find_map(|l| l.trim_start().strip_prefix("ProxyCommand ")).unwrap().to_owned();
+    assert!(!line.starts_with('"'), "unquoted program: {line}");
+    for name in ["ci7.azml", "g*.azml", "$(touch pwned).azml", "`touch pwned`.azml", "a;touch pwned.azml", "--help"] {
+        let expanded = line.replace("%h", name);
+        let mut sh = std::process::Command::new("/bin/sh");
+        sh.arg("-c").arg(format!("exec {expanded}")).current_dir(dir.path());
+        let out = run(&mut sh, None, LIMIT);
+        assert!(out.status.success(), "{name}: {}", out.stderr);
+        let args = std::fs::read_to_string(&argv).unwrap();
+        assert_eq!(args, format!("proxy\n--wildcard\nazml\n--\n{name}\n"), "{name}");
+    }
+    assert!(!dir.path().join("pwned").exists(), "nothing was run");
 }

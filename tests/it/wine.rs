@@ -318,7 +318,7 @@ fn a_cold_burst_by_name_makes_one_search_through_the_exe() {
     env.arm.set_subscriptions(&[(crate::common::SUB, "Enabled")]);
     env.put_running("ci7", sshd.port());
     // The wildcard host's ProxyCommand (`proxy --wildcard azml -- %h`) with no name index: the name is searched for.
-    let config = wine.ssh_config(&env, "ci7.azml", "%h", "--wildcard azml -- ");
+    let config = wine.ssh_config(&env, "ci7.azml", "'%h'", "--wildcard azml -- ");
 
     env.concurrent_echoes(&config, "ci7.azml", 4, LIMIT);
     let lists = format!("/subscriptions/{}/providers/Microsoft.MachineLearningServices/workspaces", crate::common::SUB);
