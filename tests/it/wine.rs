@@ -517,3 +517,31 @@ fn the_proxy_programs_twin_never_gets_a_console_window() {
     assert!(console.stdout_text().starts_with("azml-ssh "), "{}", console.stdout_text());
     assert_eq!(gui.stdout_text(), console.stdout_text());
 }
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn a_program_in_a_folder_with_spaces_is_named_by_its_short_name_unquoted() {
+    let (wine, env) = setup();
+    let (_profile, _ssh_dir) = wine.profile_ssh();
+    // Installed where the path has spaces, as under `C:\Program Files`.
+    let folder = env.path("Program Files/azml ssh");
+    std::fs::create_dir_all(&folder).unwrap();
+    for program in [&wine.exe, &wine.twin()] {
+        std::fs::copy(program, folder.join(program.file_name().unwrap())).unwrap();
+    }
+    let installed = folder.join("azml-ssh.exe");
+    let id = compute_id("ci1");
+    let out = run(&mut wine.command_of(&installed, &env, &["add", "azmlci1", &id]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let text = std::fs::read_to_string(wine.profile().join(".ssh/azml-ssh/config")).unwrap();
+    let line = text.lines().find_map(|l| l.trim_start().strip_prefix("ProxyCommand ")).unwrap();
+    let program = line.split(' ').next().unwrap();
+    // 7.7 starts it: no quotes and no spaces, the folder's 8.3 name, and the twin's own name kept (ssh finds
+    // where the program ends by `.exe`).
+    assert!(!program.starts_with('"') && program.ends_with("/azml-sshw.exe"), "{line}");
+    assert!(!program.contains("Program Files") && program.contains('~'), "a short name: {line}");
+    assert_eq!(line, format!("{program} proxy {id}"));
+    // And that name reaches the very program.
+    let version = run(&mut wine.command_at(program, &env, &["--version"]), None, LIMIT);
+    assert!(version.status.success() && version.stdout_text().starts_with("azml-ssh "), "{}", version.stderr);
+}

@@ -59,8 +59,13 @@ impl Wine {
 
     /// `EXE ARGS` under Wine (the program or its twin), with only the environment [`Wine::env_pairs`] gives.
     pub fn command_of(&self, exe: &Path, env: &TestEnv, args: &[&str]) -> Command {
+        self.command_at(&win(exe), env, args)
+    }
+
+    /// `PROGRAM ARGS` under Wine, the program named by its Windows path.
+    pub fn command_at(&self, program: &str, env: &TestEnv, args: &[&str]) -> Command {
         let mut cmd = Command::new(WINE);
-        cmd.env_clear().envs(self.env_pairs(env)).arg(win(exe)).args(args);
+        cmd.env_clear().envs(self.env_pairs(env)).arg(program).args(args);
         cmd
     }
 
