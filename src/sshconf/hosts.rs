@@ -204,8 +204,10 @@ pub(crate) fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> 
 ///   and wraps the program in quotes itself. 7.7 (Windows 10 up to 20H2, Server 2019) does that even when the
 ///   program is already quoted (`""C:\…""`, error 87), so the path is written *unquoted* whenever it has no
 ///   whitespace — with forward slashes, which Windows takes and no tokenizer eats, and without the `\\?\`
-///   prefix. A path with whitespace uses its folder's 8.3 short name where the volume keeps them, and is
-///   double-quoted only when it has none (8.1 and later start that; 7.7 cannot, which `config` and `doctor` say).
+///   prefix. Unquoted it must also be a plain word to a POSIX shell, since Git for Windows' ssh reads the same
+///   file and runs the line through its `sh`. A path with whitespace or shell characters (`C:/Program Files`,
+///   `C:/Users/O'Brien`) uses its folder's 8.3 short name where the volume keeps them, and is double-quoted only
+///   when that does not help (8.1 and later start that; 7.7 cannot, which `config` and `doctor` say).
 pub(crate) fn quote_program(path: &Path, flavor: Flavor) -> Result<String, InvalidValue> {
     quote_program_with(path, flavor, &flavor::short_path)
 }
@@ -244,15 +246,16 @@ fn quote_program_with(
     if !text.ends_with(".exe") {
         return Err(refuse(WHAT, &text, "Windows' ssh finds where the program ends by its `.exe`: name it *.exe"));
     }
-    let spaced = |t: &str| t.contains([' ', '\t']);
-    let unquoted = if spaced(&text) {
-        // The file's own name has no spaces (azml-ssh.exe); its folder's short name has none either. The file's
-        // short name would end in `.EXE`, which ssh's search for `.exe` does not find.
-        let (folder, name) = text.rsplit_once('/').unwrap_or(("", &text));
-        let short = short_path(Path::new(folder)).map(|f| windows_path_text(&f)).filter(|f| !spaced(f));
-        short.filter(|_| !folder.is_empty() && !spaced(name)).map(|f| format!("{}/{name}", f.trim_end_matches('/')))
-    } else {
+    // Unquoted, the path must also survive a POSIX shell: Git for Windows' ssh runs the line through its `sh`.
+    let plain = |t: &str| !t.chars().any(|c| c.is_whitespace() || "'\"\\`$&;|()<>*?[]#!{}".contains(c));
+    let unquoted = if plain(&text) {
         Some(text.clone())
+    } else {
+        // The file's own name is plain (azml-sshw.exe); its folder's short name may be. The file's short name
+        // would end in `.EXE`, which ssh's search for `.exe` does not find.
+        let (folder, name) = text.rsplit_once('/').unwrap_or(("", &text));
+        let short = short_path(Path::new(folder)).map(|f| windows_path_text(&f)).filter(|f| plain(f));
+        short.filter(|_| !folder.is_empty() && plain(name)).map(|f| format!("{}/{name}", f.trim_end_matches('/')))
     };
     Ok(match unquoted {
         Some(program) => program.replace('%', "%%"),
@@ -727,6 +730,15 @@ mod tests {
             r#""C:/Users/Me Too/azml-ssh.exe""#,
             "no short name for this folder"
         );
+        // Shell characters, which Git for Windows' sh would read: the short name, or quotes.
+        let obrien =
+            |p: &Path| (p == Path::new("C:/Users/O'Brien/bin")).then(|| PathBuf::from(r"C:\Users\OBRIEN~1\bin"));
+        assert_eq!(
+            windows(r"C:\Users\O'Brien\bin\azml-sshw.exe", &obrien).unwrap(),
+            "C:/Users/OBRIEN~1/bin/azml-sshw.exe"
+        );
+        assert_eq!(windows(r"C:\Users\A&B(x)\azml-sshw.exe", &none).unwrap(), r#""C:/Users/A&B(x)/azml-sshw.exe""#);
+        assert_eq!(windows(r"C:\Users\José\azml-sshw.exe", &none).unwrap(), "C:/Users/José/azml-sshw.exe");
         assert!(windows("C:\\a\"b.exe", &none).is_err());
         assert!(windows(r"C:\tools\azml-ssh", &none).unwrap_err().contains(".exe"));
     }
