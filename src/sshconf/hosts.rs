@@ -652,18 +652,21 @@ mod tests {
         }
     }
 
+    /// A file with `entries` and the default wildcard block yielding to `yields_to`.
+    fn with_wildcard(entries: Vec<HostEntry>, yields_to: Vec<String>) -> HostsFile {
+        let wildcard = Wildcard {
+            suffix: Suffix::default(),
+            user: "azureuser".into(),
+            identity_file: None,
+            options: vec![],
+            yields_to,
+        };
+        HostsFile { entries, wildcard: WildcardState::On(wildcard) }
+    }
+
     #[test]
     fn files_of_earlier_versions_are_read() {
-        let file = HostsFile {
-            entries: vec![],
-            wildcard: WildcardState::On(Wildcard {
-                suffix: Suffix::default(),
-                user: "azureuser".into(),
-                identity_file: None,
-                options: vec![],
-                yields_to: vec!["mine.azml".into()],
-            }),
-        };
+        let file = with_wildcard(vec![], vec!["mine.azml".into()]);
         let text = render(&file, &Launcher::new(Path::new("/x"), Flavor::Posix).unwrap());
         let earlier = text.replace("\"!*'*\" ", "").replace("--wildcard azml -- '%h'", "--wildcard azml %n");
         assert_ne!(earlier, text);
@@ -672,16 +675,7 @@ mod tests {
 
     #[test]
     fn hand_edits_are_refused() {
-        let file = HostsFile {
-            entries: vec![entry("a1")],
-            wildcard: WildcardState::On(Wildcard {
-                suffix: Suffix::default(),
-                user: "azureuser".into(),
-                identity_file: None,
-                options: vec![],
-                yields_to: vec!["mine.azml".into()],
-            }),
-        };
+        let file = with_wildcard(vec![entry("a1")], vec!["mine.azml".into()]);
         let text = render(&file, &Launcher::new(Path::new("/x"), Flavor::Posix).unwrap());
         for edited in [
             text.replace("!mine.azml", "!mine.azml other"),
@@ -867,16 +861,7 @@ mod tests {
     #[test]
     fn every_windows_ssh_starts_the_proxy_with_the_arguments_written() {
         use win32::Version::{V7_7, V8_1};
-        let file = HostsFile {
-            entries: vec![entry("ci1")],
-            wildcard: WildcardState::On(Wildcard {
-                suffix: Suffix::default(),
-                user: "azureuser".into(),
-                identity_file: None,
-                options: vec![],
-                yields_to: vec![],
-            }),
-        };
+        let file = with_wildcard(vec![entry("ci1")], vec![]);
         let id = entry("ci1").id.to_string();
         for (program, starts_on_7_7) in [
             ("C:/Users/me/.local/bin/azml-sshw.exe", true),
@@ -912,16 +897,7 @@ mod tests {
 
     #[test]
     fn on_unix_no_typed_name_reaches_the_shell() {
-        let file = HostsFile {
-            entries: vec![],
-            wildcard: WildcardState::On(Wildcard {
-                suffix: Suffix::default(),
-                user: "azureuser".into(),
-                identity_file: None,
-                options: vec![],
-                yields_to: vec!["mine.azml".into()],
-            }),
-        };
+        let file = with_wildcard(vec![], vec!["mine.azml".into()]);
         let text = render(&file, &Launcher::new(Path::new("/usr/bin/azml-ssh"), Flavor::Posix).unwrap());
         assert!(text.contains("\nHost *.azml \"!*'*\" !mine.azml\n"), "{text}");
         assert!(proxy_line(&text, "*.azml").ends_with(" proxy --fdpass --wildcard azml -- '%h'"), "{text}");
