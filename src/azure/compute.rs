@@ -153,16 +153,37 @@ impl ComputeResource {
             Some(value) => InstanceProperties::deserialize(value)
                 .map_err(|e| InstanceError::Malformed { reason: e.to_string() })?,
         };
-        let mut errors: Vec<String> = outer
+        let lines = outer
             .and_then(|p| p.provisioning_errors.as_ref())
             .into_iter()
             .chain(raw.errors.as_ref())
             .flatten()
-            .filter_map(ErrorEnvelope::line)
-            .collect();
-        errors.dedup();
+            .filter_map(ErrorEnvelope::line);
+        let errors = first_errors(lines);
         Ok(Instance::from_wire(raw, provisioning, errors))
     }
+}
+
+/// The most of Azure's reasons kept: they are shown on one line, which thousands would not fit.
+const MAX_ERRORS: usize = 8;
+
+/// Up to [`MAX_ERRORS`] lines, a line repeating the one before dropped, and then how many more there were.
+fn first_errors(lines: impl Iterator<Item = String>) -> Vec<String> {
+    let (mut errors, mut more) = (Vec::new(), 0usize);
+    for line in lines {
+        if errors.last() == Some(&line) {
+            continue;
+        }
+        if errors.len() < MAX_ERRORS {
+            errors.push(line);
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        errors.push(format!("and {more} more"));
+    }
+    errors
 }
 
 /// The resource's `provisioningState`: what matters is whether it is still being made, or failed.
@@ -575,6 +596,30 @@ mod tests {
                     .unwrap();
             assert_eq!(parsed.belongs_to(&me.to_uppercase()), mine, "{personal} {creator}");
         }
+    }
+
+    /// Finding 1 of issue 28: a document of about 60 KB per list made `status` use gigabytes. What is kept of
+    /// it is bounded by the limits, not by the lists' length.
+    #[test]
+    fn a_document_with_huge_lists_gives_a_bounded_instance() {
+        let hours: Vec<i64> = (0..10_000).map(|i| i % 24).collect();
+        let minutes: Vec<i64> = (0..10_000).map(|i| i % 60).collect();
+        let daily = serde_json::json!({"action": "Stop", "triggerType": "Recurrence", "recurrence":
+            {"frequency": "Day", "timeZone": "UTC", "schedule": {"hours": hours, "minutes": minutes}}});
+        let cron = serde_json::json!({"action": "Start", "triggerType": "Cron",
+            "cron": {"expression": "0 8 * * *", "timeZone": "UTC"}});
+        let schedules: Vec<serde_json::Value> =
+            std::iter::once(daily).chain(std::iter::repeat_n(cron, 10_000)).collect();
+        let errors: Vec<serde_json::Value> = (0..10_000)
+            .map(|i| serde_json::json!({"error": {"code": "E", "message": format!("reason {i}")}}))
+            .collect();
+        let parsed =
+            instance(serde_json::json!({"schedules": {"computeStartStop": schedules}, "errors": errors})).unwrap();
+        assert_eq!(parsed.schedules.len(), schedule::MAX_SCHEDULES + 1);
+        assert!(parsed.schedules[0].to_string().starts_with("stop: every day at 00:00, 00:01, 00:02, 1437 more"));
+        assert_eq!(parsed.errors.len(), MAX_ERRORS + 1);
+        assert_eq!(parsed.errors[MAX_ERRORS], format!("and {} more", 10_000 - MAX_ERRORS));
+        assert_eq!(parsed.errors[0], "E: reason 0");
     }
 
     #[test]

@@ -19,6 +19,10 @@ use crate::azure::windows_zones;
 /// How far ahead a next run is looked for: enough for a February 29th cron.
 const SEARCH_DAYS: usize = 8 * 366;
 
+/// The most schedules read from one document. The studio offers a handful; each one read costs a search of up to
+/// [`SEARCH_DAYS`], so a document listing thousands must not cost thousands of searches.
+pub(crate) const MAX_SCHEDULES: usize = 32;
+
 /// What a schedule does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -156,15 +160,23 @@ struct WireCron {
     time_zone: Option<String>,
 }
 
-/// Every schedule of `schedules` (the raw `schedules` object); absent or null gives none, and an entry that
-/// cannot be read becomes [`Schedule::NotUnderstood`].
+/// Every schedule of `schedules` (the raw `schedules` object), up to [`MAX_SCHEDULES`]; absent or null gives
+/// none, and an entry that cannot be read becomes [`Schedule::NotUnderstood`], as do those beyond the limit (one
+/// entry saying how many).
 pub(crate) fn parse_all(schedules: Option<&serde_json::Value>) -> Vec<Schedule> {
     let list = match schedules.and_then(|s| s.get("computeStartStop")) {
         None | Some(serde_json::Value::Null) => return Vec::new(),
         Some(serde_json::Value::Array(list)) => list,
         Some(other) => return vec![not_understood(format!("computeStartStop is not a list: {other}"))],
     };
-    list.iter().map(parse_one).collect()
+    let mut all: Vec<Schedule> = list.iter().take(MAX_SCHEDULES).map(parse_one).collect();
+    if list.len() > MAX_SCHEDULES {
+        all.push(not_understood(format!(
+            "{} more schedules, beyond the first {MAX_SCHEDULES}",
+            list.len() - MAX_SCHEDULES
+        )));
+    }
+    all
 }
 
 fn not_understood(reason: impl Into<String>) -> Schedule {
@@ -228,7 +240,8 @@ fn cron_plan(cron: &WireCron) -> Result<Parsed, Unreadable> {
     let start = start_of(cron.start_time.as_deref(), zone)?;
     let expression = cron.expression.as_deref().ok_or(Unreadable::Shape("no cron expression"))?;
     let pattern = parse_cron(expression).ok_or_else(|| Unreadable::Cron(expression.to_owned()))?;
-    let summary = format!("cron {:?}", expression.trim());
+    // Folded and cut: the expression's length is the document's, not the bit sets'.
+    let summary = format!("cron \"{}\"", crate::util::text::one_line_max(expression, 80));
     Ok((pattern, zone_name, zone, start, summary))
 }
 
@@ -315,7 +328,7 @@ fn recurrence_plan(recurrence: &WireRecurrence) -> Result<Parsed, Unreadable> {
         (n, Some(start)) if n > 1 => Some(Every { unit, n, from: start.date() }),
         _ => return Err(Unreadable::Interval(n)),
     };
-    let summary = recurrence_summary(unit, n, weekdays, month_days, &at.hours, &at.minutes);
+    let summary = recurrence_summary(unit, n, weekdays, month_days, hours, minutes);
     let pattern = Pattern { minutes, hours, month_days, months: 0x1ffe, weekdays, every };
     Ok((pattern, zone_name, zone, start, summary))
 }
@@ -335,8 +348,8 @@ fn recurrence_summary(
     n: i64,
     weekdays: Option<u8>,
     month_days: Option<u32>,
-    hours: &[i64],
-    minutes: &[i64],
+    hours: u32,
+    minutes: u64,
 ) -> String {
     let unit_word = match unit {
         Unit::Day => "day",
@@ -352,14 +365,17 @@ fn recurrence_summary(
         let days: Vec<String> = (1..=31).filter(|d| bits & 1 << d != 0).map(|d: u32| d.to_string()).collect();
         text.push_str(&format!(" on day {}", days.join(", ")));
     }
-    let mut times: Vec<String> =
-        hours.iter().flat_map(|h| minutes.iter().map(move |m| format!("{h:02}:{m:02}"))).collect();
-    times.sort();
-    times.dedup();
-    if times.len() > 4 {
-        let more = times.len() - 3;
-        times.truncate(3);
-        times.push(format!("{more} more"));
+    // From the bit sets, in order and without repeats, and only the few shown: the lists in the document may
+    // hold thousands of entries, and their product millions.
+    let count = (hours.count_ones() * minutes.count_ones()) as usize;
+    let shown = if count > 4 { 3 } else { count };
+    let mut times: Vec<String> = (0..24u32)
+        .filter(|h| hours & 1 << h != 0)
+        .flat_map(|h| (0..60u32).filter(move |m| minutes & 1 << m != 0).map(move |m| format!("{h:02}:{m:02}")))
+        .take(shown)
+        .collect();
+    if count > shown {
+        times.push(format!("{} more", count - shown));
     }
     text.push_str(&format!(" at {}", times.join(", ")));
     text
@@ -603,6 +619,34 @@ mod tests {
         assert_eq!(parse_all(Some(&json!({"computeStartStop": "x"}))).len(), 1);
         assert!(parse_all(None).is_empty());
         assert!(parse_all(Some(&json!({"computeStartStop": null}))).is_empty());
+    }
+
+    /// Finding 1 of issue 28: 10,000 hours and 10,000 minutes made 100 million times before removing repeats.
+    /// The summary comes from the bit sets, so what is built is bounded by them, whatever the lists' length.
+    #[test]
+    fn huge_lists_are_summarised_from_their_bit_sets() {
+        let hours: Vec<i64> = (0..10_000).map(|i| i % 24).collect();
+        let minutes: Vec<i64> = (0..10_000).map(|i| i % 60).collect();
+        let daily = json!({"action": "Stop", "triggerType": "Recurrence", "recurrence": {"frequency": "Day",
+            "timeZone": "UTC", "schedule": {"hours": hours, "minutes": minutes}}});
+        let Schedule::Known(plan) = one(daily) else { panic!() };
+        assert_eq!(plan.summary, "every day at 00:00, 00:01, 00:02, 1437 more");
+        let few = json!({"action": "Stop", "triggerType": "Recurrence", "recurrence": {"frequency": "Day",
+            "timeZone": "UTC", "schedule": {"hours": [20, 8, 8], "minutes": [30, 0, 30]}}});
+        let Schedule::Known(plan) = one(few) else { panic!() };
+        assert_eq!(plan.summary, "every day at 08:00, 08:30, 20:00, 20:30", "in order, each once");
+
+        let list = (0..10_000).map(|i| (i % 60).to_string()).collect::<Vec<_>>().join(",");
+        let Schedule::Known(plan) = one(cron(&format!("{list} 18 * * *"), "UTC")) else { panic!() };
+        assert!(plan.summary.chars().count() < 100, "{}", plan.summary);
+    }
+
+    #[test]
+    fn thousands_of_schedules_are_read_up_to_the_limit() {
+        let many: Vec<serde_json::Value> = (0..10_000).map(|_| cron("0 18 * * *", "UTC")).collect();
+        let all = parse_all(Some(&json!({ "computeStartStop": many })));
+        assert_eq!(all.len(), MAX_SCHEDULES + 1);
+        assert_eq!(all[MAX_SCHEDULES].to_string(), "schedule not understood: 9968 more schedules, beyond the first 32");
     }
 
     #[test]
