@@ -258,7 +258,7 @@ impl Trigger {
             Trigger::User => "user".into(),
             Trigger::Schedule => "schedule".into(),
             Trigger::IdleShutdown => "idle shutdown".into(),
-            Trigger::Other(text) => text.to_lowercase(),
+            Trigger::Other(text) => crate::util::text::visible(&text.to_lowercase()),
         }
     }
 }
@@ -510,7 +510,7 @@ impl ComputeState {
 impl fmt::Display for ComputeState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ComputeState::Other(text) => write!(f, "{text:?}"),
+            ComputeState::Other(text) => write!(f, "\"{}\"", crate::util::text::visible(text)),
             known => f.write_str(known.name()),
         }
     }

@@ -132,7 +132,8 @@ impl fmt::Display for IdleShutdown {
             IdleShutdown::Off => f.write_str("off"),
             IdleShutdown::After { seconds } => write!(f, "after {}", human_duration(*seconds)),
             IdleShutdown::NotUnderstood(text) => {
-                write!(f, "not understood: {:?}", crate::util::text::one_line_max(text, 60))
+                // Quoted, not Debug-formatted: the escapes are made once, by one_line_max.
+                write!(f, "not understood: \"{}\"", crate::util::text::one_line_max(text, 60))
             }
         }
     }

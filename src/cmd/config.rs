@@ -162,7 +162,8 @@ pub fn list(ssh_config: Option<PathBuf>, console: &mut Console) -> Result<(), Er
             Source::Discovered => "config",
         };
         rows.push(
-            [&e.alias, &e.id.compute, &e.id.workspace, &e.id.resource_group, &e.user, source].map(|s| s.to_string()),
+            [&e.alias, &e.id.compute, &e.id.workspace, &e.id.resource_group, &e.user, source]
+                .map(crate::util::text::visible),
         );
     }
     let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();

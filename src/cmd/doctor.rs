@@ -13,7 +13,7 @@ use crate::azure::arm::ArmClient;
 use crate::azure::compute::{Instance, StateClass};
 use crate::azure::credential::CredentialError;
 use crate::azure::session::{AzureOptions, Session, SessionError};
-use crate::cmd::{Console, Error, Kind, Outcome, block_on};
+use crate::cmd::{Console, Error, Outcome, block_on};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{self, Endpoint, Transport};
 use crate::sshconf::client::{self, ClientError, Missing, Origin, SshCommand, SshVersion};
@@ -500,7 +500,7 @@ fn check_instance(alias: &str, id: &crate::azure::resource_id::ComputeId, instan
         .last_operation
         .as_ref()
         .and_then(|l| l.trigger.as_ref())
-        .map(|t| format!(" ({t})"))
+        .map(|t| format!(" ({})", text::visible(&t.to_string())))
         .unwrap_or_default();
     let why = match instance.errors.as_slice() {
         [] => why,
@@ -767,8 +767,7 @@ async fn checks(alias: Option<&str>, layout: &Layout, azure: &AzureOptions) -> R
 /// The checklist (or JSON) on the console's output.
 pub(crate) fn render(checks: &[Check], json: bool, console: &mut Console) -> Result<(), Error> {
     if json {
-        let text = serde_json::to_string_pretty(checks).map_err(|e| Error::from(Kind::Output(e.into())))?;
-        return console.say(text);
+        return console.say_json(&checks);
     }
     for c in checks {
         let mark = match c.verdict {

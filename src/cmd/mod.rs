@@ -25,6 +25,7 @@ use crate::sshconf::hosts::InvalidValue;
 use crate::sshconf::program::ProgramError;
 use crate::sshconf::store::ConfigError;
 use crate::util::deadline::{Deadline, TimedOut};
+use crate::util::text::{must_escape, visible};
 
 /// Where a command writes: results to `out`, notes, warnings and progress to `err`.
 pub struct Console<'a> {
@@ -36,24 +37,46 @@ pub struct Console<'a> {
     pub err_is_terminal: bool,
 }
 
+/// What is shown: each line through [`visible`], since server text reaches most of them.
+fn shown(text: impl std::fmt::Display) -> String {
+    text.to_string().split('\n').map(visible).collect::<Vec<_>>().join("\n")
+}
+
 impl Console<'_> {
     /// A line of the command's result. A closed stdout (`azml-ssh list | head -1`) ends the command with an error.
     fn say(&mut self, text: impl std::fmt::Display) -> Result<(), Error> {
-        writeln!(self.out, "{text}").map_err(|e| Kind::Output(e).into())
+        writeln!(self.out, "{}", shown(text)).map_err(|e| Kind::Output(e).into())
+    }
+
+    /// `value` as pretty JSON, with what [`visible`] escapes written as JSON escapes (`\u001b`, `\u202e`): the
+    /// same value for a program, nothing raw for a terminal.
+    fn say_json(&mut self, value: &impl serde::Serialize) -> Result<(), Error> {
+        let text = serde_json::to_string_pretty(value).map_err(|e| Error::from(Kind::Output(e.into())))?;
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            // Pretty JSON's lines end in '\n'; serde escapes C0 controls inside strings, so what is left to
+            // escape can only be inside a string.
+            if c != '\n' && must_escape(c) {
+                out.extend(c.encode_utf16(&mut [0; 2]).iter().map(|unit| format!("\\u{unit:04x}")));
+            } else {
+                out.push(c);
+            }
+        }
+        writeln!(self.out, "{out}").map_err(|e| Kind::Output(e).into())
     }
 
     fn note(&mut self, text: impl std::fmt::Display) {
         // Nothing useful can be done when stderr itself is gone.
-        let _ = writeln!(self.err, "azml-ssh: note: {text}");
+        let _ = writeln!(self.err, "azml-ssh: note: {}", shown(text));
     }
 
     /// A line for the user that is neither a note nor a warning: what is about to happen to their instance.
     fn tell(&mut self, text: impl std::fmt::Display) {
-        let _ = writeln!(self.err, "azml-ssh: {text}");
+        let _ = writeln!(self.err, "azml-ssh: {}", shown(text));
     }
 
     fn warn(&mut self, text: impl std::fmt::Display) {
-        let _ = writeln!(self.err, "azml-ssh: warning: {text}");
+        let _ = writeln!(self.err, "azml-ssh: warning: {}", shown(text));
     }
 }
 
@@ -67,11 +90,23 @@ pub enum Outcome {
     ChecksFailed,
 }
 
-/// Why a command failed. Its Display is the one line the user gets; what it is made of stays inside the crate,
-/// so the error types of the layers below are not part of the library's interface.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
+/// Why a command failed. Its Display is the one line the user gets, escaped by [`visible`] (it quotes servers);
+/// what it is made of stays inside the crate, so the error types of the layers below are not part of the
+/// library's interface.
+#[derive(Debug)]
 pub struct Error(Kind);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&visible(&self.0.to_string()))
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
+    }
+}
 
 impl<E> From<E> for Error
 where

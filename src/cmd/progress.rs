@@ -69,7 +69,7 @@ impl<W: Write> Renderer<W> {
     /// to report them.
     fn line(&mut self, text: &str) {
         self.clear_spinner();
-        let _ = writeln!(self.err, "azml-ssh: {text}");
+        let _ = writeln!(self.err, "azml-ssh: {}", crate::util::text::visible(text));
     }
 
     fn clear_spinner(&mut self) {
@@ -86,8 +86,8 @@ impl<W: Write> Renderer<W> {
         }
         self.frame = (self.frame + 1) % SPINNER.len();
         let state = self.last_state.as_ref().map_or_else(|| "waiting".to_owned(), ToString::to_string);
-        let _ =
-            write!(self.err, "\r\x1b[2Kazml-ssh: {} is {state} {} {}", self.name, SPINNER[self.frame], clock(elapsed));
+        let text = crate::util::text::visible(&format!("{} is {state}", self.name));
+        let _ = write!(self.err, "\r\x1b[2Kazml-ssh: {text} {} {}", SPINNER[self.frame], clock(elapsed));
         let _ = self.err.flush();
         self.spinning = true;
     }

@@ -17,7 +17,7 @@ use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint;
 use crate::sshconf::store::{self, Layout, Target};
 use crate::util::deadline::{Budget, Limit};
-use crate::util::dirs;
+use crate::util::{dirs, text};
 
 /// How many instances `status` looks up at once.
 const LOOKUPS_AT_ONCE: usize = 8;
@@ -198,12 +198,10 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
     })?;
 
     if json {
-        let text = if target_text.is_some() && statuses.len() == 1 {
-            serde_json::to_string_pretty(&statuses[0])
-        } else {
-            serde_json::to_string_pretty(&statuses)
-        };
-        console.say(text.map_err(|e| Error::from(Kind::Output(e.into())))?)?;
+        match statuses.as_slice() {
+            [one] if target_text.is_some() => console.say_json(one)?,
+            all => console.say_json(&all)?,
+        }
     } else {
         print_table(&statuses, console)?;
     }
@@ -227,15 +225,19 @@ fn print_table(statuses: &[Status], console: &mut Console) -> Result<(), Error> 
         notes.extend(s.schedules.iter().filter(|t| t.starts_with("schedule not understood")).cloned());
         let next = s.next_schedule.as_ref().map(|n| format!("{} {}", n.action, n.text));
         let dash = || "-".to_owned();
-        rows.push([
-            host,
-            s.state.clone().unwrap_or_else(|| "?".into()),
-            s.transport.clone(),
-            s.endpoint.clone().unwrap_or_else(dash),
-            s.idle_shutdown.clone().unwrap_or_else(dash),
-            next.unwrap_or_else(dash),
-            notes.join("; "),
-        ]);
+        rows.push(
+            [
+                host,
+                s.state.clone().unwrap_or_else(|| "?".into()),
+                s.transport.clone(),
+                s.endpoint.clone().unwrap_or_else(dash),
+                s.idle_shutdown.clone().unwrap_or_else(dash),
+                next.unwrap_or_else(dash),
+                notes.join("; "),
+            ]
+            // Escaped before the widths are measured: most cells are ARM's text.
+            .map(|cell| text::visible(&cell)),
+        );
     }
     let widths: Vec<usize> =
         (0..HEADINGS.len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();

@@ -3,16 +3,66 @@
 use std::error::Error;
 use std::time::Duration;
 
-/// Folds whitespace (including newlines), escapes every other control character (a server's text must not
-/// drive the user's terminal: no escape sequences, no bells), and drops the troubleshooting links Azure SDK errors
-/// append.
+/// Unicode's format characters (general category Cf, as of Unicode 16) and the line and paragraph separators
+/// (U+2028, U+2029, within the second row). They are invisible or rearrange what surrounds them: U+202E shows
+/// "txt.exe" as "exe.txt", U+200B hides inside a name, a line separator starts a new line in some terminals.
+const FORMAT_CHARACTERS: [(char, char); 21] = [
+    ('\u{ad}', '\u{ad}'),
+    ('\u{600}', '\u{605}'),
+    ('\u{61c}', '\u{61c}'),
+    ('\u{6dd}', '\u{6dd}'),
+    ('\u{70f}', '\u{70f}'),
+    ('\u{890}', '\u{891}'),
+    ('\u{8e2}', '\u{8e2}'),
+    ('\u{180e}', '\u{180e}'),
+    ('\u{200b}', '\u{200f}'),
+    ('\u{2028}', '\u{202e}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{fff9}', '\u{fffb}'),
+    ('\u{110bd}', '\u{110bd}'),
+    ('\u{110cd}', '\u{110cd}'),
+    ('\u{13430}', '\u{1343f}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0001}', '\u{e0001}'),
+    ('\u{e0020}', '\u{e007f}'),
+];
+
+/// Whether `c` may not reach a terminal as it is: a control character (C0, DEL, C1) or a format character.
+pub(crate) fn must_escape(c: char) -> bool {
+    c.is_control() || FORMAT_CHARACTERS.iter().any(|&(low, high)| (low..=high).contains(&c))
+}
+
+/// Text from outside (servers, the instance, other programs) as it may be shown: every control and format
+/// character becomes a visible escape (`\u{1b}`, `\n`, `\u{202e}`), and nothing else changes. Every line the
+/// commands show passes through here, so a server's text can neither drive the terminal (escape sequences, bells)
+/// nor disguise itself (bidi overrides, invisible characters). Applying it twice changes nothing more.
+pub(crate) fn visible(text: &str) -> String {
+    if !text.chars().any(must_escape) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if c.is_control() => out.extend(c.escape_default()),
+            c if must_escape(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Folds whitespace (including newlines), escapes what [`visible`] escapes, and drops the troubleshooting links
+/// Azure SDK errors append.
 pub(crate) fn one_line(text: &str) -> String {
     let text = text.split("To troubleshoot, visit").next().unwrap_or(text);
     let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if folded.is_empty() {
         return "no details".into();
     }
-    folded.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    visible(&folded)
 }
 
 /// Like [`one_line`], and cut to `max` characters: error bodies from servers can be whole HTML pages.
@@ -145,6 +195,32 @@ mod tests {
         );
         assert_eq!(one_line("\n \t"), "no details");
         assert_eq!(one_line("red \u{1b}[31mtext\u{7}\u{9b}"), "red \\u{1b}[31mtext\\u{7}\\u{9b}");
+    }
+
+    #[test]
+    fn visible_escapes_controls_and_format_characters_only() {
+        assert_eq!(visible("plain été 東京 ✔"), "plain été 東京 ✔");
+        assert_eq!(visible("a\u{1b}[31mb\u{7f}c\u{9b}2Jd\n"), "a\\u{1b}[31mb\\u{7f}c\\u{9b}2Jd\\n");
+        assert_eq!(visible("\u{1b}]8;;https://evil\u{7}x"), "\\u{1b}]8;;https://evil\\u{7}x");
+        assert_eq!(visible("file\u{202e}txt.exe"), "file\\u{202e}txt.exe");
+        for c in ['\u{ad}', '\u{61c}', '\u{180e}', '\u{200b}', '\u{2028}', '\u{2066}', '\u{feff}', '\u{e0041}'] {
+            assert_eq!(visible(&c.to_string()), c.escape_unicode().to_string());
+        }
+        let once = visible("x\u{1b}\u{202e}\u{200d}y");
+        assert_eq!(visible(&once), once);
+        assert!(once.chars().all(|c| !must_escape(c)));
+        assert_eq!(one_line("a \u{202e}b\n\u{200b}"), "a \\u{202e}b \\u{200b}");
+    }
+
+    proptest::proptest! {
+        /// Whatever the text: nothing that must be escaped is left, and a second pass changes nothing.
+        #[test]
+        fn visible_leaves_nothing_to_escape(text in "\\PC*|[\\x00-\\x{9f}\\u{200b}-\\u{206f}\\u{feff}a]*") {
+            let shown = visible(&text);
+            proptest::prop_assert!(shown.chars().all(|c| !must_escape(c)));
+            proptest::prop_assert_eq!(visible(&shown), shown.clone());
+            proptest::prop_assert!(shown.len() >= text.len());
+        }
     }
 
     #[test]

@@ -51,6 +51,9 @@ mod lifecycle;
 // Behaviour only real Azure shows: ports blocked but 443, several tenants, unassigned instances, subscription
 // states, HTTP/1.1 front ends, `az logout`, gateways that close as they like.
 mod real_azure;
+// Text from servers shown escaped in every field of `status`, `start`, `doctor`, `doctor --remote` and the error
+// line: no escape sequence, C1 control or bidi/format character reaches the terminal raw.
+mod server_text;
 // The direct path end to end with real ssh: host-key checking, the endpoint cache (warm, moved, shared, private),
 // half-close, bulk transfers, git.
 mod ssh_end_to_end;
