@@ -903,7 +903,12 @@ mod tests {
         assert!(proxy_line(&text, "*.azml").ends_with(" proxy --fdpass --wildcard azml -- '%h'"), "{text}");
         // The Host line as ssh matches it: a name with a quote never gets this block, so it cannot end the quoting.
         let host = text.lines().find(|l| l.starts_with("Host *.azml")).unwrap();
-        let claim = crate::sshconf::include::directives(format!("{host}\n").as_bytes(), Path::new("/h")).claims;
+        let claim = crate::sshconf::include::directives(
+            format!("{host}\n").as_bytes(),
+            Path::new("/h"),
+            &mut crate::sshconf::glob::Budget::default(),
+        )
+        .claims;
         let covers = |name: &str| claim[0].1.covers(name);
         assert!(covers("ci7.azml") && covers("g*.azml") && covers("$(touch x).azml"));
         assert!(!covers("a'b.azml") && !covers("';touch x;'.azml") && !covers("mine.azml"));

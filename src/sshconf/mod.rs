@@ -8,6 +8,7 @@
 
 pub(crate) mod client;
 pub mod flavor;
+pub(crate) mod glob;
 pub mod hosts;
 pub mod include;
 pub mod merge;

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::azure::resource_id::{ComputeId, InvalidComputeId};
+use crate::sshconf::glob::Budget;
 use crate::sshconf::hosts::{self, HostEntry, HostsFile, HostsFileError, InvalidValue, Launcher};
 use crate::sshconf::include::{self, IncludeState};
 use crate::sshconf::wildcard::{Suffix, WildcardState, writable_pattern};
@@ -192,7 +193,8 @@ impl std::fmt::Display for UserHost {
     }
 }
 
-/// How deep Includes are followed (ssh's own limit) and how much is read, whatever the files hold.
+/// How deep Includes are followed (ssh's own limit) and how much is read, whatever the files hold (the globs of
+/// the Includes have their own [`Budget`]).
 const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_CONFIG_FILES: usize = 256;
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -239,6 +241,7 @@ pub(crate) fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> 
     let mut hosts = Vec::new();
     let mut queue = vec![(layout.user_config_target()?, 0usize)];
     let mut seen = 0;
+    let mut budget = Budget::default();
     while let Some((file, depth)) = queue.pop() {
         seen += 1;
         if depth > MAX_INCLUDE_DEPTH || seen > MAX_CONFIG_FILES || file == layout.include_file {
@@ -248,7 +251,7 @@ pub(crate) fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> 
             continue;
         }
         let Some(bytes) = read_optional(&file).ok().flatten() else { continue };
-        let found = include::directives(&bytes, &layout.home);
+        let found = include::directives(&bytes, &layout.home, &mut budget);
         hosts.extend(found.claims.into_iter().map(|(line, claim)| UserHost { file: file.clone(), line, claim }));
         queue.extend(found.includes.into_iter().rev().map(|f| (f, depth + 1)));
     }

@@ -397,3 +397,66 @@ fn pattern_hosts_and_match_blocks_of_the_users_claim_their_names() {
     assert_eq!(name["verdict"], "warn", "{name}");
     assert!(name["detail"].as_str().unwrap().contains("ssh combines that block"), "{name}");
 }
+
+/// The user setting `ssh -G ALIAS` shows, as ssh reads `config` (ssh itself is the reference for what an Include
+/// takes in).
+fn ssh_user(env: &TestEnv, config: &std::path::Path, alias: &str) -> String {
+    let out = run(env.command("ssh").arg("-F").arg(config).args(["-G", alias]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    out.stdout_text().lines().find_map(|l| l.strip_prefix("user ")).unwrap_or_default().to_owned()
+}
+
+/// ssh expands an Include with glob(3): `**` is `*`, nothing recurses, and `*` skips names that start with a `.`.
+/// Two links back to `..` once sent the walk over the user's config round in circles until memory ran out.
+#[test]
+fn includes_are_globbed_as_ssh_globs_them_even_through_link_loops() {
+    let env = TestEnv::new();
+    let ssh_dir = env.path("home/.ssh");
+    std::fs::create_dir_all(ssh_dir.join("conf.d/sub")).unwrap();
+    std::fs::write(ssh_dir.join("config"), "Include ~/.ssh/conf.d/**\n").unwrap();
+    for link in ["up", "up-again"] {
+        std::os::unix::fs::symlink("..", ssh_dir.join("conf.d").join(link)).unwrap();
+    }
+    std::fs::write(ssh_dir.join("conf.d/top.conf"), "Host azmlci2\n    User top\n").unwrap();
+    std::fs::write(ssh_dir.join("conf.d/sub/deep.conf"), "Host azmlci1\n    User deep\n").unwrap();
+    std::fs::write(ssh_dir.join("conf.d/.hidden.conf"), "Host azmlci1\n    User hidden\n").unwrap();
+    let config = ssh_dir.join("config");
+    assert_eq!(ssh_user(&env, &config, "azmlci2"), "top");
+    assert!(!["deep", "hidden"].contains(&ssh_user(&env, &config, "azmlci1").as_str()));
+
+    let quick = Duration::from_secs(20);
+    let out = run(env.command(BIN).args(["add", "azmlci1", &compute_id("ci1"), "--dry-run"]), None, quick);
+    assert!(out.status.success(), "ssh reads neither sub/deep.conf nor .hidden.conf: {}", out.stderr);
+    assert!(out.stdout_text().contains("+Host azmlci1"), "{}", out.stdout_text());
+    let out = run(env.command(BIN).args(["add", "azmlci2", &compute_id("ci2"), "--dry-run"]), None, quick);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("conf.d/top.conf line 1 has `Host azmlci2`"), "{}", out.stderr);
+}
+
+/// `Include /usr/**/*.conf` is `/usr/*/*.conf` to ssh, however much lies deeper; over more entries than the walk
+/// may read, it stops at its bound, keeping the first in ssh's order.
+#[test]
+fn a_wide_include_reads_one_level_per_part_and_stays_bounded() {
+    let env = TestEnv::new();
+    let ssh_dir = env.path("home/.ssh");
+    let wide = env.path("home/wide");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    for dir in 0..4 {
+        let deep = wide.join(format!("d{dir:02}/deeper"));
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("x.conf"), "Host azmlci1\n    User deep\n").unwrap();
+        for file in 0..400 {
+            std::fs::write(wide.join(format!("d{dir:02}/f{file:04}.conf")), format!("Host h{dir}-{file}\n")).unwrap();
+        }
+    }
+    let config = ssh_dir.join("config");
+    std::fs::write(&config, format!("Include {}/**/*.conf\n", wide.display())).unwrap();
+    assert_ne!(ssh_user(&env, &config, "azmlci1"), "deep");
+
+    let out = azml(&env, &["add", "azmlci1", &compute_id("ci1"), "--dry-run"]);
+    assert!(out.status.success(), "nothing below wide/*/ is read: {}", out.stderr);
+    let out = azml(&env, &["add", "h0-0", &compute_id("ci1"), "--dry-run"]);
+    assert!(out.stderr.contains("wide/d00/f0000.conf line 1 has `Host h0-0`"), "{}", out.stderr);
+    let out = azml(&env, &["add", "h3-399", &compute_id("ci1"), "--dry-run"]);
+    assert!(out.status.success(), "1,600 files are more than the walk reads: {}", out.stderr);
+}
