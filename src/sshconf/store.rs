@@ -21,6 +21,8 @@ pub(crate) enum ConfigError {
     #[error("{path} is a symbolic link to {target}, which does not exist; create it or fix the link")]
     DanglingSymlink { path: String, target: String },
     #[error(transparent)]
+    Unreadable(#[from] fs::Untrusted),
+    #[error(transparent)]
     HostsFile(#[from] HostsFileError),
     #[error(transparent)]
     Invalid(#[from] InvalidValue),
@@ -101,12 +103,13 @@ impl Layout {
     }
 }
 
+/// The most of a file azml-ssh edits or reads back that it will hold: far beyond any ssh config.
+const MAX_EDITED_BYTES: u64 = 16 << 20;
+
+/// A file as it is now (`None`: absent). Only a regular file is read: a FIFO or device put in its place is an
+/// error, not a wait.
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io("read", path)(e)),
-    }
+    Ok(fs::read_regular(path, MAX_EDITED_BYTES)?)
 }
 
 /// One file's planned change. `None` means "absent".
@@ -247,10 +250,8 @@ pub(crate) fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> 
         if depth > MAX_INCLUDE_DEPTH || seen > MAX_CONFIG_FILES || file == layout.include_file {
             continue;
         }
-        if std::fs::metadata(&file).is_ok_and(|m| m.len() > MAX_CONFIG_BYTES || !m.is_file()) {
-            continue;
-        }
-        let Some(bytes) = read_optional(&file).ok().flatten() else { continue };
+        // Like ssh, what cannot be read (a directory, a missing file) adds nothing; unlike it, a FIFO is not waited on.
+        let Ok(Some(bytes)) = fs::read_regular(&file, MAX_CONFIG_BYTES) else { continue };
         let found = include::directives(&bytes, &layout.home, &mut budget);
         hosts.extend(found.claims.into_iter().map(|(line, claim)| UserHost { file: file.clone(), line, claim }));
         queue.extend(found.includes.into_iter().rev().map(|f| (f, depth + 1)));

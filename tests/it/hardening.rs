@@ -460,3 +460,69 @@ fn a_wide_include_reads_one_level_per_part_and_stays_bounded() {
     let out = azml(&env, &["add", "h3-399", &compute_id("ci1"), "--dry-run"]);
     assert!(out.status.success(), "1,600 files are more than the walk reads: {}", out.stderr);
 }
+
+fn mkfifo(path: &std::path::Path) {
+    let out = std::process::Command::new("mkfifo").args(["-m", "600"]).arg(path).output().unwrap();
+    assert!(out.status.success(), "mkfifo {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+}
+
+/// A FIFO where a cache file goes is no file of ours, and opening it to read would wait for a writer for ever: the
+/// proxy passes it by, by ID (the endpoint cache) and by name (the name index), and asks ARM instead.
+#[test]
+fn a_fifo_in_the_cache_is_passed_by_not_waited_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    env.arm.set_subscriptions(&[(SUB, "Enabled")]);
+    let id = env.put_echo_instance("ci1");
+    let warm = run(&mut env.proxy(&[&id]), Some(b"x".to_vec()), LIMIT);
+    assert!(warm.status.success(), "{}", warm.stderr);
+    let quick = Duration::from_secs(20);
+
+    let entry = env.cache_dir().join(format!("azml-ssh/endpoints/{}.json", crate::common::cache_key(&id)));
+    std::fs::remove_file(&entry).unwrap();
+    mkfifo(&entry);
+    let lookups = env.arm.count(&id);
+    let out = run(&mut env.proxy(&[&id]), Some(b"ping".to_vec()), quick);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, b"ping");
+    assert_eq!(env.arm.count(&id), lookups + 1, "ARM was asked instead");
+    assert!(out.stderr.contains("ignoring the cached endpoint") && out.stderr.contains("not a regular file"));
+
+    // A private directory of ours, so that only the FIFO itself is in question.
+    let names = env.cache_dir().join("azml-ssh/names");
+    std::fs::create_dir_all(&names).unwrap();
+    std::fs::set_permissions(&names, std::fs::Permissions::from_mode(0o700)).unwrap();
+    mkfifo(&names.join("index.json"));
+    let out =
+        run(env.command(BIN).args(["proxy", "--wildcard", "azml", "--", "ci1.azml"]), Some(b"ping".to_vec()), quick);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, b"ping");
+    assert!(
+        out.stderr.contains("ignoring the name index") && out.stderr.contains("not a regular file"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A FIFO among the files the user's config includes adds nothing, as an unreadable file adds nothing to ssh; a
+/// FIFO in place of the config itself is a clear error. Neither is waited on.
+#[test]
+fn a_fifo_in_the_users_ssh_config_is_not_waited_on() {
+    let env = TestEnv::new();
+    let ssh_dir = env.path("home/.ssh");
+    std::fs::create_dir_all(ssh_dir.join("conf.d")).unwrap();
+    std::fs::write(ssh_dir.join("config"), "Include conf.d/*\n").unwrap();
+    mkfifo(&ssh_dir.join("conf.d/a-fifo"));
+    std::fs::write(ssh_dir.join("conf.d/b.conf"), "Host azmlci2\n").unwrap();
+    let quick = Duration::from_secs(20);
+    let add = |alias: &str| run(env.command(BIN).args(["add", alias, &compute_id("ci1"), "--dry-run"]), None, quick);
+    let out = add("azmlci2");
+    assert!(out.stderr.contains("conf.d/b.conf line 1 has `Host azmlci2`"), "read past the FIFO: {}", out.stderr);
+    assert!(add("azmlci1").status.success());
+
+    std::fs::remove_file(ssh_dir.join("config")).unwrap();
+    mkfifo(&ssh_dir.join("config"));
+    let out = add("azmlci1");
+    assert!(!out.status.success());
+    assert!(out.stderr.contains(".ssh/config is not a regular file"), "{}", out.stderr);
+}
