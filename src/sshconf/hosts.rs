@@ -164,6 +164,9 @@ pub(crate) fn parse_ssh_option(text: &str) -> Result<(String, String), InvalidVa
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// Far more than any private key in PEM or OpenSSH form.
+const MAX_KEY_BYTES: u64 = 1 << 20;
+
 /// `--identity-file`: it must exist, look like a private key, and be private, as ssh itself insists.
 pub(crate) fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
     let shown = path.display().to_string();
@@ -175,8 +178,10 @@ pub(crate) fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> 
     if !meta.is_file() {
         return Err(InvalidValue::NotAKey { path: shown, why: "not a regular file".into() });
     }
-    let head =
-        std::fs::read(&absolute).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
+    // Read as the stat above saw it: a FIFO swapped in since is refused, not waited on, and a huge file is no key.
+    let head = crate::util::fs::read_regular(&absolute, MAX_KEY_BYTES)
+        .map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?
+        .ok_or_else(|| InvalidValue::NotAKey { path: shown.clone(), why: "it is gone".into() })?;
     let head = String::from_utf8_lossy(&head[..head.len().min(200)]).into_owned();
     if !(head.starts_with("-----BEGIN ") && head.contains("PRIVATE KEY-----")) {
         let why = if head.starts_with("ssh-") || head.starts_with("ecdsa-") {
