@@ -347,6 +347,12 @@ fn sort(paths: &mut [PathBuf]) {
     paths.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
 }
 
+/// The paths an `Include ARG` of a user config takes in, in ssh's order, with a budget of their own (the walk over
+/// the user's config shares one between all its Includes).
+pub fn include_paths(arg: &str, home: &Path) -> Vec<PathBuf> {
+    Pattern::new(arg, home).map(|pattern| pattern.expand(&mut Budget::default())).unwrap_or_default()
+}
+
 /// The entries of `dir` that `tokens` match, `.` and `..` included as readdir gives them.
 fn read_matching(dir: &Path, tokens: &[Token], budget: &mut Budget) -> Vec<PathBuf> {
     let mut found = Vec::new();

@@ -526,3 +526,70 @@ fn a_fifo_in_the_users_ssh_config_is_not_waited_on() {
     assert!(!out.status.success());
     assert!(out.stderr.contains(".ssh/config is not a regular file"), "{}", out.stderr);
 }
+
+/// What ssh itself takes in for `Include PATTERN`: the files `ssh -G -vvv` says it includes, in its order.
+fn ssh_includes(env: &TestEnv, config: &std::path::Path) -> Vec<String> {
+    let out = run(env.command("ssh").arg("-F").arg(config).args(["-G", "-vvv", "h"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let included = |l: &str| Some(l.split_once("Including file ")?.1.split_once(" depth ")?.0.to_owned());
+    out.stderr.lines().filter_map(included).collect()
+}
+
+/// The expansion of an Include, compared with ssh's own on one tree: wildcards, sets, classes, escapes, hidden
+/// names, `.` and `..`, links, and paths that do not exist.
+#[test]
+fn include_expansion_is_what_ssh_includes() {
+    use azml_ssh::sshconf::glob::include_paths;
+    let env = TestEnv::new();
+    let root = env.path("tree");
+    for dir in ["t/a/b", "t/.h", "t/sub", "t/x[y"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for file in ["a.conf", "b.conf", ".hid", "a/b/c", "sub/one", "sub/.two", "x[y/z", "st*r", "]", "-", "9", "Ab"] {
+        std::fs::write(root.join("t").join(file), "").unwrap();
+    }
+    std::os::unix::fs::symlink("sub", root.join("t/link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("t/dangling")).unwrap();
+    let config = env.path("home/config");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let patterns = [
+        "t/*",
+        "t/**",
+        "t/*/*",
+        "t/**/*",
+        "t/.*",
+        "t/?.conf",
+        "t/[ab].conf",
+        "t/[!a]*",
+        "t/[]]",
+        "t/[a-]",
+        "t/[[:digit:]]",
+        "t/[[:upper:]]*",
+        "t/x[y/*",
+        r"t/st\*r",
+        r"t/\.hid",
+        "t/[.]hid",
+        "t/*/.*",
+        "t/link/one",
+        "t/a.conf/",
+        "t/a/",
+        "t/[[:bogus:]]",
+        "t/[z-a]*",
+        "t/*[",
+        "t/./a.conf",
+        "t/dangling",
+        r"t/[\]]",
+        "t/[a",
+        "t/[!]]*",
+        "t/*/b/*",
+        "t/missing",
+        "t/*/missing",
+    ];
+    for pattern in patterns {
+        let arg = format!("{}/{pattern}", root.display());
+        std::fs::write(&config, format!("Include {arg}\n")).unwrap();
+        let ours: Vec<String> =
+            include_paths(&arg, &env.path("home")).iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(ours, ssh_includes(&env, &config), "Include {pattern}");
+    }
+}
