@@ -104,11 +104,10 @@ pub(crate) fn vscode_settings_candidates(home: &Path) -> Vec<PathBuf> {
 /// The first of `candidates` that exists, parsed (VS Code's settings may hold comments and trailing commas).
 pub(crate) fn vscode_settings(candidates: &[PathBuf]) -> Option<(PathBuf, serde_json::Value)> {
     let path = candidates.iter().find(|p| p.is_file())?;
-    // A settings file is small; a huge one is not VS Code's, and memory stays bounded.
-    use std::io::Read as _;
-    let mut text = String::new();
-    std::fs::File::open(path).ok()?.take(MAX_SETTINGS_BYTES).read_to_string(&mut text).ok()?;
-    let json = crate::util::jsonc::parse(&text).ok()?;
+    // A settings file is small; a huge one is not VS Code's, and memory stays bounded. Whatever replaced it since
+    // (a FIFO, say) is not waited on.
+    let bytes = crate::util::fs::read_regular(path, MAX_SETTINGS_BYTES).ok()??;
+    let json = crate::util::jsonc::parse(std::str::from_utf8(&bytes).ok()?).ok()?;
     Some((path.clone(), json))
 }
 

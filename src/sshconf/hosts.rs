@@ -164,6 +164,9 @@ pub(crate) fn parse_ssh_option(text: &str) -> Result<(String, String), InvalidVa
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// Far more than any private key in PEM or OpenSSH form.
+const MAX_KEY_BYTES: u64 = 1 << 20;
+
 /// `--identity-file`: it must exist, look like a private key, and be private, as ssh itself insists.
 pub(crate) fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> {
     let shown = path.display().to_string();
@@ -175,8 +178,10 @@ pub(crate) fn check_identity_file(path: &Path) -> Result<PathBuf, InvalidValue> 
     if !meta.is_file() {
         return Err(InvalidValue::NotAKey { path: shown, why: "not a regular file".into() });
     }
-    let head =
-        std::fs::read(&absolute).map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?;
+    // Read as the stat above saw it: a FIFO swapped in since is refused, not waited on, and a huge file is no key.
+    let head = crate::util::fs::read_regular(&absolute, MAX_KEY_BYTES)
+        .map_err(|e| InvalidValue::NotAKey { path: shown.clone(), why: e.to_string() })?
+        .ok_or_else(|| InvalidValue::NotAKey { path: shown.clone(), why: "it is gone".into() })?;
     let head = String::from_utf8_lossy(&head[..head.len().min(200)]).into_owned();
     if !(head.starts_with("-----BEGIN ") && head.contains("PRIVATE KEY-----")) {
         let why = if head.starts_with("ssh-") || head.starts_with("ecdsa-") {
@@ -903,7 +908,12 @@ mod tests {
         assert!(proxy_line(&text, "*.azml").ends_with(" proxy --fdpass --wildcard azml -- '%h'"), "{text}");
         // The Host line as ssh matches it: a name with a quote never gets this block, so it cannot end the quoting.
         let host = text.lines().find(|l| l.starts_with("Host *.azml")).unwrap();
-        let claim = crate::sshconf::include::directives(format!("{host}\n").as_bytes(), Path::new("/h")).claims;
+        let claim = crate::sshconf::include::directives(
+            format!("{host}\n").as_bytes(),
+            Path::new("/h"),
+            &mut crate::sshconf::glob::Budget::default(),
+        )
+        .claims;
         let covers = |name: &str| claim[0].1.covers(name);
         assert!(covers("ci7.azml") && covers("g*.azml") && covers("$(touch x).azml"));
         assert!(!covers("a'b.azml") && !covers("';touch x;'.azml") && !covers("mine.azml"));

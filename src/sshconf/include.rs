@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::sshconf::flavor::{Flavor, windows_path_text};
+use crate::sshconf::glob::{Budget, Pattern};
 
 /// The comment line that marks our Include, so `--remove` can find exactly what we added.
 pub const MARKER: &str =
@@ -100,31 +101,8 @@ fn line_ending(bytes: &[u8]) -> &'static str {
     }
 }
 
-/// How ssh resolves an Include argument from a user config: `~` is the home directory, relative paths are under
-/// `~/.ssh`.
-fn resolve_include(arg: &str, home: &Path) -> PathBuf {
-    if let Some(rest) = arg.strip_prefix("~/") {
-        home.join(rest)
-    } else if arg == "~" {
-        home.to_owned()
-    } else if Path::new(arg).is_absolute() {
-        PathBuf::from(arg)
-    } else {
-        home.join(".ssh").join(arg)
-    }
-}
-
 fn include_covers(arg: &str, target: &Path, home: &Path) -> bool {
-    let resolved = resolve_include(arg, home);
-    if resolved == target {
-        return true;
-    }
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: false,
-    };
-    glob::Pattern::new(&resolved.to_string_lossy()).map(|p| p.matches_path_with(target, options)).unwrap_or(false)
+    Pattern::new(arg, home).is_some_and(|pattern| pattern.covers(target))
 }
 
 /// A `Host` or `Match host`/`Match originalhost` line of the user's: the hosts it applies to, decided as ssh does.
@@ -253,8 +231,8 @@ pub(crate) struct Directives {
     pub includes: Vec<PathBuf>,
 }
 
-/// Reads the `Host`/`Match` claims and `Include`s of one config file.
-pub(crate) fn directives(config: &[u8], home: &Path) -> Directives {
+/// Reads the `Host`/`Match` claims and `Include`s of one config file, expanding the Includes within `budget`.
+pub(crate) fn directives(config: &[u8], home: &Path, budget: &mut Budget) -> Directives {
     let mut found = Directives::default();
     for (index, line) in lines(config).iter().enumerate() {
         let Some((keyword, args)) = line.directive() else { continue };
@@ -264,17 +242,8 @@ pub(crate) fn directives(config: &[u8], home: &Path) -> Directives {
                 found.claims.extend(claim(&keyword, &args, &text).map(|c| (index + 1, c)));
             }
             "include" => {
-                for arg in args {
-                    let pattern = resolve_include(&arg, home);
-                    match glob::glob(&pattern.to_string_lossy()) {
-                        Ok(paths) => {
-                            let mut paths: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
-                            paths.sort();
-                            found.includes.extend(paths);
-                        }
-                        Err(_) => found.includes.push(pattern),
-                    }
-                }
+                let patterns = args.iter().filter_map(|arg| Pattern::new(arg, home));
+                found.includes.extend(patterns.flat_map(|pattern| pattern.expand(budget)));
             }
             _ => {}
         }
@@ -437,7 +406,11 @@ mod tests {
     use super::*;
 
     fn claims(config: &str) -> Vec<Claim> {
-        directives(config.as_bytes(), Path::new("/home/u")).claims.into_iter().map(|(_, c)| c).collect()
+        directives(config.as_bytes(), Path::new("/home/u"), &mut Budget::default())
+            .claims
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect()
     }
 
     fn claimed(config: &str, alias: &str) -> bool {
@@ -586,7 +559,7 @@ mod tests {
     #[test]
     fn host_lines_and_includes_are_found() {
         let config = "Host azmlci1 *.corp !bad web?\n  HostName 1.2.3.4\nInclude /nonexistent/conf.d/*\nhost Other\n";
-        let found = directives(config.as_bytes(), Path::new(HOME));
+        let found = directives(config.as_bytes(), Path::new(HOME), &mut Budget::default());
         let lines: Vec<usize> = found.claims.iter().map(|(line, _)| *line).collect();
         assert_eq!(lines, [1, 4]);
         assert!(found.claims[0].1.covers("azmlci1") && found.claims[0].1.covers("x.corp"));

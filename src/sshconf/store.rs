@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::azure::resource_id::{ComputeId, InvalidComputeId};
+use crate::sshconf::glob::Budget;
 use crate::sshconf::hosts::{self, HostEntry, HostsFile, HostsFileError, InvalidValue, Launcher};
 use crate::sshconf::include::{self, IncludeState};
 use crate::sshconf::wildcard::{Suffix, WildcardState, writable_pattern};
@@ -19,6 +20,8 @@ pub(crate) enum ConfigError {
     Io { action: &'static str, path: String, source: std::io::Error },
     #[error("{path} is a symbolic link to {target}, which does not exist; create it or fix the link")]
     DanglingSymlink { path: String, target: String },
+    #[error(transparent)]
+    Unreadable(#[from] fs::Untrusted),
     #[error(transparent)]
     HostsFile(#[from] HostsFileError),
     #[error(transparent)]
@@ -100,12 +103,13 @@ impl Layout {
     }
 }
 
+/// The most of a file azml-ssh edits or reads back that it will hold: far beyond any ssh config.
+const MAX_EDITED_BYTES: u64 = 16 << 20;
+
+/// A file as it is now (`None`: absent). Only a regular file is read: a FIFO or device put in its place is an
+/// error, not a wait.
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, ConfigError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io("read", path)(e)),
-    }
+    Ok(fs::read_regular(path, MAX_EDITED_BYTES)?)
 }
 
 /// One file's planned change. `None` means "absent".
@@ -192,7 +196,8 @@ impl std::fmt::Display for UserHost {
     }
 }
 
-/// How deep Includes are followed (ssh's own limit) and how much is read, whatever the files hold.
+/// How deep Includes are followed (ssh's own limit) and how much is read, whatever the files hold (the globs of
+/// the Includes have their own [`Budget`]).
 const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_CONFIG_FILES: usize = 256;
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -239,16 +244,15 @@ pub(crate) fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> 
     let mut hosts = Vec::new();
     let mut queue = vec![(layout.user_config_target()?, 0usize)];
     let mut seen = 0;
+    let mut budget = Budget::default();
     while let Some((file, depth)) = queue.pop() {
         seen += 1;
         if depth > MAX_INCLUDE_DEPTH || seen > MAX_CONFIG_FILES || file == layout.include_file {
             continue;
         }
-        if std::fs::metadata(&file).is_ok_and(|m| m.len() > MAX_CONFIG_BYTES || !m.is_file()) {
-            continue;
-        }
-        let Some(bytes) = read_optional(&file).ok().flatten() else { continue };
-        let found = include::directives(&bytes, &layout.home);
+        // Like ssh, what cannot be read (a directory, a missing file) adds nothing; unlike it, a FIFO is not waited on.
+        let Ok(Some(bytes)) = fs::read_regular(&file, MAX_CONFIG_BYTES) else { continue };
+        let found = include::directives(&bytes, &layout.home, &mut budget);
         hosts.extend(found.claims.into_iter().map(|(line, claim)| UserHost { file: file.clone(), line, claim }));
         queue.extend(found.includes.into_iter().rev().map(|f| (f, depth + 1)));
     }

@@ -70,7 +70,6 @@ pub(crate) fn check_private_dir(dir: &Path) -> Result<(), Untrusted> {
 /// Reads a file only this user can have written: opened without following a link, then checked on the open
 /// descriptor (so it cannot be swapped in between) for owner, access and size. `Ok(None)` when it does not exist.
 pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Untrusted> {
-    use std::io::Read;
     let shown = || path.display().to_string();
     let file = match sys::open_no_follow(path) {
         Ok(file) => file,
@@ -86,15 +85,41 @@ pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Unt
         return Err(Untrusted::NotAFile { path: shown() });
     }
     sys::check_ours_and_private(path, &file, &meta)?;
+    read_bounded(file, &meta, path, max).map(Some)
+}
+
+/// Reads a file that anyone may have put there (the user's ssh config and what it includes, VS Code's settings):
+/// links are followed, but only a regular file is read, at most `max` bytes, and it is opened so that a FIFO or a
+/// device in its place cannot make the open wait. `Ok(None)` when it does not exist.
+pub(crate) fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>, Untrusted> {
+    let shown = || path.display().to_string();
+    let file = match sys::open_no_wait(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Untrusted::Io { path: shown(), source }),
+    };
+    let meta = file.metadata().map_err(|source| Untrusted::Io { path: shown(), source })?;
+    if !meta.is_file() {
+        return Err(Untrusted::NotAFile { path: shown() });
+    }
+    read_bounded(file, &meta, path, max).map(Some)
+}
+
+/// The content of an open regular file, refused when it is (or grows while read) larger than `max`.
+fn read_bounded(file: File, meta: &fs::Metadata, path: &Path, max: u64) -> Result<Vec<u8>, Untrusted> {
+    use std::io::Read;
+    let shown = || path.display().to_string();
     if meta.len() > max {
         return Err(Untrusted::TooLarge { path: shown(), max });
     }
     let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).map_err(|source| Untrusted::Io { path: shown(), source })?;
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| Untrusted::Io { path: shown(), source })?;
     if bytes.len() as u64 > max {
         return Err(Untrusted::TooLarge { path: shown(), max });
     }
-    Ok(Some(bytes))
+    Ok(bytes)
 }
 
 /// Writes `bytes` to `path` through a uniquely named temporary file in the same directory and a rename, with
@@ -264,6 +289,23 @@ mod tests {
             std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
             assert!(matches!(read_private(&path, 100), Err(Untrusted::NotOurs { .. })));
         }
+    }
+
+    #[test]
+    fn a_fifo_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR).unwrap();
+        assert!(matches!(read_private(&fifo, 100), Err(Untrusted::NotAFile { .. })));
+        assert!(matches!(read_regular(&fifo, 100), Err(Untrusted::NotAFile { .. })));
+        assert!(matches!(read_regular(dir.path(), 100), Err(Untrusted::NotAFile { .. })));
+        let file = dir.path().join("config");
+        fs::write(&file, "Host x\n").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(read_regular(&link, 100).unwrap().unwrap(), b"Host x\n", "links are followed");
+        assert!(matches!(read_regular(&file, 3), Err(Untrusted::TooLarge { .. })));
+        assert!(matches!(read_regular(&dir.path().join("none"), 3), Ok(None)));
     }
 
     #[test]

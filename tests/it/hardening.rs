@@ -397,3 +397,199 @@ fn pattern_hosts_and_match_blocks_of_the_users_claim_their_names() {
     assert_eq!(name["verdict"], "warn", "{name}");
     assert!(name["detail"].as_str().unwrap().contains("ssh combines that block"), "{name}");
 }
+
+/// The user setting `ssh -G ALIAS` shows, as ssh reads `config` (ssh itself is the reference for what an Include
+/// takes in).
+fn ssh_user(env: &TestEnv, config: &std::path::Path, alias: &str) -> String {
+    let out = run(env.command("ssh").arg("-F").arg(config).args(["-G", alias]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    out.stdout_text().lines().find_map(|l| l.strip_prefix("user ")).unwrap_or_default().to_owned()
+}
+
+/// ssh expands an Include with glob(3): `**` is `*`, nothing recurses, and `*` skips names that start with a `.`.
+/// Two links back to `..` once sent the walk over the user's config round in circles until memory ran out.
+#[test]
+fn includes_are_globbed_as_ssh_globs_them_even_through_link_loops() {
+    let env = TestEnv::new();
+    let ssh_dir = env.path("home/.ssh");
+    std::fs::create_dir_all(ssh_dir.join("conf.d/sub")).unwrap();
+    std::fs::write(ssh_dir.join("config"), "Include ~/.ssh/conf.d/**\n").unwrap();
+    for link in ["up", "up-again"] {
+        std::os::unix::fs::symlink("..", ssh_dir.join("conf.d").join(link)).unwrap();
+    }
+    std::fs::write(ssh_dir.join("conf.d/top.conf"), "Host azmlci2\n    User top\n").unwrap();
+    std::fs::write(ssh_dir.join("conf.d/sub/deep.conf"), "Host azmlci1\n    User deep\n").unwrap();
+    std::fs::write(ssh_dir.join("conf.d/.hidden.conf"), "Host azmlci1\n    User hidden\n").unwrap();
+    let config = ssh_dir.join("config");
+    assert_eq!(ssh_user(&env, &config, "azmlci2"), "top");
+    assert!(!["deep", "hidden"].contains(&ssh_user(&env, &config, "azmlci1").as_str()));
+
+    let quick = Duration::from_secs(20);
+    let out = run(env.command(BIN).args(["add", "azmlci1", &compute_id("ci1"), "--dry-run"]), None, quick);
+    assert!(out.status.success(), "ssh reads neither sub/deep.conf nor .hidden.conf: {}", out.stderr);
+    assert!(out.stdout_text().contains("+Host azmlci1"), "{}", out.stdout_text());
+    let out = run(env.command(BIN).args(["add", "azmlci2", &compute_id("ci2"), "--dry-run"]), None, quick);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("conf.d/top.conf line 1 has `Host azmlci2`"), "{}", out.stderr);
+}
+
+/// `Include /usr/**/*.conf` is `/usr/*/*.conf` to ssh, however much lies deeper; over more entries than the walk
+/// may read, it stops at its bound, keeping the first in ssh's order.
+#[test]
+fn a_wide_include_reads_one_level_per_part_and_stays_bounded() {
+    let env = TestEnv::new();
+    let ssh_dir = env.path("home/.ssh");
+    let wide = env.path("home/wide");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    for dir in 0..4 {
+        let deep = wide.join(format!("d{dir:02}/deeper"));
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("x.conf"), "Host azmlci1\n    User deep\n").unwrap();
+        for file in 0..400 {
+            std::fs::write(wide.join(format!("d{dir:02}/f{file:04}.conf")), format!("Host h{dir}-{file}\n")).unwrap();
+        }
+    }
+    let config = ssh_dir.join("config");
+    std::fs::write(&config, format!("Include {}/**/*.conf\n", wide.display())).unwrap();
+    assert_ne!(ssh_user(&env, &config, "azmlci1"), "deep");
+
+    let out = azml(&env, &["add", "azmlci1", &compute_id("ci1"), "--dry-run"]);
+    assert!(out.status.success(), "nothing below wide/*/ is read: {}", out.stderr);
+    let out = azml(&env, &["add", "h0-0", &compute_id("ci1"), "--dry-run"]);
+    assert!(out.stderr.contains("wide/d00/f0000.conf line 1 has `Host h0-0`"), "{}", out.stderr);
+    let out = azml(&env, &["add", "h3-399", &compute_id("ci1"), "--dry-run"]);
+    assert!(out.status.success(), "1,600 files are more than the walk reads: {}", out.stderr);
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let out = std::process::Command::new("mkfifo").args(["-m", "600"]).arg(path).output().unwrap();
+    assert!(out.status.success(), "mkfifo {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+}
+
+/// A FIFO where a cache file goes is no file of ours, and opening it to read would wait for a writer for ever: the
+/// proxy passes it by, by ID (the endpoint cache) and by name (the name index), and asks ARM instead.
+#[test]
+fn a_fifo_in_the_cache_is_passed_by_not_waited_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    env.arm.set_subscriptions(&[(SUB, "Enabled")]);
+    let id = env.put_echo_instance("ci1");
+    let warm = run(&mut env.proxy(&[&id]), Some(b"x".to_vec()), LIMIT);
+    assert!(warm.status.success(), "{}", warm.stderr);
+    let quick = Duration::from_secs(20);
+
+    let entry = env.cache_dir().join(format!("azml-ssh/endpoints/{}.json", crate::common::cache_key(&id)));
+    std::fs::remove_file(&entry).unwrap();
+    mkfifo(&entry);
+    let lookups = env.arm.count(&id);
+    let out = run(&mut env.proxy(&[&id]), Some(b"ping".to_vec()), quick);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, b"ping");
+    assert_eq!(env.arm.count(&id), lookups + 1, "ARM was asked instead");
+    assert!(out.stderr.contains("ignoring the cached endpoint") && out.stderr.contains("not a regular file"));
+
+    // A private directory of ours, so that only the FIFO itself is in question.
+    let names = env.cache_dir().join("azml-ssh/names");
+    std::fs::create_dir_all(&names).unwrap();
+    std::fs::set_permissions(&names, std::fs::Permissions::from_mode(0o700)).unwrap();
+    mkfifo(&names.join("index.json"));
+    let out =
+        run(env.command(BIN).args(["proxy", "--wildcard", "azml", "--", "ci1.azml"]), Some(b"ping".to_vec()), quick);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, b"ping");
+    assert!(
+        out.stderr.contains("ignoring the name index") && out.stderr.contains("not a regular file"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A FIFO among the files the user's config includes adds nothing, as an unreadable file adds nothing to ssh; a
+/// FIFO in place of the config itself is a clear error. Neither is waited on.
+#[test]
+fn a_fifo_in_the_users_ssh_config_is_not_waited_on() {
+    let env = TestEnv::new();
+    let ssh_dir = env.path("home/.ssh");
+    std::fs::create_dir_all(ssh_dir.join("conf.d")).unwrap();
+    std::fs::write(ssh_dir.join("config"), "Include conf.d/*\n").unwrap();
+    mkfifo(&ssh_dir.join("conf.d/a-fifo"));
+    std::fs::write(ssh_dir.join("conf.d/b.conf"), "Host azmlci2\n").unwrap();
+    let quick = Duration::from_secs(20);
+    let add = |alias: &str| run(env.command(BIN).args(["add", alias, &compute_id("ci1"), "--dry-run"]), None, quick);
+    let out = add("azmlci2");
+    assert!(out.stderr.contains("conf.d/b.conf line 1 has `Host azmlci2`"), "read past the FIFO: {}", out.stderr);
+    assert!(add("azmlci1").status.success());
+
+    std::fs::remove_file(ssh_dir.join("config")).unwrap();
+    mkfifo(&ssh_dir.join("config"));
+    let out = add("azmlci1");
+    assert!(!out.status.success());
+    assert!(out.stderr.contains(".ssh/config is not a regular file"), "{}", out.stderr);
+}
+
+/// What ssh itself takes in for `Include PATTERN`: the files `ssh -G -vvv` says it includes, in its order.
+fn ssh_includes(env: &TestEnv, config: &std::path::Path) -> Vec<String> {
+    let out = run(env.command("ssh").arg("-F").arg(config).args(["-G", "-vvv", "h"]), None, LIMIT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let included = |l: &str| Some(l.split_once("Including file ")?.1.split_once(" depth ")?.0.to_owned());
+    out.stderr.lines().filter_map(included).collect()
+}
+
+/// The expansion of an Include, compared with ssh's own on one tree: wildcards, sets, classes, escapes, hidden
+/// names, `.` and `..`, links, and paths that do not exist.
+#[test]
+fn include_expansion_is_what_ssh_includes() {
+    use azml_ssh::sshconf::glob::include_paths;
+    let env = TestEnv::new();
+    let root = env.path("tree");
+    for dir in ["t/a/b", "t/.h", "t/sub", "t/x[y"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for file in ["a.conf", "b.conf", ".hid", "a/b/c", "sub/one", "sub/.two", "x[y/z", "st*r", "]", "-", "9", "Ab"] {
+        std::fs::write(root.join("t").join(file), "").unwrap();
+    }
+    std::os::unix::fs::symlink("sub", root.join("t/link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("t/dangling")).unwrap();
+    let config = env.path("home/config");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let patterns = [
+        "t/*",
+        "t/**",
+        "t/*/*",
+        "t/**/*",
+        "t/.*",
+        "t/?.conf",
+        "t/[ab].conf",
+        "t/[!a]*",
+        "t/[]]",
+        "t/[a-]",
+        "t/[[:digit:]]",
+        "t/[[:upper:]]*",
+        "t/x[y/*",
+        r"t/st\*r",
+        r"t/\.hid",
+        "t/[.]hid",
+        "t/*/.*",
+        "t/link/one",
+        "t/a.conf/",
+        "t/a/",
+        "t/[[:bogus:]]",
+        "t/[z-a]*",
+        "t/*[",
+        "t/./a.conf",
+        "t/dangling",
+        r"t/[\]]",
+        "t/[a",
+        "t/[!]]*",
+        "t/*/b/*",
+        "t/missing",
+        "t/*/missing",
+    ];
+    for pattern in patterns {
+        let arg = format!("{}/{pattern}", root.display());
+        std::fs::write(&config, format!("Include {arg}\n")).unwrap();
+        let ours: Vec<String> =
+            include_paths(&arg, &env.path("home")).iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(ours, ssh_includes(&env, &config), "Include {pattern}");
+    }
+}

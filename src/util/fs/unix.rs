@@ -47,8 +47,15 @@ pub(crate) fn check_ours_and_private(path: &Path, _file: &File, meta: &fs::Metad
     ours_and_private(path, meta)
 }
 
+/// `O_NONBLOCK` as well: opening a FIFO for reading would otherwise wait for a writer, for ever. A regular file
+/// (the only kind the caller goes on to read) reads the same either way.
 pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).custom_flags(nix::libc::O_NOFOLLOW).open(path)
+    OpenOptions::new().read(true).custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK).open(path)
+}
+
+/// Opens `path` (following links) without waiting on a FIFO's writer; see [`open_no_follow`].
+pub(crate) fn open_no_wait(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(path)
 }
 
 /// `O_NOFOLLOW` refuses a final symbolic link with ELOOP.
@@ -98,7 +105,7 @@ pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
 }
 
