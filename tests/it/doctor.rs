@@ -443,8 +443,7 @@ fn doctor_remote_after(greeting: &str, bashrc: &[u8], limit: Duration) -> crate:
     let remote_home = tempfile::tempdir().unwrap();
     let home = remote_home.path();
     std::fs::write(home.join(".bashrc"), bashrc).unwrap();
-    let force =
-        format!("ForceCommand {greeting}; HOME={} exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n", home.display());
+    let force = format!("ForceCommand {greeting}; HOME={} exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n", home.display());
     let setup = crate::common::instance::setup_instance("", &force, "Running");
     let config = setup.config.display().to_string();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

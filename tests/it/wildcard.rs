@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::common::mock_arm::{HOME_TENANT, Machine, compute_instance, created_by};
-use serde_json::json;
 use crate::common::sshd::{Sshd, current_user};
 use crate::common::{BIN, Outcome, SUB, TestEnv, compute_id, compute_id_in, run};
+use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
