@@ -76,7 +76,8 @@ async fn run(alias: &str, ssh_config: Option<&Path>, script: &str) -> Result<Ran
         // A shell that never reads its input must not hold the write: it fails, and the output says why.
         let _ = input.write_all(script.as_bytes()).await;
         drop(input);
-        // A session that never stops printing would hold the run to the limit once the cap stops the reading.
+        // Either output reaching the cap ends the check: a session that never stops printing would otherwise
+        // keep ssh, and the run, going until the limit.
         match tokio::try_join!(read_capped(output, &mut stdout), read_capped(errors, &mut stderr)) {
             Ok(_) => child.wait().await.map(Some),
             Err(Full) => Ok(None),
