@@ -393,6 +393,15 @@ impl Instance {
         };
         owner.object_id.as_deref().is_some_and(|oid| oid.eq_ignore_ascii_case(me))
     }
+
+    /// Why the instance is not the signed-in user's, in the words of [`Instance::belongs_to`]'s rule.
+    pub(crate) fn whose(&self) -> &'static str {
+        match (&self.assigned_user, &self.created_by) {
+            (Some(_), _) => "is assigned to someone else",
+            (None, Some(_)) => "is assigned to nobody and was created by someone else",
+            (None, None) => "names neither the user it is assigned to nor its creator",
+        }
+    }
 }
 
 /// A number in the spec; a numeric string is tolerated (some ARM serialisers have sent ports as strings).

@@ -11,7 +11,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 
 use crate::azure::arm::{API_VERSION, ArmClient, ArmError};
-use crate::azure::compute::{ComputeResource, ComputeState, InstanceError};
+use crate::azure::compute::{ComputeResource, ComputeState, Instance, InstanceError};
 use crate::azure::credential::TenantId;
 use crate::azure::resource_id::{self, ComputeId, WorkspaceId, WorkspaceScope};
 use crate::azure::session::{Session, SessionError};
@@ -171,6 +171,8 @@ pub(crate) async fn discover(session: &Session, filter: &Filter) -> Result<Disco
 #[derive(Debug, Default)]
 pub(crate) struct NameSearch {
     pub found: Vec<(ComputeId, Option<TenantId>)>,
+    /// Instances so named that `mine_only` leaves out, each with why (see [`Instance::whose`]).
+    pub not_mine: Vec<(ComputeId, &'static str)>,
     /// How many subscriptions and workspaces were asked.
     pub subscriptions: usize,
     pub workspaces: usize,
@@ -178,9 +180,10 @@ pub(crate) struct NameSearch {
     pub failed: Vec<Failed>,
 }
 
-/// The compute instances named `name` within the filter's scope (`mine_only` aside: a name asked for is wanted
-/// whoever it belongs to). The workspaces are found as [`discover`] finds them; then each is asked for that one
-/// compute (`GET …/computes/{name}`, 404 when it has none), instead of listing all of them.
+/// The compute instances named `name` within the filter's scope; with `mine_only`, those that are not the
+/// signed-in user's are set apart, as [`discover`] leaves them out. The workspaces are found as [`discover`] finds
+/// them; then each is asked for that one compute (`GET …/computes/{name}`, 404 when it has none), instead of
+/// listing all of them.
 pub(crate) async fn find_by_name(session: &Session, filter: &Filter, name: &str) -> Result<NameSearch, DiscoverError> {
     let mut discovery = Discovery::default();
     let workspace_lists = subscriptions_and_their_workspaces(session, filter, &mut discovery).await?;
@@ -201,9 +204,12 @@ pub(crate) async fn find_by_name(session: &Session, filter: &Filter, name: &str)
     .collect::<Vec<_>>()
     .await;
     for (workspace, scope, id, result) in answers {
-        match result {
-            Ok(compute) if compute.instance().is_ok() => search.found.push((id, scope.arm.tenant())),
-            Ok(_) | Err(ArmError::NotFound { .. }) => {}
+        match result.map(|compute| compute.instance()) {
+            Ok(Ok(instance)) => match mine(filter, scope, &instance)? {
+                true => search.found.push((id, scope.arm.tenant())),
+                false => search.not_mine.push((id, instance.whose())),
+            },
+            Ok(Err(_)) | Err(ArmError::NotFound { .. }) => {}
             Err(e) => {
                 let path = workspace.to_string().to_ascii_lowercase();
                 search.failed.push(Failed::Workspace { path, error: e.to_string() });
@@ -212,6 +218,15 @@ pub(crate) async fn find_by_name(session: &Session, filter: &Filter, name: &str)
     }
     search.found.sort_by_key(|(id, _)| id.cache_key());
     Ok(search)
+}
+
+/// Whether `instance` passes the filter's rule of ownership, judged with the token of the tenant it answered in.
+fn mine(filter: &Filter, scope: &Scope, instance: &Instance) -> Result<bool, DiscoverError> {
+    if !filter.mine_only {
+        return Ok(true);
+    }
+    let me = scope.arm.signed_in_object_id().ok_or(DiscoverError::NoObjectId)?;
+    Ok(instance.belongs_to(&me))
 }
 
 /// Which subscriptions, each with its workspaces: the named ones, or every usable one the login can see, with

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::cmd::doctor::{Check, Verdict, render, vscode_settings, vscode_settings_candidates};
 use crate::cmd::work::{MAX_LIST_BYTES, ssh};
@@ -17,8 +17,12 @@ use crate::sshconf::store::{self, Layout};
 /// The check reads a few files and asks one server (itself bounded at 10 s); a shell that takes longer is stuck.
 const CHECKUP_LIMIT: Duration = Duration::from_secs(45);
 
-/// What ssh gave back: its exit status (`None` when the check was cut off at [`CHECKUP_LIMIT`]), stdout, stderr.
+/// What ssh gave back: its exit status (`None` when the check was cut off: at [`CHECKUP_LIMIT`], or when an
+/// output reached [`MAX_LIST_BYTES`]), stdout, stderr; each output decoded lossily.
 type Ran = (Option<std::process::ExitStatus>, String, String);
+
+/// An output reached [`MAX_LIST_BYTES`]: the check is cut off there.
+struct Full;
 
 /// `azml-ssh doctor --remote ALIAS`: fails when a finding would break VS Code's server.
 pub fn doctor_remote(
@@ -56,7 +60,8 @@ fn check(alias: &str, finding: Finding) -> Check {
     Check { item: format!("{alias}: {}", finding.item), verdict, detail: finding.detail, fix: finding.fix }
 }
 
-/// `ssh [-F FILE] ALIAS sh -s` with `script` on its stdin, within [`CHECKUP_LIMIT`]; each output capped.
+/// `ssh [-F FILE] ALIAS sh -s` with `script` on its stdin, within [`CHECKUP_LIMIT`]; each output capped, and ssh
+/// killed as soon as either reaches the cap.
 async fn run(alias: &str, ssh_config: Option<&Path>, script: &str) -> Result<Ran, WorkError> {
     let spawn = |source| WorkError::Spawn { what: "ssh".into(), source };
     let mut command = tokio::process::Command::from(ssh(ssh_config));
@@ -66,18 +71,34 @@ async fn run(alias: &str, ssh_config: Option<&Path>, script: &str) -> Result<Ran
     else {
         return Err(spawn(std::io::Error::other("no pipes to ssh")));
     };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let work = async {
         // A shell that never reads its input must not hold the write: it fails, and the output says why.
         let _ = input.write_all(script.as_bytes()).await;
         drop(input);
-        let (mut output, mut errors) = (output.take(MAX_LIST_BYTES), errors.take(MAX_LIST_BYTES));
-        let _ = tokio::join!(output.read_to_string(&mut stdout), errors.read_to_string(&mut stderr));
-        child.wait().await
+        // Either output reaching the cap ends the check: a session that never stops printing would otherwise
+        // keep ssh, and the run, going until the limit.
+        match tokio::try_join!(read_capped(output, &mut stdout), read_capped(errors, &mut stderr)) {
+            Ok(_) => child.wait().await.map(Some),
+            Err(Full) => Ok(None),
+        }
     };
     let status = match tokio::time::timeout(CHECKUP_LIMIT, work).await {
-        Ok(status) => Some(status.map_err(spawn)?),
+        Ok(status) => status.map_err(spawn)?,
         Err(_) => None,
     };
-    Ok((status, stdout, stderr))
+    if status.is_none() {
+        // Ending ssh closes the session, and with it the remote command's output.
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    // Bytes that are not UTF-8 (a Latin-1 greeting, a file name) cost only themselves, not the whole report.
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    Ok((status, text(&stdout), text(&stderr)))
+}
+
+/// Reads `pipe` into `kept` until it ends (a read error ends it too), or until `kept` holds [`MAX_LIST_BYTES`].
+async fn read_capped(pipe: impl AsyncRead + Unpin, kept: &mut Vec<u8>) -> Result<(), Full> {
+    let _ = pipe.take(MAX_LIST_BYTES).read_to_end(kept).await;
+    if kept.len() as u64 >= MAX_LIST_BYTES { Err(Full) } else { Ok(()) }
 }

@@ -17,7 +17,8 @@ use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::Transport;
 use crate::connect::resolve;
 use crate::connect::work::{
-    Flavor, PortSpec, Server, WorkError, forward_pairs, local_port, local_url, parse_servers, pick, remote_path,
+    BadFolderUri, Flavor, PortSpec, Server, WorkError, folder_uri, forward_pairs, local_port, local_url, parse_servers,
+    pick, remote_path,
 };
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::store::Layout;
@@ -79,17 +80,16 @@ pub struct CodeOptions {
 }
 
 /// The editor's command line, one argument per item.
-fn editor_command(options: &CodeOptions, user: &str) -> Vec<String> {
-    let path = remote_path(user, options.remote_path.as_deref());
-    let uri = format!("vscode-remote://ssh-remote+{}{path}", options.alias);
-    vec![options.editor.clone(), "--folder-uri".into(), uri]
+fn editor_command(options: &CodeOptions, user: &str) -> Result<Vec<String>, BadFolderUri> {
+    let uri = folder_uri(&options.alias, &remote_path(user, options.remote_path.as_deref()))?;
+    Ok(vec![options.editor.clone(), "--folder-uri".into(), uri])
 }
 
 /// `azml-ssh code ALIAS [REMOTE_PATH]`.
 pub fn code(options: &CodeOptions, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(options.ssh_config.as_deref())?;
     let entry = target::host(&layout, &options.alias, azure)?;
-    let command = editor_command(options, &entry.user);
+    let command = editor_command(options, &entry.user).map_err(WorkError::from)?;
     if options.dry_run {
         let quoted: Vec<String> = command.iter().map(|a| shell_quote(a)).collect();
         return console.say(quoted.join(" "));

@@ -4,8 +4,10 @@
 //! A name is looked for, in order: among the instances azml-ssh knows (the name index `config` leaves in the
 //! cache, and the configured hosts); in the answers of earlier searches (an hour for a name that was found, half a
 //! minute for one that was not); and last by a targeted search of the scope the last `config` searched, which asks
-//! each workspace for that one compute instead of listing them all. The search is single-flight across processes:
-//! a burst of connections to a new name waits for the first one's answer.
+//! each workspace for that one compute instead of listing them all. What the search finds must pass `config`'s
+//! rule of ownership (assigned to the user, or created by them), unless `config --all` took every instance: a
+//! name must not reach (and start) an instance `config` would never have written a host for. The search is
+//! single-flight across processes: a burst of connections to a new name waits for the first one's answer.
 
 use std::time::Duration;
 
@@ -40,6 +42,11 @@ pub(crate) enum NameError {
     NotFound { name: String, searched: String },
     #[error("{host} could be any of {count} compute instances; connect to one of: {choices}")]
     Ambiguous { host: String, count: usize, choices: String },
+    #[error(
+        "{name} {whose}; azml-ssh only connects to instances assigned to or created by you (`azml-ssh config --all` \
+         to reach every instance you can see)"
+    )]
+    NotYours { name: String, whose: String },
     #[error("{name} was not found, but {failed} could not be searched (first: {first}); try again")]
     Incomplete { name: String, failed: String, first: String },
     #[error(transparent)]
@@ -124,7 +131,8 @@ impl NameQuery {
     }
 }
 
-/// What `config` leaves for the proxy: the scope it searched, and the instances it knows.
+/// What `config` leaves for the proxy: the scope it searched, whether it took every instance (`--all`) or only
+/// the user's, and the instances it knows.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct NameIndex {
     #[serde(default)]
@@ -135,6 +143,9 @@ pub(crate) struct NameIndex {
     workspace: Option<String>,
     #[serde(default)]
     instances: Vec<String>,
+    /// `config --all`: without it (and without an index), a name found by search must be the user's.
+    #[serde(default)]
+    all: bool,
 }
 
 impl NameIndex {
@@ -145,6 +156,7 @@ impl NameIndex {
             resource_group: filter.resource_group.clone(),
             workspace: filter.workspace.clone(),
             instances: instances.into_iter().map(ToString::to_string).collect(),
+            all: !filter.mine_only,
         }
     }
 
@@ -169,13 +181,14 @@ impl NameIndex {
         self.instances.iter().filter_map(|text| text.parse().ok())
     }
 
-    /// What a search covers: the last `config`'s scope, with the workspace a qualified name gives.
+    /// What a search covers: the last `config`'s scope and rule of ownership, with the workspace a qualified name
+    /// gives.
     fn filter(&self, query: &NameQuery) -> Filter {
         Filter {
             subscriptions: self.subscriptions.clone(),
             resource_group: self.resource_group.clone(),
             workspace: query.workspace.clone().or_else(|| self.workspace.clone()),
-            mine_only: false,
+            mine_only: !self.all,
         }
     }
 
@@ -207,6 +220,12 @@ struct Answer {
     /// The name as searched (`ci2.ws1`), guarding against a file that is not this name's.
     name: String,
     found: Vec<String>,
+    /// Instances so named that are not the user's, each with why: they are refused, not missing.
+    #[serde(default)]
+    not_mine: Vec<(String, String)>,
+    /// The index's `all` when this was searched; an answer from before the rule was applied has none.
+    #[serde(default)]
+    all: Option<bool>,
     /// What was searched, for the message when nothing was found.
     searched: String,
     /// Unix seconds.
@@ -218,17 +237,27 @@ impl Answer {
         cache.subdir("names").join(format!("{}.json", query.key()))
     }
 
-    /// The answer an earlier search left, if it is still good.
-    fn cached(cache: &EndpointCache, query: &NameQuery) -> Option<Answer> {
+    /// The answer an earlier search left, if it is still good and was searched under the index's rule.
+    fn cached(cache: &EndpointCache, query: &NameQuery, index: &NameIndex) -> Option<Answer> {
         let answer: Answer = cache.read_json(&Self::path(cache, query), "a cached name search")?;
-        let max_age = if answer.found.is_empty() { MISSING_MAX_AGE } else { FOUND_MAX_AGE };
+        let missing = answer.found.is_empty() && answer.not_mine.is_empty();
+        let max_age = if missing { MISSING_MAX_AGE } else { FOUND_MAX_AGE };
         let now = unix_now();
         let fresh = answer.at <= now + 60 && now.saturating_sub(answer.at) <= max_age.as_secs();
-        (fresh && answer.name == query.described()).then_some(answer)
+        (fresh && answer.name == query.described() && answer.all == Some(index.all)).then_some(answer)
     }
 
     fn ids(&self) -> Vec<ComputeId> {
         self.found.iter().filter_map(|text| text.parse().ok()).collect()
+    }
+
+    /// The one instance found; when only someone else's go by the name, why it is refused.
+    fn choose(&self, query: &NameQuery) -> Result<ComputeId, NameError> {
+        let found = self.ids();
+        if let ([], Some((_, whose))) = (found.as_slice(), self.not_mine.first()) {
+            return Err(NameError::NotYours { name: query.described(), whose: whose.clone() });
+        }
+        query.choose(found, &self.searched)
     }
 }
 
@@ -250,22 +279,22 @@ pub(crate) async fn resolve(
     if !candidates.is_empty() {
         return query.choose(candidates, "");
     }
-    if let Some(answer) = cache.and_then(|c| Answer::cached(c, query)) {
-        return query.choose(answer.ids(), &answer.searched);
+    if let Some(answer) = cache.and_then(|c| Answer::cached(c, query, &index)) {
+        return answer.choose(query);
     }
     let Some(cache) = cache else {
         let answer = search(query, &index, azure).await?;
-        return query.choose(answer.ids(), &answer.searched);
+        return answer.choose(query);
     };
     let lock = cache.lock(&format!("name-{}", query.key()), azure.timeout).await;
     // Another connection may have searched while this one waited for the lock.
-    if let Some(answer) = Answer::cached(cache, query) {
-        return query.choose(answer.ids(), &answer.searched);
+    if let Some(answer) = Answer::cached(cache, query, &index) {
+        return answer.choose(query);
     }
     let answer = search(query, &index, azure).await?;
     cache.write_json(&Answer::path(cache, query), &answer);
     drop(lock);
-    query.choose(answer.ids(), &answer.searched)
+    answer.choose(query)
 }
 
 /// The targeted search. A search that could not look everywhere and found nothing is an error, not an answer:
@@ -286,6 +315,8 @@ async fn search(query: &NameQuery, index: &NameIndex, azure: &AzureOptions) -> R
     Ok(Answer {
         name: query.described(),
         found: search.found.iter().map(|(id, _)| id.to_string()).collect(),
+        not_mine: search.not_mine.iter().map(|(id, whose)| (id.to_string(), (*whose).to_owned())).collect(),
+        all: Some(index.all),
         searched: index.searched(query, &search),
         at: unix_now(),
     })
@@ -336,5 +367,33 @@ mod tests {
         let other_rg: ComputeId = id("ws1", "ci2").to_string().replace("/rg/", "/rg2/").parse().unwrap();
         let e = q.choose(vec![id("ws1", "ci2"), other_rg], "").unwrap_err().to_string();
         assert!(e.contains("resourceGroups/rg2/") && e.contains("azml-ssh add"), "{e}");
+    }
+
+    #[test]
+    fn someone_elses_instance_is_refused_and_a_search_under_another_rule_is_not_reused() {
+        let q = NameQuery::parse("gpu2.azml", "azml").unwrap();
+        let theirs = (id("ws1", "gpu2").to_string(), "is assigned to someone else".to_owned());
+        let answer = |found: Vec<String>, all| Answer {
+            name: q.described(),
+            found,
+            not_mine: vec![theirs.clone()],
+            all,
+            searched: "1 workspace".into(),
+            at: unix_now(),
+        };
+        let e = answer(vec![], Some(false)).choose(&q).unwrap_err().to_string();
+        assert!(e.starts_with("gpu2 is assigned to someone else; azml-ssh only connects to instances"), "{e}");
+        let mine = id("ws2", "gpu2");
+        assert_eq!(answer(vec![mine.to_string()], Some(false)).choose(&q).unwrap(), mine);
+
+        let dir = tempfile::tempdir().unwrap();
+        let cache = EndpointCache::new(dir.path());
+        let mine_only = NameIndex::default();
+        let all = NameIndex { all: true, ..NameIndex::default() };
+        cache.write_json(&Answer::path(&cache, &q), &answer(vec![], Some(false)));
+        assert!(Answer::cached(&cache, &q, &mine_only).is_some());
+        assert!(Answer::cached(&cache, &q, &all).is_none(), "searched under the rule `config --all` lifted");
+        cache.write_json(&Answer::path(&cache, &q), &answer(vec![], None));
+        assert!(Answer::cached(&cache, &q, &mine_only).is_none(), "searched before the rule was applied");
     }
 }

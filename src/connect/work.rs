@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::str::FromStr;
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
 
 /// Jupyter's own default port: the server to pick when an instance runs several.
@@ -39,6 +40,8 @@ pub(crate) enum WorkError {
         "cannot run the check on {alias} over ssh: {reason}; `azml-ssh doctor {alias}` checks the connection itself"
     )]
     CheckupFailed { alias: String, reason: String },
+    #[error(transparent)]
+    FolderUri(#[from] BadFolderUri),
     #[error("the forwards from {alias} ended: {reason}")]
     ForwardsEnded { alias: String, reason: String },
     #[error("the Jupyter server on {alias} describes itself oddly: {why}")]
@@ -58,6 +61,55 @@ pub(crate) fn remote_path(user: &str, path: Option<&str>) -> String {
         Some(p) if p.starts_with('/') => p.to_owned(),
         Some(p) => format!("{home}/{}", p.trim_start_matches("./")),
     }
+}
+
+/// What a segment of VS Code's folder URI cannot hold as itself, besides controls and non-ASCII: what a URI reads
+/// as a delimiter or an escape (`/`, `?`, `#`, `%`), and what VS Code or a shell might mangle.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// VS Code's URI of folder `path` (absolute) on host `alias`: `vscode-remote://ssh-remote+ALIAS/PATH`. Every
+/// segment is percent-encoded, so `#`, `?`, `%`, spaces, tabs and non-ASCII stay in the path instead of starting
+/// a fragment or a query, being read as an escape, or being dropped (a URI parser drops raw tabs and newlines).
+/// `.` and `..` are resolved here, as a URI's reader would.
+pub(crate) fn folder_uri(alias: &str, path: &str) -> Result<String, BadFolderUri> {
+    let mut uri = url::Url::parse(&format!("vscode-remote://ssh-remote+{alias}/"))
+        .map_err(|source| BadFolderUri { alias: alias.to_owned(), source })?;
+    let mut segments: Vec<String> = Vec::new();
+    for segment in path.trim_start_matches('/').split('/') {
+        match segment {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ => segments.push(utf8_percent_encode(segment, SEGMENT).to_string()),
+        }
+    }
+    uri.set_path(&format!("/{}", segments.join("/")));
+    Ok(uri.into())
+}
+
+/// Why VS Code's URI for a host cannot be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write VS Code's URI for host {alias:?}: {source}")]
+pub(crate) struct BadFolderUri {
+    alias: String,
+    source: url::ParseError,
 }
 
 /// One entry of `jupyter server list --json` (or `jupyter notebook list --json`).
@@ -262,6 +314,53 @@ mod tests {
         assert_eq!(remote_path("azureuser", Some("./x")), "/home/azureuser/x");
         assert_eq!(remote_path("azureuser", Some("/mnt/data")), "/mnt/data");
         assert_eq!(remote_path("root", None), "/root");
+    }
+
+    /// The path of a `vscode-remote` URI as VS Code reads it: percent-escapes decoded.
+    fn decoded_path(uri: &str) -> String {
+        let url = url::Url::parse(uri).unwrap();
+        assert_eq!((url.host_str(), url.query(), url.fragment()), (Some("ssh-remote+ci1"), None, None), "{uri}");
+        let raw = url.path().as_bytes();
+        let mut bytes = Vec::new();
+        let mut i = 0;
+        while i < raw.len() {
+            match raw[i] {
+                b'%' => {
+                    let hex = std::str::from_utf8(&raw[i + 1..i + 3]).unwrap();
+                    bytes.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 3;
+                }
+                b => {
+                    bytes.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn folder_uris_keep_every_character_of_the_path() {
+        let awkward = [
+            "/home/u/data/run#3",
+            "/home/u/what?x=1",
+            "/home/u/100%25 sure/%41",
+            "/home/u/with space/and\tab/line\nbreak\r",
+            "/home/u/données/日本語/😀",
+            "/home/u/a;b,c@d+e&f=g$h!'()*[]{}<>|^`\"",
+            "/home/u/double//slash",
+            "/",
+        ];
+        for path in awkward {
+            let uri = folder_uri("ci1", path).unwrap();
+            assert!(uri.starts_with("vscode-remote://ssh-remote+ci1/"), "{uri}");
+            assert_eq!(decoded_path(&uri), path, "{uri}");
+        }
+        assert_eq!(
+            folder_uri("ci1", "/home/u/data/run#3").unwrap(),
+            "vscode-remote://ssh-remote+ci1/home/u/data/run%233"
+        );
+        assert_eq!(folder_uri("ci1", "/home/u/./a/../b").unwrap(), "vscode-remote://ssh-remote+ci1/home/u/b");
     }
 
     #[test]

@@ -437,6 +437,53 @@ fn doctor_remote_finds_what_breaks_vs_codes_server() {
     assert!(out.stderr.contains("is not an http(s) URL of plain characters"), "{}", out.stderr);
 }
 
+/// An instance whose sessions run `greeting` (a shell command) before the check, with `bashrc` as ~/.bashrc;
+/// `doctor --remote --json` against it, with a download server that does not answer.
+fn doctor_remote_after(greeting: &str, bashrc: &[u8], limit: Duration) -> crate::common::Outcome {
+    let remote_home = tempfile::tempdir().unwrap();
+    let home = remote_home.path();
+    std::fs::write(home.join(".bashrc"), bashrc).unwrap();
+    let force = format!("ForceCommand {greeting}; HOME={} exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n", home.display());
+    let setup = crate::common::instance::setup_instance("", &force, "Running");
+    let config = setup.config.display().to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = setup.env.command(crate::common::BIN);
+    command.args(["doctor", "--remote", "azmlci1", "--json", "--ssh-config", &config]);
+    run(command.env("AZML_SSH_VSCODE_UPDATE_URL", format!("http://127.0.0.1:{closed}/")), None, limit)
+}
+
+/// One byte that is not UTF-8 (Latin-1 `é`) in what the instance prints must not cost the rest of the output.
+#[test]
+fn doctor_remote_reads_output_that_is_not_utf8() {
+    let greeting = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(greeting.path(), b"Willkommen, caf\xe9\n").unwrap();
+    let out = doctor_remote_after(
+        &format!("cat {}", greeting.path().display()),
+        b"exec zsh # caf\xe9\n",
+        Duration::from_secs(60),
+    );
+    let checks = remote_checks(&out);
+    assert!(!checks.contains_key("remote shell"), "the check ran to its end: {checks:?}");
+    let (verdict, detail, _) = &checks["shell output"];
+    assert_eq!(verdict, "fail", "{checks:?}");
+    assert!(detail.contains("Willkommen, caf\u{fffd}"), "{detail}");
+    let (verdict, detail, _) = &checks["shell start-up"];
+    assert_eq!(verdict, "fail", "{checks:?}");
+    assert!(detail.contains(".bashrc:1:exec zsh # caf\u{fffd}"), "{detail}");
+    assert_eq!(checks["VS Code download"].0, "fail", "{checks:?}");
+}
+
+/// A session that prints without end (`yes`) is cut off once the output bound is read, not at the 45 s limit.
+#[test]
+fn doctor_remote_stops_a_session_that_floods_its_output() {
+    let out = doctor_remote_after("yes", b"", Duration::from_secs(20));
+    let checks = remote_checks(&out);
+    assert_eq!(checks["remote shell"].0, "fail", "{checks:?}");
+    let (verdict, detail, _) = &checks["shell output"];
+    assert_eq!(verdict, "fail", "{checks:?}");
+    assert!(detail.contains("y y y"), "{detail}");
+}
+
 /// A fake ssh in `dir`: `-V` answers `version` on stderr (as ssh does), `-G` answers a config whose ProxyCommand is
 /// `proxy`; every run appends its arguments (each followed by `|`) to `NAME.log`.
 fn fake_ssh(dir: &Path, name: &str, version: &str, proxy: &str) -> PathBuf {

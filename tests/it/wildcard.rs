@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::common::mock_arm::compute_instance;
+use crate::common::mock_arm::{HOME_TENANT, Machine, compute_instance, created_by};
 use crate::common::sshd::{Sshd, current_user};
 use crate::common::{BIN, Outcome, SUB, TestEnv, compute_id, compute_id_in, run};
+use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -337,4 +338,48 @@ fn the_windows_line_is_safe_in_git_for_windows_sh_too() {
         assert_eq!(args, format!("proxy\n--wildcard\nazml\n--\n{name}\n"), "{name}");
     }
     assert!(!dir.path().join("pwned").exists(), "nothing was run");
+}
+
+/// A name must not reach, let alone start, an instance `config` would not have written a host for: one assigned
+/// to someone else (or created by someone else and assigned to nobody) is refused with the rule, and nothing is
+/// written to Azure, until `config --all` takes every instance.
+#[test]
+fn another_users_instance_is_refused_by_name_until_config_all() {
+    let wild = Wild::configured();
+    let other = "22222222-aaaa-bbbb-cccc-dddddddddddd";
+    let gpu2 = compute_id_in(SUB, "rg-test", "ws-test", "gpu2");
+    wild.env.arm.put_machine(&gpu2, "Stopped", Machine::new(wild.port));
+    let theirs = json!({"assignedUser": {"objectId": other, "tenantId": HOME_TENANT}});
+    wild.env.arm.patch_instance(&gpu2, "personalComputeInstanceSettings", theirs);
+    let gpu3 = compute_id_in(SUB, "rg-test", "ws-two", "gpu3");
+    wild.env.arm.put_compute(&gpu3, created_by(&gpu3, other, HOME_TENANT, wild.port));
+    wild.know(&["gpu2.azml", "gpu3.azml"]);
+    let rule = "; azml-ssh only connects to instances assigned to or created by you (`azml-ssh config --all`";
+
+    let out = wild.echo("gpu2.azml");
+    assert!(!out.status.success());
+    assert!(out.stderr.contains(&format!("azml-ssh: gpu2 is assigned to someone else{rule}")), "{}", out.stderr);
+    // The commands that take a name refuse it the same way, and so does the answer the search left.
+    let out = wild.azml(&["start", "gpu2.azml"]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains(&format!("gpu2 is assigned to someone else{rule}")), "{}", out.stderr);
+    let out = wild.echo("gpu2.azml");
+    assert!(out.stderr.contains(&format!("gpu2 is assigned to someone else{rule}")), "{}", out.stderr);
+    let out = wild.echo("gpu3.azml");
+    assert!(!out.status.success());
+    let whose = "gpu3 is assigned to nobody and was created by someone else";
+    assert!(out.stderr.contains(&format!("{whose}{rule}")), "{}", out.stderr);
+    assert_eq!(wild.env.arm.count_method("POST", &format!("{gpu2}/start")), 0, "someone else's instance started");
+    let writes: Vec<String> =
+        wild.env.arm.requests().iter().filter(|r| r.method != "GET").map(|r| r.path.clone()).collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(wild.env.arm.state_of(&gpu2), "Stopped");
+
+    // With every instance configured, the name reaches it (and starts it).
+    let key = wild.env.user_key.display().to_string();
+    let out = wild.azml(&["config", "--all", "--identity-file", &key, "--user", &current_user()]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let out = wild.echo("gpu2.azml");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(wild.env.arm.count_method("POST", &format!("{gpu2}/start")), 1);
 }

@@ -55,6 +55,13 @@ fn code_starts_a_stopped_instance_first_then_opens_the_editor() {
 
     let out = run(env.command(BIN).args(["code", "azmlci1", "--dry-run"]), None, LIMIT);
     assert_eq!(out.stdout_text(), "code --folder-uri vscode-remote://ssh-remote+azmlci1/home/azureuser\n");
+    // A `#` (or `?`, `%`, a space) in the folder's name stays in the path, not a fragment of the URI.
+    let out = run(env.command(BIN).args(["code", "azmlci1", "data/run#3", "--dry-run"]), None, LIMIT);
+    let uri = "vscode-remote://ssh-remote+azmlci1/home/azureuser/data/run%233";
+    assert_eq!(out.stdout_text(), format!("code --folder-uri {uri}\n"), "{}", out.stderr);
+    let out = run(env.command(BIN).args(["code", "azmlci1", "my runs/50%?", "--dry-run"]), None, LIMIT);
+    let uri = "vscode-remote://ssh-remote+azmlci1/home/azureuser/my%20runs/50%25%3F";
+    assert_eq!(out.stdout_text(), format!("code --folder-uri {uri}\n"), "{}", out.stderr);
 
     let out = run(env.command(BIN).args(["code", "azmlci1", "--editor", "no-such-editor"]), None, LIMIT);
     assert!(!out.status.success());
