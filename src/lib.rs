@@ -20,6 +20,9 @@
 pub mod azure;
 pub mod cmd;
 pub mod connect;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod sshconf;
 pub mod transport;
 pub mod util;
