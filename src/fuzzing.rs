@@ -13,6 +13,7 @@ use crate::connect::names::{NameIndex, NameQuery};
 use crate::sshconf::glob::{Budget, Pattern};
 use crate::sshconf::hosts::{self, Flavor, Launcher};
 use crate::sshconf::include;
+use crate::transport::http_proxy::Answer;
 use crate::util::{jsonc, text};
 
 /// A target's body: it takes any bytes, and panics only when a property does not hold.
@@ -28,6 +29,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("checkup_report", checkup_report),
     ("visible", visible),
     ("name_index", name_index),
+    ("http_connect", http_connect),
 ];
 
 /// A home with nothing in it: Includes resolve against it and find no files, so the target stays pure.
@@ -115,6 +117,19 @@ pub fn name_index(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if NameQuery::parse(&text, "azml").is_ok() {
         assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')), "accepted {text:?}");
+    }
+}
+
+/// An HTTPS proxy's answer to CONNECT: only `HTTP/x 200` opens the tunnel, and what is shown of any other
+/// answer is one bounded line with nothing raw in it.
+pub fn http_connect(data: &[u8]) {
+    match Answer::read(data) {
+        Answer::Connected => assert!(data.starts_with(b"HTTP/"), "connected on {data:?}"),
+        Answer::AuthenticationRequired => {}
+        Answer::Refused { status_line } => {
+            assert!(status_line.chars().count() <= 1024, "{} characters shown", status_line.len());
+            assert!(!status_line.chars().any(char::is_control), "raw text shown: {status_line:?}");
+        }
     }
 }
 

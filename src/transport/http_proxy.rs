@@ -3,7 +3,7 @@
 //! go through reqwest, which does it itself.
 
 use base64::Engine as _;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,27 +106,62 @@ pub async fn connect(proxy: &Proxy, target_host: &str, target_port: u16) -> Resu
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.map_err(unreachable)?;
 
-    // Read the answer's head byte by byte through a small buffer, then hand back the bare stream: the proxy
-    // sends nothing after the blank line until the tunnel carries data.
-    let mut reader = BufReader::with_capacity(1, &mut stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).await.map_err(unreachable)?;
-    loop {
-        let mut header = String::new();
-        let n = reader.read_line(&mut header).await.map_err(unreachable)?;
-        if n == 0 || header == "\r\n" || header == "\n" {
+    let head = read_head(&mut stream).await.map_err(unreachable)?;
+    match Answer::read(&head) {
+        Answer::Connected => Ok(stream),
+        Answer::AuthenticationRequired => Err(HttpProxyError::AuthenticationRequired { proxy: name }),
+        Answer::Refused { status_line } => Err(HttpProxyError::Refused { proxy: name, target, status: status_line }),
+    }
+}
+
+/// A proxy's answer head is a status line and a few headers; anything longer is not one, and a proxy that sends
+/// a line without end must not grow our memory with it.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// The answer's head, up to and including the blank line that ends it (or the end of the stream). Read byte by
+/// byte, so that nothing after the head is taken from the stream: the proxy sends nothing more until the tunnel
+/// carries data, and then it is the gateway's.
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
+        if head.len() >= MAX_HEAD {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "its answer's head is over 16 KiB"));
+        }
+        if stream.read(&mut byte).await? == 0 {
             break;
         }
+        head.push(byte[0]);
     }
-    let status = status_line.split_whitespace().nth(1).unwrap_or("");
-    match status {
-        "200" => Ok(stream),
-        "407" => Err(HttpProxyError::AuthenticationRequired { proxy: name }),
-        _ => Err(HttpProxyError::Refused {
-            proxy: name,
-            target,
-            status: crate::util::text::one_line_max(&status_line, 200),
-        }),
+    Ok(head)
+}
+
+/// What a proxy's answer head says, read once.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// 200: the tunnel is open.
+    Connected,
+    /// 407: the proxy wants credentials.
+    AuthenticationRequired,
+    /// Anything else, with the status line as the user should see it (one line, bounded, escaped).
+    Refused { status_line: String },
+}
+
+impl Answer {
+    /// Reads the status line of `head`; the headers after it do not matter here.
+    pub(crate) fn read(head: &[u8]) -> Answer {
+        let text = String::from_utf8_lossy(head);
+        let status_line = text.split('\n').next().unwrap_or_default().trim_end_matches('\r');
+        let mut words = status_line.split(' ');
+        let code = match (words.next(), words.next()) {
+            (Some(version), Some(code)) if version.starts_with("HTTP/") => code,
+            _ => "",
+        };
+        match code {
+            "200" => Answer::Connected,
+            "407" => Answer::AuthenticationRequired,
+            _ => Answer::Refused { status_line: crate::util::text::one_line_max(status_line, 200) },
+        }
     }
 }
 
@@ -143,6 +178,18 @@ mod tests {
         assert!(exempt("127.0.0.1", "10.0.0.1, 127.0.0.1"));
         assert!(!exempt("notazureml.ms", "azureml.ms"));
         assert!(!exempt("example.com", ""));
+    }
+
+    #[test]
+    fn answers_are_read_by_their_status_line_alone() {
+        assert_eq!(Answer::read(b"HTTP/1.1 200 Connection established\r\nProxy-Agent: x\r\n\r\n"), Answer::Connected);
+        assert_eq!(Answer::read(b"HTTP/1.0 200 OK\n\n"), Answer::Connected);
+        assert_eq!(Answer::read(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"), Answer::AuthenticationRequired);
+        let Answer::Refused { status_line } = Answer::read(b"HTTP/1.1 403 Forbidden\r\n\r\n") else { panic!() };
+        assert_eq!(status_line, "HTTP/1.1 403 Forbidden");
+        for odd in [&b""[..], b"200 OK\r\n\r\n", b"HTTP/1.1  200\r\n\r\n", b"SSH-2.0-OpenSSH\r\n", b"\xff\xfe"] {
+            assert!(matches!(Answer::read(odd), Answer::Refused { .. }), "{odd:?}");
+        }
     }
 
     #[test]

@@ -163,3 +163,42 @@ fn the_tunnel_goes_through_an_https_proxy() {
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(proxy.targets().len(), 1, "NO_PROXY bypasses the proxy");
 }
+
+/// An HTTPS proxy that answers with a head that never ends (a line without end, then endless headers): the
+/// proxy gives up after 16 KiB with one line, instead of reading on and growing its memory with it.
+#[test]
+fn a_proxy_whose_answer_never_ends_is_refused_after_a_bounded_read() {
+    use std::io::{Read, Write};
+    let mut t = tunnel_env("");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = sent.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let counted = counted.clone();
+            std::thread::spawn(move || {
+                let mut request = [0u8; 1024];
+                let _ = client.read(&mut request);
+                let _ = client.write_all(b"HTTP/1.1 200 ");
+                let chunk = [b'x'; 4096];
+                // Bounded, so the test ends whatever happens: 64 MiB, unless the proxy closes first.
+                for _ in 0..16 * 1024 {
+                    if client.write_all(&chunk).is_err() {
+                        break;
+                    }
+                    counted.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    t.env.extra_env.push(("HTTPS_PROXY".into(), format!("http://127.0.0.1:{port}")));
+    let out = run(&mut t.env.ssh(&t.config, "azmlci1", &["echo", "ok"]), None, LIMIT);
+    assert!(!out.status.success());
+    let ours: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("azml-ssh:")).collect();
+    assert_eq!(ours.len(), 1, "{}", out.stderr);
+    assert!(ours[0].contains("its answer's head is over 16 KiB"), "{}", out.stderr);
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent < 64 * 1024 * 1024, "the proxy stopped reading and closed ({sent} bytes sent)");
+}
