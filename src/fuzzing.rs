@@ -14,6 +14,7 @@ use crate::sshconf::glob::{Budget, Pattern};
 use crate::sshconf::hosts::{self, Flavor, Launcher};
 use crate::sshconf::include;
 use crate::transport::http_proxy::Answer;
+use crate::transport::tunnel;
 use crate::util::{jsonc, text};
 
 /// A target's body: it takes any bytes, and panics only when a property does not hold.
@@ -30,6 +31,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("visible", visible),
     ("name_index", name_index),
     ("http_connect", http_connect),
+    ("ws_frames", ws_frames),
 ];
 
 /// A home with nothing in it: Includes resolve against it and find no files, so the target stays pure.
@@ -129,6 +131,36 @@ pub fn http_connect(data: &[u8]) {
         Answer::Refused { status_line } => {
             assert!(status_line.chars().count() <= 1024, "{} characters shown", status_line.len());
             assert!(!status_line.chars().any(char::is_control), "raw text shown: {status_line:?}");
+        }
+    }
+}
+
+/// What a gateway sends, as WebSocket frames read with the tunnel's limits (the client side, as ours is): every
+/// message is within the 1 MiB limit however the frames' lengths lie, and reading ends at the input's end.
+pub fn ws_frames(data: &[u8]) {
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
+    /// The gateway's bytes to read; what we answer (pongs, a close) goes nowhere.
+    struct Wire<'a>(std::io::Cursor<&'a [u8]>);
+    impl std::io::Read for Wire<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+    impl std::io::Write for Wire<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let wire = Wire(std::io::Cursor::new(data));
+    let mut socket = WebSocket::from_raw_socket(wire, Role::Client, Some(tunnel::websocket_config()));
+    // Each message takes at least two bytes of input, so this bounds the loop whatever the reader does.
+    for _ in 0..=data.len() / 2 {
+        match socket.read() {
+            Ok(message) => assert!(message.len() <= 1 << 20, "a message of {} bytes", message.len()),
+            Err(_) => break,
         }
     }
 }

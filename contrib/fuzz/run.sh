@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 shift || true
-all=(ssh_config hosts_file compute schedule jsonc checkup_report visible name_index http_connect cli)
+all=(ssh_config hosts_file compute schedule jsonc checkup_report visible name_index http_connect ws_frames cli)
 targets=("${@:-${all[@]}}")
 triple=$(rustc -vV | sed -n 's/^host: //p')
 dir=${FUZZ_TARGET_DIR:-target/fuzz}
