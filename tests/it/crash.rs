@@ -328,7 +328,7 @@ fn an_editor_saving_in_between_is_never_overwritten() {
         assert!(s.ssh_parses());
     }
     eprintln!(
-        "crash: editor saving in between: {rounds} runs of {took:?}, {caught} caught by the lost-update check, {on_top} written on top of the latest save, {editor_last} saved over by the editor afterwards, {lost} saves lost"
+        "crash: editor saving in between: {rounds} runs, saves at random instants within {took:?} of the start, {caught} caught by the lost-update check, {on_top} written on top of the latest save, {editor_last} saved over by the editor afterwards, {lost} saves lost"
     );
     assert_eq!(lost, 0, "azml-ssh overwrote an editor's save");
     assert!(caught > 0, "the editor never saved in between; the check was not exercised");
