@@ -31,7 +31,10 @@ impl Setup {
         let env = TestEnv::new();
         env.arm.set_subscriptions(&[(SUB, "Enabled")]);
         for name in ["ci1", "ci4"] {
-            env.arm.put_compute(&compute_id(name), compute_instance(&compute_id(name), "Running", true, Some("127.0.0.1"), Some(22)));
+            env.arm.put_compute(
+                &compute_id(name),
+                compute_instance(&compute_id(name), "Running", true, Some("127.0.0.1"), Some(22)),
+            );
         }
         let ssh = env.path("home/.ssh");
         std::fs::create_dir_all(ssh.join("mine.d")).unwrap();
@@ -100,7 +103,16 @@ enum State {
 
 const COMMANDS: [(&str, &[&str], State, State); 4] = [
     ("config", &["config"], State::Users, State::Configured),
-    ("add", &["add", "extra", "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/extra"], State::Configured, State::Added),
+    (
+        "add",
+        &[
+            "add",
+            "extra",
+            "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/extra",
+        ],
+        State::Configured,
+        State::Added,
+    ),
     ("remove", &["remove", "extra"], State::Added, State::Configured),
     ("config --remove", &["config", "--remove"], State::Configured, State::Users),
 ];
@@ -226,7 +238,9 @@ fn sigkill_at_random_instants_leaves_old_or_new_and_ssh_parses_it() {
 }
 
 fn report(counts: &[Counts]) {
-    eprintln!("crash: command         signals  landed  old  new  partial  mixes  empty  ssh-parse-failures  temp-files-left");
+    eprintln!(
+        "crash: command         signals  landed  old  new  partial  mixes  empty  ssh-parse-failures  temp-files-left"
+    );
     for ((name, ..), c) in COMMANDS.iter().zip(counts) {
         eprintln!(
             "crash: {name:<16} {:>7} {:>7} {:>4} {:>4} {:>8} {:>6} {:>6} {:>19} {:>16}",
@@ -252,10 +266,8 @@ fn two_writers_at_once_both_land_or_one_says_why() {
     for round in 0..8 {
         let aliases = [format!("a{round}"), format!("b{round}")];
         let outs: Vec<Outcome> = std::thread::scope(|scope| {
-            let runs: Vec<_> = aliases
-                .iter()
-                .map(|alias| scope.spawn(|| s.azml(&["add", alias, &compute_id(alias)])))
-                .collect();
+            let runs: Vec<_> =
+                aliases.iter().map(|alias| scope.spawn(|| s.azml(&["add", alias, &compute_id(alias)]))).collect();
             runs.into_iter().map(|r| r.join().unwrap()).collect()
         });
         for (alias, out) in aliases.iter().zip(&outs) {
