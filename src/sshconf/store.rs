@@ -41,6 +41,10 @@ pub(crate) enum ConfigError {
     #[error("{text:?} is neither a resource ID nor a host in {file} (see `azml-ssh list`)")]
     UnknownTarget { text: String, file: String },
     #[error(
+        "{path} changed while azml-ssh was editing it (saved by an editor?); your version was kept and this change was not written to it: run the command again"
+    )]
+    ChangedMeanwhile { path: String },
+    #[error(
         "{found}, but azml-ssh's wildcard host was written before it and took {host}; run `azml-ssh config` so that your entry applies"
     )]
     WildcardShadows { host: String, found: UserHost },
@@ -305,6 +309,8 @@ pub(crate) fn update_hosts(
 ) -> Result<Report, ConfigError> {
     locked(layout, || {
         let before = read_optional(&layout.include_file)?;
+        let target = layout.user_config_target()?;
+        let config_before = read_optional(&target)?;
         let mut file = read_file(layout)?;
         let mut notes = change(&mut file)?;
         if let WildcardState::On(wildcard) = &mut file.wildcard {
@@ -315,8 +321,6 @@ pub(crate) fn update_hosts(
         let rendered = hosts::render(&file, launcher).into_bytes();
         let hosts_edit = Edit { path: layout.include_file.clone(), before, after: Some(rendered) };
 
-        let target = layout.user_config_target()?;
-        let config_before = read_optional(&target)?;
         let bytes = config_before.clone().unwrap_or_default();
         let mut report = Report { notes, ..Default::default() };
         if let (true, IncludeState::Conditional { line }) =
@@ -389,6 +393,13 @@ fn remove_all_locked(layout: &Layout, dry_run: bool) -> Result<Report, ConfigErr
 }
 
 fn apply(layout: &Layout, edits: &[Edit]) -> Result<(), ConfigError> {
+    // Someone who does not take our lock (an editor) may have saved a file since it was read: checked for all of
+    // them before anything is written, and again at each write.
+    for edit in edits.iter().filter(|e| e.changes()) {
+        if read_optional(&edit.path)? != edit.before {
+            return Err(changed_meanwhile(&edit.path));
+        }
+    }
     for edit in edits.iter().filter(|e| e.changes()) {
         let path = &edit.path;
         match &edit.after {
@@ -399,12 +410,19 @@ fn apply(layout: &Layout, edits: &[Edit]) -> Result<(), ConfigError> {
                 _ => {}
             },
             Some(bytes) if *path == layout.include_file => {
-                fs::write_atomic(path, bytes, 0o600).map_err(io("write", path))?;
+                let written = fs::write_unchanged(path, bytes, 0o600, edit.before.as_deref());
+                if written.map_err(io("write", path))? == fs::Replaced::Changed {
+                    return Err(changed_meanwhile(path));
+                }
             }
             Some(bytes) => write_user_config(layout, path, edit.before.as_deref(), bytes)?,
         }
     }
     Ok(())
+}
+
+fn changed_meanwhile(path: &Path) -> ConfigError {
+    ConfigError::ChangedMeanwhile { path: path.display().to_string() }
 }
 
 /// Writes the user's config: same mode as before (0600 for a new file, in a 0700 `~/.ssh`), a backup of the
@@ -426,7 +444,10 @@ fn write_user_config(layout: &Layout, path: &Path, before: Option<&[u8]>, bytes:
             .map_err(io("write", &layout.created_marker()))?;
         0o600
     };
-    fs::write_atomic(path, bytes, mode).map_err(io("write", path))
+    match fs::write_unchanged(path, bytes, mode, before).map_err(io("write", path))? {
+        fs::Replaced::Yes => Ok(()),
+        fs::Replaced::Changed => Err(changed_meanwhile(path)),
+    }
 }
 
 /// The one-time backup of the user's config: written whole or not at all (temporary file and rename, private
@@ -545,6 +566,44 @@ mod tests {
         assert_eq!(inode(&l.lock_dir()), locked_before, "later writers lock the same inode");
         add(&l, "ci2");
         assert_eq!(inode(&l.lock_dir()), locked_before);
+    }
+
+    /// `update_hosts` with a change that runs after the files were read and before they are written, in which
+    /// `editor` saves a file just then.
+    fn add_while(l: &Layout, alias: &str, editor: impl FnOnce()) -> Result<Report, ConfigError> {
+        update_hosts(l, &launcher(), true, false, |file| {
+            editor();
+            file.entries.push(entry(alias));
+            Ok(vec![])
+        })
+    }
+
+    #[test]
+    fn an_edit_saved_between_read_and_write_is_kept_and_reported() {
+        let home = tempfile::tempdir().unwrap();
+        let l = layout(home.path());
+        std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+        std::fs::write(&l.user_config, "Host x\r\n").unwrap();
+        let result = add_while(&l, "ci1", || std::fs::write(&l.user_config, "Host x\r\nHost y\r\n").unwrap());
+        assert!(matches!(result, Err(ConfigError::ChangedMeanwhile { .. })), "{result:?}");
+        assert_eq!(std::fs::read_to_string(&l.user_config).unwrap(), "Host x\r\nHost y\r\n", "the save is kept");
+        assert!(!l.include_file.exists(), "nothing was written");
+
+        // Our own file, edited by hand.
+        add(&l, "ci1");
+        let result = add_while(&l, "ci2", || std::fs::write(&l.include_file, "# by hand\n").unwrap());
+        assert!(matches!(result, Err(ConfigError::ChangedMeanwhile { .. })), "{result:?}");
+        assert_eq!(std::fs::read_to_string(&l.include_file).unwrap(), "# by hand\n");
+
+        // A config that appears where there was none.
+        let other = tempfile::tempdir().unwrap();
+        let l = layout(other.path());
+        let result = add_while(&l, "ci1", || {
+            std::fs::create_dir_all(other.path().join(".ssh")).unwrap();
+            std::fs::write(&l.user_config, "Host new\n").unwrap();
+        });
+        assert!(matches!(result, Err(ConfigError::ChangedMeanwhile { .. })), "{result:?}");
+        assert_eq!(std::fs::read_to_string(&l.user_config).unwrap(), "Host new\n");
     }
 
     #[test]

@@ -127,6 +127,16 @@ fn read_bounded(file: File, meta: &fs::Metadata, path: &Path, max: u64) -> Resul
 /// and on Windows its DACL unless `mode` asks for a private file (see `keep_protection` in each half). The
 /// temporary name includes the pid and a counter, so concurrent writers never share one.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<()> {
+    let temp = write_temp(path, bytes, mode)?;
+    let result = sys::replace(&temp, path);
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// The whole of `bytes`, synced, in a new uniquely named file next to `path` (see [`write_atomic`]).
+fn write_temp(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<std::path::PathBuf> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -142,15 +152,72 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: Mode) -> io::Result<
         let mut file: File = sys::create_new(&temp, mode)?;
         sys::keep_protection(&file, &temp, path, mode)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        sys::replace(&temp, path)
+        file.sync_all()
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
+    match result {
+        Ok(()) => Ok(temp),
+        Err(e) => {
+            let _ = fs::remove_file(&temp);
+            Err(e)
+        }
     }
+}
+
+/// Whether [`write_unchanged`] replaced the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replaced {
+    Yes,
+    /// Someone else wrote it since the caller read it: their content stays, ours is dropped.
+    Changed,
+}
+
+/// [`write_atomic`] that gives way to another writer that does not take our lock (an editor): `path` is
+/// replaced only if it still holds `expected` (`None`: no file), so an edit saved since the caller read it is
+/// never overwritten. Where the system swaps two names in one step (Linux), the file taken out is compared after
+/// the swap and swapped back if it is not `expected`, which leaves no window against writers that save by rename;
+/// elsewhere the check comes just before the rename.
+pub(crate) fn write_unchanged(path: &Path, bytes: &[u8], mode: Mode, expected: Option<&[u8]>) -> io::Result<Replaced> {
+    let temp = write_temp(path, bytes, mode)?;
+    let result = match expected {
+        None => match sys::rename_no_replace(&temp, path) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Replaced::Changed),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => replace_if(&temp, path, None),
+            other => other.map(|()| Replaced::Yes),
+        },
+        Some(expected) => match sys::exchange(&temp, path) {
+            Ok(()) => swapped(&temp, path, expected),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Replaced::Changed),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => replace_if(&temp, path, Some(expected)),
+            Err(e) => Err(e),
+        },
+    };
+    // After a swap `temp` holds the replaced content (ours again when swapped back); after a rename it is gone.
+    let _ = fs::remove_file(&temp);
     result
 }
+
+/// `temp` now holds what was at `path`: keeps the swap if that is `expected`, swaps back otherwise.
+fn swapped(temp: &Path, path: &Path, expected: &[u8]) -> io::Result<Replaced> {
+    let taken_out = read_regular(temp, MAX_COMPARED);
+    if matches!(&taken_out, Ok(Some(old)) if old == expected) {
+        return Ok(Replaced::Yes);
+    }
+    sys::exchange(temp, path)?;
+    taken_out.map_err(io::Error::other)?;
+    Ok(Replaced::Changed)
+}
+
+/// The check-then-rename fallback of [`write_unchanged`].
+fn replace_if(temp: &Path, path: &Path, expected: Option<&[u8]>) -> io::Result<Replaced> {
+    let now = read_regular(path, MAX_COMPARED).map_err(io::Error::other)?;
+    if now.as_deref() != expected {
+        return Ok(Replaced::Changed);
+    }
+    sys::replace(temp, path).map(|()| Replaced::Yes)
+}
+
+/// The most [`write_unchanged`] reads back to compare: more than any file it is given to write.
+const MAX_COMPARED: u64 = 64 << 20;
 
 /// Whether a lock had to be waited for: someone else held it, and may have done the work meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +280,22 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn write_unchanged_gives_way_to_another_writer_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        assert_eq!(write_unchanged(&path, b"one", 0o600, None).unwrap(), Replaced::Yes);
+        assert_eq!(write_unchanged(&path, b"two", 0o600, None).unwrap(), Replaced::Changed, "it exists now");
+        assert_eq!(write_unchanged(&path, b"two", 0o600, Some(b"one")).unwrap(), Replaced::Yes);
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(write_unchanged(&path, b"three", 0o600, Some(b"one")).unwrap(), Replaced::Changed);
+        assert_eq!(fs::read(&path).unwrap(), b"two", "the other writer's content stays");
+        fs::remove_file(&path).unwrap();
+        assert_eq!(write_unchanged(&path, b"three", 0o600, Some(b"two")).unwrap(), Replaced::Changed);
+        assert!(!path.exists(), "a deleted file is not brought back");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file is left");
     }
 
     #[test]

@@ -20,6 +20,9 @@ mod burst;
 // The command line itself, with no Azure behind it: arguments, help, --version, completions, the log file, the
 // output's reader going away, the Python package build.
 mod cli;
+// Crash consistency of the writes to the user's ssh setup: SIGKILL at random instants, two writers, an editor
+// saving in between, a full disk and a read-only ~/.ssh (`contrib/crash/run.sh` runs it at scale).
+mod crash;
 // `azml-ssh config`, `add`, `remove` and `list`: discovery against the mock ARM, what is written to the ssh
 // config, the notes, and the result used by the real ssh, scp and git.
 mod config_command;

@@ -98,6 +98,40 @@ pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
     fs::rename(from, to)
 }
 
+/// Swaps the files named `a` and `b` in one step; `Unsupported` where the system or the filesystem cannot.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    renameat2(a, b, nix::fcntl::RenameFlags::RENAME_EXCHANGE)
+}
+
+/// Renames `from` to `to` unless `to` exists (`AlreadyExists`); `Unsupported` where the system cannot.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    renameat2(from, to, nix::fcntl::RenameFlags::RENAME_NOREPLACE)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn renameat2(from: &Path, to: &Path, flags: nix::fcntl::RenameFlags) -> io::Result<()> {
+    use nix::errno::Errno;
+    let cwd = nix::fcntl::AT_FDCWD;
+    match nix::fcntl::renameat2(cwd, from, cwd, to, flags) {
+        Ok(()) => Ok(()),
+        // An old kernel, or a filesystem (some network ones) without these flags.
+        Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => Err(io::ErrorKind::Unsupported.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(crate) fn exchange(_a: &Path, _b: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(crate) fn rename_no_replace(_from: &Path, _to: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)

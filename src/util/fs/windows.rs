@@ -111,6 +111,16 @@ pub(crate) fn keep_protection(_file: &File, temp: &Path, target: &Path, mode: Mo
 }
 
 /// Rename over the target; a reader that has it open makes that fail for a moment, so it is retried briefly.
+/// Not offered here: [`super::write_unchanged`] checks just before [`replace`] instead.
+pub(crate) fn exchange(_a: &Path, _b: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Not offered here; see [`exchange`].
+pub(crate) fn rename_no_replace(_from: &Path, _to: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
     let mut tries = 0;
     loop {
