@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite, as README.md gives it: the Linux suite (`cargo test`), then the Windows build (azml-ssh.exe,
+# The test suite, as README.md gives it: the Linux suite (`cargo test`), a 45 s fault soak (tests/it/soak.rs; the
+# ten-minute one is contrib/soak/run.sh), then the Windows build (azml-ssh.exe,
 # x86_64-pc-windows-gnu) under Wine, driven by the same mocks, sshd and OpenSSH client (tests/it/wine.rs).
 #
 #   contrib/test.sh
@@ -13,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --locked
+contrib/soak/run.sh "${AZML_SSH_SOAK_SECONDS:-45}"
 
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 exe=${AZML_SSH_WINDOWS_EXE:-}

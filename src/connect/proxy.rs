@@ -506,7 +506,13 @@ async fn relay_over(
                 other => other?,
             };
             let stdio = ssh.take_stdio()?;
-            Ok(tunnel::relay(ws, stdio.input, stdio.output).await?)
+            let (result, held) = tunnel::relay_holding(ws, stdio.input, stdio.output).await;
+            if let Some(output) = held {
+                // ssh kills its ProxyCommand once our output ends: closed only by our exit, which comes after the
+                // error line, so ssh's user sees why the tunnel broke.
+                std::mem::forget(output);
+            }
+            Ok(result?)
         }
     }
 }

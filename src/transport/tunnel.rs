@@ -7,6 +7,8 @@
 
 use std::io::{Read, Write};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -338,7 +340,24 @@ struct Flow<S> {
 /// Relays stdin and stdout over the open tunnel until it closes. At stdin's end we stop sending and keep
 /// receiving until the gateway closes (or, after a grace period, close ourselves); from then on any close is a
 /// clean end. Before it, the gateway's close 1000/1001 ends cleanly, anything else is an error.
+#[cfg(test)]
 pub(crate) async fn relay<S, R, W>(ws: WebSocketStream<S>, input: R, output: W) -> Result<(), TunnelError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    R: Read + Send + 'static,
+    W: Write + Descriptor + Send + 'static,
+{
+    relay_holding(ws, input, output).await.0
+}
+
+/// [`relay`], except that on an error ssh's output is handed back still open, everything the gateway sent
+/// written to it. ssh kills its ProxyCommand as soon as the proxy's output ends, so the output must stay open
+/// until the error line has been written, or ssh may show no reason at all.
+pub(crate) async fn relay_holding<S, R, W>(
+    ws: WebSocketStream<S>,
+    input: R,
+    output: W,
+) -> (Result<(), TunnelError>, Option<W>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     R: Read + Send + 'static,
@@ -348,8 +367,10 @@ where
     let output_watch = OutputWatch::new(&output);
     let (in_tx, in_rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let (out_tx, out_rx) = tokio::sync::mpsc::channel::<tungstenite::Bytes>(OUTPUT_QUEUE);
+    let hold = Arc::new(AtomicBool::new(false));
+    let hold_for_writer = hold.clone();
     std::thread::spawn(move || read_stdin(input, in_tx));
-    let writer = std::thread::spawn(move || write_stdout(output, out_rx));
+    let writer = std::thread::spawn(move || write_stdout(output, out_rx, &hold_for_writer));
     let mut session = Flow {
         sink,
         source,
@@ -360,10 +381,11 @@ where
         awaiting_pong: false,
     };
     let result = session.run().await;
+    hold.store(result.is_err(), Ordering::SeqCst);
     // The writer ends once its queue is closed, and only then is everything the gateway sent in ssh's hands.
     drop(session.output);
-    let _ = writer.join();
-    result
+    let held = writer.join().ok().and_then(Result::ok).flatten();
+    (result, held)
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Flow<S> {
@@ -512,15 +534,21 @@ fn is_dropped(e: &tungstenite::Error) -> bool {
 }
 
 /// Writes the gateway's bytes to ssh until the queue closes, then ends the output: dropping it closes ssh's end,
-/// so ssh sees the end of the session at once.
+/// so ssh sees the end of the session at once — unless `hold` says the session failed, in which case the output
+/// is handed back open for the caller to close after saying why.
 fn write_stdout<W: Write + Descriptor>(
     mut output: W,
     mut queue: tokio::sync::mpsc::Receiver<tungstenite::Bytes>,
-) -> std::io::Result<()> {
+    hold: &AtomicBool,
+) -> std::io::Result<Option<W>> {
     while let Some(data) = queue.blocking_recv() {
         output.write_all(&data)?;
     }
-    finish_output(output)
+    if hold.load(Ordering::SeqCst) {
+        output.flush()?;
+        return Ok(Some(output));
+    }
+    finish_output(output).map(|()| None)
 }
 
 fn read_stdin(mut input: impl Read, tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {

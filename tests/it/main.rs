@@ -57,6 +57,9 @@ mod real_azure;
 // Text from servers shown escaped in every field of `status`, `start`, `doctor`, `doctor --remote` and the error
 // line: no escape sequence, C1 control or bidi/format character reaches the terminal raw.
 mod server_text;
+// The fault soak (ignored here; contrib/test.sh runs it short, contrib/soak/run.sh for ten minutes): bursts of
+// connections while ARM throttles, fails, resets and slows, the gateway drops, sshd restarts and the endpoint moves.
+mod soak;
 // The direct path end to end with real ssh: host-key checking, the endpoint cache (warm, moved, shared, private),
 // half-close, bulk transfers, git.
 mod ssh_end_to_end;

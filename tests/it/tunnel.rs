@@ -150,6 +150,38 @@ fn a_gateway_dropping_mid_stream_ends_ssh_promptly_with_an_error() {
 }
 
 #[test]
+fn a_dropped_tunnel_says_why_before_ssh_sees_the_end() {
+    // ssh kills its ProxyCommand (SIGHUP) as soon as the proxy's output ends; the reason must be on stderr by then.
+    // Found by the fault soak: a drop left ssh with only "Connection closed by remote host".
+    let t = tunnel_env("");
+    t.gateway.drop_after(1);
+    for attempt in 0..5 {
+        let mut proxy = t.env.proxy(&[&t.id]);
+        let mut child = proxy
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        // As ssh does: read until the end, then hang up on the proxy at once.
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut sink);
+        let _ = std::process::Command::new("kill").args(["-HUP", &child.id().to_string()]).status();
+        let _ = child.wait();
+        let stderr = reader.join().unwrap();
+        assert!(stderr.contains("dropped the connection without closing it"), "attempt {attempt}: {stderr:?}");
+    }
+}
+
+#[test]
 fn the_tunnel_goes_through_an_https_proxy() {
     let mut t = tunnel_env("");
     let proxy = ConnectProxy::start();

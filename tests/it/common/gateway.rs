@@ -72,6 +72,11 @@ impl Gateway {
         self.state.lock().unwrap().drop_after = Some(bytes);
     }
 
+    /// New connections are relayed to the end again (those already cut stay cut).
+    pub fn no_drop(&self) {
+        self.state.lock().unwrap().drop_after = None;
+    }
+
     /// Goes silent when the target ends the session: no close, and the client's close is never answered.
     pub fn silent_end(&self) {
         self.state.lock().unwrap().silent_end = true;

@@ -1,7 +1,7 @@
 //! A mock of the Azure Resource Manager endpoints azml-ssh calls, following the REST spec's paths, JSON shapes
 //! and error bodies (`{"error":{"code","message"}}`). It requires the Bearer token the fake `az` hands out and
 //! the api-version, records every request, and can serve scripted replies (429, 500, garbage) before the normal
-//! ones. Optionally it speaks TLS with a certificate from a test CA, and also answers the Entra ID token endpoint
+//! ones, or reset the next connections before a byte is read. Optionally it speaks TLS with a certificate from a test CA, and also answers the Entra ID token endpoint
 //! so the service-principal credential can be exercised.
 
 use std::collections::{HashMap, VecDeque};
@@ -107,6 +107,10 @@ struct Inner {
     delayed_starts: usize,
     /// Tenants other than the home one.
     tenants: Vec<Tenant>,
+    /// Connections still to be reset (RST, no answer) as soon as they are accepted.
+    resets: usize,
+    /// Connections reset so far.
+    resets_done: usize,
     /// Lower-cased subscription ID → its tenant, for subscriptions outside the home tenant.
     subscription_tenants: HashMap<String, String>,
 }
@@ -263,34 +267,37 @@ impl MockArm {
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().fallback(handle).with_state(inner.clone());
         let scheme = if tls.is_some() { "https" } else { "http" };
-        match tls {
-            None => {
-                runtime.spawn(async move {
-                    let _ = axum::serve(listener, app).await;
-                });
-            }
-            Some(config) => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                runtime.spawn(async move {
-                    loop {
-                        let Ok((tcp, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        let acceptor = acceptor.clone();
-                        let app = app.clone();
-                        tokio::spawn(async move {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let shared = inner.clone();
+        runtime.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                if take_reset(&shared) {
+                    // A zero linger makes the close a reset: the client sees ECONNRESET, not an answer.
+                    let _ = socket2::SockRef::from(&tcp).set_linger(Some(std::time::Duration::ZERO));
+                    drop(tcp);
+                    continue;
+                }
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service).await;
+                        }
+                        Some(acceptor) => {
                             let Ok(stream) = acceptor.accept(tcp).await else {
                                 return;
                             };
-                            let service = hyper_util::service::TowerToHyperService::new(app);
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                                .await;
-                        });
+                            let _ = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                        }
                     }
                 });
             }
-        }
+        });
         let host = if scheme == "https" { "localhost" } else { "127.0.0.1" };
         let url = format!("{scheme}://{host}:{}", addr.port());
         inner.lock().unwrap().base_url = url.clone();
@@ -336,6 +343,21 @@ impl MockArm {
     /// Answers every request after `latency`, as a far-away service does.
     pub fn set_latency(&self, latency: std::time::Duration) {
         self.inner.lock().unwrap().latency = Some(latency);
+    }
+
+    /// Answers every request at once again.
+    pub fn clear_latency(&self) {
+        self.inner.lock().unwrap().latency = None;
+    }
+
+    /// Resets the next `n` connections as soon as they are accepted, before reading a request.
+    pub fn reset_next(&self, n: usize) {
+        self.inner.lock().unwrap().resets = n;
+    }
+
+    /// How many connections have been reset (they leave no request behind).
+    pub fn resets_done(&self) -> usize {
+        self.inner.lock().unwrap().resets_done
     }
 
     /// Items per page of list operations (ARM's own pages hold up to 100 or so).
@@ -396,6 +418,14 @@ impl MockArm {
     pub fn count(&self, path: &str) -> usize {
         self.requests().iter().filter(|r| r.path.eq_ignore_ascii_case(path)).count()
     }
+}
+
+fn take_reset(inner: &Mutex<Inner>) -> bool {
+    let mut state = inner.lock().unwrap();
+    let reset = state.resets > 0;
+    state.resets -= usize::from(reset);
+    state.resets_done += usize::from(reset);
+    reset
 }
 
 async fn handle(

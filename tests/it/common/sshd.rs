@@ -44,27 +44,51 @@ impl Sshd {
         }
         // A port can be taken between our probe and sshd's bind; try a few.
         for _ in 0..5 {
-            let port = free_port();
-            let config = dir.join(format!("sshd_config.{port}"));
-            std::fs::write(&config, sshd_config(dir, port, &host_key, authorized_keys) + extra).unwrap();
-            let log = std::fs::File::create(dir.join(format!("sshd.{port}.log"))).unwrap();
-            let mut child = Command::new(SSHD)
-                .arg("-f")
-                .arg(&config)
-                .args(["-D", "-e"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start sshd");
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            if wait_listening(&mut child, addr) {
-                return Sshd { child, addr };
+            if let Some(sshd) = Self::try_on(dir, authorized_keys, extra, free_port()) {
+                return sshd;
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("sshd did not start; see {}/sshd.*.log", dir.display());
+    }
+
+    /// Starts sshd again on `port` (as [`Sshd::start`], no extra config), as after a restart of the instance's
+    /// sshd: same host key, same address. Retries for a few seconds while the port is still taken.
+    pub fn start_on(dir: &Path, authorized_keys: &Path, port: u16) -> Sshd {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(sshd) = Self::try_on(dir, authorized_keys, "", port) {
+                return sshd;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start again on {port}; see {}/sshd.{port}.log",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn try_on(dir: &Path, authorized_keys: &Path, extra: &str, port: u16) -> Option<Sshd> {
+        let host_key = dir.join("host_key");
+        let config = dir.join(format!("sshd_config.{port}"));
+        std::fs::write(&config, sshd_config(dir, port, &host_key, authorized_keys) + extra).unwrap();
+        let log = std::fs::File::create(dir.join(format!("sshd.{port}.log"))).unwrap();
+        let mut child = Command::new(SSHD)
+            .arg("-f")
+            .arg(&config)
+            .args(["-D", "-e"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sshd");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if wait_listening(&mut child, addr) {
+            return Some(Sshd { child, addr });
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     pub fn port(&self) -> u16 {
