@@ -489,16 +489,22 @@ impl Block {
                     identity_file = Some(PathBuf::from(arg.replace("%%", "%")));
                 }
                 "proxycommand" => target = Some(split_args(&value)),
-                // The user's own options, held to the rule `--ssh-option` is: what could not be written is not
-                // read either (a control character in a value, found by fuzzing, did not survive a rewrite).
+                // The user's own options, held to `--ssh-option`'s rule (a control character in a value, found by
+                // fuzzing, did not survive a rewrite).
                 _ => {
                     parse_ssh_option(&format!("{key}={value}")).map_err(|e| fail(line, e.to_string()))?;
                     extra.push((key, value));
                 }
             }
         }
+        // Every value is held to the rule it was written under: what could not be written is not read either.
+        let user = user.ok_or_else(|| fail(line, "the block has no User".into()))?;
+        check_user(&user).map_err(|e| fail(line, e.to_string()))?;
+        if let Some(key) = &identity_file {
+            check_path_text(key).map_err(|e| fail(line, e.to_string()))?;
+        }
         Ok(ReadBody {
-            user: user.ok_or_else(|| fail(line, "the block has no User".into()))?,
+            user,
             identity_file,
             options: extra,
             target: target.ok_or_else(|| fail(line, "the block has no ProxyCommand".into()))?,
