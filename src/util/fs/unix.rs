@@ -99,35 +99,37 @@ pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// Swaps the files named `a` and `b` in one step; `Unsupported` where the system or the filesystem cannot.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 pub(crate) fn exchange(a: &Path, b: &Path) -> io::Result<()> {
-    renameat2(a, b, nix::fcntl::RenameFlags::RENAME_EXCHANGE)
+    renameat2(a, b, rustix::fs::RenameFlags::EXCHANGE)
 }
 
 /// Renames `from` to `to` unless `to` exists (`AlreadyExists`); `Unsupported` where the system cannot.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    renameat2(from, to, nix::fcntl::RenameFlags::RENAME_NOREPLACE)
+    renameat2(from, to, rustix::fs::RenameFlags::NOREPLACE)
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn renameat2(from: &Path, to: &Path, flags: nix::fcntl::RenameFlags) -> io::Result<()> {
-    use nix::errno::Errno;
-    let cwd = nix::fcntl::AT_FDCWD;
-    match nix::fcntl::renameat2(cwd, from, cwd, to, flags) {
+/// renameat2(2) through rustix, which makes the system call itself: glibc has a wrapper only from 2.28, and the
+/// manylinux2014 program must run on glibc 2.17 (CI's fresh build failed to link with nix's, which calls
+/// glibc's). musl gets the same.
+#[cfg(target_os = "linux")]
+fn renameat2(from: &Path, to: &Path, flags: rustix::fs::RenameFlags) -> io::Result<()> {
+    use rustix::io::Errno;
+    match rustix::fs::renameat_with(rustix::fs::CWD, from, rustix::fs::CWD, to, flags) {
         Ok(()) => Ok(()),
         // An old kernel, or a filesystem (some network ones) without these flags.
-        Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => Err(io::ErrorKind::Unsupported.into()),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => Err(io::ErrorKind::Unsupported.into()),
         Err(e) => Err(e.into()),
     }
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+#[cfg(not(target_os = "linux"))]
 pub(crate) fn exchange(_a: &Path, _b: &Path) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+#[cfg(not(target_os = "linux"))]
 pub(crate) fn rename_no_replace(_from: &Path, _to: &Path) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
