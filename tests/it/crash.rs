@@ -249,11 +249,9 @@ fn report(counts: &[Counts]) {
     }
 }
 
-/// A one-line error of azml-ssh's that says `why`. The warning that the binary is in a cargo build directory
-/// (true of every test run) is not part of it.
+/// A one-line error of azml-ssh's that says `why`. Warnings about where the program lives (a cargo build
+/// directory in every test run, a temporary one in a fresh clone under /tmp) are not part of it.
 fn clear_error(out: &Outcome, why: &str) -> bool {
-    // Warnings about where the program lives (a build directory, a temporary one in a fresh CI clone) are not
-    // the error.
     let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("azml-ssh: warning: ")).collect();
     !out.status.success() && lines.len() == 1 && lines[0].starts_with("azml-ssh: ") && lines[0].contains(why)
 }
