@@ -45,14 +45,26 @@ fn echo_with_input_open(mut cmd: std::process::Command) {
     let (mut input, mut output) = (proxy.stdin.take().unwrap(), proxy.stdout.take().unwrap());
     input.write_all(b"a").unwrap();
     let mut byte = [0u8; 1];
-    output.read_exact(&mut byte).unwrap();
+    if let Err(e) = output.read_exact(&mut byte) {
+        panic!("no echo ({e}); {}", said(&mut proxy));
+    }
     assert_eq!(&byte, b"a");
     input.write_all(b"after").unwrap();
     drop(input);
     let mut rest = Vec::new();
     output.read_to_end(&mut rest).unwrap();
-    assert_eq!(rest, b"after");
-    assert!(proxy.wait().unwrap().success());
+    assert_eq!(rest, b"after", "{}", said(&mut proxy));
+    let end = said(&mut proxy);
+    assert!(end.starts_with("the proxy ended with exit status: 0;"), "{end}");
+}
+
+/// How the proxy ended and what it said on stderr, for a failure's message (read once it has ended, so that its
+/// stderr has closed).
+fn said(proxy: &mut std::process::Child) -> String {
+    let status = proxy.wait().unwrap();
+    let mut text = String::new();
+    proxy.stderr.take().unwrap().read_to_string(&mut text).unwrap();
+    format!("the proxy ended with {status}; its stderr: {text}")
 }
 
 #[test]
