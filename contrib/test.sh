@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The test suite, as README.md gives it: the Linux suite (`cargo test`), a 45 s fault soak (tests/it/soak.rs; the
-# ten-minute one is contrib/soak/run.sh), then the Windows build (azml-ssh.exe,
+# ten-minute one is contrib/soak/run.sh), a brief run of every fuzz target (4 s each from the committed corpus;
+# the campaign is contrib/fuzz/run.sh), then the Windows build (azml-ssh.exe,
 # x86_64-pc-windows-gnu) under Wine, driven by the same mocks, sshd and OpenSSH client (tests/it/wine.rs).
 #
 #   contrib/test.sh
 #
 # Needs (Debian/Ubuntu): openssh-server openssh-client git, and for Windows: rustc-web rust-web-src cargo-web
-# gcc-mingw-w64-x86-64 wine64 (see README → Development). Environment (optional):
+# gcc-mingw-w64-x86-64 wine64, and g++ for libFuzzer (see README → Development). Environment (optional):
 #   AZML_SSH_WINDOWS_EXE   an azml-ssh.exe already built from this checkout (CI passes the one in its wheel);
 #                          otherwise it is built here with contrib/windows/build-exe.sh
 #   AZML_SSH_WINE_PREFIX   the Wine prefix to run it in (default: target/wine-prefix, prepared on first use)
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 
 cargo test --locked
 contrib/soak/run.sh "${AZML_SSH_SOAK_SECONDS:-45}"
+contrib/fuzz/run.sh --brief "${AZML_SSH_FUZZ_SECONDS:-4}"
 
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 exe=${AZML_SSH_WINDOWS_EXE:-}
