@@ -4,13 +4,15 @@
 //! them; the unit test below replays the committed corpus (`fuzz/corpus/<target>/`) on every `cargo test`, so a
 //! regression input stays fixed. Compiled only for tests and with the feature `fuzzing`.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::path::{Component, Path, PathBuf};
 
 use crate::azure::compute::ComputeResource;
 use crate::azure::schedule;
 use crate::connect::checkup;
 use crate::connect::names::{NameIndex, NameQuery};
-use crate::sshconf::glob::{Budget, Pattern};
+use crate::sshconf::glob::{Budget, Pattern, Tree};
 use crate::sshconf::hosts::{self, Flavor, Launcher};
 use crate::sshconf::include;
 use crate::transport::http_proxy::Answer;
@@ -34,16 +36,25 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ws_frames", ws_frames),
 ];
 
-/// A home with nothing in it: Includes resolve against it and find no files, so the target stays pure.
-const HOME: &str = "/nonexistent/azml-ssh-fuzz-home";
+/// The home the config's `~` names: a virtual folder (see [`VirtualTree`]), so the target touches no disk.
+const HOME: &str = "/home/fuzz";
 
-/// The user's ssh config as the include walk reads it: tokens, `Host`/`Match` claims and Include patterns.
-/// The claims never outnumber the lines, and deciding whether one covers a name is total.
+/// The user's ssh config as the include walk reads it: tokens, `Host`/`Match` claims and Include patterns, the
+/// patterns expanded over a virtual tree of files that the input describes. A first line `#tree: PATH…` (a
+/// comment to ssh, so every input is also a plain config) lists files, relative to the home or absolute.
+/// The claims never outnumber the lines, deciding whether one covers a name is total, and the expansion stays
+/// within its budget, however the patterns and the tree loop (`.`, `..`, `*/*/*…`), and yields only files of the
+/// tree.
 pub fn ssh_config(data: &[u8]) {
     let home = Path::new(HOME);
-    let found = include::directives(data, home, &mut Budget::new(64, 64));
+    let tree = VirtualTree::from_input(data, home);
+    let found = include::directives(data, home, &tree, &mut Budget::new(64, 16));
     let lines = data.split(|&b| b == b'\n').count();
     assert!(found.claims.len() <= lines, "{} claims from {lines} lines", found.claims.len());
+    assert!(found.includes.len() <= 16, "{} includes kept from a budget of 16", found.includes.len());
+    for path in &found.includes {
+        assert!(tree.exists(path), "{} is not in the tree", path.display());
+    }
     for (_, claim) in &found.claims {
         for name in ["ci1", "ci1.azml", "", "*", "a.b.c"] {
             let _ = claim.covers(name);
@@ -55,6 +66,57 @@ pub fn ssh_config(data: &[u8]) {
     let (pattern, path) = text.split_once('\n').unwrap_or((&text, "x"));
     if let Some(pattern) = Pattern::new(pattern, home) {
         let _ = pattern.covers(Path::new(path));
+    }
+}
+
+/// A file tree in memory: the files listed, and every folder above them. Paths are looked up as the kernel
+/// would without symlinks: `.` stays, `..` goes up (never above `/`).
+struct VirtualTree {
+    files: BTreeSet<PathBuf>,
+    folders: BTreeSet<PathBuf>,
+}
+
+impl VirtualTree {
+    fn from_input(data: &[u8], home: &Path) -> VirtualTree {
+        let mut tree = VirtualTree { files: BTreeSet::new(), folders: BTreeSet::new() };
+        let first = data.split(|&b| b == b'\n').next().unwrap_or_default();
+        let Some(listed) = first.strip_prefix(b"#tree:") else { return tree };
+        for name in String::from_utf8_lossy(listed).split_whitespace().take(256) {
+            let path = Self::normal(&home.join(name));
+            tree.folders.extend(path.ancestors().skip(1).map(Path::to_path_buf));
+            tree.files.insert(path);
+        }
+        tree
+    }
+
+    fn normal(path: &Path) -> PathBuf {
+        let mut normal = PathBuf::from("/");
+        for component in path.components() {
+            match component {
+                Component::ParentDir => {
+                    normal.pop();
+                }
+                Component::Normal(name) => normal.push(name),
+                _ => {}
+            }
+        }
+        normal
+    }
+}
+
+impl Tree for VirtualTree {
+    fn names(&self, dir: &Path) -> Option<Box<dyn Iterator<Item = OsString> + '_>> {
+        let dir = Self::normal(dir);
+        if !self.folders.contains(&dir) {
+            return None;
+        }
+        let children = self.files.iter().chain(&self.folders).filter(move |p| p.parent() == Some(dir.as_path()));
+        Some(Box::new(children.filter_map(|p| p.file_name().map(OsStr::to_owned))))
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        let path = Self::normal(path);
+        self.files.contains(&path) || self.folders.contains(&path)
     }
 }
 
@@ -186,5 +248,25 @@ mod tests {
             }
         }
         assert!(replayed >= TARGETS.len(), "only {replayed} inputs replayed");
+    }
+
+    /// The ssh_config target expands Includes over the tree its input describes, as glob(3) would on disk.
+    #[test]
+    fn includes_expand_over_the_virtual_tree() {
+        let input = b"#tree: .ssh/conf.d/b.conf .ssh/conf.d/a.conf .ssh/conf.d/.hidden .ssh/conf.d/sub/c.conf\n\
+                      Include conf.d/* ~/.ssh/conf.d/sub/*.conf conf.d/missing\n";
+        let tree = VirtualTree::from_input(input, Path::new(HOME));
+        let found = include::directives(input, Path::new(HOME), &tree, &mut Budget::default());
+        let expected = ["conf.d/a.conf", "conf.d/b.conf", "conf.d/sub", "conf.d/sub/c.conf"];
+        let expected: Vec<PathBuf> = expected.iter().map(|p| Path::new(HOME).join(".ssh").join(p)).collect();
+        assert_eq!(found.includes, expected);
+
+        // Through `.` and `..` (which `.*` matches) the pattern loops back into the folders it came from, so
+        // matches grow threefold per part: what is kept is bounded by the budget, not by the tree.
+        let looping = b"#tree: .ssh/a\nInclude .*/.*/.*/.*/.*/.*/.*\n";
+        let tree = VirtualTree::from_input(looping, Path::new(HOME));
+        let mut budget = Budget::new(100_000, 10);
+        let found = include::directives(looping, Path::new(HOME), &tree, &mut budget);
+        assert_eq!(found.includes.len(), 10, "{:?}", found.includes);
     }
 }

@@ -9,9 +9,35 @@
 //!
 //! Unlike glob(3), the work is bounded: a [`Budget`] caps the directory entries examined and the matches kept,
 //! shared by every Include of one walk over the user's config.
+//!
+//! The file system is reached through [`Tree`]: the disk for every command, a virtual tree for the fuzz target,
+//! which so expands hostile patterns over hostile trees (loops through `.` and `..`, huge folders) in memory.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
+
+/// The file system as an Include glob sees it.
+pub(crate) trait Tree {
+    /// The names in folder `dir` (without `.` and `..`), read lazily so that a spent budget stops a huge folder;
+    /// `None` when it cannot be read.
+    fn names(&self, dir: &Path) -> Option<Box<dyn Iterator<Item = OsString> + '_>>;
+    /// Whether `path` exists, as `lstat` says (a dangling symlink exists).
+    fn exists(&self, path: &Path) -> bool;
+}
+
+/// The real file system.
+pub(crate) struct Disk;
+
+impl Tree for Disk {
+    fn names(&self, dir: &Path) -> Option<Box<dyn Iterator<Item = OsString> + '_>> {
+        let entries = std::fs::read_dir(dir).ok()?;
+        Some(Box::new(entries.filter_map(|entry| entry.ok().map(|e| e.file_name()))))
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        std::fs::symlink_metadata(path).is_ok()
+    }
+}
 
 /// What one walk over the user's config may spend on Include globs. Once it is spent, no more directories are
 /// read and no more matches are kept.
@@ -304,8 +330,8 @@ impl Pattern {
         Some(Pattern { base, parts, trailing_slash })
     }
 
-    /// The existing paths the pattern matches, sorted bytewise, within `budget`.
-    pub(crate) fn expand(&self, budget: &mut Budget) -> Vec<PathBuf> {
+    /// The paths of `tree` the pattern matches, sorted bytewise, within `budget`.
+    pub(crate) fn expand(&self, tree: &dyn Tree, budget: &mut Budget) -> Vec<PathBuf> {
         let mut found = vec![self.base.clone()];
         for part in &self.parts {
             match part {
@@ -313,7 +339,7 @@ impl Pattern {
                 Part::Wild(tokens) => {
                     // In order, so that a spent budget cuts off the last matches, as ssh would sort them.
                     sort(&mut found);
-                    found = found.iter().flat_map(|dir| read_matching(dir, tokens, budget)).collect();
+                    found = found.iter().flat_map(|dir| read_matching(tree, dir, tokens, budget)).collect();
                 }
             }
         }
@@ -321,11 +347,7 @@ impl Pattern {
             found.iter_mut().for_each(|path| path.push(""));
         }
         sort(&mut found);
-        found
-            .into_iter()
-            .filter(|path| std::fs::symlink_metadata(path).is_ok())
-            .take_while(|_| Budget::take(&mut budget.matches))
-            .collect()
+        found.into_iter().filter(|path| tree.exists(path)).take_while(|_| Budget::take(&mut budget.matches)).collect()
     }
 
     /// Whether the pattern matches `path` by name (what expanding it would give if `path` exists).
@@ -350,19 +372,17 @@ fn sort(paths: &mut [PathBuf]) {
 /// The paths an `Include ARG` of a user config takes in, in ssh's order, with a budget of their own (the walk over
 /// the user's config shares one between all its Includes).
 pub fn include_paths(arg: &str, home: &Path) -> Vec<PathBuf> {
-    Pattern::new(arg, home).map(|pattern| pattern.expand(&mut Budget::default())).unwrap_or_default()
+    Pattern::new(arg, home).map(|pattern| pattern.expand(&Disk, &mut Budget::default())).unwrap_or_default()
 }
 
 /// The entries of `dir` that `tokens` match, `.` and `..` included as readdir gives them.
-fn read_matching(dir: &Path, tokens: &[Token], budget: &mut Budget) -> Vec<PathBuf> {
+fn read_matching(tree: &dyn Tree, dir: &Path, tokens: &[Token], budget: &mut Budget) -> Vec<PathBuf> {
     let mut found = Vec::new();
     if budget.entries == 0 {
         return found;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return found };
-    let names = [OsStr::new(".").to_owned(), OsStr::new("..").to_owned()]
-        .into_iter()
-        .chain(entries.filter_map(|entry| entry.ok().map(|e| e.file_name())));
+    let Some(entries) = tree.names(dir) else { return found };
+    let names = [OsString::from("."), OsString::from("..")].into_iter().chain(entries);
     for name in names {
         if !Budget::take(&mut budget.entries) {
             break;
@@ -451,7 +471,7 @@ mod tests {
 
     fn expanded(root: &Path, rest: &str, budget: &mut Budget) -> Vec<String> {
         let pattern = Pattern::new(&format!("{}/{rest}", root.display()), Path::new("/nowhere")).unwrap();
-        let found = pattern.expand(budget);
+        let found = pattern.expand(&Disk, budget);
         found.iter().map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned()).collect()
     }
 

@@ -922,6 +922,7 @@ mod tests {
         let claim = crate::sshconf::include::directives(
             format!("{host}\n").as_bytes(),
             Path::new("/h"),
+            &crate::sshconf::glob::Disk,
             &mut crate::sshconf::glob::Budget::default(),
         )
         .claims;

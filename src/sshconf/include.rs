@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::sshconf::flavor::{Flavor, windows_path_text};
-use crate::sshconf::glob::{Budget, Pattern};
+use crate::sshconf::glob::{Budget, Pattern, Tree};
 
 /// The comment line that marks our Include, so `--remove` can find exactly what we added.
 pub const MARKER: &str =
@@ -231,8 +231,9 @@ pub(crate) struct Directives {
     pub includes: Vec<PathBuf>,
 }
 
-/// Reads the `Host`/`Match` claims and `Include`s of one config file, expanding the Includes within `budget`.
-pub(crate) fn directives(config: &[u8], home: &Path, budget: &mut Budget) -> Directives {
+/// Reads the `Host`/`Match` claims and `Include`s of one config file, expanding the Includes over `tree` within
+/// `budget`.
+pub(crate) fn directives(config: &[u8], home: &Path, tree: &dyn Tree, budget: &mut Budget) -> Directives {
     let mut found = Directives::default();
     for (index, line) in lines(config).iter().enumerate() {
         let Some((keyword, args)) = line.directive() else { continue };
@@ -243,7 +244,7 @@ pub(crate) fn directives(config: &[u8], home: &Path, budget: &mut Budget) -> Dir
             }
             "include" => {
                 let patterns = args.iter().filter_map(|arg| Pattern::new(arg, home));
-                found.includes.extend(patterns.flat_map(|pattern| pattern.expand(budget)));
+                found.includes.extend(patterns.flat_map(|pattern| pattern.expand(tree, budget)));
             }
             _ => {}
         }
@@ -404,9 +405,10 @@ fn remove_include_for(config: &[u8], target: &Path, home: &Path, flavor: Flavor)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sshconf::glob::Disk;
 
     fn claims(config: &str) -> Vec<Claim> {
-        directives(config.as_bytes(), Path::new("/home/u"), &mut Budget::default())
+        directives(config.as_bytes(), Path::new("/home/u"), &Disk, &mut Budget::default())
             .claims
             .into_iter()
             .map(|(_, c)| c)
@@ -559,7 +561,7 @@ mod tests {
     #[test]
     fn host_lines_and_includes_are_found() {
         let config = "Host azmlci1 *.corp !bad web?\n  HostName 1.2.3.4\nInclude /nonexistent/conf.d/*\nhost Other\n";
-        let found = directives(config.as_bytes(), Path::new(HOME), &mut Budget::default());
+        let found = directives(config.as_bytes(), Path::new(HOME), &Disk, &mut Budget::default());
         let lines: Vec<usize> = found.claims.iter().map(|(line, _)| *line).collect();
         assert_eq!(lines, [1, 4]);
         assert!(found.claims[0].1.covers("azmlci1") && found.claims[0].1.covers("x.corp"));
