@@ -185,27 +185,55 @@ pub(crate) fn write_unchanged(path: &Path, bytes: &[u8], mode: Mode, expected: O
             other => other.map(|()| Replaced::Yes),
         },
         Some(expected) => match sys::exchange(&temp, path) {
-            Ok(()) => swapped(&temp, path, expected),
+            Ok(()) => swapped(&temp, path, expected, bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Replaced::Changed),
             Err(e) if e.kind() == io::ErrorKind::Unsupported => replace_if(&temp, path, Some(expected)),
             Err(e) => Err(e),
         },
     };
-    // After a swap `temp` holds the replaced content (ours again when swapped back); after a rename it is gone.
+    // After a swap `temp` holds the replaced content, or ours, or a superseded save; after a rename it is gone.
     let _ = fs::remove_file(&temp);
     result
 }
 
 /// `temp` now holds what was at `path`: keeps the swap if that is `expected`, swaps back otherwise.
-fn swapped(temp: &Path, path: &Path, expected: &[u8]) -> io::Result<Replaced> {
-    let taken_out = read_regular(temp, MAX_COMPARED);
-    if matches!(&taken_out, Ok(Some(old)) if old == expected) {
-        return Ok(Replaced::Yes);
+///
+/// Swapping back must not undo a save that landed on `path` after our swap (an editor saving twice): that save
+/// replaced what we had left there and is the newest content, so it must end at `path`. After each swap, `temp`
+/// holds what `path` held; if that is not what we had left there, someone saved over it, and we swap again to put
+/// their save back. What finally stays at `temp` is ours or a save that a later one superseded.
+pub(super) fn swapped(temp: &Path, path: &Path, expected: &[u8], ours: &[u8]) -> io::Result<Replaced> {
+    let taken_out = read_regular(temp, MAX_COMPARED).map_err(io::Error::other)?;
+    let mut at_temp = match taken_out {
+        Some(old) if old == expected => return Ok(Replaced::Yes),
+        other => other,
+    };
+    let mut left_at_path = Some(ours.to_vec());
+    for _ in 0..MAX_SWAPS {
+        sys::exchange(temp, path)?;
+        let found = read_regular(temp, MAX_COMPARED).map_err(io::Error::other)?;
+        if found == left_at_path {
+            return Ok(Replaced::Changed);
+        }
+        (left_at_path, at_temp) = (at_temp, found);
     }
-    sys::exchange(temp, path)?;
-    taken_out.map_err(io::Error::other)?;
-    Ok(Replaced::Changed)
+    // Someone's save is at `temp`, which the caller removes: it goes beside the file, under a name of its own.
+    let kept = path.with_file_name(format!(
+        "{}.azml-ssh-kept-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    fs::rename(temp, &kept)?;
+    Err(io::Error::other(format!(
+        "{} kept changing while azml-ssh put back what it had replaced; the latest save is kept in {}",
+        path.display(),
+        kept.display()
+    )))
 }
+
+/// How often [`swapped`] swaps again for saves landing meanwhile before it gives up (each takes a save between two
+/// of its system calls).
+const MAX_SWAPS: usize = 16;
 
 /// The check-then-rename fallback of [`write_unchanged`].
 fn replace_if(temp: &Path, path: &Path, expected: Option<&[u8]>) -> io::Result<Replaced> {

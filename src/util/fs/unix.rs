@@ -170,3 +170,31 @@ pub(crate) fn private_key_fix(path: &Path) -> String {
 pub(crate) fn open_private_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).mode(0o600).open(path)
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::super::{Replaced, swapped};
+    use std::fs;
+
+    /// The race the crash tests found once in a hundred runs, set up exactly: an editor saved (E1) just before
+    /// our swap took it out, and saved again (E2) just after, over what we had put in. Putting E1 back must not
+    /// undo E2: the latest save ends in the file, and nothing is left beside it.
+    #[test]
+    fn swapping_back_keeps_a_save_that_landed_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, temp) = (dir.path().join("config"), dir.path().join(".config.tmp"));
+        // After our swap: the temporary name holds what was taken out (E1); E2 was renamed over ours.
+        fs::write(&temp, "E1").unwrap();
+        fs::write(&path, "E2").unwrap();
+        let result = swapped(&temp, &path, b"as read", b"ours").unwrap();
+        assert_eq!(result, Replaced::Changed);
+        assert_eq!(fs::read(&path).unwrap(), b"E2", "the latest save is in the file");
+
+        // No save meanwhile: what was taken out goes back, and ours is what the temporary name holds.
+        fs::write(&temp, "E1").unwrap();
+        fs::write(&path, "ours").unwrap();
+        assert_eq!(swapped(&temp, &path, b"as read", b"ours").unwrap(), Replaced::Changed);
+        assert_eq!(fs::read(&path).unwrap(), b"E1");
+        assert_eq!(fs::read(&temp).unwrap(), b"ours");
+    }
+}
