@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 
 use azml_ssh::azure::cloud::Cloud;
 use azml_ssh::azure::credential::{AUTH_ENV, AuthMethod};
@@ -75,6 +76,8 @@ pub enum Command {
         azml-ssh config --subscription <id> --workspace ws1 --prefix ml-\n  \
         azml-ssh config --identity-file ~/.ssh/id_azml --dry-run\n  \
         azml-ssh config --remove                 # undo everything azml-ssh added")]
+    // Searching every subscription and workspace takes longer than one lookup.
+    #[command(mut_arg("timeout", |arg| arg.default_value("120")))]
     Config(ConfigArgs),
 
     /// Add or update one host by resource ID, with no discovery.
@@ -163,9 +166,8 @@ pub struct CodeArgs {
     #[arg(long, value_name = "CMD", default_value = "code")]
     pub editor: String,
 
-    /// The ssh config that includes azml-ssh's file.
-    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
-    pub ssh_config: PathBuf,
+    #[command(flatten)]
+    pub ssh_config: SshConfigArg,
 
     /// Print the editor command instead of running it.
     #[arg(long)]
@@ -181,15 +183,14 @@ pub struct CodeArgs {
 /// How `jupyter` and `forward` reach the instance: with the user's own ssh, once it runs.
 #[derive(Debug, Args)]
 pub struct OverSshArgs {
-    /// The ssh config to use (ssh runs with -F FILE).
-    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
-    pub ssh_config: PathBuf,
+    #[command(flatten)]
+    pub ssh_config: SshConfigArg,
 
     #[command(flatten)]
     pub start: StartWaitArgs,
 }
 
-/// How long `code`, `jupyter` and `forward` wait for a stopped instance they start.
+/// How long `proxy`, `code`, `jupyter` and `forward` wait for a stopped instance they start.
 #[derive(Debug, Args)]
 pub struct StartWaitArgs {
     /// How long to wait for a starting instance to run (e.g. 10m, 600).
@@ -244,7 +245,7 @@ impl ForwardArgs {
         ForwardOptions {
             alias: self.alias.clone(),
             ports: self.ports.clone(),
-            ssh_config: ssh_config_path(&self.ssh.ssh_config),
+            ssh_config: self.ssh.ssh_config.path.clone(),
             start_wait: self.ssh.start.limit(),
         }
     }
@@ -256,7 +257,7 @@ impl CodeArgs {
             alias: self.alias.clone(),
             remote_path: self.remote_path.clone(),
             editor: self.editor.clone(),
-            ssh_config: ssh_config_path(&self.ssh_config),
+            ssh_config: self.ssh_config.path.clone(),
             dry_run: self.dry_run,
             start_wait: self.start.limit(),
         }
@@ -269,7 +270,7 @@ impl JupyterArgs {
             alias: self.alias.clone(),
             local_port: self.local_port,
             open: self.open,
-            ssh_config: ssh_config_path(&self.ssh.ssh_config),
+            ssh_config: self.ssh.ssh_config.path.clone(),
             start_wait: self.ssh.start.limit(),
         }
     }
@@ -284,9 +285,8 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// The ssh config that should include azml-ssh's file.
-    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
-    pub ssh_config: PathBuf,
+    #[command(flatten)]
+    pub ssh_config: SshConfigArg,
 
     /// Check the instance itself, over ssh (read-only): what breaks VS Code's server there — no outbound
     /// internet, noisy or shell-switching start-up files, a full disk, half-downloaded servers.
@@ -346,9 +346,8 @@ pub struct LifecycleArgs {
 /// Where the ssh configuration lives and how it is written.
 #[derive(Debug, Args)]
 pub struct WriteArgs {
-    /// The ssh config to add the Include line to.
-    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config", hide_default_value = false, value_parser = clap::value_parser!(PathBuf))]
-    pub ssh_config: PathBuf,
+    #[command(flatten)]
+    pub ssh_config: SshConfigArg,
 
     /// Show what would change, as a unified diff, and write nothing.
     #[arg(long)]
@@ -455,27 +454,37 @@ pub struct RemoveArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// The ssh config that should include azml-ssh's file.
-    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
-    pub ssh_config: PathBuf,
+    #[command(flatten)]
+    pub ssh_config: SshConfigArg,
+}
+
+/// The user's ssh config: the one that includes azml-ssh's file, and the one `jupyter` and `forward` run ssh with.
+#[derive(Debug, Args)]
+pub struct SshConfigArg {
+    /// The ssh config that includes azml-ssh's file (ssh runs with -F FILE where azml-ssh runs ssh)
+    /// [default: ~/.ssh/config].
+    #[arg(long = "ssh-config", value_name = "FILE")]
+    pub path: Option<PathBuf>,
 }
 
 /// How to reach Azure; shared by every command that talks to it.
 #[derive(Debug, Args)]
 pub struct AzureArgs {
     /// The Azure cloud (the ARM URL can be overridden with AZML_SSH_ARM_ENDPOINT).
-    #[arg(long, value_enum, default_value_t = CloudArg::AzureCloud)]
-    pub cloud: CloudArg,
+    #[arg(long, default_value = Cloud::AzureCloud.name(), value_parser = named(&Cloud::ALL, Cloud::name))]
+    pub cloud: Cloud,
 
-    /// Which credential to use; `auto` tries a service principal from the environment, workload identity, the
-    /// Azure CLI and the Azure Developer CLI, in that order. Managed identity is used only when chosen here.
-    #[arg(long, value_enum, env = AUTH_ENV, default_value_t = AuthArg::Auto)]
-    pub auth: AuthArg,
+    /// Which credential to use: `env` a service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID,
+    /// AZURE_CLIENT_SECRET), `workload-identity` (AZURE_FEDERATED_TOKEN_FILE), `cli` the Azure CLI's login, `azd`
+    /// the Azure Developer CLI's, `managed-identity` the Azure machine's own; `auto` tries the first four in that
+    /// order. Managed identity is used only when chosen here.
+    #[arg(long, env = AUTH_ENV, default_value = AuthMethod::Auto.name(),
+          value_parser = named(&AuthMethod::ALL, AuthMethod::name))]
+    pub auth: AuthMethod,
 
-    /// Give up on Azure (sign-in and lookup, retries included) after this many seconds [default: 30 for proxy,
-    /// 120 for config].
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub timeout: Option<u64>,
+    /// Give up on Azure (sign-in and lookup, retries included) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -500,8 +509,8 @@ pub struct ProxyArgs {
 
     /// How to reach the instance: directly when it has public SSH and a public IP, else through the Azure ML
     /// WebSocket tunnel (auto); or force one.
-    #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
-    pub transport: TransportArg,
+    #[arg(long, default_value = Transport::Auto.name(), value_parser = named(&Transport::ALL, Transport::name))]
+    pub transport: Transport,
 
     /// Hand ssh the connected socket and exit (for `ProxyUseFdpass yes`): nothing relays the session.
     #[arg(long)]
@@ -520,104 +529,35 @@ pub struct ProxyArgs {
     #[arg(long)]
     pub no_start: bool,
 
-    /// How long to wait for a starting instance to run (e.g. 10m, 600).
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = text::parse_duration)]
-    pub start_timeout: Duration,
+    #[command(flatten)]
+    pub start: StartWaitArgs,
 
     #[command(flatten)]
     pub azure: AzureArgs,
 }
 
-/// Named as the Azure CLI names clouds (`az cloud list`), prefix and all.
-#[allow(clippy::enum_variant_names)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CloudArg {
-    #[value(name = "AzureCloud")]
-    AzureCloud,
-    #[value(name = "AzureChinaCloud")]
-    AzureChinaCloud,
-    #[value(name = "AzureUSGovernment")]
-    AzureUsGovernment,
-}
-
-impl From<CloudArg> for Cloud {
-    fn from(arg: CloudArg) -> Self {
-        match arg {
-            CloudArg::AzureCloud => Cloud::AzureCloud,
-            CloudArg::AzureChinaCloud => Cloud::AzureChinaCloud,
-            CloudArg::AzureUsGovernment => Cloud::AzureUsGovernment,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum AuthArg {
-    /// Service principal from the environment, then workload identity, then `az login`, then `azd auth login`.
-    Auto,
-    /// Service principal: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET.
-    Env,
-    /// Workload identity: AZURE_FEDERATED_TOKEN_FILE with AZURE_TENANT_ID and AZURE_CLIENT_ID.
-    WorkloadIdentity,
-    /// The Azure CLI's login (`az login`).
-    Cli,
-    /// The Azure Developer CLI's login (`azd auth login`).
-    Azd,
-    /// The managed identity of the Azure machine this runs on (never tried unless asked for).
-    ManagedIdentity,
-}
-
-impl From<AuthArg> for AuthMethod {
-    fn from(arg: AuthArg) -> Self {
-        match arg {
-            AuthArg::Auto => AuthMethod::Auto,
-            AuthArg::Env => AuthMethod::Env,
-            AuthArg::WorkloadIdentity => AuthMethod::WorkloadIdentity,
-            AuthArg::Cli => AuthMethod::Cli,
-            AuthArg::Azd => AuthMethod::Azd,
-            AuthArg::ManagedIdentity => AuthMethod::ManagedIdentity,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TransportArg {
-    /// Direct when the instance has public SSH and a public IP, the tunnel otherwise.
-    Auto,
-    /// TCP to the instance's public IP and SSH port.
-    Direct,
-    /// The Azure ML WebSocket tunnel.
-    Tunnel,
-}
-
-impl From<TransportArg> for Transport {
-    fn from(arg: TransportArg) -> Self {
-        match arg {
-            TransportArg::Auto => Transport::Auto,
-            TransportArg::Direct => Transport::Direct,
-            TransportArg::Tunnel => Transport::Tunnel,
-        }
-    }
+/// The value parser of an option whose values are a library type's names (`--cloud`, `--auth`, `--transport`):
+/// clap lists and checks the names, and the name given is turned back into the value.
+fn named<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(all.iter().map(|value| name(*value))).map(move |given| {
+        let found = all.iter().copied().find(|value| name(*value) == given);
+        found.expect("clap lets through only the names it was given")
+    })
 }
 
 impl AzureArgs {
-    pub fn options(&self, default_timeout: u64) -> AzureOptions {
-        AzureOptions {
-            cloud: self.cloud.into(),
-            auth: self.auth.into(),
-            timeout: Duration::from_secs(self.timeout.unwrap_or(default_timeout)),
-        }
+    pub fn options(&self) -> AzureOptions {
+        AzureOptions { cloud: self.cloud, auth: self.auth, timeout: Duration::from_secs(self.timeout) }
     }
-}
-
-/// `~/.ssh/config` is the default in help text; `None` lets the library find it under $HOME.
-pub fn ssh_config_path(path: &Path) -> Option<PathBuf> {
-    (path != Path::new("~/.ssh/config")).then(|| path.to_owned())
 }
 
 impl WriteArgs {
     pub fn options(&self, binary: Option<&Path>) -> WriteOptions {
         WriteOptions {
-            ssh_config: ssh_config_path(&self.ssh_config),
+            ssh_config: self.ssh_config.path.clone(),
             binary: binary.map(Path::to_owned),
             dry_run: self.dry_run,
             force: false,
@@ -663,14 +603,14 @@ impl LifecycleArgs {
 impl ProxyArgs {
     pub fn options(&self) -> ProxyOptions {
         ProxyOptions {
-            azure: self.azure.options(30),
+            azure: self.azure.options(),
             cache_max_age: self.cache_max_age,
-            transport: self.transport.into(),
+            transport: self.transport,
             fdpass: self.fdpass,
             direct_timeout: self.direct_timeout,
             start: StartOptions {
                 allow_start: !self.no_start,
-                wait: Limit { duration: self.start_timeout, budget: Budget::Start },
+                wait: self.start.limit(),
                 cache_root: dirs::cache_root(),
             },
             detached_relay: detached_relay_command,

@@ -9,7 +9,7 @@ use azml_ssh::util::logging;
 
 mod cli;
 
-use cli::{Cli, Command, ssh_config_path};
+use cli::{Cli, Command};
 
 /// Shared with the Windows twin `azml-sshw.exe` (src/bin/azml-sshw.rs), which includes this file as a module.
 pub(crate) fn main() -> ExitCode {
@@ -40,7 +40,7 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
             if args.remove {
                 config::config_remove(&write, console)?;
             } else {
-                config::config(&args.discover(), &args.host.settings(), &args.azure.options(120), &write, console)?;
+                config::config(&args.discover(), &args.host.settings(), &args.azure.options(), &write, console)?;
             }
         }
         Command::Add(args) => {
@@ -48,27 +48,27 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
             config::add(&args.alias, &args.resource_id, &args.host.settings(), &write, console)?;
         }
         Command::Remove(args) => config::remove(&args.alias, &args.write.options(None), console)?,
-        Command::List(args) => config::list(ssh_config_path(&args.ssh_config), console)?,
-        Command::Status(args) => status::status(args.target.as_deref(), &args.azure.options(30), args.json, console)?,
-        Command::Start(args) => status::start(&args.target, &args.azure.options(30), args.wait(), console)?,
-        Command::Stop(args) => status::stop(&args.target, &args.azure.options(30), args.wait(), console)?,
-        Command::Idle(args) => cmd::idle::idle(&args.target, &args.value, &args.azure.options(30), console)?,
+        Command::List(args) => config::list(args.ssh_config.path.clone(), console)?,
+        Command::Status(args) => status::status(args.target.as_deref(), &args.azure.options(), args.json, console)?,
+        Command::Start(args) => status::start(&args.target, &args.azure.options(), args.wait(), console)?,
+        Command::Stop(args) => status::stop(&args.target, &args.azure.options(), args.wait(), console)?,
+        Command::Idle(args) => cmd::idle::idle(&args.target, &args.value, &args.azure.options(), console)?,
         Command::Doctor(args) => {
-            let ssh_config = ssh_config_path(&args.ssh_config);
+            let ssh_config = &args.ssh_config.path;
             if let Some(alias) = &args.remote {
                 return cmd::checkup::doctor_remote(alias, ssh_config.as_deref(), args.json, console);
             }
             return doctor::doctor(
                 args.alias.as_deref(),
                 ssh_config.as_deref(),
-                &args.azure.options(30),
+                &args.azure.options(),
                 args.json,
                 console,
             );
         }
-        Command::Code(args) => cmd::work::code(&args.options(), &args.azure.options(30), console)?,
-        Command::Jupyter(args) => cmd::work::jupyter(&args.options(), &args.azure.options(30), console)?,
-        Command::Forward(args) => cmd::work::forward(&args.options(), &args.azure.options(30), console)?,
+        Command::Code(args) => cmd::work::code(&args.options(), &args.azure.options(), console)?,
+        Command::Jupyter(args) => cmd::work::jupyter(&args.options(), &args.azure.options(), console)?,
+        Command::Forward(args) => cmd::work::forward(&args.options(), &args.azure.options(), console)?,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "azml-ssh", &mut *console.out);

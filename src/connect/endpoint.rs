@@ -43,7 +43,10 @@ impl Endpoint {
 }
 
 impl Transport {
-    /// For people and `status --json`: "auto", "direct", "tunnel".
+    /// Every transport, for `--transport`'s values.
+    pub const ALL: [Transport; 3] = [Transport::Auto, Transport::Direct, Transport::Tunnel];
+
+    /// For people, `--transport` and `status --json`: "auto", "direct", "tunnel".
     pub fn name(self) -> &'static str {
         match self {
             Transport::Auto => "auto",
