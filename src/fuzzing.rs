@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::azure::compute::ComputeResource;
 use crate::azure::schedule;
-use crate::connect::checkup;
+use crate::cmd::doctor::remote_report;
 use crate::connect::names::{NameIndex, NameQuery};
 use crate::sshconf::glob::{Budget, Pattern, Tree};
 use crate::sshconf::hosts::{self, Flavor, Launcher};
@@ -162,8 +162,8 @@ pub fn jsonc_settings(data: &[u8]) {
 /// `doctor --remote`'s report from the instance's shell, and the findings made from it.
 pub fn checkup_report(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let report = checkup::parse(&text);
-    let _ = checkup::findings("ci1", &report, None);
+    let report = remote_report::parse(&text);
+    let _ = remote_report::findings("ci1", &report, None);
 }
 
 /// The one escaping of server text: nothing it leaves can move a terminal, and a second pass changes nothing.

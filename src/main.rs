@@ -56,7 +56,7 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
         Command::Doctor(args) => {
             let ssh_config = &args.ssh_config.path;
             if let Some(alias) = &args.remote {
-                return cmd::checkup::doctor_remote(alias, ssh_config.as_deref(), args.json, console);
+                return cmd::doctor::remote::doctor_remote(alias, ssh_config.as_deref(), args.json, console);
             }
             return doctor::doctor(
                 args.alias.as_deref(),
@@ -66,9 +66,9 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
                 console,
             );
         }
-        Command::Code(args) => cmd::work::code(&args.options(), &args.azure.options(), console)?,
-        Command::Jupyter(args) => cmd::work::jupyter(&args.options(), &args.azure.options(), console)?,
-        Command::Forward(args) => cmd::work::forward(&args.options(), &args.azure.options(), console)?,
+        Command::Code(args) => cmd::open::code(&args.options(), &args.azure.options(), console)?,
+        Command::Jupyter(args) => cmd::open::jupyter(&args.options(), &args.azure.options(), console)?,
+        Command::Forward(args) => cmd::open::forward(&args.options(), &args.azure.options(), console)?,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "azml-ssh", &mut *console.out);

@@ -4,15 +4,14 @@
 
 use std::io::Write;
 
-pub mod checkup;
 pub mod config;
 pub mod doctor;
 pub mod idle;
+pub mod open;
 pub(crate) mod progress;
 pub mod proxy;
 pub mod status;
 pub(crate) mod target;
-pub mod work;
 
 use crate::azure::arm::ArmError;
 use crate::azure::discover::DiscoverError;
@@ -146,7 +145,7 @@ pub(crate) enum Kind {
     #[error(transparent)]
     Name(#[from] crate::connect::names::NameError),
     #[error(transparent)]
-    Work(#[from] crate::connect::work::WorkError),
+    Work(#[from] crate::cmd::open::plan::OpenError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -156,7 +155,7 @@ pub(crate) enum Kind {
     #[error(transparent)]
     Usage(#[from] UsageError),
     #[error(transparent)]
-    UpdateUrl(#[from] crate::connect::checkup::BadUpdateUrl),
+    UpdateUrl(#[from] crate::cmd::doctor::remote_report::BadUpdateUrl),
     #[error(transparent)]
     TimedOut(#[from] TimedOut),
     #[error(transparent)]

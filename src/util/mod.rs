@@ -30,5 +30,6 @@ pub(crate) mod process;
 pub mod runtime;
 pub mod text;
 pub mod time;
+pub(crate) mod vscode;
 #[cfg(windows)]
 pub(crate) mod windows_acl;

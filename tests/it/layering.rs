@@ -208,10 +208,43 @@ fn files_inside_a_folder_use_one_another_one_way() {
     assert!(cycles.is_empty(), "files that use each other in a circle:\n{}", cycles.join("\n"));
 }
 
+/// Each feature has one room: doctor (local checks, the remote check-up, the report) is `cmd::doctor`, and
+/// `code`/`jupyter`/`forward` (their plan and the ssh they run) is `cmd::open`. Outside its room, a room's modules
+/// are used only by the commands' shared error type (`cmd`), the fuzz targets, and the doors listed here — so a
+/// feature's logic cannot drift back into a lower floor or another feature unnoticed.
+#[test]
+fn each_feature_lives_in_its_own_room() {
+    const ROOMS: &[(&str, &[&str])] = &[
+        ("cmd::doctor", &["cmd", "fuzzing"]),
+        // doctor --remote runs the user's ssh as jupyter and forward do.
+        ("cmd::open", &["cmd", "cli", "cmd::doctor::remote"]),
+    ];
+    let sources = sources();
+    let modules: Vec<String> = sources.iter().map(|(path, _)| module_of(path)).collect();
+    let mut strays = Vec::new();
+    for (path, code) in &sources {
+        let from = module_of(path);
+        for (number, line) in code_lines(code) {
+            for to in modules_named(line, &modules) {
+                for (room, doors) in ROOMS {
+                    let inside = |m: &str| m == *room || m.starts_with(&format!("{room}::"));
+                    if inside(&to) && !inside(&from) && !doors.contains(&from.as_str()) {
+                        strays.push(format!("src/{path}:{number} ({from} reaches into {room}): {}", line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(strays.is_empty(), "a feature's room entered from outside:\n{}", strays.join("\n"));
+    for (room, _) in ROOMS {
+        assert!(modules.iter().any(|m| m == room), "{room} is not a module any more");
+    }
+}
+
 #[test]
 fn the_cycle_check_sees_grouped_and_nested_paths() {
     let modules: Vec<String> = ["cmd", "cmd::work", "cmd::progress", "util"].map(String::from).to_vec();
-    let named = modules_named("use crate::cmd::{Console, work::WorkError, progress::Renderer};", &modules);
+    let named = modules_named("use crate::cmd::{Console, work::OpenError, progress::Renderer};", &modules);
     assert_eq!(named, ["cmd", "cmd::work", "cmd::progress"]);
     assert_eq!(modules_named("let x = crate::util::text::one_line(y);", &modules), ["util"]);
 }

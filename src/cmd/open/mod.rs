@@ -2,24 +2,27 @@
 //! runs — starting it with the proxy's single-flight start and progress lines, before VS Code or ssh is involved,
 //! so no connect timeout matters — and leaves the endpoint cache warm for the connections that follow.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+pub mod plan;
+pub(crate) mod ssh;
+
 use crate::azure::lifecycle::{Progress, StartOptions};
 use crate::azure::schedule::{self, Action, Schedule};
 use crate::azure::session::AzureOptions;
+use crate::cmd::open::plan::{
+    BadFolderUri, Flavor, OpenError, PortSpec, Server, folder_uri, forward_pairs, local_port, local_url, parse_servers,
+    pick, remote_path,
+};
+use crate::cmd::open::ssh::{read_bounded, ssh};
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Console, Error, block_on, target};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::Transport;
 use crate::connect::resolve;
-use crate::connect::work::{
-    BadFolderUri, Flavor, PortSpec, Server, WorkError, folder_uri, forward_pairs, local_port, local_url, parse_servers,
-    pick, remote_path,
-};
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::store::Layout;
 use crate::util::deadline::{Budget, Limit, TimedOut};
@@ -32,9 +35,6 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
 const SILENT_BUT_OPEN: Duration = Duration::from_secs(5);
 /// A scheduled stop this close is worth a line before the user settles in to work.
 const STOP_WARNING_SECONDS: i64 = 3 * 3600;
-/// Bounds for what `jupyter ... list` may print.
-pub(crate) const MAX_LIST_BYTES: u64 = 1 << 20;
-
 /// Makes sure the instance runs (starting it if needed, with progress on the console) and leaves its endpoint in
 /// the cache, so the editor's or ssh's connections that follow are warm.
 fn ensure_running(entry: &HostEntry, azure: &AzureOptions, wait: Limit, console: &mut Console) -> Result<(), Error> {
@@ -89,20 +89,20 @@ fn editor_command(options: &CodeOptions, user: &str) -> Result<Vec<String>, BadF
 pub fn code(options: &CodeOptions, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(options.ssh_config.as_deref())?;
     let entry = target::host(&layout, &options.alias, azure)?;
-    let command = editor_command(options, &entry.user).map_err(WorkError::from)?;
+    let command = editor_command(options, &entry.user).map_err(OpenError::from)?;
     if options.dry_run {
         let quoted: Vec<String> = command.iter().map(|a| shell_quote(a)).collect();
         return console.say(quoted.join(" "));
     }
     let editor =
-        which::which(&options.editor).map_err(|_| WorkError::EditorMissing { editor: options.editor.clone() })?;
+        which::which(&options.editor).map_err(|_| OpenError::EditorMissing { editor: options.editor.clone() })?;
     ensure_running(&entry, azure, options.start_wait, console)?;
     let status = std::process::Command::new(&editor)
         .args(&command[1..])
         .status()
-        .map_err(|source| WorkError::Spawn { what: options.editor.clone(), source })?;
+        .map_err(|source| OpenError::Spawn { what: options.editor.clone(), source })?;
     if !status.success() {
-        return Err(WorkError::EditorFailed { editor: options.editor.clone(), status }.into());
+        return Err(OpenError::EditorFailed { editor: options.editor.clone(), status }.into());
     }
     Ok(())
 }
@@ -131,16 +131,6 @@ pub struct JupyterOptions {
     pub start_wait: Limit,
 }
 
-/// `ssh [-F FILE] ARGS...`, with the user's own ssh, so the ProxyCommand and key are theirs.
-pub(crate) fn ssh(ssh_config: Option<&Path>) -> std::process::Command {
-    let mut command = std::process::Command::new("ssh");
-    if let Some(config) = ssh_config {
-        command.arg("-F").arg(config);
-    }
-    command.args(["-o", "BatchMode=yes"]);
-    command
-}
-
 /// Runs `jupyter <kind> list --json` on the instance.
 fn list_servers(options: &JupyterOptions, kind: &str) -> Result<Vec<Server>, Error> {
     let alias = &options.alias;
@@ -150,39 +140,18 @@ fn list_servers(options: &JupyterOptions, kind: &str) -> Result<Vec<Server>, Err
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| WorkError::Spawn { what: "ssh".into(), source })?;
+        .map_err(|source| OpenError::Spawn { what: "ssh".into(), source })?;
     let output = read_bounded(child)?;
     if !output.0.success() {
         let reason = crate::util::text::one_line_max(&output.2, 300);
         // "command not found" and friends: this kind of Jupyter is not there.
         tracing::debug!(kind, reason, "jupyter list failed");
         if output.0.code() == Some(255) {
-            return Err(WorkError::ListFailed { alias: alias.clone(), reason }.into());
+            return Err(OpenError::ListFailed { alias: alias.clone(), reason }.into());
         }
         return Ok(Vec::new());
     }
     Ok(parse_servers(&output.1))
-}
-
-/// The exit status, stdout and stderr of `child`, each output capped.
-fn read_bounded(mut child: std::process::Child) -> Result<(std::process::ExitStatus, String, String), Error> {
-    let spawn = |source| WorkError::Spawn { what: "ssh".into(), source };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    let err_pipe = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(pipe) = err_pipe {
-            let _ = pipe.take(MAX_LIST_BYTES).read_to_string(&mut text);
-        }
-        text
-    });
-    if let Some(pipe) = child.stdout.take() {
-        let _ = pipe.take(MAX_LIST_BYTES).read_to_string(&mut stdout);
-    }
-    let status = child.wait().map_err(spawn)?;
-    stderr.push_str(&err_reader.join().unwrap_or_default());
-    Ok((status, stdout, stderr))
 }
 
 /// `azml-ssh jupyter ALIAS`: forwards the instance's Jupyter to 127.0.0.1 until interrupted — a forward of one
@@ -196,13 +165,13 @@ pub fn jupyter(options: &JupyterOptions, azure: &AzureOptions, console: &mut Con
         Some(server) => (server, Flavor::Server),
         None => match pick(list_servers(options, "notebook")?) {
             Some(server) => (server, Flavor::Classic),
-            None => return Err(WorkError::NoJupyter { alias: options.alias.clone() }.into()),
+            None => return Err(OpenError::NoJupyter { alias: options.alias.clone() }.into()),
         },
     };
     let local = local_port(options.local_port, server.port, &[], "--local-port")?;
     // Built (and checked) before anything runs: what the instance says must not steer the URL elsewhere.
     let url =
-        local_url(local, &server, flavor).map_err(|why| WorkError::BadServer { alias: options.alias.clone(), why })?;
+        local_url(local, &server, flavor).map_err(|why| OpenError::BadServer { alias: options.alias.clone(), why })?;
     let forwards = Forwards {
         alias: &options.alias,
         ssh_config: options.ssh_config.as_deref(),
@@ -277,14 +246,14 @@ fn run_forwards(
         command.arg("-L").arg(format!("127.0.0.1:{local}:localhost:{remote}"));
     }
     command.arg(forwards.alias).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
-    let ended = |reason: String| WorkError::ForwardsEnded { alias: forwards.alias.to_owned(), reason };
+    let ended = |reason: String| OpenError::ForwardsEnded { alias: forwards.alias.to_owned(), reason };
     block_on(async {
         // Signals are caught from before ssh starts, so an early Ctrl-C still ends it rather than orphaning it.
         let signals = Interrupts::new().map_err(|e| ended(e.to_string()))?;
-        let mut ssh = command.spawn().map_err(|source| WorkError::Spawn { what: "ssh".into(), source })?;
+        let mut ssh = command.spawn().map_err(|source| OpenError::Spawn { what: "ssh".into(), source })?;
         for &(local, remote) in &forwards.pairs {
             let failed =
-                |reason: String| WorkError::ForwardFailed { alias: forwards.alias.to_owned(), local, remote, reason };
+                |reason: String| OpenError::ForwardFailed { alias: forwards.alias.to_owned(), local, remote, reason };
             wait_for_forward(&mut ssh, local, &failed).await?;
         }
         announce(console)?;
@@ -301,8 +270,8 @@ fn tokio_command(command: std::process::Command) -> tokio::process::Command {
 async fn wait_for_forward(
     ssh: &mut tokio::process::Child,
     local: u16,
-    failed: &impl Fn(String) -> WorkError,
-) -> Result<(), WorkError> {
+    failed: &impl Fn(String) -> OpenError,
+) -> Result<(), OpenError> {
     let deadline = Instant::now() + FORWARD_TIMEOUT;
     let address = SocketAddr::from(([127, 0, 0, 1], local));
     loop {
@@ -352,8 +321,8 @@ async fn answers(mut stream: tokio::net::TcpStream) -> bool {
 async fn wait_for_interrupt(
     ssh: &mut tokio::process::Child,
     mut signals: Interrupts,
-    ended: &impl Fn(String) -> WorkError,
-) -> Result<(), WorkError> {
+    ended: &impl Fn(String) -> OpenError,
+) -> Result<(), OpenError> {
     let interrupted = tokio::select! {
         () = signals.recv() => true,
         status = ssh.wait() => {

@@ -13,7 +13,7 @@ const DEFAULT_JUPYTER_PORT: u16 = 8888;
 
 /// Why `code` or `jupyter` could not do their job.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum WorkError {
+pub(crate) enum OpenError {
     #[error(
         "`{editor}` is not on PATH; install VS Code and run \"Shell Command: Install 'code' command in PATH\" from its command palette, or name another editor with --editor"
     )]
@@ -188,15 +188,15 @@ pub(crate) fn pick(servers: Vec<Server>) -> Option<Server> {
 
 /// The local port: the one asked for (it must be free), else the remote one, else the next free one — never one
 /// of `taken` (already given to another forward of the same command). `how` says how to choose one by hand.
-pub(crate) fn local_port(asked: Option<u16>, remote: u16, taken: &[u16], how: &'static str) -> Result<u16, WorkError> {
+pub(crate) fn local_port(asked: Option<u16>, remote: u16, taken: &[u16], how: &'static str) -> Result<u16, OpenError> {
     let free = |port: u16| !taken.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok();
     match asked {
-        Some(port) if taken.contains(&port) => Err(WorkError::LocalPortTwice { port }),
+        Some(port) if taken.contains(&port) => Err(OpenError::LocalPortTwice { port }),
         Some(port) if free(port) => Ok(port),
-        Some(port) => Err(WorkError::LocalPortTaken { port, how }),
+        Some(port) => Err(OpenError::LocalPortTaken { port, how }),
         None => (remote..=remote.saturating_add(100))
             .find(|&p| p != 0 && free(p))
-            .ok_or(WorkError::NoFreePort { from: remote, how }),
+            .ok_or(OpenError::NoFreePort { from: remote, how }),
     }
 }
 
@@ -232,7 +232,7 @@ impl FromStr for PortSpec {
 }
 
 /// The `(local, remote)` port pairs for `specs`, in order: each local port free, and none used twice.
-pub(crate) fn forward_pairs(specs: &[PortSpec]) -> Result<Vec<(u16, u16)>, WorkError> {
+pub(crate) fn forward_pairs(specs: &[PortSpec]) -> Result<Vec<(u16, u16)>, OpenError> {
     let mut pairs: Vec<(u16, u16)> = Vec::new();
     // Ports asked for by number are kept for them first, so a port picked for another forward never takes one.
     let asked: Vec<u16> = specs.iter().filter_map(|s| s.local).collect();
@@ -302,9 +302,9 @@ mod tests {
         assert!(!locals[..2].contains(&free), "a port asked for is not given to another forward: {locals:?}");
         assert_eq!(pairs[2], (free, 7));
         let twice = [PortSpec { remote: 1, local: Some(free) }, PortSpec { remote: 2, local: Some(free) }];
-        assert!(matches!(forward_pairs(&twice), Err(WorkError::LocalPortTwice { .. })));
+        assert!(matches!(forward_pairs(&twice), Err(OpenError::LocalPortTwice { .. })));
         let taken = [PortSpec { remote: 1, local: Some(busy_port) }];
-        assert!(matches!(forward_pairs(&taken), Err(WorkError::LocalPortTaken { .. })));
+        assert!(matches!(forward_pairs(&taken), Err(OpenError::LocalPortTaken { .. })));
     }
 
     #[test]

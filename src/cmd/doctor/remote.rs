@@ -1,4 +1,4 @@
-//! `azml-ssh doctor --remote ALIAS`: runs the read-only check-up of `connect::checkup` on the instance over
+//! `azml-ssh doctor --remote ALIAS`: runs the read-only check-up of [`remote_report`] on the instance over
 //! the user's own ssh, and shows its findings as `doctor` shows its checks.
 
 use std::path::Path;
@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use crate::cmd::doctor::{Check, Verdict, render, vscode_settings, vscode_settings_candidates};
-use crate::cmd::work::{MAX_LIST_BYTES, ssh};
+use crate::cmd::doctor::remote_report::{self, Finding, Severity, VSCODE_UPDATE_URL, VSCODE_UPDATE_URL_ENV};
+use crate::cmd::doctor::report::{Check, Verdict, render};
+use crate::cmd::open::plan::OpenError;
+use crate::cmd::open::ssh::{MAX_LIST_BYTES, ssh};
 use crate::cmd::{Console, Error, Outcome, block_on};
-use crate::connect::checkup::{self, Finding, Severity, VSCODE_UPDATE_URL, VSCODE_UPDATE_URL_ENV};
-use crate::connect::work::WorkError;
 use crate::sshconf::store::{self, Layout};
+use crate::util::vscode;
 
 /// The check reads a few files and asks one server (itself bounded at 10 s); a shell that takes longer is stuck.
 const CHECKUP_LIMIT: Duration = Duration::from_secs(45);
@@ -34,16 +35,16 @@ pub fn doctor_remote(
     let layout = Layout::new(ssh_config)?;
     store::find_host(&layout, alias)?;
     let url = std::env::var(VSCODE_UPDATE_URL_ENV).unwrap_or_else(|_| VSCODE_UPDATE_URL.to_owned());
-    let script = checkup::script(&url)?;
+    let script = remote_report::script(&url)?;
     let (status, stdout, stderr) = block_on(run(alias, ssh_config, &script))??;
     if status.is_some_and(|s| s.code() == Some(255)) {
         let reason = crate::util::text::one_line_max(&stderr, 300);
-        return Err(WorkError::CheckupFailed { alias: alias.to_owned(), reason }.into());
+        return Err(OpenError::CheckupFailed { alias: alias.to_owned(), reason }.into());
     }
-    let local = vscode_settings(&vscode_settings_candidates(&layout.home)).and_then(|(_, settings)| {
+    let local = vscode::read_settings(&vscode::settings_candidates(&layout.home)).and_then(|(_, settings)| {
         settings.get("remote.SSH.localServerDownload").and_then(|v| v.as_str()).map(str::to_owned)
     });
-    let checks: Vec<Check> = checkup::findings(alias, &checkup::parse(&stdout), local.as_deref())
+    let checks: Vec<Check> = remote_report::findings(alias, &remote_report::parse(&stdout), local.as_deref())
         .into_iter()
         .map(|f| check(alias, f))
         .collect();
@@ -62,8 +63,8 @@ fn check(alias: &str, finding: Finding) -> Check {
 
 /// `ssh [-F FILE] ALIAS sh -s` with `script` on its stdin, within [`CHECKUP_LIMIT`]; each output capped, and ssh
 /// killed as soon as either reaches the cap.
-async fn run(alias: &str, ssh_config: Option<&Path>, script: &str) -> Result<Ran, WorkError> {
-    let spawn = |source| WorkError::Spawn { what: "ssh".into(), source };
+async fn run(alias: &str, ssh_config: Option<&Path>, script: &str) -> Result<Ran, OpenError> {
+    let spawn = |source| OpenError::Spawn { what: "ssh".into(), source };
     let mut command = tokio::process::Command::from(ssh(ssh_config));
     command.args([alias, "sh", "-s"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.kill_on_drop(true).spawn().map_err(spawn)?;
