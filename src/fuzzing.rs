@@ -14,7 +14,7 @@ use crate::cmd::doctor::remote_report;
 use crate::connect::names::{NameIndex, NameQuery};
 use crate::sshconf::glob::{Budget, Pattern, Tree};
 use crate::sshconf::hosts::{self, Flavor, Launcher};
-use crate::sshconf::include;
+use crate::sshconf::syntax;
 use crate::transport::http_proxy::Answer;
 use crate::transport::tunnel;
 use crate::util::{jsonc, text};
@@ -48,7 +48,7 @@ const HOME: &str = "/home/fuzz";
 pub fn ssh_config(data: &[u8]) {
     let home = Path::new(HOME);
     let tree = VirtualTree::from_input(data, home);
-    let found = include::directives(data, home, &tree, &mut Budget::new(64, 16));
+    let found = syntax::directives(data, home, &tree, &mut Budget::new(64, 16));
     let lines = data.split(|&b| b == b'\n').count();
     assert!(found.claims.len() <= lines, "{} claims from {lines} lines", found.claims.len());
     assert!(found.includes.len() <= 16, "{} includes kept from a budget of 16", found.includes.len());
@@ -61,7 +61,7 @@ pub fn ssh_config(data: &[u8]) {
         }
     }
     let text = String::from_utf8_lossy(data);
-    let _ = include::split_args(&text);
+    let _ = syntax::split_args(&text);
     // An Include pattern as written, against a path of the same text: matching is total and bounded.
     let (pattern, path) = text.split_once('\n').unwrap_or((&text, "x"));
     if let Some(pattern) = Pattern::new(pattern, home) {
@@ -256,7 +256,7 @@ mod tests {
         let input = b"#tree: .ssh/conf.d/b.conf .ssh/conf.d/a.conf .ssh/conf.d/.hidden .ssh/conf.d/sub/c.conf\n\
                       Include conf.d/* ~/.ssh/conf.d/sub/*.conf conf.d/missing\n";
         let tree = VirtualTree::from_input(input, Path::new(HOME));
-        let found = include::directives(input, Path::new(HOME), &tree, &mut Budget::default());
+        let found = syntax::directives(input, Path::new(HOME), &tree, &mut Budget::default());
         let expected = ["conf.d/a.conf", "conf.d/b.conf", "conf.d/sub", "conf.d/sub/c.conf"];
         let expected: Vec<PathBuf> = expected.iter().map(|p| Path::new(HOME).join(".ssh").join(p)).collect();
         assert_eq!(found.includes, expected);
@@ -266,7 +266,7 @@ mod tests {
         let looping = b"#tree: .ssh/a\nInclude .*/.*/.*/.*/.*/.*/.*\n";
         let tree = VirtualTree::from_input(looping, Path::new(HOME));
         let mut budget = Budget::new(100_000, 10);
-        let found = include::directives(looping, Path::new(HOME), &tree, &mut budget);
+        let found = syntax::directives(looping, Path::new(HOME), &tree, &mut budget);
         assert_eq!(found.includes.len(), 10, "{:?}", found.includes);
     }
 }

@@ -15,6 +15,7 @@ use crate::sshconf::include::IncludeState;
 use crate::sshconf::merge::{self, Candidate, HostSettings, Searched, Settings, Skip};
 use crate::sshconf::program;
 use crate::sshconf::store::{self, ConfigError, Layout, Report};
+use crate::sshconf::values;
 use crate::sshconf::wildcard::{WildcardChoice, WildcardState};
 
 /// Options shared by the commands that write.
@@ -96,7 +97,7 @@ pub fn add(
     options: &WriteOptions,
     console: &mut Console,
 ) -> Result<(), Error> {
-    hosts::check_alias(alias)?;
+    values::check_alias(alias)?;
     let id: ComputeId = id.parse()?;
     let checked = Settings::check(settings)?;
     let program = program(options, console)?;
@@ -230,7 +231,7 @@ fn check_scope(d: &Discover) -> Result<(), UsageError> {
     if let Some(ws) = d.workspace.as_ref().filter(|ws| resource_id::check_workspace_name(ws).is_err()) {
         return Err(UsageError::Workspace(ws.clone()));
     }
-    if !d.prefix.is_empty() && hosts::check_alias(&format!("{}x", d.prefix)).is_err() {
+    if !d.prefix.is_empty() && values::check_alias(&format!("{}x", d.prefix)).is_err() {
         return Err(UsageError::Prefix(d.prefix.clone()));
     }
     Ok(())

@@ -20,9 +20,9 @@ use crate::azure::resource_id::InvalidComputeId;
 use crate::azure::session::SessionError;
 use crate::connect::endpoint::EndpointError;
 use crate::connect::proxy::ProxyError;
-use crate::sshconf::hosts::InvalidValue;
 use crate::sshconf::program::ProgramError;
 use crate::sshconf::store::ConfigError;
+use crate::sshconf::values::InvalidValue;
 use crate::util::deadline::{Deadline, TimedOut};
 use crate::util::text::{must_escape, visible};
 

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::sshconf::flavor::Flavor;
-use crate::sshconf::hosts::{self, InvalidValue};
-use crate::sshconf::include::split_args;
+
+use crate::sshconf::syntax::split_args;
+use crate::sshconf::values::{self, InvalidValue};
 use crate::util::process::{self, RunError};
 use crate::util::text;
 
@@ -273,7 +274,7 @@ pub(crate) fn resolve(
     alias: &str,
 ) -> Result<Vec<(String, String)>, ClientError> {
     // The alias is a plain host token, and `--` ends ssh's options (it uses getopt) before it all the same.
-    hosts::check_alias(alias)?;
+    values::check_alias(alias)?;
     let mut command = process::background(&ssh.program);
     if let Some(config) = config {
         command.arg("-F").arg(config);

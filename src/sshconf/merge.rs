@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use crate::azure::compute::ComputeState;
 use crate::azure::discover::{Discovery, Filter, Found};
 use crate::azure::resource_id::ComputeId;
-use crate::sshconf::hosts::{self, HostEntry, InvalidValue, Source};
+use crate::sshconf::hosts::{self, HostEntry, Source};
 use crate::sshconf::store::UserHost;
+use crate::sshconf::values::{self, InvalidValue};
 use crate::sshconf::wildcard::{Wildcard, WildcardChoice, WildcardState};
 
 /// What `--user`, `--identity-file` and `--ssh-option` say; unset fields keep what an entry had before.
@@ -35,15 +36,15 @@ impl Settings {
     /// Checks every value as ssh will read it, before anything is written.
     pub fn check(settings: &HostSettings) -> Result<Self, InvalidValue> {
         if let Some(user) = &settings.user {
-            hosts::check_user(user)?;
+            values::check_user(user)?;
         }
         let identity_file = match &settings.identity_file {
-            Some(path) => Some(hosts::check_identity_file(path)?),
+            Some(path) => Some(values::check_identity_file(path)?),
             None => None,
         };
         let options = match settings.ssh_options.is_empty() {
             true => None,
-            false => Some(settings.ssh_options.iter().map(|o| hosts::parse_ssh_option(o)).collect::<Result<_, _>>()?),
+            false => Some(settings.ssh_options.iter().map(|o| values::parse_ssh_option(o)).collect::<Result<_, _>>()?),
         };
         Ok(Settings { user: settings.user.clone(), identity_file, options })
     }
@@ -189,7 +190,7 @@ pub(crate) fn hosts_for(
 }
 
 fn host_user(candidate: &Candidate, alias: &str, user: Option<&str>, taken: &[UserHost]) -> Result<String, Skipped> {
-    hosts::check_alias(alias).map_err(Skipped::Alias)?;
+    values::check_alias(alias).map_err(Skipped::Alias)?;
     if candidate.deleting {
         return Err(Skipped::Deleting);
     }
@@ -198,7 +199,7 @@ fn host_user(candidate: &Candidate, alias: &str, user: Option<&str>, taken: &[Us
     }
     Ok(match (user, &candidate.admin_user) {
         (Some(user), _) => user.to_owned(),
-        (None, Some(admin)) if hosts::check_user(admin).is_ok() => admin.clone(),
+        (None, Some(admin)) if values::check_user(admin).is_ok() => admin.clone(),
         (None, Some(admin)) => return Err(Skipped::AdminUser(admin.clone())),
         (None, None) => hosts::DEFAULT_USER.to_owned(),
     })

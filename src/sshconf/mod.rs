@@ -14,4 +14,6 @@ pub mod include;
 pub mod merge;
 pub mod program;
 pub mod store;
+pub(crate) mod syntax;
+pub mod values;
 pub mod wildcard;

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::azure::resource_id::{ComputeId, InvalidComputeId};
 use crate::sshconf::glob::{Budget, Disk};
-use crate::sshconf::hosts::{self, HostEntry, HostsFile, HostsFileError, InvalidValue, Launcher};
+use crate::sshconf::hosts::{self, HostEntry, HostsFile, HostsFileError, Launcher};
 use crate::sshconf::include::{self, IncludeState};
+use crate::sshconf::syntax;
+use crate::sshconf::values::InvalidValue;
 use crate::sshconf::wildcard::{Suffix, WildcardState, writable_pattern};
 use crate::util::{dirs, fs};
 
@@ -184,7 +186,7 @@ pub(crate) fn read_file(layout: &Layout) -> Result<HostsFile, ConfigError> {
 pub(crate) struct UserHost {
     pub file: PathBuf,
     pub line: usize,
-    pub claim: include::Claim,
+    pub claim: syntax::Claim,
 }
 
 impl UserHost {
@@ -256,7 +258,7 @@ pub(crate) fn user_hosts(layout: &Layout) -> Result<Vec<UserHost>, ConfigError> 
         }
         // Like ssh, what cannot be read (a directory, a missing file) adds nothing; unlike it, a FIFO is not waited on.
         let Ok(Some(bytes)) = fs::read_regular(&file, MAX_CONFIG_BYTES) else { continue };
-        let found = include::directives(&bytes, &layout.home, &Disk, &mut budget);
+        let found = syntax::directives(&bytes, &layout.home, &Disk, &mut budget);
         hosts.extend(found.claims.into_iter().map(|(line, claim)| UserHost { file: file.clone(), line, claim }));
         queue.extend(found.includes.into_iter().rev().map(|f| (f, depth + 1)));
     }

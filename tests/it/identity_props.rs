@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use azml_ssh::sshconf::hosts::{Flavor, HostEntry, HostsFile, Launcher, Source, check_path_text, render};
+use azml_ssh::sshconf::hosts::{Flavor, HostEntry, HostsFile, Launcher, Source, render};
+use azml_ssh::sshconf::values::check_path_text;
 use proptest::prelude::*;
 
 /// Paths built from the characters that trouble ssh_config: quotes, backslashes, `#`, `%`, spaces, tabs and a
