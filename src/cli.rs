@@ -23,7 +23,8 @@ use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, DetachedRelay, ProxyOptions};
 use azml_ssh::sshconf::merge::HostSettings;
 use azml_ssh::sshconf::wildcard::{Suffix, WildcardChoice};
 use azml_ssh::util::deadline::{Budget, Limit};
-use azml_ssh::util::{dirs, text};
+use azml_ssh::util::state::StateDir;
+use azml_ssh::util::text;
 
 /// What `--version` prints after the name: the version, the commit and the target it was built for (see build.rs),
 /// e.g. `0.1.0 (commit 1a2b3c4d5e6f, x86_64-unknown-linux-gnu)`, so a bug report names the exact build.
@@ -611,7 +612,7 @@ impl ProxyArgs {
             start: StartOptions {
                 allow_start: !self.no_start,
                 wait: self.start.limit(),
-                cache_root: dirs::cache_root(),
+                state: StateDir::open_default(),
             },
             detached_relay: detached_relay_command,
         }

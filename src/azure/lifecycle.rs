@@ -7,14 +7,14 @@
 //! dies, so a crashed proxy never blocks the next one.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+
 use std::time::{Duration, Instant};
 
 use crate::azure::arm::{ArmClient, ArmError, Verb};
 use crate::azure::compute::{ComputeState, Instance, InstanceError, StateClass};
 use crate::azure::resource_id::ComputeId;
 use crate::util::deadline::{Deadline, Limit, TimedOut};
-use crate::util::fs;
+use crate::util::state::StateDir;
 use crate::util::time::unix_now;
 
 /// A start marker younger than this means "already requested": ARM reports the new state within seconds.
@@ -34,7 +34,7 @@ pub struct StartOptions {
     /// How long to wait for Running, all told (the start request included), and the option that says so.
     pub wait: Limit,
     /// Where the single-flight lock and marker live; `None` disables single flight.
-    pub cache_root: Option<PathBuf>,
+    pub state: Option<StateDir>,
 }
 
 /// What happens while an instance is brought up, for whoever shows it to the user. Library code never prints;
@@ -80,7 +80,7 @@ pub(crate) async fn ensure_running(
     options: &StartOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Instance, LifecycleError> {
-    let flight = options.cache_root.as_deref().map(|root| Flight::new(root, id));
+    let flight = options.state.as_ref().map(|state| Flight::new(state, id));
     let deadline = options.wait.begin();
     let mut pause = Pause::new();
     let mut waited = false;
@@ -195,7 +195,7 @@ pub(crate) async fn request_start(
     options: &StartOptions,
     deadline: &Deadline,
 ) -> Result<StartOutcome, LifecycleError> {
-    let flight = options.cache_root.as_deref().map(|root| Flight::new(root, id));
+    let flight = options.state.as_ref().map(|state| Flight::new(state, id));
     Ok(match &instance.state {
         ComputeState::Stopped => {
             start_once(arm, id, flight.as_ref(), deadline).await?;
@@ -211,7 +211,7 @@ pub(crate) async fn request_start(
 async fn start_once(
     arm: &ArmClient,
     id: &ComputeId,
-    flight: Option<&Flight>,
+    flight: Option<&Flight<'_>>,
     deadline: &Deadline,
 ) -> Result<(), LifecycleError> {
     let _lock = match flight {
@@ -238,22 +238,27 @@ async fn start_once(
 }
 
 /// The single-flight files of one compute.
-struct Flight {
-    lock: PathBuf,
-    marker: PathBuf,
+struct Flight<'a> {
+    state: &'a StateDir,
+    key: String,
 }
 
-impl Flight {
-    fn new(root: &Path, id: &ComputeId) -> Self {
-        let dir = root.join("starts");
-        let key = id.key_hash();
-        Flight { lock: dir.join(format!("{key}.lock")), marker: dir.join(format!("{key}.started")) }
+/// The folder of the start locks and markers, in the state folder.
+const STARTS: &str = "starts";
+
+impl<'a> Flight<'a> {
+    fn new(state: &'a StateDir, id: &ComputeId) -> Self {
+        Flight { state, key: id.key_hash() }
+    }
+
+    fn marker(&self) -> String {
+        format!("{}.started", self.key)
     }
 
     /// Takes the lock, waiting at most `LOCK_WAIT`; without it (an unwritable cache, a wedged holder) we go on
     /// alone rather than fail the connection.
     async fn lock(&self) -> Option<File> {
-        match fs::lock_within(&self.lock, LOCK_WAIT).await {
+        match self.state.lock(STARTS, &self.key, LOCK_WAIT).await {
             Ok((file, _)) => Some(file),
             Err(e) => {
                 tracing::warn!("no single-flight lock ({e}); starting without it");
@@ -265,25 +270,16 @@ impl Flight {
     /// Whether a start was sent lately, by a marker that this user wrote: a marker planted by someone else would
     /// otherwise hold every connection waiting for a start that never comes.
     fn recently_started(&self) -> bool {
-        let dir = self.marker.parent().unwrap_or(&self.marker);
-        let text = match fs::check_private_dir(dir).and_then(|()| fs::read_private(&self.marker, 64)) {
-            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
-            Ok(None) => return false,
-            Err(e) => {
-                tracing::warn!("ignoring the start marker: {e}");
-                return false;
-            }
-        };
+        let Some(bytes) = self.state.read(STARTS, &self.marker(), 64, "the start marker") else { return false };
+        let text = String::from_utf8_lossy(&bytes);
         text.trim().parse::<u64>().is_ok_and(|at| unix_now().saturating_sub(at) < MARKER_TTL.as_secs())
     }
 
     fn mark_started(&self) {
-        if let Err(e) = fs::write_atomic(&self.marker, unix_now().to_string().as_bytes(), 0o600) {
-            tracing::warn!("could not record the start: {e}");
-        }
+        self.state.write(STARTS, &self.marker(), unix_now().to_string().as_bytes());
     }
 
     fn clear(&self) {
-        let _ = std::fs::remove_file(&self.marker);
+        self.state.remove(STARTS, &self.marker());
     }
 }

@@ -17,7 +17,8 @@ use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint;
 use crate::sshconf::store::{self, Layout, Target};
 use crate::util::deadline::{Budget, Limit};
-use crate::util::{dirs, text};
+use crate::util::state::StateDir;
+use crate::util::text;
 
 /// How many instances `status` looks up at once.
 const LOOKUPS_AT_ONCE: usize = 8;
@@ -260,7 +261,7 @@ pub fn start(
     let options = StartOptions {
         allow_start: true,
         wait: wait.unwrap_or(Limit { duration: Duration::ZERO, budget: Budget::Wait }),
-        cache_root: dirs::cache_root(),
+        state: StateDir::open_default(),
     };
     let session = Session::new(azure, azure.deadline())?;
     let tenant = EndpointCache::open_default().and_then(|c| c.tenant(&id));

@@ -5,17 +5,16 @@
 //! 0600, replaced atomically so concurrent proxies never read a torn entry. Any problem with the cache is logged
 //! and ignored: the cache can make a connection faster, never make it fail.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::azure::credential::TenantId;
 use crate::azure::resource_id::ComputeId;
 use crate::connect::endpoint::Endpoint;
+use crate::util::fs;
+use crate::util::state::StateDir;
 use crate::util::time::unix_now;
-use crate::util::{dirs, fs};
 
 /// Environment variable equivalent of `--cache-max-age`.
 pub const MAX_AGE_ENV: &str = "AZML_SSH_CACHE_MAX_AGE";
@@ -32,80 +31,40 @@ struct Entry {
     tenant: Option<TenantId>,
 }
 
-/// An entry is a few hundred bytes; anything much larger is not ours.
-const MAX_ENTRY_BYTES: u64 = 64 * 1024;
+/// The folder of the entries in the state folder.
+const ENDPOINTS: &str = "endpoints";
+/// The folder of the single-flight locks of lookups.
+const LOOKUPS: &str = "lookups";
 
+/// The endpoints (and tenants) of the computes, in the state folder.
 #[derive(Debug)]
 pub(crate) struct EndpointCache {
-    root: PathBuf,
-    dir: PathBuf,
+    state: StateDir,
 }
 
 impl EndpointCache {
-    pub fn new(root: &Path) -> Self {
-        EndpointCache { root: root.to_owned(), dir: root.join("endpoints") }
+    pub fn new(state: StateDir) -> Self {
+        EndpointCache { state }
     }
 
     /// The user's cache, or `None` when there is no home to put it in.
     pub(crate) fn open_default() -> Option<Self> {
-        dirs::cache_root().map(|root| Self::new(&root))
+        StateDir::open_default().map(Self::new)
     }
 
-    fn path(&self, id: &ComputeId) -> PathBuf {
-        self.dir.join(format!("{}.json", id.key_hash()))
+    /// The state folder the cache is kept in, for the other stores there.
+    pub(crate) fn state(&self) -> &StateDir {
+        &self.state
+    }
+
+    fn name(id: &ComputeId) -> String {
+        format!("{}.json", id.key_hash())
     }
 
     fn entry(&self, id: &ComputeId) -> Option<Entry> {
-        let entry: Entry = self.read_json(&self.path(id), "the cached endpoint")?;
+        let entry: Entry = self.state.read_json(ENDPOINTS, &Self::name(id), "the cached endpoint")?;
         // Guards against a hash collision or a file copied from elsewhere.
         entry.resource_id.eq_ignore_ascii_case(&id.cache_key()).then_some(entry)
-    }
-
-    /// A JSON file of ours in the cache (`what` names it in a warning); `None` when it is missing, unreadable, or
-    /// not private.
-    pub(crate) fn read_json<T: DeserializeOwned>(&self, path: &Path, what: &str) -> Option<T> {
-        // Another user who can write here (a shared XDG_CACHE_HOME) must not be able to plant an endpoint (the
-        // tunnel would send our token to it) or a name's answer. Only private files of ours in private directories
-        // of ours count.
-        let dir = path.parent()?;
-        let trusted = fs::check_private_dir(&self.root)
-            .and_then(|()| fs::check_private_dir(dir))
-            .and_then(|()| fs::read_private(path, MAX_ENTRY_BYTES));
-        let text = match trusted {
-            Ok(text) => text?,
-            Err(fs::Untrusted::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
-                tracing::warn!("ignoring {what}: {e}; it will be replaced");
-                return None;
-            }
-        };
-        match serde_json::from_slice(&text) {
-            Ok(value) => Some(value),
-            Err(e) => {
-                tracing::debug!("ignoring unreadable cache file {}: {e}", path.display());
-                None
-            }
-        }
-    }
-
-    /// Replaces a JSON file of ours in the cache atomically (private, in private directories). Failing is logged:
-    /// the cache can make a connection faster, never make it fail.
-    pub(crate) fn write_json<T: Serialize>(&self, path: &Path, value: &T) {
-        let result = serde_json::to_vec_pretty(value).map_err(std::io::Error::other).and_then(|bytes| {
-            fs::private_dir(&self.root)?;
-            if let Some(dir) = path.parent() {
-                fs::private_dir(dir)?;
-            }
-            fs::write_atomic(path, &bytes, 0o600)
-        });
-        if let Err(e) = result {
-            tracing::warn!("could not write {}: {e}", path.display());
-        }
-    }
-
-    /// The cache's directory for `what` ("names", …).
-    pub(crate) fn subdir(&self, what: &str) -> PathBuf {
-        self.root.join(what)
     }
 
     /// The tenant last seen for the compute, however old.
@@ -146,7 +105,7 @@ impl EndpointCache {
             resolved_at: unix_now(),
             tenant: tenant.cloned(),
         };
-        self.write_json(&self.path(id), &entry);
+        self.state.write_json(ENDPOINTS, &Self::name(id), &entry);
     }
 
     /// Takes the lock under which one process at a time looks `id` up in ARM, waiting up to `limit`. When it had
@@ -158,8 +117,7 @@ impl EndpointCache {
 
     /// The single-flight lock `lookups/<name>.lock`; see [`Self::lock_lookup`].
     pub(crate) async fn lock(&self, name: &str, limit: Duration) -> Option<(std::fs::File, fs::Waited)> {
-        let path = self.root.join("lookups").join(format!("{name}.lock"));
-        match fs::lock_within(&path, limit).await {
+        match self.state.lock(LOOKUPS, name, limit).await {
             Ok(locked) => Some(locked),
             Err(e) => {
                 tracing::debug!("looking up without the single-flight lock: {e}");
@@ -169,11 +127,7 @@ impl EndpointCache {
     }
 
     pub(crate) fn forget(&self, id: &ComputeId) {
-        match std::fs::remove_file(self.path(id)) {
-            Ok(()) => tracing::debug!("forgot cached endpoint"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("could not remove cached endpoint: {e}"),
-        }
+        self.state.remove(ENDPOINTS, &Self::name(id));
     }
 }
 
@@ -195,7 +149,7 @@ mod tests {
     #[test]
     fn stores_reads_and_forgets_per_compute() {
         let root = tempfile::tempdir().unwrap();
-        let cache = EndpointCache::new(root.path());
+        let cache = EndpointCache::new(StateDir::new(root.path()));
         let addr = direct("20.1.2.3:50000");
         assert_eq!(cache.fresh(&id("ci1"), Duration::from_secs(3600)), None);
         cache.store(&id("ci1"), &addr, None);
@@ -213,11 +167,11 @@ mod tests {
     #[test]
     fn files_are_private_and_corrupt_entries_ignored() {
         let root = tempfile::tempdir().unwrap();
-        let cache = EndpointCache::new(root.path());
+        let cache = EndpointCache::new(StateDir::new(root.path()));
         cache.store(&id("ci1"), &direct("1.2.3.4:22"), None);
         let dir_mode = std::fs::metadata(root.path().join("endpoints")).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
-        let file = cache.path(&id("ci1"));
+        let file = root.path().join(ENDPOINTS).join(EndpointCache::name(&id("ci1")));
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         std::fs::write(&file, b"{not json").unwrap();
         assert_eq!(cache.fresh(&id("ci1"), Duration::from_secs(3600)), None);
@@ -226,16 +180,14 @@ mod tests {
     #[test]
     fn zero_max_age_means_always_stale() {
         let root = tempfile::tempdir().unwrap();
-        let cache = EndpointCache::new(root.path());
+        let cache = EndpointCache::new(StateDir::new(root.path()));
         let entry = Entry {
             resource_id: id("ci1").cache_key(),
             endpoint: direct("1.2.3.4:22"),
             resolved_at: unix_now() - 10,
             tenant: Some("22222222-0000-0000-0000-000000000002".parse().unwrap()),
         };
-        fs::private_dir(root.path()).unwrap();
-        fs::private_dir(&cache.dir).unwrap();
-        fs::write_atomic(&cache.path(&id("ci1")), &serde_json::to_vec(&entry).unwrap(), 0o600).unwrap();
+        cache.state.write_json(ENDPOINTS, &EndpointCache::name(&id("ci1")), &entry);
         assert_eq!(cache.fresh(&id("ci1"), Duration::ZERO), None);
         assert!(cache.fresh(&id("ci1"), Duration::from_secs(60)).is_some());
         assert_eq!(

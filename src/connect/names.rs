@@ -23,6 +23,10 @@ use crate::util::time::unix_now;
 /// instance being created right now.
 const FOUND_MAX_AGE: Duration = Duration::from_secs(3600);
 const MISSING_MAX_AGE: Duration = Duration::from_secs(30);
+/// The folder of the name index and of the answers of searches, in the state folder.
+const NAMES: &str = "names";
+/// The name index's file there.
+const INDEX: &str = "index.json";
 
 /// A host name given to the wildcard host, read as `NAME[.WORKSPACE].SUFFIX`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,21 +164,18 @@ impl NameIndex {
         }
     }
 
-    fn path(cache: &EndpointCache) -> std::path::PathBuf {
-        cache.subdir("names").join("index.json")
-    }
-
     /// The index, or an empty one (search everything) when there is none.
     fn load(cache: Option<&EndpointCache>) -> Self {
-        cache.and_then(|c| c.read_json(&Self::path(c), "the name index")).unwrap_or_default()
+        let read = |c: &EndpointCache| c.state().read_json(NAMES, INDEX, "the name index");
+        cache.and_then(read).unwrap_or_default()
     }
 
     pub(crate) fn store(&self, cache: &EndpointCache) {
-        cache.write_json(&Self::path(cache), self);
+        cache.state().write_json(NAMES, INDEX, self);
     }
 
     pub(crate) fn remove(cache: &EndpointCache) {
-        let _ = std::fs::remove_file(Self::path(cache));
+        cache.state().remove(NAMES, INDEX);
     }
 
     fn ids(&self) -> impl Iterator<Item = ComputeId> + '_ {
@@ -233,13 +234,17 @@ struct Answer {
 }
 
 impl Answer {
-    fn path(cache: &EndpointCache, query: &NameQuery) -> std::path::PathBuf {
-        cache.subdir("names").join(format!("{}.json", query.key()))
+    fn file(query: &NameQuery) -> String {
+        format!("{}.json", query.key())
+    }
+
+    fn store(&self, cache: &EndpointCache, query: &NameQuery) {
+        cache.state().write_json(NAMES, &Self::file(query), self);
     }
 
     /// The answer an earlier search left, if it is still good and was searched under the index's rule.
     fn cached(cache: &EndpointCache, query: &NameQuery, index: &NameIndex) -> Option<Answer> {
-        let answer: Answer = cache.read_json(&Self::path(cache, query), "a cached name search")?;
+        let answer: Answer = cache.state().read_json(NAMES, &Self::file(query), "a cached name search")?;
         let missing = answer.found.is_empty() && answer.not_mine.is_empty();
         let max_age = if missing { MISSING_MAX_AGE } else { FOUND_MAX_AGE };
         let now = unix_now();
@@ -263,7 +268,7 @@ impl Answer {
 
 /// Forgets what a search found for `query`, when the instance it named is gone.
 pub(crate) fn forget(cache: &EndpointCache, query: &NameQuery) {
-    let _ = std::fs::remove_file(Answer::path(cache, query));
+    cache.state().remove(NAMES, &Answer::file(query));
 }
 
 /// The instance `query` names. `known` are the configured hosts' instances; `cache` holds the name index and
@@ -292,7 +297,7 @@ pub(crate) async fn resolve(
         return answer.choose(query);
     }
     let answer = search(query, &index, azure).await?;
-    cache.write_json(&Answer::path(cache, query), &answer);
+    answer.store(cache, query);
     drop(lock);
     answer.choose(query)
 }
@@ -387,13 +392,13 @@ mod tests {
         assert_eq!(answer(vec![mine.to_string()], Some(false)).choose(&q).unwrap(), mine);
 
         let dir = tempfile::tempdir().unwrap();
-        let cache = EndpointCache::new(dir.path());
+        let cache = EndpointCache::new(crate::util::state::StateDir::new(dir.path()));
         let mine_only = NameIndex::default();
         let all = NameIndex { all: true, ..NameIndex::default() };
-        cache.write_json(&Answer::path(&cache, &q), &answer(vec![], Some(false)));
+        answer(vec![], Some(false)).store(&cache, &q);
         assert!(Answer::cached(&cache, &q, &mine_only).is_some());
         assert!(Answer::cached(&cache, &q, &all).is_none(), "searched under the rule `config --all` lifted");
-        cache.write_json(&Answer::path(&cache, &q), &answer(vec![], None));
+        answer(vec![], None).store(&cache, &q);
         assert!(Answer::cached(&cache, &q, &mine_only).is_none(), "searched before the rule was applied");
     }
 }

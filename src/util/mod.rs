@@ -28,6 +28,7 @@ pub(crate) mod jsonc;
 pub mod logging;
 pub(crate) mod process;
 pub mod runtime;
+pub mod state;
 pub mod text;
 pub mod time;
 pub(crate) mod vscode;

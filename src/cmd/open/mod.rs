@@ -26,8 +26,8 @@ use crate::connect::resolve;
 use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::store::Layout;
 use crate::util::deadline::{Budget, Limit, TimedOut};
-use crate::util::dirs;
 use crate::util::interrupt::Interrupts;
+use crate::util::state::StateDir;
 
 /// How long the forward may take to come up (through the tunnel, a first connection can take seconds).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,7 +40,7 @@ const STOP_WARNING_SECONDS: i64 = 3 * 3600;
 fn ensure_running(entry: &HostEntry, azure: &AzureOptions, wait: Limit, console: &mut Console) -> Result<(), Error> {
     let cache = EndpointCache::open_default();
     let tenant = cache.as_ref().and_then(|c| c.tenant(&entry.id));
-    let start = StartOptions { allow_start: true, wait, cache_root: dirs::cache_root() };
+    let start = StartOptions { allow_start: true, wait, state: StateDir::open_default() };
     let mut renderer = Renderer::new(&entry.id.compute, &mut *console.err, console.err_is_terminal, false);
     let mut progress = |p: Progress<'_>| renderer.report(p);
     let resolved =
