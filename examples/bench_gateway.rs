@@ -3,16 +3,7 @@
 //! behind the first gateway. Prints `arm URL`, then `gateway PORT` per target; serves until stdin closes.
 //! Usage: bench_gateway TOKEN DIR TARGET_PORT... (the CA goes to DIR/test-ca.pem)
 
-#[path = "../tests/it/common/gateway.rs"]
-#[allow(dead_code)]
-mod gateway;
-#[path = "../tests/it/common/mock_arm.rs"]
-#[allow(dead_code)]
-mod mock_arm;
-#[path = "../tests/it/common/tls.rs"]
-#[allow(dead_code)]
-mod tls;
-
+use azml_ssh_testkit::{gateway, mock_arm, tls};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -6,16 +6,9 @@
 //!   requests    how many ARM requests were served so far                                 → `requests N`
 //! Usage: demo_arm RESOURCE_ID SSH_PORT TOKEN
 
-#[path = "../tests/it/common/mock_arm.rs"]
-#[allow(dead_code)]
-mod mock_arm;
-#[path = "../tests/it/common/tls.rs"]
-#[allow(dead_code)]
-mod tls;
-
 use std::io::BufRead;
 
-use mock_arm::{Machine, MockArm};
+use azml_ssh_testkit::mock_arm::{Machine, MockArm};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

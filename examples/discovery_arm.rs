@@ -3,13 +3,7 @@
 //! prints its URL, serves until stdin closes, then prints how many requests it answered.
 //! Usage: discovery_arm TOKEN SUBS WORKSPACES INSTANCES LATENCY_MS
 
-#[path = "../tests/it/common/mock_arm.rs"]
-#[allow(dead_code)]
-mod mock_arm;
-#[path = "../tests/it/common/tls.rs"]
-#[allow(dead_code)]
-mod tls;
-
+use azml_ssh_testkit::mock_arm;
 use std::io::Read;
 use std::time::Duration;
 

@@ -22,7 +22,8 @@ pub fn fake_jupyter_program(env: &TestEnv, servers: &str) -> std::path::PathBuf 
 
 pub struct Setup {
     pub env: TestEnv,
-    pub sshd: Sshd,
+    /// Held so that the instance's sshd runs as long as the setup (dropping it stops the server).
+    _sshd: Sshd,
     /// The user's ssh config: known_hosts set up, strict host key checking.
     pub config: std::path::PathBuf,
 }
@@ -66,5 +67,5 @@ pub fn setup_instance(servers: &str, sshd_extra: &str, state: &str) -> Setup {
         LIMIT,
     );
     assert!(out.status.success(), "{}", out.stderr);
-    Setup { env, sshd, config }
+    Setup { env, _sshd: sshd, config }
 }

@@ -1,14 +1,10 @@
 //! Shared test harness: a temporary HOME with a fake `az`, keys and ssh config; a mock ARM; a real sshd; and a
 //! helper that runs a command with a hard deadline so no test can hang.
-#![allow(dead_code)]
 
-pub mod connect_proxy;
-pub mod gateway;
 pub mod instance;
-pub mod mock_arm;
-pub mod sshd;
-pub mod tls;
 pub mod wine;
+
+pub use azml_ssh_testkit::{connect_proxy, gateway, mock_arm, sshd, tls};
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
-use super::tls::TestCa;
+use crate::tls::TestCa;
 
 pub const PATH: &str = "/nbip/v1.0/ws-tcp/port/22";
 

@@ -14,11 +14,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::tls::TestCa;
+use crate::tls::TestCa;
 
 pub const API_VERSION: &str = "2025-12-01";
 pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
-/// The tenant of the default token (`tid` of [`super::TOKEN`]).
+/// The tenant of the default token (`tid` of the tests' `TOKEN`).
 pub const HOME_TENANT: &str = "99999999-8888-7777-6666-555555555555";
 /// The secret the mock expects from an App Service managed identity client.
 pub const MI_SECRET: &str = "mi-secret";
