@@ -68,10 +68,13 @@ export PATH="$shims:$PATH" CARGO="$shims/cargo" RUSTC="$shims/rustc" RUSTDOC="$s
 export RUSTC_BOOTSTRAP=1 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER="$LINKER" CARGO_TARGET_DIR="$WINDOWS_TARGET_DIR"
 unset CARGO_BUILD_TARGET RUSTUP_TOOLCHAIN
 
-# The program's name: the package's binary target besides the twin, <name>w.
-bin=$(cargo metadata --no-deps --format-version 1 --manifest-path "$MANIFEST_DIR/Cargo.toml" | python3 -c '
-import json, sys
-bins = sorted(t["name"] for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bin" in t["kind"])
+# The program's name: the package's binary target besides the twin, <name>w. The package is the one whose manifest
+# this is; the workspace's other members (the fuzz targets, the test kit) are not shipped.
+bin=$(cargo metadata --no-deps --format-version 1 --manifest-path "$MANIFEST_DIR/Cargo.toml" |
+    MANIFEST="$(realpath "$MANIFEST_DIR/Cargo.toml")" python3 -c '
+import json, os, sys
+packages = [p for p in json.load(sys.stdin)["packages"] if os.path.realpath(p["manifest_path"]) == os.environ["MANIFEST"]]
+bins = sorted(t["name"] for p in packages for t in p["targets"] if "bin" in t["kind"])
 ok = len(bins) == 2 and bins[1] == bins[0] + "w"
 sys.exit("expected a program and its twin, found %s" % bins) if not ok else print(bins[0])')
 
