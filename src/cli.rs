@@ -695,4 +695,59 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+
+    /// The library's messages name the fix on the command line (`--prefix`, `` `azml-ssh start NAME` ``), though it
+    /// is this file that defines it. So every flag and command a message or a written file names must exist here:
+    /// renaming one without the messages fails this test. Flags of other programs a message names are listed.
+    #[test]
+    fn every_flag_and_command_the_code_names_exists() {
+        use clap::CommandFactory;
+        use std::collections::BTreeSet;
+        // Other programs' flags: `az login --tenant`, `azd auth login --tenant-id`, `cargo install --locked --path`
+        // and `--features`, `git config --get`, `jupyter … list --json` and `--no-browser`, `code --folder-uri`.
+        const FOREIGN: &[&str] =
+            &["tenant", "tenant-id", "locked", "path", "features", "get", "json", "no-browser", "folder-uri"];
+        fn walk(command: &clap::Command, flags: &mut BTreeSet<String>, commands: &mut BTreeSet<String>) {
+            flags.extend(command.get_arguments().filter_map(|a| a.get_long().map(str::to_owned)));
+            for sub in command.get_subcommands() {
+                commands.insert(sub.get_name().to_owned());
+                walk(sub, flags, commands);
+            }
+        }
+        let (mut flags, mut commands) = (BTreeSet::from(["help".to_owned(), "version".to_owned()]), BTreeSet::new());
+        walk(&Cli::command(), &mut flags, &mut commands);
+
+        let mut unknown = Vec::new();
+        let mut files = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // The shipped code: up to its unit tests.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for line in code.lines().filter(|l| l.contains('"') && !l.trim_start().starts_with("//")) {
+                let chars: Vec<char> = line.chars().collect();
+                for (at, _) in line.match_indices("--") {
+                    let at = line[..at].chars().count();
+                    let starts = at == 0 || matches!(chars[at - 1], ' ' | '`' | '(' | '"');
+                    let word: String =
+                        chars[at + 2..].iter().take_while(|c| c.is_ascii_lowercase() || **c == '-').collect();
+                    let named = word.starts_with(|c: char| c.is_ascii_lowercase());
+                    if starts && named && !flags.contains(&word) && !FOREIGN.contains(&word.as_str()) {
+                        unknown.push(format!("{}: --{word}", path.display()));
+                    }
+                }
+                for (at, _) in line.match_indices("`azml-ssh ") {
+                    let word: String = line[at + 10..].chars().take_while(char::is_ascii_lowercase).collect();
+                    if !commands.contains(&word) {
+                        unknown.push(format!("{}: `azml-ssh {word}`", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(unknown.is_empty(), "named but not on the command line:\n{}", unknown.join("\n"));
+        assert!(flags.contains("fdpass") && commands.contains("start"), "the walk finds what is there");
+    }
 }
