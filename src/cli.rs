@@ -17,6 +17,7 @@ use azml_ssh::cmd::config::{Discover, WriteOptions};
 use azml_ssh::cmd::open::plan::PortSpec;
 use azml_ssh::cmd::open::{CodeOptions, ForwardOptions, JupyterOptions};
 use azml_ssh::cmd::proxy::Role;
+use azml_ssh::cmd::status::StateChange;
 use azml_ssh::connect::cache::MAX_AGE_ENV;
 use azml_ssh::connect::endpoint::Transport;
 use azml_ssh::connect::proxy::{DIRECT_TIMEOUT_ENV, DetachedRelay, ProxyOptions};
@@ -596,8 +597,8 @@ impl ConfigArgs {
 }
 
 impl LifecycleArgs {
-    pub fn wait(&self) -> Option<Duration> {
-        self.wait.then_some(self.wait_timeout)
+    pub fn change(&self) -> StateChange {
+        StateChange { target: self.target.clone(), wait: self.wait.then_some(self.wait_timeout) }
     }
 }
 

@@ -50,8 +50,8 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
         Command::Remove(args) => config::remove(&args.alias, &args.write.options(None), console)?,
         Command::List(args) => config::list(args.ssh_config.path.clone(), console)?,
         Command::Status(args) => status::status(args.target.as_deref(), &args.azure.options(), args.json, console)?,
-        Command::Start(args) => status::start(&args.target, &args.azure.options(), args.wait(), console)?,
-        Command::Stop(args) => status::stop(&args.target, &args.azure.options(), args.wait(), console)?,
+        Command::Start(args) => status::start(&args.change(), &args.azure.options(), console)?,
+        Command::Stop(args) => status::stop(&args.change(), &args.azure.options(), console)?,
         Command::Idle(args) => cmd::idle::idle(&args.target, &args.value, &args.azure.options(), console)?,
         Command::Doctor(args) => {
             let ssh_config = &args.ssh_config.path;

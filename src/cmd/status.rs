@@ -68,15 +68,37 @@ pub(crate) struct NextSchedule {
     pub text: String,
 }
 
-/// One host's status, as printed by `status --json`.
+/// A compute's resource ID and its parts, as `status --json` shows them.
 #[derive(Debug, Serialize)]
-pub(crate) struct Status {
-    pub alias: Option<String>,
+pub(crate) struct ComputeNames {
     pub resource_id: String,
     pub name: String,
     pub workspace: String,
     pub resource_group: String,
     pub subscription: String,
+}
+
+impl ComputeNames {
+    fn of(id: &crate::azure::resource_id::ComputeId) -> Self {
+        ComputeNames {
+            resource_id: id.to_string(),
+            name: id.compute.clone(),
+            workspace: id.workspace.clone(),
+            resource_group: id.resource_group.clone(),
+            subscription: id.subscription.clone(),
+        }
+    }
+}
+
+/// One host's status, as printed by `status --json`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Status {
+    /// The host's alias in azml-ssh's file; `None` when asked by resource ID for an instance with no host.
+    pub alias: Option<String>,
+    /// Which compute: its ARM resource ID and the parts of it (flattened: the JSON has them at the top level).
+    #[serde(flatten)]
+    pub compute: ComputeNames,
+    /// ARM's state (`Running`, `Stopped`, …), escaped for the terminal.
     pub state: Option<String>,
     /// Why it is stopped, in words ("idle shutdown", "user"), when the last operation was a stop.
     pub stopped_by: Option<String>,
@@ -85,8 +107,11 @@ pub(crate) struct Status {
     pub endpoint: Option<String>,
     /// How a connection would go: "direct" or "tunnel".
     pub transport: String,
+    /// Whether the instance has public SSH (a direct connection is possible).
     pub ssh_public_access: bool,
+    /// The instance's admin user, the default login.
     pub admin_user: Option<String>,
+    /// Who the instance is assigned to, when Azure says.
     pub assigned_to: Option<AssignedTo>,
     /// Azure's own reasons for a failure (`provisioningErrors`, `errors`), one line each.
     pub azure_errors: Vec<String>,
@@ -115,11 +140,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>, no
     let id = &target.id;
     let mut status = Status {
         alias: target.alias.clone(),
-        resource_id: id.to_string(),
-        name: id.compute.clone(),
-        workspace: id.workspace.clone(),
-        resource_group: id.resource_group.clone(),
-        subscription: id.subscription.clone(),
+        compute: ComputeNames::of(id),
         state: None,
         stopped_by: None,
         last_operation: None,
@@ -216,7 +237,7 @@ fn print_table(statuses: &[Status], console: &mut Console) -> Result<(), Error> 
     const HEADINGS: [&str; 7] = ["HOST", "STATE", "TRANSPORT", "ENDPOINT", "IDLE SHUTDOWN", "NEXT SCHEDULE", "NOTE"];
     let mut rows = vec![HEADINGS.map(String::from)];
     for s in statuses {
-        let host = s.alias.clone().unwrap_or_else(|| s.name.clone());
+        let host = s.alias.clone().unwrap_or_else(|| s.compute.name.clone());
         let mut notes: Vec<String> = match (&s.error, &s.stopped_by, s.azure_errors.as_slice()) {
             (Some(e), _, _) => vec![e.clone()],
             (None, _, [_, ..]) => vec![format!("Azure says: {}", s.azure_errors.join("; "))],
@@ -249,14 +270,19 @@ fn print_table(statuses: &[Status], console: &mut Console) -> Result<(), Error> 
     Ok(())
 }
 
+/// What `start` and `stop` are asked: which instance, and whether (and how long) to wait for the change.
+#[derive(Clone, Debug)]
+pub struct StateChange {
+    /// A configured host alias or a compute resource ID.
+    pub target: String,
+    /// Wait until the change is done, at most this long; `None`: send the request and return.
+    pub wait: Option<Duration>,
+}
+
 /// `azml-ssh start`: one start request (shared with any connecting proxies), and with `wait`, until Running.
-pub fn start(
-    target_text: &str,
-    azure: &AzureOptions,
-    wait: Option<Duration>,
-    console: &mut Console,
-) -> Result<(), Error> {
-    let Target { id, .. } = find(target_text, azure)?;
+pub fn start(change: &StateChange, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
+    let Target { id, .. } = find(&change.target, azure)?;
+    let wait = change.wait;
     let wait = wait.map(|duration| Limit { duration, budget: Budget::Wait });
     let options = StartOptions {
         allow_start: true,
@@ -289,13 +315,9 @@ pub fn start(
 }
 
 /// `azml-ssh stop`: one stop request, and with `wait`, until Stopped.
-pub fn stop(
-    target_text: &str,
-    azure: &AzureOptions,
-    wait: Option<Duration>,
-    console: &mut Console,
-) -> Result<(), Error> {
-    let Target { id, .. } = find(target_text, azure)?;
+pub fn stop(change: &StateChange, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
+    let Target { id, .. } = find(&change.target, azure)?;
+    let wait = change.wait;
     let session = Session::new(azure, azure.deadline())?;
     let cache = EndpointCache::open_default();
     let tenant = cache.as_ref().and_then(|c| c.tenant(&id));

@@ -170,7 +170,8 @@ pub(crate) async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSid
     let cached = cached.filter(|e| e.serves(options.transport)).filter(|e| trusted(e, options));
 
     if let Some(endpoint) = cached {
-        if let ControlFlow::Break(done) = try_cached(id, &endpoint, options, ssh, tenant.as_ref()).await {
+        if let ControlFlow::Break(done) = try_known(id, (&endpoint, Known::Cached), options, ssh, tenant.as_ref()).await
+        {
             return done;
         }
         if let Some(cache) = &cache {
@@ -183,8 +184,9 @@ pub(crate) async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSid
     };
     // Checked again under the lock, whether or not this connection had to wait for it: another one may have
     // stored its answer between our read of the cache and our taking the lock (they finished just then).
-    if let Some(cache) = &cache
-        && let ControlFlow::Break(done) = try_their_answer(id, cache, options, ssh, tenant.as_ref()).await
+    if let Some(endpoint) = cache.as_ref().and_then(|cache| their_answer(id, cache, options))
+        && let ControlFlow::Break(done) =
+            try_known(id, (&endpoint, Known::TheirAnswer), options, ssh, tenant.as_ref()).await
     {
         return done;
     }
@@ -216,33 +218,45 @@ pub(crate) async fn run_by_name(
     result
 }
 
-/// The cached endpoint, if it answers. `Continue` when it does not, or when its tunnel handshake fails: the cached
-/// gateway is then presumed wrong, and Azure is asked again.
-async fn try_cached(
+/// Where an endpoint known before any lookup of ours came from, which decides how it is tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Known {
+    /// Our cache: it may be stale, so it gets a short connect and one handshake, and a failed tunnel handshake
+    /// means the cached gateway is wrong and Azure is asked again.
+    Cached,
+    /// What another connection just stored, found under the lookup lock: fresh, so it gets a fresh one's tries.
+    TheirAnswer,
+}
+
+/// An endpoint known before any lookup of ours, if it answers. `Continue` when it does not (or, for a cached one,
+/// when its tunnel handshake fails): Azure is then asked.
+async fn try_known(
     id: &ComputeId,
-    endpoint: &Endpoint,
+    (endpoint, known): (&Endpoint, Known),
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
     tenant: Option<&TenantId>,
 ) -> ControlFlow<Result<(), ProxyError>> {
-    // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
-    let timeout = match options.transport {
-        Transport::Auto => CACHED_CONNECT_TIMEOUT.min(options.direct_timeout),
-        _ => CACHED_CONNECT_TIMEOUT,
+    let (timeout, tries) = match (known, options.transport) {
+        // In auto mode a cached direct endpoint gets no longer than the fallback would give a fresh one.
+        (Known::Cached, Transport::Auto) => (CACHED_CONNECT_TIMEOUT.min(options.direct_timeout), 1),
+        (Known::Cached, _) => (CACHED_CONNECT_TIMEOUT, 1),
+        (Known::TheirAnswer, _) => (CACHED_CONNECT_TIMEOUT, tunnel::HANDSHAKE_TRIES),
     };
     let connected = match connect(id, endpoint, timeout, options).await {
         Ok(connected) => connected,
         Err(e) => {
-            tracing::debug!(%endpoint, "cached endpoint did not answer ({e}); asking Azure again");
+            tracing::debug!(%endpoint, ?known, "the endpoint did not answer ({e}); asking Azure");
             return ControlFlow::Continue(());
         }
     };
-    tracing::debug!(%endpoint, "using the cached endpoint");
-    match deliver(id, connected, options, ssh, Handshake { tenant, fresh: None, tries: 1 }).await {
+    tracing::debug!(%endpoint, ?known, "using the endpoint known already");
+    match deliver(id, connected, options, ssh, Handshake { tenant, fresh: None, tries }).await {
         // Only a handshake failure means the cached gateway is wrong; once bytes flowed, it was right. (A hand-over
         // under --fdpass never fails with a tunnel error: the detached relay does the handshake.)
         Err(ProxyError::Tunnel(e))
-            if !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
+            if known == Known::Cached
+                && !matches!(e, TunnelError::Broken(_) | TunnelError::Closed { .. } | TunnelError::Dead) =>
         {
             tracing::debug!("cached tunnel endpoint failed ({e}); asking Azure again");
             ControlFlow::Continue(())
@@ -280,32 +294,13 @@ async fn wait_for_lookup(
     }
 }
 
-/// Under the lookup lock: the endpoint another connection just stored, if it answers. `Continue` when there is
-/// none (or none this connection may use) or it does not answer.
-async fn try_their_answer(
-    id: &ComputeId,
-    cache: &EndpointCache,
-    options: &ProxyOptions,
-    ssh: &mut SshSide<'_>,
-    tenant: Option<&TenantId>,
-) -> ControlFlow<Result<(), ProxyError>> {
-    let Some(endpoint) = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport)) else {
-        return ControlFlow::Continue(());
-    };
-    if !trusted(&endpoint, options) {
-        return ControlFlow::Continue(());
-    }
-    tracing::debug!(%endpoint, "another connection just looked the instance up");
-    match connect(id, &endpoint, CACHED_CONNECT_TIMEOUT, options).await {
-        Ok(connected) => {
-            let handshake = Handshake { tenant, fresh: None, tries: tunnel::HANDSHAKE_TRIES };
-            ControlFlow::Break(deliver(id, connected, options, ssh, handshake).await)
-        }
-        Err(e) => {
-            tracing::debug!(%endpoint, "it does not answer ({e}); looking up again");
-            ControlFlow::Continue(())
-        }
-    }
+/// Under the lookup lock: the endpoint another connection just stored, if this connection may use it.
+fn their_answer(id: &ComputeId, cache: &EndpointCache, options: &ProxyOptions) -> Option<Endpoint> {
+    let endpoint = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport))?;
+    trusted(&endpoint, options).then(|| {
+        tracing::debug!(%endpoint, "another connection just looked the instance up");
+        endpoint
+    })
 }
 
 /// Looks the instance up in Azure (starting it if need be), connects, remembers what worked, lets the waiting
