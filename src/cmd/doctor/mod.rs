@@ -4,6 +4,7 @@
 //!
 //! Each `check_*` function returns `Check`s and prints nothing; `render` turns them into the checklist or JSON.
 
+mod banner;
 mod clients;
 pub mod remote;
 pub(crate) mod remote_report;
@@ -23,9 +24,9 @@ use crate::sshconf::hosts::HostEntry;
 use crate::sshconf::include::IncludeState;
 use crate::sshconf::store::{self, Layout};
 use crate::sshconf::syntax::split_args;
-use crate::transport::banner::{self, BannerError, Report, Route};
 use crate::transport::tunnel::{Gateway, GatewayDomains, TunnelError};
 use crate::util::{process, text, vscode};
+use banner::{BannerError, Report, Route};
 
 use clients::{check_ssh_clients, other_version, run, value};
 use report::{Check, Verdict, fail, pass, render, warn};
