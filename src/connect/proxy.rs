@@ -170,8 +170,7 @@ pub(crate) async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSid
     let cached = cached.filter(|e| e.serves(options.transport)).filter(|e| trusted(e, options));
 
     if let Some(endpoint) = cached {
-        if let ControlFlow::Break(done) = try_known(id, (&endpoint, Known::Cached), options, ssh, tenant.as_ref()).await
-        {
+        if let ControlFlow::Break(done) = try_known(id, &endpoint, Known::Cached, options, ssh, tenant.as_ref()).await {
             return done;
         }
         if let Some(cache) = &cache {
@@ -186,7 +185,7 @@ pub(crate) async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSid
     // stored its answer between our read of the cache and our taking the lock (they finished just then).
     if let Some(endpoint) = cache.as_ref().and_then(|cache| their_answer(id, cache, options))
         && let ControlFlow::Break(done) =
-            try_known(id, (&endpoint, Known::TheirAnswer), options, ssh, tenant.as_ref()).await
+            try_known(id, &endpoint, Known::TheirAnswer, options, ssh, tenant.as_ref()).await
     {
         return done;
     }
@@ -232,7 +231,8 @@ enum Known {
 /// when its tunnel handshake fails): Azure is then asked.
 async fn try_known(
     id: &ComputeId,
-    (endpoint, known): (&Endpoint, Known),
+    endpoint: &Endpoint,
+    known: Known,
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
     tenant: Option<&TenantId>,
