@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
+use crate::azure::cloud::ApiBase;
 use crate::azure::compute::ComputeResource;
 use crate::azure::credential::{TenantId, Token};
 use crate::azure::http::{self, ClientError};
@@ -141,6 +142,8 @@ struct Request<'a> {
     deadline: &'a Deadline,
     /// A JSON body; `None` for GETs and the bodiless POSTs.
     body: Option<&'a [u8]>,
+    /// Whether the bearer token goes along: not to a document anyone may read (the workspace's discovery).
+    bearer: bool,
 }
 
 /// What a request does, for messages: "read compute ci1", "start compute ci1".
@@ -211,8 +214,14 @@ impl ArmClient {
     /// callers poll the compute's state.
     pub(crate) async fn compute_action(&self, id: &ComputeId, verb: Verb, deadline: &Deadline) -> Result<(), ArmError> {
         let url = self.url(&format!("{id}/{verb}"), API_VERSION);
-        let request =
-            Request { method: Method::POST, verb, what: &format!("compute {}", id.compute), deadline, body: None };
+        let request = Request {
+            method: Method::POST,
+            verb,
+            what: &format!("compute {}", id.compute),
+            deadline,
+            body: None,
+            bearer: true,
+        };
         self.send(url, &request).await.map(|_| ())
     }
 
@@ -227,7 +236,14 @@ impl ArmClient {
         let url = self.url(&format!("{id}/updateIdleShutdownSetting"), API_VERSION);
         let body = body.to_string().into_bytes();
         let what = format!("compute {}", id.compute);
-        let request = Request { method: Method::POST, verb: Verb::SetIdle, what: &what, deadline, body: Some(&body) };
+        let request = Request {
+            method: Method::POST,
+            verb: Verb::SetIdle,
+            what: &what,
+            deadline,
+            body: Some(&body),
+            bearer: true,
+        };
         self.send(url, &request).await.map(|_| ())
     }
 
@@ -242,9 +258,36 @@ impl ArmClient {
                 what: &format!("compute {}", id.compute),
                 deadline,
                 body: None,
+                bearer: true,
             },
         )
         .await
+    }
+
+    /// `GET {path}` on ARM, for documents other than a compute's (a workspace, a job). `what` names it in
+    /// messages.
+    pub(crate) async fn get_resource<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+        deadline: &Deadline,
+    ) -> Result<T, ArmError> {
+        let request = Request { method: Method::GET, verb: Verb::Read, what, deadline, body: None, bearer: true };
+        self.get_json(self.url(path, API_VERSION), &request).await
+    }
+
+    /// `GET url` outside ARM, with ARM's retry rules and bounds. The token goes only to an [`ApiBase`] (a host
+    /// the cloud's allow-list passed); `None` sends none.
+    pub(crate) async fn get_outside<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        api: Option<&ApiBase>,
+        what: &str,
+        deadline: &Deadline,
+    ) -> Result<T, ArmError> {
+        let bearer = api.is_some_and(|api| api.holds(&url));
+        let request = Request { method: Method::GET, verb: Verb::Read, what, deadline, body: None, bearer };
+        self.get_json(url, &request).await
     }
 
     /// Every item of a list operation, following `nextLink` page by page. `what` names the list in messages.
@@ -255,6 +298,20 @@ impl ArmClient {
         what: &str,
         deadline: &Deadline,
     ) -> Result<Vec<T>, ArmError> {
+        let (items, _) = self.list_at_most(path, api_version, what, deadline, usize::MAX).await?;
+        Ok(items)
+    }
+
+    /// The first items of a list operation, page by page until `most` are had (lists that grow without bound,
+    /// such as a workspace's jobs); also whether there were more.
+    pub(crate) async fn list_at_most<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        api_version: &str,
+        what: &str,
+        deadline: &Deadline,
+        most: usize,
+    ) -> Result<(Vec<T>, bool), ArmError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Page<T> {
@@ -264,13 +321,18 @@ impl ArmClient {
         }
         let mut items = Vec::new();
         let mut url = self.url(path, api_version);
-        let request = Request { method: Method::GET, verb: Verb::List, what, deadline, body: None };
+        let request = Request { method: Method::GET, verb: Verb::List, what, deadline, body: None, bearer: true };
         // A broken server could hand out links forever; no real listing here is anywhere near this long.
         for _ in 0..1000 {
             let page: Page<T> = self.get_json(url, &request).await?;
             items.extend(page.value);
-            match page.next_link.filter(|link| !link.is_empty()) {
-                None => return Ok(items),
+            let next = page.next_link.filter(|link| !link.is_empty());
+            if items.len() >= most {
+                items.truncate(most);
+                return Ok((items, next.is_some()));
+            }
+            match next {
+                None => return Ok((items, false)),
                 Some(link) => url = self.next_link(&link, what)?,
             }
         }
@@ -340,7 +402,7 @@ impl ArmClient {
 
     /// Sends the request and reads the whole answer, within the deadline and `MAX_BODY`.
     async fn exchange(&self, url: Url, request: &Request<'_>, tries: u32) -> Result<Answer, Failure> {
-        let Request { method, verb, what, deadline, body } = request;
+        let Request { method, verb, what, deadline, body, bearer } = request;
         tracing::debug!(%method, %url, "ARM request");
         let unreachable = |e: reqwest::Error| match e.is_timeout() && !e.is_connect() {
             true => {
@@ -358,9 +420,11 @@ impl ArmClient {
         let mut builder = self
             .http
             .request(method.clone(), url)
-            .bearer_auth(self.token.secret())
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(remaining);
+        if *bearer {
+            builder = builder.bearer_auth(self.token.secret());
+        }
         if let Some(body) = body {
             builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
         } else if *method == Method::POST {

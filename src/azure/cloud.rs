@@ -2,13 +2,14 @@
 
 use std::fmt;
 
-use crate::transport::tunnel::{AllowedGateway, Gateway, GatewayDomains};
+use crate::transport::tunnel::{AllowedGateway, Gateway, GatewayDomains, GatewayService};
 
 /// Environment variable that replaces the ARM base URL (tests, Azure Stack, private endpoints). The token scope
 /// stays the selected cloud's, because the token is still issued by that cloud's Entra ID.
 pub(crate) const ARM_ENDPOINT_ENV: &str = "AZML_SSH_ARM_ENDPOINT";
 
-/// Environment variable naming the domains (comma-separated) tunnel gateways may be under, replacing the cloud's.
+/// Environment variable naming the domains (comma-separated) tunnel gateways and the Azure ML API may be under,
+/// replacing the cloud's lists (instances', job nodes' and the API's alike).
 pub(crate) const GATEWAY_DOMAINS_ENV: &str = "AZML_SSH_GATEWAY_DOMAINS";
 
 /// An Azure cloud, named as `az cloud list` names it: its ARM endpoint, token scope and instance domains differ.
@@ -79,24 +80,110 @@ impl Cloud {
         }
     }
 
-    /// The gateway domains in effect: `AZML_SSH_GATEWAY_DOMAINS` when set, else the cloud's.
-    pub(crate) fn gateway_domains(self) -> GatewayDomains {
-        match std::env::var(GATEWAY_DOMAINS_ENV) {
-            Ok(list) if !list.trim().is_empty() => GatewayDomains::new(list.split(',').map(str::to_owned)),
-            _ => GatewayDomains::new(self.instance_domains().iter().map(|d| d.to_string())),
+    /// Where the gateways of training-job nodes live (a job's SSH service's `ProxyEndpoint`,
+    /// `ssh-<id>.<region>.nodes.azureml.ms`). Only the public cloud's domain is on record (Azure/azure-dev's tests,
+    /// users' scripts); the sovereign clouds' follow their instance domains' two spellings and are not confirmed,
+    /// so `AZML_SSH_GATEWAY_DOMAINS` can replace them (docs/design/jobs.md).
+    fn node_domains(self) -> &'static [&'static str] {
+        match self {
+            Cloud::AzureCloud => &["nodes.azureml.ms"],
+            Cloud::AzureChinaCloud => &["nodes.azureml.cn", "nodes.ml.azure.cn"],
+            Cloud::AzureUsGovernment => &["nodes.azureml.us", "nodes.ml.azure.us"],
         }
     }
 
-    /// `gateway`, if it is under one of the gateway domains in effect: the only way to a gateway the tunnel
-    /// sends a token to.
-    pub(crate) fn allow(self, gateway: &Gateway) -> Option<AllowedGateway> {
-        AllowedGateway::check(gateway, &self.gateway_domains())
+    /// Where a workspace's Azure ML API (run history) lives: the `api` host of its discovery document, which gets
+    /// the ARM token. The hosts of the Azure ML SDK's cloud table (`<region>.api.azureml.ms`, `.api.ml.azure.cn`,
+    /// `.api.ml.azure.us`); private-link workspaces' `<guid>.workspace.<region>.api…` names are under them.
+    fn api_domains(self) -> &'static [&'static str] {
+        match self {
+            Cloud::AzureCloud => &["api.azureml.ms"],
+            Cloud::AzureChinaCloud => &["api.ml.azure.cn"],
+            Cloud::AzureUsGovernment => &["api.ml.azure.us"],
+        }
     }
 
-    /// Whether `host` is, or is under, one of the gateway domains in effect.
-    pub(crate) fn gateway_allowed(self, host: &str) -> bool {
-        self.gateway_domains().allows(host)
+    /// The domains in effect for `kind` of host: `AZML_SSH_GATEWAY_DOMAINS` when set (it replaces every list),
+    /// else the cloud's.
+    fn domains(self, kind: HostKind) -> GatewayDomains {
+        if let Ok(list) = std::env::var(GATEWAY_DOMAINS_ENV)
+            && !list.trim().is_empty()
+        {
+            return GatewayDomains::new(list.split(',').map(str::to_owned));
+        }
+        let names = match kind {
+            HostKind::Gateway(GatewayService::Instance) => self.instance_domains(),
+            HostKind::Gateway(GatewayService::JobNode) => self.node_domains(),
+            HostKind::Api => self.api_domains(),
+        };
+        GatewayDomains::new(names.iter().map(|d| d.to_string()))
     }
+
+    /// The instance gateway domains in effect (for messages and doctor).
+    pub(crate) fn gateway_domains(self) -> GatewayDomains {
+        self.domains(HostKind::Gateway(GatewayService::Instance))
+    }
+
+    /// `gateway`, if it is under one of the domains in effect for its kind (instances' or job nodes'): the only
+    /// way to a gateway the tunnel sends a token to.
+    pub(crate) fn allow(self, gateway: &Gateway) -> Option<AllowedGateway> {
+        AllowedGateway::check(gateway, &self.domains(HostKind::Gateway(gateway.service)))
+    }
+
+    /// Whether `gateway`'s host is, or is under, one of the domains in effect for its kind.
+    pub(crate) fn gateway_allowed(self, gateway: &Gateway) -> bool {
+        self.domains(HostKind::Gateway(gateway.service)).allows(&gateway.host)
+    }
+
+    /// The domains a gateway of `service` must be under, for the message that refuses one.
+    pub(crate) fn domain_names(self, service: GatewayService) -> String {
+        self.domains(HostKind::Gateway(service)).names().join(", ")
+    }
+
+    /// The Azure ML API base a discovery document names, if the ARM token may go there: https under the cloud's
+    /// API domains (or `AZML_SSH_GATEWAY_DOMAINS`), plain http only on loopback.
+    pub(crate) fn api_base(self, text: &str) -> Result<ApiBase, UntrustedApi> {
+        let untrusted = |why: String| UntrustedApi { url: crate::util::text::one_line_max(text, 200), why };
+        let url = parse_base_url(text).map_err(|e| untrusted(e.to_string()))?;
+        let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let domains = self.domains(HostKind::Api);
+        if !domains.allows(&host) {
+            return Err(untrusted(format!("{host} is outside {}", domains.names().join(", "))));
+        }
+        Ok(ApiBase(url))
+    }
+}
+
+/// Which kind of Azure ML host a name must be allowed as.
+#[derive(Clone, Copy, Debug)]
+enum HostKind {
+    Gateway(GatewayService),
+    Api,
+}
+
+/// A workspace's Azure ML API base URL that passed [`Cloud::api_base`]: the only kind of URL outside ARM that
+/// gets the ARM token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ApiBase(reqwest::Url);
+
+impl ApiBase {
+    /// The base URL.
+    pub(crate) fn url(&self) -> &reqwest::Url {
+        &self.0
+    }
+
+    /// Whether `url` is on this base's origin (scheme, host and port).
+    pub(crate) fn holds(&self, url: &reqwest::Url) -> bool {
+        url.origin() == self.0.origin()
+    }
+}
+
+/// A discovery document named an API host the token may not go to.
+#[derive(Debug, thiserror::Error)]
+#[error("the workspace's discovery document names the Azure ML API {url:?}, which gets no token: {why}")]
+pub(crate) struct UntrustedApi {
+    url: String,
+    why: String,
 }
 
 impl fmt::Display for Cloud {
@@ -136,6 +223,16 @@ pub(crate) fn arm_base_url(cloud: Cloud) -> Result<reqwest::Url, BadArmEndpoint>
     }
 }
 
+/// Whether `url`'s host is this machine (127.0.0.0/8, ::1, localhost): the only place plain http may go.
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 fn parse_base_url(text: &str) -> Result<reqwest::Url, BadUrl> {
     let url = reqwest::Url::parse(text)?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -147,13 +244,7 @@ fn parse_base_url(text: &str) -> Result<reqwest::Url, BadUrl> {
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err(BadUrl::NotPlain);
     }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    if url.scheme() == "http" && !loopback {
+    if url.scheme() == "http" && !is_loopback(&url) {
         return Err(BadUrl::PlainHttp);
     }
     Ok(url)

@@ -186,6 +186,12 @@ impl Token {
         claims.get(name)?.as_str().map(str::to_owned)
     }
 
+    /// The sign-in names the token carries (`upn`, `unique_name`, `email`, `preferred_username`): what ARM records
+    /// as who created a resource (`systemData.createdBy`). Empty for a service principal.
+    pub(crate) fn sign_in_names(&self) -> Vec<String> {
+        ["upn", "unique_name", "email", "preferred_username"].iter().filter_map(|c| self.claim(c)).collect()
+    }
+
     /// The signed-in identity's object ID (`oid` claim). The token is only decoded, not verified: it came from
     /// our own credential, and the answer only filters which instances are listed.
     pub(crate) fn object_id(&self) -> Option<String> {

@@ -126,9 +126,9 @@ struct Workspace {
 }
 
 /// A subscription to search, with the client (and so the tenant) that reaches it.
-struct Scope {
+pub(crate) struct Scope {
     subscription: String,
-    arm: Arc<ArmClient>,
+    pub arm: Arc<ArmClient>,
 }
 
 /// A subscription with its list of workspaces, or why that list could not be read.
@@ -185,20 +185,13 @@ pub(crate) struct NameSearch {
 /// them; then each is asked for that one compute (`GET …/computes/{name}`, 404 when it has none), instead of
 /// listing all of them.
 pub(crate) async fn find_by_name(session: &Session, filter: &Filter, name: &str) -> Result<NameSearch, DiscoverError> {
-    let mut discovery = Discovery::default();
-    let workspace_lists = subscriptions_and_their_workspaces(session, filter, &mut discovery).await?;
-    let workspaces = wanted_workspaces(&workspace_lists, filter, &mut discovery);
-    let mut search = NameSearch {
-        subscriptions: workspace_lists.iter().filter(|(_, r)| r.is_ok()).count(),
-        workspaces: workspaces.len(),
-        failed: discovery.failed,
-        ..NameSearch::default()
-    };
+    let Workspaces { list: workspaces, subscriptions, failed } = workspaces(session, filter).await?;
+    let mut search = NameSearch { subscriptions, workspaces: workspaces.len(), failed, ..NameSearch::default() };
     let deadline = session.deadline();
     let answers = stream::iter(workspaces.iter().map(|(workspace, scope)| async move {
         let id = ComputeId::in_workspace(workspace, name);
         let result = scope.arm.get_compute(&id, deadline).await;
-        (workspace, scope, id, result)
+        (workspace, &**scope, id, result)
     }))
     .buffer_unordered(CONCURRENCY)
     .collect::<Vec<_>>()
@@ -218,6 +211,26 @@ pub(crate) async fn find_by_name(session: &Session, filter: &Filter, name: &str)
     }
     search.found.sort_by_key(|(id, _)| id.cache_key());
     Ok(search)
+}
+
+/// The workspaces in the filter's scope, found as [`discover`] finds them, each with the client (and so the
+/// tenant) that reaches it; how many subscriptions could be listed, and what could not be.
+pub(crate) struct Workspaces {
+    pub list: Vec<(WorkspaceId, Arc<Scope>)>,
+    pub subscriptions: usize,
+    pub failed: Vec<Failed>,
+}
+
+/// See [`Workspaces`].
+pub(crate) async fn workspaces(session: &Session, filter: &Filter) -> Result<Workspaces, DiscoverError> {
+    let mut discovery = Discovery::default();
+    let workspace_lists = subscriptions_and_their_workspaces(session, filter, &mut discovery).await?;
+    let list = wanted_workspaces(&workspace_lists, filter, &mut discovery)
+        .into_iter()
+        .map(|(id, scope)| (id, Arc::new(Scope { subscription: scope.subscription.clone(), arm: scope.arm.clone() })))
+        .collect();
+    let subscriptions = workspace_lists.iter().filter(|(_, r)| r.is_ok()).count();
+    Ok(Workspaces { list, subscriptions, failed: discovery.failed })
 }
 
 /// Whether `instance` passes the filter's rule of ownership, judged with the token of the tenant it answered in.

@@ -49,6 +49,10 @@ pub(crate) enum Progress<'a> {
     Tick { elapsed: Duration },
     /// Connectable after a wait.
     Ready { state: &'a ComputeState, elapsed: Duration },
+    /// Something other than an instance (a job, its SSH service) is in `state`, seen at a poll.
+    Waiting { state: &'a str, elapsed: Duration },
+    /// What was waited for is ready after a wait.
+    WaitOver { elapsed: Duration },
     /// The wait is over, whatever its outcome.
     Done,
 }

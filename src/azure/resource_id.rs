@@ -173,6 +173,16 @@ pub(crate) fn check_workspace_name(name: &str) -> Result<(), Reason> {
     check_name("workspace", name, 64, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
+/// A job name as Azure ML allows it (the job's run ID): letters, digits, `-` and `_`, starting with a letter or
+/// digit. It goes into ARM and run-history paths, a file name and an ssh host name, so nothing else may.
+pub(crate) fn check_job_name(name: &str) -> Result<(), Reason> {
+    check_name("job", name, 255, |c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))?;
+    match name.chars().next() {
+        Some('_') => Err(Reason::BadStart("job", '_')),
+        _ => Ok(()),
+    }
+}
+
 /// The segment every workspace path has between its scope and its name.
 const WORKSPACES: &str = "providers/Microsoft.MachineLearningServices/workspaces";
 

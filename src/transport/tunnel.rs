@@ -1,6 +1,8 @@
-//! The Azure ML WebSocket tunnel, for instances without public SSH: the SSH stream travels as binary WebSocket
-//! messages through the instance's gateway (`wss://<jupyter host>/nbip/v1.0/ws-tcp/port/22`), authenticated with
-//! an ARM token. This is what `az ml compute connect-ssh` does, without Python.
+//! The Azure ML WebSocket tunnel, for instances without public SSH and for the nodes of training jobs: the SSH
+//! stream travels as binary WebSocket messages through a gateway, authenticated with an ARM token — an instance's
+//! (`wss://<jupyter host>/nbip/v1.0/ws-tcp/port/22`) or a job node's (`<ProxyEndpoint>/nbip/v1.0/ws-tcp`, the
+//! node's sshd being the service behind it). This is what `az ml compute connect-ssh` and `az ml job connect-ssh`
+//! do, without Python.
 //!
 //! Only the opening handshake is retried: once bytes have flowed, an SSH session cannot resume on a new socket, so
 //! a broken tunnel ends the session with an error and ssh reports it.
@@ -30,7 +32,9 @@ use crate::transport::tls::{self, TlsError};
 use crate::util::deadline::{Budget, TimedOut};
 use crate::util::text::error_chain;
 
-const PATH: &str = "/nbip/v1.0/ws-tcp/port/22";
+/// The tunnel of a compute instance names the port; a job node's gateway fronts its SSH service alone.
+const INSTANCE_PATH: &str = "/nbip/v1.0/ws-tcp/port/22";
+const JOB_NODE_PATH: &str = "/nbip/v1.0/ws-tcp";
 /// Handshakes tried for a fresh endpoint: enough to ride out the gateway's 502s while an instance finishes starting.
 pub(crate) const HANDSHAKE_TRIES: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -63,14 +67,28 @@ pub(crate) fn websocket_config() -> tungstenite::protocol::WebSocketConfig {
         .max_write_buffer_size(4 * MAX_MESSAGE)
 }
 
-/// The gateway of one instance: the host (and port) of its Jupyter application URL. The domain is taken from ARM,
-/// never built, because it differs between clouds.
+/// What a gateway fronts, which decides its path and the domains it must be under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayService {
+    /// A compute instance (port 22 of it).
+    #[default]
+    Instance,
+    /// One node of a training job, through its SSH service.
+    JobNode,
+}
+
+/// The gateway of one instance (the host and port of its Jupyter application URL) or of one job node (its SSH
+/// service's `ProxyEndpoint`). The domain is taken from Azure, never built, because it differs between clouds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gateway {
     /// The gateway's DNS name, e.g. `ci1.eastus2.instances.azureml.ms`.
     pub host: String,
     /// Its TLS port (443 in Azure).
     pub port: u16,
+    /// What it fronts; entries cached before jobs existed are instances'.
+    #[serde(default)]
+    pub service: GatewayService,
 }
 
 impl Gateway {
@@ -81,19 +99,44 @@ impl Gateway {
         if url.scheme() != "https" {
             return None;
         }
-        let host = url.host_str()?.to_ascii_lowercase();
-        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+        Some(Gateway { port: url.port().unwrap_or(443), host: plain_host(&url)?, service: GatewayService::Instance })
+    }
+
+    /// From a job node's `ProxyEndpoint` (`wss://ssh-<id>.<region>.nodes.azureml.ms`), with `<nodeIndex>`
+    /// replaced as the Azure CLI does. It is a base URL only: a path, query, user or plain `ws://` is refused, as
+    /// the hardened Azure CLI connector refuses them.
+    pub(crate) fn job_node(proxy_endpoint: &str, node: u32) -> Option<Gateway> {
+        let text = proxy_endpoint.replace("<nodeIndex>", &node.to_string());
+        let url = reqwest::Url::parse(&text).ok()?;
+        let plain = url.path().trim_end_matches('/').is_empty()
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && url.username().is_empty()
+            && url.password().is_none();
+        if !matches!(url.scheme(), "wss" | "https") || !plain {
             return None;
         }
-        Some(Gateway { port: url.port().unwrap_or(443), host })
+        Some(Gateway { port: url.port().unwrap_or(443), host: plain_host(&url)?, service: GatewayService::JobNode })
     }
 
     fn url(&self) -> String {
+        let path = match self.service {
+            GatewayService::Instance => INSTANCE_PATH,
+            GatewayService::JobNode => JOB_NODE_PATH,
+        };
         match self.port {
-            443 => format!("wss://{}{PATH}", self.host),
-            port => format!("wss://{}:{port}{PATH}", self.host),
+            443 => format!("wss://{}{path}", self.host),
+            port => format!("wss://{}:{port}{path}", self.host),
         }
     }
+}
+
+/// A URL's host, if it is a plain DNS name: it goes into TLS, an HTTP request line and possibly a proxy's CONNECT
+/// line.
+fn plain_host(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str()?.to_ascii_lowercase();
+    let plain = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    plain.then_some(host)
 }
 
 /// The domains a gateway must be under before it gets a bearer token: the cloud's Azure ML instance domains, or
@@ -145,14 +188,10 @@ pub(crate) enum TunnelError {
     Untrusted { host: String },
     #[error("the Azure ML gateway {host} refused the sign-in (HTTP 401); run `az login` again")]
     Unauthorized { host: String },
-    #[error(
-        "the Azure ML gateway {host} refused access (HTTP 403): only the instance's assigned user (or someone with access to the workspace) may connect"
-    )]
-    Forbidden { host: String },
-    #[error(
-        "the Azure ML gateway {host} does not know this instance (HTTP 404); it may have been deleted or recreated: run `azml-ssh config` again"
-    )]
-    NotFound { host: String },
+    #[error("the Azure ML gateway {host} refused access (HTTP 403): {}", who_may_connect(*.service))]
+    Forbidden { host: String, service: GatewayService },
+    #[error("the Azure ML gateway {host} does not know this {} (HTTP 404); {}", service.noun(), gone_remedy(*.service))]
+    NotFound { host: String, service: GatewayService },
     #[error(
         "the Azure ML gateway {host} answered HTTP {status} after {tries} tries: the instance is not running or is still starting; try again in a minute"
     )]
@@ -177,6 +216,31 @@ pub(crate) enum TunnelError {
     Tls(String),
     #[error("cannot set up TLS: {0}")]
     Trust(#[from] TlsError),
+}
+
+impl GatewayService {
+    fn noun(self) -> &'static str {
+        match self {
+            GatewayService::Instance => "instance",
+            GatewayService::JobNode => "job node",
+        }
+    }
+}
+
+fn who_may_connect(service: GatewayService) -> &'static str {
+    match service {
+        GatewayService::Instance => {
+            "only the instance's assigned user (or someone with access to the workspace) may connect"
+        }
+        GatewayService::JobNode => "only the user who submitted the job may connect to its nodes",
+    }
+}
+
+fn gone_remedy(service: GatewayService) -> &'static str {
+    match service {
+        GatewayService::Instance => "it may have been deleted or recreated: run `azml-ssh config` again",
+        GatewayService::JobNode => "the job may have ended: connect again to see its state",
+    }
 }
 
 impl TunnelError {
@@ -265,8 +329,8 @@ async fn handshake(
             let status = response.status().as_u16();
             Err(match status {
                 401 => TunnelError::Unauthorized { host },
-                403 => TunnelError::Forbidden { host },
-                404 => TunnelError::NotFound { host },
+                403 => TunnelError::Forbidden { host, service: gateway.service },
+                404 => TunnelError::NotFound { host, service: gateway.service },
                 502..=504 => TunnelError::NotRunning { host, status, tries },
                 _ => TunnelError::Rejected { host, status },
             })
@@ -577,7 +641,8 @@ mod tests {
     #[test]
     fn gateway_urls_keep_host_and_port() {
         let gateway = Gateway::from_url("https://ci1.eastus2.instances.azureml.ms/tree/").unwrap();
-        assert_eq!(gateway, Gateway { host: "ci1.eastus2.instances.azureml.ms".into(), port: 443 });
+        let host = "ci1.eastus2.instances.azureml.ms".into();
+        assert_eq!(gateway, Gateway { host, port: 443, service: GatewayService::Instance });
         assert_eq!(gateway.url(), "wss://ci1.eastus2.instances.azureml.ms/nbip/v1.0/ws-tcp/port/22");
         let local = Gateway::from_url("https://localhost:8443/tree/").unwrap();
         assert_eq!(local.url(), "wss://localhost:8443/nbip/v1.0/ws-tcp/port/22");
@@ -755,6 +820,27 @@ mod tests {
     fn odd_gateway_urls_are_refused() {
         for uri in ["http://ci1.example/tree", "https://user@[::1]/", "not a url", "https://a_b.example/"] {
             assert_eq!(Gateway::from_url(uri), None, "{uri}");
+        }
+    }
+
+    #[test]
+    fn job_node_gateways_are_base_urls_with_the_node_filled_in() {
+        let node = Gateway::job_node("wss://ssh-abc.eastus2euap.nodes.azureml.ms/", 0).unwrap();
+        assert_eq!(node.url(), "wss://ssh-abc.eastus2euap.nodes.azureml.ms/nbip/v1.0/ws-tcp");
+        assert_eq!(node.service, GatewayService::JobNode);
+        let indexed = Gateway::job_node("wss://node-<nodeIndex>.example:8443", 3).unwrap();
+        assert_eq!(indexed.url(), "wss://node-3.example:8443/nbip/v1.0/ws-tcp");
+        assert_eq!(Gateway::job_node("https://SSH-abc.example", 0).unwrap().host, "ssh-abc.example");
+        for bad in [
+            "ws://ssh-abc.example",
+            "wss://ssh-abc.example/other",
+            "wss://ssh-abc.example/?x=1",
+            "wss://user@ssh-abc.example",
+            "wss://ssh abc.example",
+            "wss://a_b.example",
+            "",
+        ] {
+            assert_eq!(Gateway::job_node(bad, 0), None, "{bad}");
         }
     }
 }

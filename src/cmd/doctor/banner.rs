@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn an_untrusted_gateway_is_refused_before_any_connection() {
         on_runtime(false, async {
-            let gateway = Gateway { host: "127.0.0.1.nip.io".into(), port: 1 };
+            let gateway = Gateway { host: "127.0.0.1.nip.io".into(), port: 1, service: Default::default() };
             let domains = GatewayDomains::new(["instances.azureml.ms".to_owned()]);
             let refused = through_tunnel(&gateway, &domains, "token").await;
             assert!(matches!(refused, Err(BannerError::Tunnel(TunnelError::Untrusted { .. }))), "{refused:?}");
