@@ -14,6 +14,7 @@ use azml_ssh::azure::credential::{AUTH_ENV, AuthMethod};
 use azml_ssh::azure::lifecycle::StartOptions;
 use azml_ssh::azure::session::AzureOptions;
 use azml_ssh::cmd::config::{Discover, WriteOptions};
+use azml_ssh::cmd::jobs::JobsOptions;
 use azml_ssh::cmd::open::plan::PortSpec;
 use azml_ssh::cmd::open::{CodeOptions, ForwardOptions, JupyterOptions};
 use azml_ssh::cmd::proxy::Role;
@@ -95,6 +96,13 @@ pub enum Command {
     /// Show the hosts azml-ssh has configured.
     #[command(after_help = "Example:\n  azml-ssh list")]
     List(ListArgs),
+
+    /// List your queued and running training jobs that have an SSH service, with the ssh name of each node.
+    #[command(after_help = "Examples:\n  \
+        azml-ssh jobs\n  \
+        azml-ssh jobs --workspace ws1 --json\n\n\
+        Then: ssh myjob.job.azml (node 0), ssh 1.myjob.job.azml (node 1), azml-ssh code myjob.job.azml.")]
+    Jobs(JobsArgs),
 
     /// Show instances' state, why they are stopped, endpoint and transport.
     #[command(
@@ -311,6 +319,30 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub azure: AzureArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Only the jobs of workspaces of this name.
+    #[arg(long, value_name = "NAME")]
+    pub workspace: Option<String>,
+
+    /// Everyone's jobs, not only yours.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+impl JobsArgs {
+    pub fn options(&self) -> JobsOptions {
+        JobsOptions { workspace: self.workspace.clone(), all: self.all, json: self.json }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -646,7 +678,7 @@ fn detached_relay_args(child: &DetachedRelay) -> Vec<String> {
         ("--timeout", child.timeout.as_secs().to_string()),
     ];
     let flags = flags.into_iter().flat_map(|(flag, value)| [flag.to_owned(), value]);
-    std::iter::once("proxy".to_owned()).chain(flags).chain([child.id.to_string()]).collect()
+    std::iter::once("proxy".to_owned()).chain(flags).chain([child.target.to_string()]).collect()
 }
 
 #[cfg(test)]
@@ -657,37 +689,40 @@ mod tests {
     /// library asked for: every auth method and cloud, a gateway and port, the timeout.
     #[test]
     fn a_detached_relay_survives_its_command_line() {
+        use azml_ssh::connect::target::Target;
         use azml_ssh::transport::tunnel::Gateway;
 
-        let id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg1/providers/Microsoft.MachineLearningServices/workspaces/ws1/computes/ci1";
-        for auth in AuthMethod::ALL {
-            for cloud in Cloud::ALL {
-                let domain = match cloud {
-                    Cloud::AzureCloud => "instances.azureml.ms",
-                    Cloud::AzureChinaCloud => "instances.azureml.cn",
-                    Cloud::AzureUsGovernment => "instances.azureml.us",
-                };
-                let child = DetachedRelay {
-                    id: id.parse().unwrap(),
-                    gateway: Gateway { host: format!("ci1.region1.{domain}"), port: 8443 },
-                    auth,
-                    cloud,
-                    timeout: Duration::from_secs(45),
-                };
-                let argv = std::iter::once("azml-ssh".to_owned()).chain(detached_relay_args(&child));
-                let Command::Proxy(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("not proxy") };
-                let options = args.options();
-                let Role::DetachedRelay { gateway, compute } = args.role() else { panic!("not a relay") };
-                let (id, gateway) = azml_ssh::cmd::proxy::read_detached_relay(&gateway, &compute, &options).unwrap();
-                let back = DetachedRelay {
-                    id,
-                    gateway: gateway.gateway().clone(),
-                    auth: options.azure.auth,
-                    cloud: options.azure.cloud,
-                    timeout: options.azure.timeout,
-                };
-                assert_eq!(back, child);
-            }
+        let ws = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg1/providers/Microsoft.MachineLearningServices/workspaces/ws1";
+        let targets = [format!("{ws}/computes/ci1"), format!("{ws}/jobs/Train_1/nodes/1")];
+        for (target, auth, cloud) in targets
+            .iter()
+            .flat_map(|t| AuthMethod::ALL.into_iter().flat_map(move |a| Cloud::ALL.into_iter().map(move |c| (t, a, c))))
+        {
+            let target: Target = target.parse().unwrap();
+            let kind = match target {
+                Target::Instance(_) => "instances",
+                Target::JobNode(_) => "nodes",
+            };
+            let domain = match cloud {
+                Cloud::AzureCloud => format!("{kind}.azureml.ms"),
+                Cloud::AzureChinaCloud => format!("{kind}.azureml.cn"),
+                Cloud::AzureUsGovernment => format!("{kind}.azureml.us"),
+            };
+            let gateway = Gateway { host: format!("ci1.region1.{domain}"), port: 8443, service: target.service() };
+            let child = DetachedRelay { target, gateway, auth, cloud, timeout: Duration::from_secs(45) };
+            let argv = std::iter::once("azml-ssh".to_owned()).chain(detached_relay_args(&child));
+            let Command::Proxy(args) = Cli::try_parse_from(argv).unwrap().command else { panic!("not proxy") };
+            let options = args.options();
+            let Role::DetachedRelay { gateway, compute } = args.role() else { panic!("not a relay") };
+            let (target, gateway) = azml_ssh::cmd::proxy::read_detached_relay(&gateway, &compute, &options).unwrap();
+            let back = DetachedRelay {
+                target,
+                gateway: gateway.gateway().clone(),
+                auth: options.azure.auth,
+                cloud: options.azure.cloud,
+                timeout: options.azure.timeout,
+            };
+            assert_eq!(back, child);
         }
     }
 

@@ -49,6 +49,7 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
         }
         Command::Remove(args) => config::remove(&args.alias, &args.write.options(None), console)?,
         Command::List(args) => config::list(args.ssh_config.path.clone(), console)?,
+        Command::Jobs(args) => cmd::jobs::jobs(&args.options(), &args.azure.options(), console)?,
         Command::Status(args) => status::status(args.target.as_deref(), &args.azure.options(), args.json, console)?,
         Command::Start(args) => status::start(&args.change(), &args.azure.options(), console)?,
         Command::Stop(args) => status::stop(&args.change(), &args.azure.options(), console)?,

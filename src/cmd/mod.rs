@@ -7,6 +7,7 @@ use std::io::Write;
 pub mod config;
 pub mod doctor;
 pub mod idle;
+pub mod jobs;
 pub mod open;
 pub(crate) mod progress;
 pub mod proxy;
@@ -145,6 +146,8 @@ pub(crate) enum Kind {
     #[error(transparent)]
     Name(#[from] crate::connect::names::NameError),
     #[error(transparent)]
+    Job(#[from] crate::connect::job::JobConnectError),
+    #[error(transparent)]
     Work(#[from] crate::cmd::open::plan::OpenError),
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -187,6 +190,8 @@ pub(crate) enum UsageError {
     NoHosts,
     #[error("--relay-gateway takes HOST:PORT of an Azure ML gateway")]
     RelayGateway,
+    #[error("the detached relay's target is not usable: {0}")]
+    RelayTarget(crate::connect::target::InvalidTarget),
 }
 
 /// Runs `future` on the command's runtime.

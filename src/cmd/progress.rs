@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::azure::compute::{ComputeState, Instance};
+use crate::azure::compute::Instance;
 use crate::azure::lifecycle::Progress;
 use crate::util::text::clock;
 
@@ -17,7 +17,8 @@ pub(crate) struct Renderer<W: Write> {
     terminal: bool,
     /// Say once that a start takes longer than VS Code waits by default (connections and `start --wait`).
     hint_connect_timeout: bool,
-    last_state: Option<ComputeState>,
+    /// The last state shown, as shown.
+    last_state: Option<String>,
     /// A spinner line is on screen and must be cleared before the next line.
     spinning: bool,
     frame: usize,
@@ -46,17 +47,26 @@ impl<W: Write> Renderer<W> {
                 self.hint();
             }
             Progress::State { state, elapsed } => {
-                if self.last_state.as_ref() != Some(state) {
-                    self.last_state = Some(state.clone());
-                    self.line(&format!("{} is {state} ({})", self.name, clock(elapsed)));
-                }
+                self.state(&state.to_string(), elapsed);
                 self.hint();
             }
+            Progress::Waiting { state, elapsed } => self.state(state, elapsed),
             Progress::Tick { elapsed } => self.tick(elapsed),
             Progress::Ready { state, elapsed } => {
                 self.line(&format!("{} is {state} after {}; connecting", self.name, clock(elapsed)))
             }
+            Progress::WaitOver { elapsed } => {
+                self.line(&format!("{} is ready after {}; connecting", self.name, clock(elapsed)))
+            }
             Progress::Done => self.clear_spinner(),
+        }
+    }
+
+    /// A line when the state differs from the last one shown.
+    fn state(&mut self, state: &str, elapsed: std::time::Duration) {
+        if self.last_state.as_deref() != Some(state) {
+            self.last_state = Some(state.to_owned());
+            self.line(&format!("{} is {state} ({})", self.name, clock(elapsed)));
         }
     }
 
@@ -85,7 +95,7 @@ impl<W: Write> Renderer<W> {
             return;
         }
         self.frame = (self.frame + 1) % SPINNER.len();
-        let state = self.last_state.as_ref().map_or_else(|| "waiting".to_owned(), ToString::to_string);
+        let state = self.last_state.as_deref().unwrap_or("waiting");
         let text = crate::util::text::visible(&format!("{} is {state}", self.name));
         let _ = write!(self.err, "\r\x1b[2Kazml-ssh: {text} {} {}", SPINNER[self.frame], clock(elapsed));
         let _ = self.err.flush();
@@ -121,6 +131,7 @@ fn why_stopped(name: &str, instance: &Instance) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::azure::compute::ComputeState;
     use std::time::Duration;
 
     fn instance(last_operation: serde_json::Value) -> Instance {

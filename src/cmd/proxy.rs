@@ -6,8 +6,10 @@ use std::io::Write;
 use crate::azure::resource_id::ComputeId;
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Error, UsageError, block_on};
+use crate::connect::job::JobQuery;
 use crate::connect::names::NameQuery;
 use crate::connect::proxy::{self, Event, ProxyError, ProxyOptions, SshSide};
+use crate::connect::target::Target;
 use crate::sshconf::store::{self, ConfigError, Layout};
 use crate::sshconf::wildcard::Suffix;
 use crate::transport::stdio;
@@ -34,21 +36,23 @@ pub enum Role {
     },
 }
 
-/// `--relay-gateway HOST:PORT`, checked as a gateway from ARM is.
-fn relay_gateway(text: &str, options: &ProxyOptions) -> Result<AllowedGateway, UsageError> {
-    let gateway = Gateway::from_url(&format!("https://{text}/")).ok_or(UsageError::RelayGateway)?;
+/// `--relay-gateway HOST:PORT` of `target`, checked as a gateway from Azure is.
+fn relay_gateway(text: &str, target: &Target, options: &ProxyOptions) -> Result<AllowedGateway, UsageError> {
+    let mut gateway = Gateway::from_url(&format!("https://{text}/")).ok_or(UsageError::RelayGateway)?;
+    gateway.service = target.service();
     options.azure.cloud.allow(&gateway).ok_or(UsageError::RelayGateway)
 }
 
-/// The detached relay's gateway and instance, from the text of its command line: a gateway outside the cloud's
-/// instance domains never gets a token, whoever named it.
+/// The detached relay's gateway and instance (or job node), from the text of its command line: a gateway outside
+/// the cloud's domains never gets a token, whoever named it.
 pub fn read_detached_relay(
     gateway: &str,
-    compute: &str,
+    target: &str,
     options: &ProxyOptions,
-) -> Result<(ComputeId, AllowedGateway), Error> {
-    let id: ComputeId = compute.parse()?;
-    Ok((id, relay_gateway(gateway, options)?))
+) -> Result<(Target, AllowedGateway), Error> {
+    let target: Target = target.parse().map_err(UsageError::RelayTarget)?;
+    let gateway = relay_gateway(gateway, &target, options)?;
+    Ok((target, gateway))
 }
 
 /// Runs the proxy. Progress goes to `err` (ssh shows it in the terminal or VS Code's log); stdout belongs to the
@@ -56,32 +60,59 @@ pub fn read_detached_relay(
 pub fn run(role: &Role, options: &ProxyOptions, err: &mut dyn Write, err_is_terminal: bool) -> Result<(), Error> {
     match role {
         Role::ProxyCommand(text) => {
-            let id: ComputeId = text.parse()?;
-            with_ssh_side(&id.compute, err, err_is_terminal, |ssh| block_on(proxy::run(&id, options, ssh)))
+            let id = Target::Instance(text.parse::<ComputeId>()?);
+            with_ssh_side(&id.name(), err, err_is_terminal, |ssh| block_on(proxy::run(&id, options, ssh)))
         }
-        Role::ByName { host, suffix } => {
-            // The wildcard block single-quotes the name for the shells that read the line; Windows' own ssh runs
-            // no shell and passes the quotes on. A name never holds a `'`, so one enclosing pair is only that.
-            let host = &unquoted(host);
-            let query = NameQuery::parse(host, suffix.as_str()).map_err(ProxyError::from)?;
-            let layout = Layout::new(None).ok();
-            if let Some(found) = layout.as_ref().and_then(|l| store::users_host_under(l, suffix, host).ok().flatten()) {
-                return Err(ConfigError::WildcardShadows { host: host.clone(), found }.into());
-            }
-            // The configured hosts count as known names too; a file that cannot be read only means fewer of them.
-            let known: Vec<ComputeId> = layout
-                .and_then(|layout| store::read_entries(&layout).ok())
-                .map(|entries| entries.into_iter().map(|e| e.id).collect())
-                .unwrap_or_default();
-            with_ssh_side(host, err, err_is_terminal, |ssh| block_on(proxy::run_by_name(&query, &known, options, ssh)))
-        }
+        Role::ByName { host, suffix } => by_name(host, suffix, options, err, err_is_terminal),
         Role::DetachedRelay { gateway, compute } => {
-            let (id, gateway) = read_detached_relay(gateway, compute, options)?;
-            with_ssh_side(&id.compute, err, err_is_terminal, |ssh| {
-                block_on(proxy::run_detached_relay(&id, gateway, options, ssh))
+            let (target, gateway) = read_detached_relay(gateway, compute, options)?;
+            with_ssh_side(&target.name(), err, err_is_terminal, |ssh| {
+                block_on(proxy::run_detached_relay(&target, gateway, options, ssh))
             })
         }
     }
+}
+
+/// What a name under the wildcard suffix names.
+enum Named {
+    Job(JobQuery),
+    Instance(NameQuery),
+}
+
+/// The wildcard host's ProxyCommand: `….job.SUFFIX` names a job's node, anything else under the suffix an
+/// instance.
+fn by_name(
+    host: &str,
+    suffix: &Suffix,
+    options: &ProxyOptions,
+    err: &mut dyn Write,
+    err_is_terminal: bool,
+) -> Result<(), Error> {
+    // The wildcard block single-quotes the name for the shells that read the line; Windows' own ssh runs no shell
+    // and passes the quotes on. A name never holds a `'`, so one enclosing pair is only that.
+    let host = &unquoted(host);
+    let named = match JobQuery::parse(host, suffix.as_str()).map_err(ProxyError::from)? {
+        Some(job) => Named::Job(job),
+        None => Named::Instance(NameQuery::parse(host, suffix.as_str()).map_err(ProxyError::from)?),
+    };
+    let layout = Layout::new(None).ok();
+    if let Some(found) = layout.as_ref().and_then(|l| store::users_host_under(l, suffix, host).ok().flatten()) {
+        return Err(ConfigError::WildcardShadows { host: host.clone(), found }.into());
+    }
+    let query = match named {
+        Named::Instance(query) => query,
+        Named::Job(job) => {
+            return with_ssh_side(host, err, err_is_terminal, |ssh| {
+                block_on(proxy::run_job_by_name(&job, options, ssh))
+            });
+        }
+    };
+    // The configured hosts count as known names too; a file that cannot be read only means fewer of them.
+    let known: Vec<ComputeId> = layout
+        .and_then(|layout| store::read_entries(&layout).ok())
+        .map(|entries| entries.into_iter().map(|e| e.id).collect())
+        .unwrap_or_default();
+    with_ssh_side(host, err, err_is_terminal, |ssh| block_on(proxy::run_by_name(&query, &known, options, ssh)))
 }
 
 /// `text` without one pair of enclosing single quotes, if it has them.

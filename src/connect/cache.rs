@@ -1,5 +1,5 @@
 //! The last known endpoint of each compute, so that a connection made soon after another one needs no token and
-//! no ARM call at all. Entries hold only public facts (an address or gateway, and a time) — never a token.
+//! no ARM call at all (a job node's likewise). Entries hold only public facts (an address or gateway, and a time) — never a token.
 //!
 //! Layout: `$XDG_CACHE_HOME/azml-ssh/endpoints/<sha256 of the lower-cased resource ID>.json`, directory 0700, files
 //! 0600, replaced atomically so concurrent proxies never read a torn entry. Any problem with the cache is logged
@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::azure::credential::TenantId;
-use crate::azure::resource_id::ComputeId;
 use crate::connect::endpoint::Endpoint;
+use crate::connect::target::CacheKey;
 use crate::util::fs;
 use crate::util::state::StateDir;
 use crate::util::time::unix_now;
@@ -57,23 +57,23 @@ impl EndpointCache {
         &self.state
     }
 
-    fn name(id: &ComputeId) -> String {
+    fn name(id: &(impl CacheKey + ?Sized)) -> String {
         format!("{}.json", id.key_hash())
     }
 
-    fn entry(&self, id: &ComputeId) -> Option<Entry> {
+    fn entry(&self, id: &(impl CacheKey + ?Sized)) -> Option<Entry> {
         let entry: Entry = self.state.read_json(ENDPOINTS, &Self::name(id), "the cached endpoint")?;
         // Guards against a hash collision or a file copied from elsewhere.
         entry.resource_id.eq_ignore_ascii_case(&id.cache_key()).then_some(entry)
     }
 
     /// The tenant last seen for the compute, however old.
-    pub(crate) fn tenant(&self, id: &ComputeId) -> Option<TenantId> {
+    pub(crate) fn tenant(&self, id: &(impl CacheKey + ?Sized)) -> Option<TenantId> {
         self.entry(id)?.tenant
     }
 
     /// The endpoint if it is younger than `max_age`, and the tenant however old, from one read of the entry.
-    pub fn read(&self, id: &ComputeId, max_age: Duration) -> (Option<Endpoint>, Option<TenantId>) {
+    pub fn read(&self, id: &(impl CacheKey + ?Sized), max_age: Duration) -> (Option<Endpoint>, Option<TenantId>) {
         match self.entry(id) {
             Some(entry) => {
                 let tenant = entry.tenant.clone();
@@ -84,7 +84,7 @@ impl EndpointCache {
     }
 
     /// The cached endpoint if it is younger than `max_age`.
-    pub(crate) fn fresh(&self, id: &ComputeId, max_age: Duration) -> Option<Endpoint> {
+    pub(crate) fn fresh(&self, id: &(impl CacheKey + ?Sized), max_age: Duration) -> Option<Endpoint> {
         Self::if_fresh(self.entry(id)?, max_age)
     }
 
@@ -98,7 +98,7 @@ impl EndpointCache {
         Some(entry.endpoint)
     }
 
-    pub fn store(&self, id: &ComputeId, endpoint: &Endpoint, tenant: Option<&TenantId>) {
+    pub fn store(&self, id: &(impl CacheKey + ?Sized), endpoint: &Endpoint, tenant: Option<&TenantId>) {
         let entry = Entry {
             resource_id: id.cache_key(),
             endpoint: endpoint.clone(),
@@ -111,7 +111,11 @@ impl EndpointCache {
     /// Takes the lock under which one process at a time looks `id` up in ARM, waiting up to `limit`. When it had
     /// to wait, the process that held it has probably just cached the answer: look again before asking ARM.
     /// `None` when there is no lock to be had (an unwritable cache, a holder that outlived `limit`): go on alone.
-    pub(crate) async fn lock_lookup(&self, id: &ComputeId, limit: Duration) -> Option<(std::fs::File, fs::Waited)> {
+    pub(crate) async fn lock_lookup(
+        &self,
+        id: &(impl CacheKey + ?Sized),
+        limit: Duration,
+    ) -> Option<(std::fs::File, fs::Waited)> {
         self.lock(&id.key_hash(), limit).await
     }
 
@@ -126,7 +130,7 @@ impl EndpointCache {
         }
     }
 
-    pub(crate) fn forget(&self, id: &ComputeId) {
+    pub(crate) fn forget(&self, id: &(impl CacheKey + ?Sized)) {
         self.state.remove(ENDPOINTS, &Self::name(id));
     }
 }
@@ -134,6 +138,7 @@ impl EndpointCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::azure::resource_id::ComputeId;
     use std::os::unix::fs::PermissionsExt;
 
     fn direct(text: &str) -> Endpoint {

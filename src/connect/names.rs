@@ -185,10 +185,15 @@ impl NameIndex {
     /// What a search covers: the last `config`'s scope and rule of ownership, with the workspace a qualified name
     /// gives.
     fn filter(&self, query: &NameQuery) -> Filter {
+        self.filter_in(query.workspace.as_deref())
+    }
+
+    /// The last `config`'s scope, narrowed to `workspace` when a name gives one.
+    fn filter_in(&self, workspace: Option<&str>) -> Filter {
         Filter {
             subscriptions: self.subscriptions.clone(),
             resource_group: self.resource_group.clone(),
-            workspace: query.workspace.clone().or_else(|| self.workspace.clone()),
+            workspace: workspace.map(str::to_owned).or_else(|| self.workspace.clone()),
             mine_only: !self.all,
         }
     }
@@ -264,6 +269,12 @@ impl Answer {
         }
         query.choose(found, &self.searched)
     }
+}
+
+/// Where a search by name looks (jobs' too): the scope the last `config` searched (every subscription when it
+/// has not run), narrowed to `workspace` when the name gives one.
+pub(crate) fn search_scope(cache: Option<&EndpointCache>, workspace: Option<&str>) -> Filter {
+    NameIndex::load(cache).filter_in(workspace)
 }
 
 /// Forgets what a search found for `query`, when the instance it named is gone.

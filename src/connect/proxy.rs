@@ -14,8 +14,10 @@ use crate::azure::resource_id::ComputeId;
 use crate::azure::session::AzureOptions;
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::{Endpoint, Transport};
+use crate::connect::job::{self, JobConnectError, JobQuery};
 use crate::connect::names::{self, NameError, NameQuery};
 use crate::connect::resolve::{self, ResolveError, Resolved};
+use crate::connect::target::Target;
 use crate::transport::fdpass::{self, HandOverError};
 use crate::transport::relay::{self, RelayError};
 use crate::transport::stdio::{self, Stdio};
@@ -60,8 +62,8 @@ pub struct ProxyOptions {
 /// a command line ([`ProxyOptions::detached_relay`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DetachedRelay {
-    /// The instance.
-    pub id: ComputeId,
+    /// The instance or job node.
+    pub target: Target,
     /// Its gateway, already checked against the instance domains.
     pub gateway: Gateway,
     /// How the parent signed in.
@@ -104,6 +106,8 @@ pub(crate) enum ProxyError {
     Resolve(#[from] ResolveError),
     #[error(transparent)]
     Name(#[from] NameError),
+    #[error(transparent)]
+    Job(#[from] JobConnectError),
     #[error(
         "cannot connect to {name} at {addr}: {source}; check that nothing (a firewall, a VPN) blocks the port, or look at the instance in Azure ML studio"
     )]
@@ -163,7 +167,7 @@ struct Handshake<'a> {
 
 /// Connects `id` to ssh's stdin/stdout and relays until the session ends: the cached endpoint first, then
 /// an answer another connection stored meanwhile (checked under the lookup lock), then a lookup of its own.
-pub(crate) async fn run(id: &ComputeId, options: &ProxyOptions, ssh: &mut SshSide<'_>) -> Result<(), ProxyError> {
+pub(crate) async fn run(id: &Target, options: &ProxyOptions, ssh: &mut SshSide<'_>) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default().filter(|_| !options.cache_max_age.is_zero());
     // The tenant an entry records is good however old the entry: it saves a round trip on every cold lookup.
     let (cached, tenant) = cache.as_ref().map_or((None, None), |c| c.read(id, options.cache_max_age));
@@ -207,12 +211,33 @@ pub(crate) async fn run_by_name(
         () = ssh_gone(ssh.stdio.as_ref()) => return Err(ProxyError::SshGone { name: query.host.clone() }),
     };
     tracing::debug!(%id, "{} names this instance", query.host);
-    let result = run(&id, options, ssh).await;
+    let result = run(&Target::Instance(id), options, ssh).await;
     // A name whose instance is gone is searched again next time (it may have been recreated elsewhere).
     if let (Err(ProxyError::Resolve(e)), Some(cache)) = (&result, &cache)
         && e.is_not_found()
     {
         names::forget(cache, query);
+    }
+    result
+}
+
+/// Connects the job node the wildcard host's `query` names (see [`job`]), as [`run`] connects an instance.
+pub(crate) async fn run_job_by_name(
+    query: &JobQuery,
+    options: &ProxyOptions,
+    ssh: &mut SshSide<'_>,
+) -> Result<(), ProxyError> {
+    let cache = EndpointCache::open_default();
+    let lookup = job::find(query, &options.azure, cache.as_ref());
+    let node = tokio::select! {
+        node = lookup => node?,
+        () = ssh_gone(ssh.stdio.as_ref()) => return Err(ProxyError::SshGone { name: query.host.clone() }),
+    };
+    tracing::debug!(%node, "{} names this job node", query.host);
+    let result = run(&Target::JobNode(node), options, ssh).await;
+    // A job that is gone is searched again next time (a new one may take its name in another workspace).
+    if let (Err(ProxyError::Job(JobConnectError::NotFound { .. })), Some(cache)) = (&result, &cache) {
+        job::forget(cache, query);
     }
     result
 }
@@ -230,7 +255,7 @@ enum Known {
 /// An endpoint known before any lookup of ours, if it answers. `Continue` when it does not (or, for a cached one,
 /// when its tunnel handshake fails): Azure is then asked.
 async fn try_known(
-    id: &ComputeId,
+    id: &Target,
     endpoint: &Endpoint,
     known: Known,
     options: &ProxyOptions,
@@ -271,7 +296,7 @@ async fn try_known(
 /// for its lock and then take its answer from the cache. A holder that dies releases the lock with it. `None`
 /// when the lock cannot be had (the lookup then goes ahead without it).
 async fn wait_for_lookup(
-    id: &ComputeId,
+    id: &Target,
     cache: &EndpointCache,
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
@@ -287,15 +312,15 @@ async fn wait_for_lookup(
             // A wait this long is usually for a start: say why this connection is quiet, once.
             () = &mut notice, if !noticed => {
                 noticed = true;
-                (ssh.events)(Event::WaitingForLookup { name: &id.compute });
+                (ssh.events)(Event::WaitingForLookup { name: &id.name() });
             }
-            () = ssh_gone(ssh.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.compute.clone() }),
+            () = ssh_gone(ssh.stdio.as_ref()) => return Err(ProxyError::SshGone { name: id.name() }),
         }
     }
 }
 
 /// Under the lookup lock: the endpoint another connection just stored, if this connection may use it.
-fn their_answer(id: &ComputeId, cache: &EndpointCache, options: &ProxyOptions) -> Option<Endpoint> {
+fn their_answer(id: &Target, cache: &EndpointCache, options: &ProxyOptions) -> Option<Endpoint> {
     let endpoint = cache.fresh(id, options.cache_max_age).filter(|e| e.serves(options.transport))?;
     trusted(&endpoint, options).then(|| {
         tracing::debug!(%endpoint, "another connection just looked the instance up");
@@ -306,7 +331,7 @@ fn their_answer(id: &ComputeId, cache: &EndpointCache, options: &ProxyOptions) -
 /// Looks the instance up in Azure (starting it if need be), connects, remembers what worked, lets the waiting
 /// connections go (`lock`), and delivers.
 async fn look_up_and_deliver(
-    id: &ComputeId,
+    id: &Target,
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
     cache: Option<&EndpointCache>,
@@ -331,24 +356,32 @@ async fn look_up_and_deliver(
 /// gives up meanwhile (VS Code's timeout, Ctrl-C), so do we — the start request, once sent, goes on for whoever
 /// connects next.
 async fn look_up(
-    id: &ComputeId,
+    target: &Target,
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
     tenant: Option<&TenantId>,
 ) -> Result<Resolved, ProxyError> {
     let events = &mut *ssh.events;
     let mut progress = |p: Progress<'_>| events(Event::Lifecycle(p));
-    let lookup = resolve::resolve(id, &options.azure, tenant, &options.start, options.transport, &mut progress);
+    let (azure, start) = (&options.azure, &options.start);
+    let lookup = async {
+        Ok::<_, ProxyError>(match target {
+            Target::Instance(id) => {
+                resolve::resolve(id, azure, tenant, start, options.transport, &mut progress).await?
+            }
+            Target::JobNode(node) => job::resolve(node, azure, tenant, start.wait, &mut progress).await?,
+        })
+    };
     tokio::select! {
-        resolved = lookup => Ok(resolved?),
-        () = ssh_gone(ssh.stdio.as_ref()) => Err(ProxyError::SshGone { name: id.compute.clone() }),
+        resolved = lookup => resolved,
+        () = ssh_gone(ssh.stdio.as_ref()) => Err(ProxyError::SshGone { name: target.name() }),
     }
 }
 
 /// Connects to a freshly resolved endpoint. A direct one that does not answer within `--direct-timeout` gives way
 /// to its tunnel fallback, if it has one; returns the endpoint that was used.
 async fn connect_resolved(
-    id: &ComputeId,
+    id: &Target,
     resolved: &Resolved,
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
@@ -357,7 +390,7 @@ async fn connect_resolved(
         (Endpoint::Direct { address }, Some(gateway)) => match connect_direct(*address, options.direct_timeout).await {
             Ok(socket) => Ok((resolved.endpoint.clone(), Connected::Tcp(socket))),
             Err(error) => {
-                (ssh.events)(Event::DirectUnreachable { name: &id.compute, address: *address, error: &error });
+                (ssh.events)(Event::DirectUnreachable { name: &id.name(), address: *address, error: &error });
                 Ok((Endpoint::Tunnel { gateway: gateway.gateway().clone() }, Connected::Tunnel(gateway.clone())))
             }
         },
@@ -367,7 +400,7 @@ async fn connect_resolved(
 
 /// The one place a connection reaches ssh: handed over under `--fdpass`, relayed otherwise.
 async fn deliver(
-    id: &ComputeId,
+    id: &Target,
     connected: Connected,
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
@@ -390,7 +423,7 @@ async fn ssh_gone(stdio: Option<&Stdio>) {
 /// A cached gateway is checked as a fresh one is: it gets our token.
 fn trusted(endpoint: &Endpoint, options: &ProxyOptions) -> bool {
     match endpoint {
-        Endpoint::Tunnel { gateway } if !options.azure.cloud.gateway_allowed(&gateway.host) => {
+        Endpoint::Tunnel { gateway } if !options.azure.cloud.gateway_allowed(gateway) => {
             tracing::warn!("ignoring a cached gateway outside the Azure ML instance domain: {}", gateway.host);
             false
         }
@@ -402,7 +435,7 @@ fn trusted(endpoint: &Endpoint, options: &ProxyOptions) -> bool {
 /// session. A direct connection is the TCP socket; for the tunnel, ssh gets one end of a socket pair and a
 /// detached `azml-ssh` keeps relaying the other end through the WebSocket.
 fn hand_over(
-    id: &ComputeId,
+    id: &Target,
     connected: Connected,
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
@@ -414,7 +447,7 @@ fn hand_over(
             // The relay (and its token) starts only once ssh holds its end: a failed hand-over leaves nothing.
             let end = fdpass::hand_over_pair(&stdio.output)?;
             let child = DetachedRelay {
-                id: id.clone(),
+                target: id.clone(),
                 gateway: gateway.gateway().clone(),
                 auth: options.azure.auth,
                 cloud: options.azure.cloud,
@@ -430,14 +463,31 @@ fn hand_over(
 /// The detached relay of a tunnel handed over under `--fdpass`: relays stdin/stdout (a socket from [`hand_over`])
 /// through the gateway, with a token for the compute's tenant.
 pub(crate) async fn run_detached_relay(
-    id: &ComputeId,
+    id: &Target,
     gateway: AllowedGateway,
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
 ) -> Result<(), ProxyError> {
-    let tenant = EndpointCache::open_default().and_then(|c| c.tenant(id));
+    let cache = EndpointCache::open_default();
+    let tenant = cache.as_ref().and_then(|c| c.tenant(id));
     let handshake = Handshake { tenant: tenant.as_ref(), fresh: None, tries: tunnel::HANDSHAKE_TRIES };
-    relay_over(Connected::Tunnel(gateway), options, ssh, handshake).await
+    let result = relay_over(Connected::Tunnel(gateway), options, ssh, handshake).await;
+    // The parent may have handed over a cached gateway without trying it (it has no handshake of its own): one
+    // that is not there (any more) is forgotten, so the next connection asks Azure — which says, for a job that
+    // has ended, that it has. A refused token says nothing about the gateway.
+    if let (Err(ProxyError::Tunnel(e)), Some(cache)) = (&result, &cache)
+        && matches!(
+            e,
+            TunnelError::NotFound { .. }
+                | TunnelError::NotRunning { .. }
+                | TunnelError::Dns { .. }
+                | TunnelError::Unreachable { .. }
+                | TunnelError::Rejected { .. }
+        )
+    {
+        cache.forget(id);
+    }
+    result
 }
 
 async fn connect_direct(address: SocketAddr, timeout: Duration) -> std::io::Result<std::net::TcpStream> {
@@ -447,7 +497,7 @@ async fn connect_direct(address: SocketAddr, timeout: Duration) -> std::io::Resu
 
 /// The TCP connect for a direct endpoint; the tunnel's handshake happens in [`relay_over`].
 async fn connect(
-    id: &ComputeId,
+    id: &Target,
     endpoint: &Endpoint,
     timeout: Duration,
     options: &ProxyOptions,
@@ -456,7 +506,7 @@ async fn connect(
         Endpoint::Direct { address } => connect_direct(*address, timeout)
             .await
             .map(Connected::Tcp)
-            .map_err(|source| ProxyError::Connect { name: id.compute.clone(), addr: *address, source }),
+            .map_err(|source| ProxyError::Connect { name: id.name(), addr: *address, source }),
         Endpoint::Tunnel { gateway } => options
             .azure
             .cloud

@@ -68,7 +68,7 @@ pub(crate) async fn resolve(
     let instance = lifecycle::ensure_running(&arm, id, instance, start, progress).await?;
     let endpoint = endpoint::choose(id, &instance, transport)?;
     if let Endpoint::Tunnel { gateway } = &endpoint
-        && !azure.cloud.gateway_allowed(&gateway.host)
+        && !azure.cloud.gateway_allowed(gateway)
     {
         let domains = azure.cloud.gateway_domains().names().join(", ");
         return Err(

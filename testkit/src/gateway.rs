@@ -14,6 +14,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use crate::tls::TestCa;
 
 pub const PATH: &str = "/nbip/v1.0/ws-tcp/port/22";
+/// A job node's gateway fronts its SSH service alone: no port in the path.
+pub const JOB_NODE_PATH: &str = "/nbip/v1.0/ws-tcp";
 
 #[derive(Default)]
 struct State {
@@ -28,6 +30,8 @@ struct State {
     /// When the target is done, say nothing more and read nothing more — not even the client's close — while
     /// holding the connection open, as a wedged gateway does.
     silent_end: bool,
+    /// The path a handshake must ask for (an instance's or a job node's).
+    path: &'static str,
 }
 
 pub struct Gateway {
@@ -39,10 +43,19 @@ pub struct Gateway {
 impl Gateway {
     /// Listens on 127.0.0.1 (certificate for `localhost`), bridging to `target` and accepting `token`.
     pub fn start(ca: &TestCa, token: &str, target: SocketAddr) -> Gateway {
+        Self::start_at(ca, token, target, PATH)
+    }
+
+    /// A job node's gateway, as [`Gateway::start`] an instance's.
+    pub fn start_job_node(ca: &TestCa, token: &str, target: SocketAddr) -> Gateway {
+        Self::start_at(ca, token, target, JOB_NODE_PATH)
+    }
+
+    fn start_at(ca: &TestCa, token: &str, target: SocketAddr, path: &'static str) -> Gateway {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State { path, ..State::default() }));
         let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config());
         let expected = format!("Bearer {token}");
         let shared = state.clone();
@@ -57,6 +70,11 @@ impl Gateway {
             }
         });
         Gateway { addr, state, _runtime: runtime }
+    }
+
+    /// The `ProxyEndpoint` run history would report for a job node behind this gateway.
+    pub fn proxy_endpoint(&self) -> String {
+        format!("wss://localhost:{}", self.addr.port())
     }
 
     /// The Jupyter endpoint URL ARM would report for an instance behind this gateway.
@@ -113,7 +131,7 @@ where
         if auth != Some(expected) {
             return Err(refuse(401));
         }
-        if request.uri().path() != PATH {
+        if request.uri().path() != s.path {
             return Err(refuse(404));
         }
         Ok(response)

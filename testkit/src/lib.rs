@@ -6,5 +6,6 @@
 pub mod connect_proxy;
 pub mod gateway;
 pub mod mock_arm;
+pub mod mock_jobs;
 pub mod sshd;
 pub mod tls;

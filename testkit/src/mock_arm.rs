@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::mock_jobs::{JobScript, Jobs};
 use crate::tls::TestCa;
 
 pub const API_VERSION: &str = "2025-12-01";
@@ -113,6 +114,8 @@ struct Inner {
     resets_done: usize,
     /// Lower-cased subscription ID → its tenant, for subscriptions outside the home tenant.
     subscription_tenants: HashMap<String, String>,
+    /// Training jobs and the Azure ML data plane.
+    jobs: Jobs,
 }
 
 /// A compute instance's lifecycle as the mock plays it: start and stop are accepted with 202 and move the state
@@ -302,6 +305,17 @@ impl MockArm {
         let url = format!("{scheme}://{host}:{}", addr.port());
         inner.lock().unwrap().base_url = url.clone();
         MockArm { inner, addr, url, _runtime: Arc::new(RuntimeGuard(Some(runtime))) }
+    }
+
+    /// Adds a job to `workspace` (its path) whose life follows `script`.
+    pub fn put_job(&self, workspace: &str, name: &str, script: JobScript) {
+        let key = format!("{}/jobs/{name}", workspace.to_ascii_lowercase());
+        self.inner.lock().unwrap().jobs.jobs.insert(key, script);
+    }
+
+    /// What the discovery document names as the Azure ML API host (default: this mock).
+    pub fn set_discovery_api(&self, url: &str) {
+        self.inner.lock().unwrap().jobs.api = Some(url.to_owned());
     }
 
     pub fn put_compute(&self, path: &str, document: Value) {
@@ -551,9 +565,21 @@ fn answer(state: &mut Inner, recorded: &Recorded, headers: &HeaderMap, body: Byt
     if let Some(next) = state.scripts.get_mut(&path.to_ascii_lowercase()).and_then(VecDeque::pop_front) {
         return next;
     }
+    // The workspace's discovery document is public (the SDK fetches it without a token).
+    if method == Method::GET && path == "/discovery" {
+        let api = state.jobs.api.clone().unwrap_or_else(|| state.base_url.clone());
+        let base = &state.base_url;
+        return Reply::json(200, json!({"api": api, "catalog": base, "experimentation": base, "history": base}));
+    }
     let Some(token_tenant) = tenant_of(state, recorded.authorization.as_deref()) else {
         return Reply::error(401, "InvalidAuthenticationToken", "The access token is invalid.");
     };
+    // Run history has no api-version.
+    if method == Method::GET
+        && let Some((status, body)) = state.jobs.history(path)
+    {
+        return Reply::json(status, body);
+    }
     let lower = path.to_ascii_lowercase();
     if let Some(sub) = lower.strip_prefix("/subscriptions/").map(|rest| rest.split('/').next().unwrap_or_default()) {
         let right = state.subscription_tenants.get(sub).map_or(HOME_TENANT, String::as_str);
@@ -580,6 +606,16 @@ fn answer(state: &mut Inner, recorded: &Recorded, headers: &HeaderMap, body: Byt
         && let Some(compute) = lower.strip_suffix("/updateidleshutdownsetting")
     {
         return update_idle_shutdown(state, compute, recorded);
+    }
+    if method == Method::GET
+        && let Some(job) = state.jobs.get(path)
+    {
+        return Reply::json(200, job);
+    }
+    if method == Method::GET
+        && let Some(workspace) = workspace_document(state, &lower)
+    {
+        return Reply::json(200, workspace);
     }
     if method == Method::GET && state.computes.contains_key(&lower) {
         advance(state, &lower);
@@ -663,6 +699,26 @@ fn iso_minutes(text: &str) -> Option<u64> {
     (time.is_empty() && !rest.is_empty() && rest != "T").then_some(minutes)
 }
 
+/// The workspaces that hold a registered compute or job (lower-cased paths, sorted).
+fn workspaces(state: &Inner) -> Vec<String> {
+    let mut workspaces: Vec<String> =
+        state.computes.keys().filter_map(|k| k.split("/computes/").next().map(str::to_owned)).collect();
+    workspaces.extend(state.jobs.workspaces());
+    workspaces.sort();
+    workspaces.dedup();
+    workspaces
+}
+
+/// `GET …/workspaces/{ws}`: the workspace's document, with the `discoveryUrl` of its Azure ML API.
+fn workspace_document(state: &Inner, lower: &str) -> Option<Value> {
+    let workspace = workspaces(state).into_iter().find(|w| w == lower)?;
+    let name = workspace.rsplit('/').next().unwrap_or_default().to_owned();
+    Some(
+        json!({"id": workspace, "name": name, "type": "Microsoft.MachineLearningServices/workspaces", "location": "eastus2",
+        "properties": {"discoveryUrl": format!("{}/discovery", state.base_url), "workspaceId": "00000000-aaaa-bbbb-cccc-000000000000"}}),
+    )
+}
+
 /// The items of a list operation at `path`, if it is one: subscriptions, workspaces (per subscription or per
 /// resource group) or the computes of a workspace. Workspaces are those that hold a registered compute.
 fn list(state: &Inner, path: &str, token_tenant: &str) -> Option<Vec<Value>> {
@@ -688,21 +744,19 @@ fn list(state: &Inner, path: &str, token_tenant: &str) -> Option<Vec<Value>> {
     let mut keys: Vec<&String> = state.computes.keys().collect();
     keys.sort();
     if let Some(scope) = lower.strip_suffix("/providers/microsoft.machinelearningservices/workspaces") {
-        let mut workspaces: Vec<String> = keys
-            .iter()
-            .filter(|k| k.starts_with(&format!("{scope}/")))
-            .filter_map(|k| k.split("/computes/").next().map(str::to_owned))
-            .collect();
-        workspaces.dedup();
         return Some(
-            workspaces
+            workspaces(state)
                 .into_iter()
+                .filter(|w| w.starts_with(&format!("{scope}/")))
                 .map(|ws| {
                     let name = ws.rsplit('/').next().unwrap_or_default().to_owned();
                     json!({"id": ws, "name": name, "type": "Microsoft.MachineLearningServices/workspaces", "location": "eastus2", "kind": "Default", "properties": {}})
                 })
                 .collect(),
         );
+    }
+    if let Some(workspace) = lower.strip_suffix("/jobs") {
+        return Some(state.jobs.list(workspace));
     }
     let workspace = lower.strip_suffix("/computes")?;
     Some(

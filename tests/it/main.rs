@@ -43,6 +43,9 @@ mod hardening;
 // Idle shutdown and schedules: `status` shows them, `azml-ssh idle` changes the setting (and what it refuses),
 // and `code`/`jupyter` warn of a scheduled stop coming soon.
 mod idle;
+// Training jobs by name (`ssh JOB.job.azml`, `ssh N.JOB.job.azml`) through mock node gateways found as the Azure ML
+// SDK finds them, every job state's wait or refusal, the allow-list, and `azml-ssh jobs`.
+mod jobs;
 // Property test: any `--identity-file` path is either refused or read back exactly by the real `ssh -G`.
 mod identity_props;
 // Property tests: adding and removing our Include in any user ssh config is exact and idempotent.

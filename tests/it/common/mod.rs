@@ -4,7 +4,7 @@
 pub mod instance;
 pub mod wine;
 
-pub use azml_ssh_testkit::{connect_proxy, gateway, mock_arm, sshd, tls};
+pub use azml_ssh_testkit::{connect_proxy, gateway, mock_arm, mock_jobs, sshd, tls};
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -17,7 +17,7 @@ use sshd::Sshd;
 
 pub const SUB: &str = "00000000-1111-2222-3333-444444444444";
 /// A JWT-shaped token (unsigned) whose `oid` is [`MY_OID`], as the real CLI's tokens carry the user's object ID.
-pub const TOKEN: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJvaWQiOiIxMTExMTExMS0yMjIyLTMzMzMtNDQ0NC01NTU1NTU1NTU1NTUiLCJ0aWQiOiI5OTk5OTk5OS04ODg4LTc3NzctNjY2Ni01NTU1NTU1NTU1NTUiLCJuYW1lIjoiVGVzdCBVc2VyIn0.c2lnbmF0dXJl";
+pub const TOKEN: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJvaWQiOiIxMTExMTExMS0yMjIyLTMzMzMtNDQ0NC01NTU1NTU1NTU1NTUiLCJ0aWQiOiI5OTk5OTk5OS04ODg4LTc3NzctNjY2Ni01NTU1NTU1NTU1NTUiLCJuYW1lIjoiVGVzdCBVc2VyIiwidXBuIjoidGVzdC51c2VyQGNvbnRvc28uY29tIn0.c2lnbmF0dXJl";
 /// The signed-in user's object ID inside [`TOKEN`].
 pub const MY_OID: &str = "11111111-2222-3333-4444-555555555555";
 pub const BIN: &str = env!("CARGO_BIN_EXE_azml-ssh");

@@ -1,0 +1,123 @@
+//! `azml-ssh jobs`: the user's queued and running training jobs that have an SSH service, each with the ssh host
+//! name of every node it can be reached on (`ssh myjob.job.azml`, `ssh 1.myjob.job.azml`).
+
+use serde::Serialize;
+
+use crate::azure::job::Job;
+use crate::azure::resource_id;
+use crate::azure::session::AzureOptions;
+use crate::cmd::{Console, Error, UsageError, block_on};
+use crate::connect::cache::EndpointCache;
+use crate::connect::job;
+use crate::sshconf::store::{self, Layout};
+use crate::sshconf::wildcard::{Suffix, WildcardState};
+
+/// What `azml-ssh jobs` lists.
+#[derive(Clone, Debug, Default)]
+pub struct JobsOptions {
+    /// Only this workspace's jobs.
+    pub workspace: Option<String>,
+    /// Other people's jobs too.
+    pub all: bool,
+    /// JSON instead of a table.
+    pub json: bool,
+}
+
+/// One job as `--json` gives it.
+#[derive(Debug, Serialize)]
+struct Listed {
+    name: String,
+    status: String,
+    workspace: String,
+    resource_id: String,
+    nodes: u32,
+    /// The host names to give ssh, node 0 first.
+    ssh_hosts: Vec<String>,
+    created_by: Option<String>,
+    created_at: Option<String>,
+}
+
+impl Listed {
+    fn new(job: &Job, suffix: &Suffix) -> Listed {
+        Listed {
+            name: job.id.name.clone(),
+            status: job.status.to_string(),
+            workspace: job.id.workspace.workspace.clone(),
+            resource_id: job.id.to_string(),
+            nodes: job.nodes,
+            ssh_hosts: job.ssh_hosts(suffix.as_str()),
+            created_by: job.created_by.clone(),
+            created_at: job.created_at.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct JobsJson<'a> {
+    jobs: &'a [Listed],
+}
+
+/// Lists the jobs. Lists that could not be read are notes; the jobs found elsewhere are still shown.
+pub fn jobs(options: &JobsOptions, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
+    if let Some(ws) = &options.workspace {
+        resource_id::check_workspace_name(ws).map_err(|_| UsageError::Workspace(ws.clone()))?;
+    }
+    let suffix = wildcard_suffix(console);
+    let cache = EndpointCache::open_default();
+    let listing = block_on(job::live_jobs(azure, cache.as_ref(), options.workspace.as_deref(), options.all))??;
+    for failed in &listing.failed {
+        console.note(format!("could not be listed: {failed}"));
+    }
+    for workspace in &listing.truncated {
+        console.note(format!(
+            "workspace {workspace} has more than {} jobs; only the newest were read",
+            crate::azure::job::MOST_JOBS
+        ));
+    }
+    let listed: Vec<Listed> = listing.jobs.iter().map(|job| Listed::new(job, &suffix)).collect();
+    if options.json {
+        return console.say_json(&JobsJson { jobs: &listed });
+    }
+    if listed.is_empty() {
+        let whose = if options.all { "" } else { " of yours" };
+        console.tell(format!(
+            "no queued or running job{whose} has an SSH service (`azml-ssh jobs --all` lists everyone's)"
+        ));
+        return Ok(());
+    }
+    table(&listed, console)
+}
+
+/// The suffix ssh names take: the wildcard host's, or the default one with a note when the wildcard host is off.
+fn wildcard_suffix(console: &mut Console) -> Suffix {
+    let file = Layout::new(None).ok().and_then(|layout| store::read_file(&layout).ok());
+    match file.map(|f| f.wildcard) {
+        Some(WildcardState::On(wildcard)) => wildcard.suffix,
+        _ => {
+            console.note("the wildcard host is not on, so these names do not reach ssh yet: run `azml-ssh config`");
+            Suffix::default()
+        }
+    }
+}
+
+fn table(listed: &[Listed], console: &mut Console) -> Result<(), Error> {
+    let width = |f: fn(&Listed) -> usize, title: &str| listed.iter().map(f).max().unwrap_or(0).max(title.len());
+    let (name, status, workspace) = (
+        width(|l| l.name.len(), "JOB"),
+        width(|l| l.status.len(), "STATUS"),
+        width(|l| l.workspace.len(), "WORKSPACE"),
+    );
+    console.say(format!("{:name$}  {:status$}  NODES  {:workspace$}  CONNECT", "JOB", "STATUS", "WORKSPACE"))?;
+    for l in listed {
+        let connect = l.ssh_hosts.first().map(|h| format!("ssh {h}")).unwrap_or_default();
+        let more = match l.ssh_hosts.len() {
+            0 | 1 => String::new(),
+            n => format!(" (nodes 0-{}: N.{})", n - 1, l.ssh_hosts[0]),
+        };
+        console.say(format!(
+            "{:name$}  {:status$}  {:>5}  {:workspace$}  {connect}{more}",
+            l.name, l.status, l.nodes, l.workspace
+        ))?;
+    }
+    Ok(())
+}
