@@ -3,12 +3,13 @@
 
 use serde::Serialize;
 
-use crate::azure::job::Job;
+use crate::azure::job::{Job, JobNode, NodeSsh};
 use crate::azure::resource_id;
 use crate::azure::session::AzureOptions;
 use crate::cmd::{Console, Error, UsageError, block_on};
 use crate::connect::cache::EndpointCache;
 use crate::connect::job;
+use crate::connect::target::Target;
 use crate::sshconf::store::{self, Layout};
 use crate::sshconf::wildcard::{Suffix, WildcardState};
 
@@ -120,4 +121,58 @@ fn table(listed: &[Listed], console: &mut Console) -> Result<(), Error> {
         ))?;
     }
     Ok(())
+}
+
+/// `azml-ssh status JOB.job.azml`: the job's status and, while it runs, the node's SSH service.
+pub(crate) fn status(
+    node: &JobNode,
+    host: &str,
+    azure: &AzureOptions,
+    json: bool,
+    console: &mut Console,
+) -> Result<(), Error> {
+    let cache = EndpointCache::open_default();
+    let target = Target::JobNode(node.clone());
+    let tenant = cache.as_ref().and_then(|c| c.tenant(&target));
+    let found = block_on(job::status(node, azure, tenant.as_ref()))??;
+    let ssh = match &found.ssh {
+        None if found.job.ssh.includes(node.node) => "-".to_owned(),
+        None => "none on this node".to_owned(),
+        Some(NodeSsh::Running { .. }) => "Running".to_owned(),
+        Some(NodeSsh::NotRunning { status, error }) => match error {
+            Some(error) => format!("{status}: {error}"),
+            None => status.clone(),
+        },
+        Some(NodeSsh::NoSsh | NodeSsh::NoServices) => "not up yet".to_owned(),
+    };
+    let row = NodeRow {
+        host: host.to_owned(),
+        name: found.job.id.name.clone(),
+        status: found.job.status.to_string(),
+        workspace: found.job.id.workspace.workspace.clone(),
+        resource_id: found.job.id.to_string(),
+        node: node.node,
+        nodes: found.job.nodes,
+        ssh_service: ssh,
+    };
+    if json {
+        return console.say_json(&row);
+    }
+    console.say(format!(
+        "{}: job {} is {}, node {} of {}; its SSH service: {}",
+        row.host, row.name, row.status, row.node, row.nodes, row.ssh_service
+    ))
+}
+
+/// One job node as `status --json` gives it.
+#[derive(Debug, Serialize)]
+struct NodeRow {
+    host: String,
+    name: String,
+    status: String,
+    workspace: String,
+    resource_id: String,
+    node: u32,
+    nodes: u32,
+    ssh_service: String,
 }

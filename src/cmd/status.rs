@@ -195,6 +195,11 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>, no
 
 /// `azml-ssh status [TARGET]`.
 pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, console: &mut Console) -> Result<(), Error> {
+    if let Some(text) = target_text
+        && let Some((node, _)) = target::job_node(&Layout::new(None)?, text, azure)?
+    {
+        return crate::cmd::jobs::status(&node, text, azure, json, console);
+    }
     let targets = match target_text {
         Some(text) => vec![find(text, azure)?],
         None => store::all_targets(&Layout::new(None)?)?,

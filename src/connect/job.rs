@@ -286,6 +286,35 @@ pub(crate) async fn live_jobs(
     Ok(listing)
 }
 
+/// Where a job node stands, for `azml-ssh status JOB.job.azml`.
+#[derive(Debug)]
+pub(crate) struct NodeStatus {
+    pub job: Job,
+    /// Its SSH service, as run history says, while the job runs.
+    pub ssh: Option<NodeSsh>,
+}
+
+/// One look at the job and, while it runs, at the node's SSH service; no waiting.
+pub(crate) async fn status(
+    node: &JobNode,
+    azure: &AzureOptions,
+    tenant: Option<&TenantId>,
+) -> Result<NodeStatus, JobConnectError> {
+    let session = Session::new(azure, azure.deadline())?;
+    let deadline = *session.deadline();
+    let (arm, job) = session.call(tenant, |arm| async move { job::get(&arm, &node.job, &deadline).await }).await?;
+    let job = job.ok_or_else(|| JobConnectError::NotFound {
+        name: node.job.name.clone(),
+        searched: format!("workspace {}", node.job.workspace.workspace),
+    })?;
+    if job.status.phase() != JobPhase::Running || !job.ssh.includes(node.node) {
+        return Ok(NodeStatus { job, ssh: None });
+    }
+    let api = job::api_base(&arm, azure.cloud, &node.job.workspace, &deadline).await?;
+    let ssh = job::node_ssh(&arm, &api, &job.id, node.node, &deadline).await?;
+    Ok(NodeStatus { job, ssh: Some(ssh) })
+}
+
 /// Forgets what a search found for `query` (the job is gone).
 pub(crate) fn forget(cache: &EndpointCache, query: &JobQuery) {
     cache.state().remove(NAMES, &query.answer_file());

@@ -12,7 +12,7 @@ use crate::common::mock_arm::{MockArm, compute_instance};
 use crate::common::mock_jobs::{JobScript, command_job, ssh_service};
 use crate::common::sshd::{Sshd, current_user};
 use crate::common::tls::TestCa;
-use crate::common::{BIN, Outcome, SUB, TOKEN, TestEnv, compute_id_in, run};
+use crate::common::{BIN, Outcome, SUB, TOKEN, TestEnv, cache_key, compute_id_in, run};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -317,4 +317,57 @@ fn an_ended_jobs_cached_endpoint_is_dropped_and_its_state_named() {
     assert!(out.stderr.contains("does not know this job node (HTTP 404); the job may have ended"), "{}", out.stderr);
     let out = jobs.ssh("short.job.azml", &["true"]);
     assert!(out.stderr.contains("job short is Completed: SSH reaches a job only while it runs"), "{}", out.stderr);
+}
+
+#[test]
+fn code_forward_and_status_take_a_job_node() {
+    use crate::work::{fake_editor, fake_jupyter_server, get, interrupt_and_check, local_port_of, spawn_until_lines};
+
+    let jobs = Jobs::new();
+    let (node0, node1) = (jobs.gateway(), jobs.gateway());
+    let services = HashMap::from([
+        (0, vec![ssh_service("Running", &node0.proxy_endpoint())]),
+        (1, vec![ssh_service("Running", &node1.proxy_endpoint())]),
+    ]);
+    // Found by the search while queued; `code` waits for it to run, then opens the editor with the cache warm.
+    jobs.put("ws-test", "Train_Job1", 2, &["Queued", "Queued", "Running"], services);
+    let ws = workspace("ws-test");
+    let cache = jobs
+        .env
+        .cache_dir()
+        .join(format!("azml-ssh/endpoints/{}.json", cache_key(&format!("{ws}/jobs/Train_Job1/nodes/1"))));
+    let code_log = fake_editor(&jobs.env, "code", &cache);
+    let out = jobs.azml(&["code", "1.Train_Job1.job.azml"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Train_Job1 node 1 is Queued") && out.stderr.contains("is ready after"),
+        "{}",
+        out.stderr
+    );
+    let user = current_user();
+    let home = if user == "root" { "/root".to_owned() } else { format!("/home/{user}") };
+    assert_eq!(
+        std::fs::read_to_string(&code_log).unwrap(),
+        format!("warm\n--folder-uri\nvscode-remote://ssh-remote+1.Train_Job1.job.azml{home}\n"),
+    );
+
+    let out = jobs.azml(&["status", "1.train_job1.job.azml", "--json"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (status["name"].as_str(), status["node"].as_u64(), status["nodes"].as_u64()),
+        (Some("Train_Job1"), Some(1), Some(2))
+    );
+    assert_eq!((status["status"].as_str(), status["ssh_service"].as_str()), (Some("Running"), Some("Running")));
+
+    // TensorBoard on a job node, through the node's tunnel.
+    let tensorboard = fake_jupyter_server("t");
+    let config = jobs.config.display().to_string();
+    let args = ["forward", "train_job1.job.azml", &tensorboard.to_string(), "--ssh-config", &config];
+    let (child, urls) = spawn_until_lines(&jobs.env, &args, 1);
+    let local = local_port_of(&urls[0]);
+    let answer = get(local);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("jupyter ok"), "{answer}");
+    assert!(node0.handshakes() >= 1, "through node 0's gateway");
+    interrupt_and_check(child, &[local]);
 }

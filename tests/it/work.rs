@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::instance::{Setup, jupyter_setup, jupyter_setup_with, setup_instance};
+use crate::common::instance::{jupyter_setup, jupyter_setup_with, setup_instance};
 use crate::common::mock_arm::Machine;
 use crate::common::{BIN, TestEnv, cache_key, compute_id, run, write_script};
 
@@ -13,7 +13,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// A fake program in the fake `az`'s directory (first on PATH) that logs its arguments, one per line, and
 /// whether the endpoint cache was warm when it ran.
-fn fake_editor(env: &TestEnv, name: &str, cache_file: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn fake_editor(env: &TestEnv, name: &str, cache_file: &std::path::Path) -> std::path::PathBuf {
     let log = env.path(&format!("{name}.log"));
     let script = format!(
         "#!/bin/sh\n[ -e '{cache}' ] && echo warm >> '{log}'\nfor a in \"$@\"; do echo \"$a\" >> '{log}'; done\n",
@@ -71,7 +71,7 @@ fn code_starts_a_stopped_instance_first_then_opens_the_editor() {
 }
 
 /// An HTTP server standing in for the instance's Jupyter: 200 with the right token, 403 without.
-fn fake_jupyter_server(token: &'static str) -> u16 {
+pub(crate) fn fake_jupyter_server(token: &'static str) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -112,7 +112,7 @@ fn jupyter_forwards_the_server_with_its_token_until_ctrl_c() {
     let servers = servers.lines().rev().collect::<Vec<_>>().join("\n");
     let setup = jupyter_setup(&servers);
     let config = setup.config.display().to_string();
-    let (child, lines) = spawn_until_lines(&setup, &["jupyter", "azmlci1", "--ssh-config", &config], 1);
+    let (child, lines) = spawn_until_lines(&setup.env, &["jupyter", "azmlci1", "--ssh-config", &config], 1);
     let url = lines[0].clone();
     let local = local_port_of(&url);
     assert_eq!(url, format!("http://127.0.0.1:{local}/lab?token=s3cr3t"));
@@ -171,16 +171,9 @@ fn jupyter_errors_say_what_to_do() {
 }
 
 /// Runs `azml-ssh ARGS` until it has printed `lines` lines on stdout; returns the child and those lines.
-fn spawn_until_lines(setup: &Setup, args: &[&str], lines: usize) -> (std::process::Child, Vec<String>) {
-    let mut child = setup
-        .env
-        .command(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+pub(crate) fn spawn_until_lines(env: &TestEnv, args: &[&str], lines: usize) -> (std::process::Child, Vec<String>) {
+    let mut child =
+        env.command(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut got = Vec::new();
     for _ in 0..lines {
@@ -192,7 +185,7 @@ fn spawn_until_lines(setup: &Setup, args: &[&str], lines: usize) -> (std::proces
 }
 
 /// The port of a `http://127.0.0.1:PORT/…` URL.
-fn local_port_of(url: &str) -> u16 {
+pub(crate) fn local_port_of(url: &str) -> u16 {
     url.strip_prefix("http://127.0.0.1:")
         .and_then(|rest| rest.split('/').next())
         .and_then(|p| p.parse().ok())
@@ -200,7 +193,7 @@ fn local_port_of(url: &str) -> u16 {
 }
 
 /// What `GET /?token=t` through a local port answers.
-fn get(port: u16) -> String {
+pub(crate) fn get(port: u16) -> String {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(stream, "GET /?token=t HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut answer = String::new();
@@ -209,7 +202,7 @@ fn get(port: u16) -> String {
 }
 
 /// Sends Ctrl-C and checks the command ends well within a few seconds, successfully, with no ssh left forwarding.
-fn interrupt_and_check(mut child: std::process::Child, locals: &[u16]) -> String {
+pub(crate) fn interrupt_and_check(mut child: std::process::Child, locals: &[u16]) -> String {
     nix_kill(child.id(), "INT");
     let start = Instant::now();
     let status = loop {
@@ -237,7 +230,7 @@ fn forward_starts_the_instance_then_reaches_every_port_until_ctrl_c() {
     let id = compute_id("ci1");
     // TensorBoard's own port is taken here (the stand-in listens on it), so it gets the next free one.
     let (child, urls) = spawn_until_lines(
-        &setup,
+        &setup.env,
         &["forward", "azmlci1", &tensorboard.to_string(), &format!("{mlflow}:{wanted}"), "--ssh-config", &config],
         2,
     );

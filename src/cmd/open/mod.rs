@@ -19,11 +19,13 @@ use crate::cmd::open::plan::{
 };
 use crate::cmd::open::ssh::{read_bounded, ssh};
 use crate::cmd::progress::Renderer;
+use crate::cmd::target::Host;
 use crate::cmd::{Console, Error, block_on, target};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint::Transport;
+use crate::connect::job;
 use crate::connect::resolve;
-use crate::sshconf::hosts::HostEntry;
+use crate::connect::target::Target;
 use crate::sshconf::store::Layout;
 use crate::util::deadline::{Budget, Limit, TimedOut};
 use crate::util::interrupt::Interrupts;
@@ -37,18 +39,22 @@ const SILENT_BUT_OPEN: Duration = Duration::from_secs(5);
 const STOP_WARNING_SECONDS: i64 = 3 * 3600;
 /// Makes sure the instance runs (starting it if needed, with progress on the console) and leaves its endpoint in
 /// the cache, so the editor's or ssh's connections that follow are warm.
-fn ensure_running(entry: &HostEntry, azure: &AzureOptions, wait: Limit, console: &mut Console) -> Result<(), Error> {
+/// A job's node is waited for instead (a job is never started).
+fn ensure_running(host: &Host, azure: &AzureOptions, wait: Limit, console: &mut Console) -> Result<(), Error> {
     let cache = EndpointCache::open_default();
-    let tenant = cache.as_ref().and_then(|c| c.tenant(&entry.id));
+    let tenant = cache.as_ref().and_then(|c| c.tenant(&host.target));
     let start = StartOptions { allow_start: true, wait, state: StateDir::open_default() };
-    let mut renderer = Renderer::new(&entry.id.compute, &mut *console.err, console.err_is_terminal, false);
+    let mut renderer = Renderer::new(&host.target.name(), &mut *console.err, console.err_is_terminal, false);
     let mut progress = |p: Progress<'_>| renderer.report(p);
-    let resolved =
-        block_on(resolve::resolve(&entry.id, azure, tenant.as_ref(), &start, Transport::Auto, &mut progress))??;
+    let tenant = tenant.as_ref();
+    let resolved = match &host.target {
+        Target::Instance(id) => block_on(resolve::resolve(id, azure, tenant, &start, Transport::Auto, &mut progress))??,
+        Target::JobNode(node) => block_on(job::resolve(node, azure, tenant, wait, &mut progress))??,
+    };
     if let Some(cache) = &cache {
-        cache.store(&entry.id, &resolved.endpoint, resolved.tenant.as_ref());
+        cache.store(&host.target, &resolved.endpoint, resolved.tenant.as_ref());
     }
-    if let Some(line) = stop_soon(&entry.id.compute, &resolved.schedules, jiff::Timestamp::now()) {
+    if let Some(line) = stop_soon(&host.target.name(), &resolved.schedules, jiff::Timestamp::now()) {
         console.tell(line);
     }
     Ok(())
