@@ -180,7 +180,9 @@ impl ApiBase {
 
 /// A discovery document named an API host the token may not go to.
 #[derive(Debug, thiserror::Error)]
-#[error("the workspace's discovery document names the Azure ML API {url:?}, which gets no token: {why}")]
+#[error(
+    "the workspace's discovery document names the Azure ML API {url:?}, which gets no token: {why} (set AZML_SSH_GATEWAY_DOMAINS if your cloud uses another domain)"
+)]
 pub(crate) struct UntrustedApi {
     url: String,
     why: String,

@@ -557,3 +557,45 @@ fn a_program_in_a_folder_with_spaces_is_named_by_its_short_name_unquoted() {
     let version = run(&mut wine.command_at(program, &env, &["--version"]), None, LIMIT);
     assert!(version.status.success() && version.stdout_text().starts_with("azml-ssh "), "{}", version.stderr);
 }
+
+#[test]
+#[ignore = "needs the Windows build under Wine: contrib/test.sh runs it"]
+fn a_job_node_is_reached_by_name_through_the_exe() {
+    use crate::common::mock_jobs::{JobScript, command_job, ssh_service};
+
+    let (wine, env) = setup();
+    let sshd = env.start_sshd();
+    // The node gateway's CA in the prefix's Root store, as for the instances' tunnel.
+    let ca = crate::common::tls::TestCa::for_wine(&env.path(""));
+    let out = run(wine.tool("addroot").arg(win(&ca.pem_path)), None, LIMIT);
+    assert!(out.status.success(), "addroot: {}{}", out.stderr, out.stdout_text());
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], sshd.port()));
+    let (node0, node1) = (
+        crate::common::gateway::Gateway::start_job_node(&ca, TOKEN, target),
+        crate::common::gateway::Gateway::start_job_node(&ca, TOKEN, target),
+    );
+    env.arm.set_subscriptions(&[(crate::common::SUB, "Enabled")]);
+    // Run history on loopback under the allowed name (plain http is accepted there only).
+    env.arm.set_discovery_api(&format!("http://localhost:{}", env.arm.addr.port()));
+    let workspace = compute_id("x").rsplit_once("/computes/").unwrap().0.to_owned();
+    let services = [(0, node0.proxy_endpoint()), (1, node1.proxy_endpoint())]
+        .into_iter()
+        .map(|(node, endpoint)| (node, std::collections::VecDeque::from([ssh_service("Running", &endpoint)])))
+        .collect();
+    let document = command_job(&workspace, "Train_Job1", 2, Some(true), "test.user@contoso.com");
+    let script = JobScript { statuses: ["Running".to_owned()].into(), services, document, ..JobScript::default() };
+    env.arm.put_job(&workspace, "Train_Job1", script);
+
+    for (host, gateway) in [("train_job1.job.azml", &node0), ("1.train_job1.job.azml", &node1)] {
+        let config = wine.ssh_config(&env, host, "'%h'", "--wildcard azml -- ");
+        let out = run(&mut env.ssh(&config, host, &["echo", host]), None, LIMIT);
+        assert!(out.status.success(), "{host}: {}", out.stderr);
+        assert_eq!(out.stdout_text(), format!("{host}\n"));
+        assert_eq!(gateway.handshakes(), 1, "{host}");
+    }
+    // Warm: the cached node gateway and token, no Azure call; scp both ways through the exe's relay.
+    let config = wine.ssh_config(&env, "train_job1.job.azml", "'%h'", "--wildcard azml -- ");
+    let requests = env.arm.request_count();
+    env.scp_round_trip(&config, "train_job1.job.azml", 2 << 20, 17);
+    assert_eq!(env.arm.request_count(), requests);
+}
