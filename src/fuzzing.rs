@@ -10,7 +10,9 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::azure::compute::ComputeResource;
 use crate::azure::schedule;
+use crate::azure::{job, resource_id};
 use crate::cmd::doctor::remote_report;
+use crate::connect::job::JobQuery;
 use crate::connect::names::{NameIndex, NameQuery};
 use crate::sshconf::glob::{Budget, Pattern, Tree};
 use crate::sshconf::hosts::{self, Flavor, Launcher};
@@ -132,12 +134,29 @@ pub fn hosts_file(data: &[u8]) {
     assert_eq!(again, file, "render then parse changed the hosts:\n{rendered}");
 }
 
-/// ARM's compute document to the typed instance: never a panic, and what is kept is bounded whatever the size.
+/// ARM's compute and job documents to their typed forms, and run history's answer for a job node: never a panic,
+/// what is kept is bounded whatever the size, and a node gateway is only ever a plain host name.
 pub fn compute(data: &[u8]) {
-    let Ok(resource) = serde_json::from_slice::<ComputeResource>(data) else { return };
-    if let Ok(instance) = resource.instance() {
+    if let Ok(resource) = serde_json::from_slice::<ComputeResource>(data)
+        && let Ok(instance) = resource.instance()
+    {
         let shown = format!("{instance:?}");
         assert!(shown.len() <= 64 * 1024 + 4 * data.len(), "{} bytes kept from {}", shown.len(), data.len());
+    }
+    if let Ok(resource) = serde_json::from_slice::<job::JobResource>(data) {
+        let workspace = "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws";
+        let workspace = workspace.parse().expect("a valid workspace ID");
+        if let Some(job) = resource.job(&workspace) {
+            assert!(resource_id::check_job_name(&job.id.name).is_ok(), "kept the name {:?}", job.id.name);
+            assert!(job.ssh_hosts("azml").len() <= 64, "{} hosts", job.ssh_hosts("azml").len());
+        }
+    }
+    if let Ok(answer) = serde_json::from_slice::<job::ServiceInstances>(data)
+        && let job::NodeSsh::Running { proxy_endpoint } = answer.node_ssh()
+        && let Some(gateway) = tunnel::Gateway::job_node(&proxy_endpoint, 3)
+    {
+        let plain = gateway.host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+        assert!(plain && !gateway.host.is_empty(), "a gateway host {:?}", gateway.host);
     }
 }
 
@@ -174,13 +193,17 @@ pub fn visible(data: &[u8]) {
     assert_eq!(text::visible(&once), once, "escaping twice changed {once:?}");
 }
 
-/// The name index `config` leaves and the proxy reads, and a name typed after `ssh`: a name is accepted only
-/// when it is a plain host name, whatever an ssh without a check of its own passed on.
+/// The name index `config` leaves and the proxy reads, and a name typed after `ssh` (an instance's or a job's): a
+/// name is accepted only when it is a plain host name, whatever an ssh without a check of its own passed on.
 pub fn name_index(data: &[u8]) {
     let _ = serde_json::from_slice::<NameIndex>(data);
     let text = String::from_utf8_lossy(data);
     if NameQuery::parse(&text, "azml").is_ok() {
         assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')), "accepted {text:?}");
+    }
+    if let Ok(Some(_)) = JobQuery::parse(&text, "azml") {
+        let plain = text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        assert!(plain && !text.starts_with(['-', '_', '.']), "accepted the job name {text:?}");
     }
 }
 

@@ -280,7 +280,7 @@ impl Job {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct JobResource {
+pub(crate) struct JobResource {
     name: Option<String>,
     #[serde(default)]
     properties: JobProperties,
@@ -322,7 +322,7 @@ struct SystemData {
 impl JobResource {
     /// The typed job. `asked` is the ID it was fetched or listed under; the document's own name wins when it is
     /// a valid name that matches, since only it has the right case.
-    fn job(self, workspace: &WorkspaceId) -> Option<Job> {
+    pub(crate) fn job(self, workspace: &WorkspaceId) -> Option<Job> {
         let name = self.name.filter(|n| resource_id::check_job_name(n).is_ok())?;
         let services = self.properties.services.unwrap_or_default();
         let ssh = services
@@ -362,7 +362,7 @@ pub(crate) enum NodeSsh {
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct ServiceInstances {
+pub(crate) struct ServiceInstances {
     #[serde(default)]
     instances: Option<BTreeMap<String, Option<ServiceInstance>>>,
 }
@@ -381,7 +381,7 @@ struct ServiceInstance {
 impl ServiceInstances {
     /// The node's SSH service. Both Microsoft clients take the first SSH service in map order; with several, a
     /// running one is taken first, by name, so the choice does not depend on the order of an answer.
-    fn node_ssh(self) -> NodeSsh {
+    pub(crate) fn node_ssh(self) -> NodeSsh {
         let services: Vec<(String, ServiceInstance)> =
             self.instances.unwrap_or_default().into_iter().filter_map(|(n, s)| Some((n, s?))).collect();
         if services.is_empty() {
