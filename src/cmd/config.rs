@@ -297,7 +297,9 @@ pub fn config(
     if let (false, Some(suffix)) = (options.dry_run, wildcard) {
         let s = suffix.as_str();
         console.say(format_args!("Any instance by name: ssh NAME.{s} or NAME.WORKSPACE.{s}"))?;
-        console.say(format_args!("A training job's node: ssh JOB.job.{s} or N.JOB.job.{s} (`azml-ssh jobs` lists them)"))?;
+        console.say(format_args!(
+            "A training job's node: ssh JOB.job.{s} or N.JOB.job.{s} (`azml-ssh jobs` lists them)"
+        ))?;
     }
     match discovery.failed.len() {
         0 => Ok(()),
