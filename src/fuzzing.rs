@@ -148,7 +148,7 @@ pub fn compute(data: &[u8]) {
         let workspace = workspace.parse().expect("a valid workspace ID");
         if let Some(job) = resource.job(&workspace) {
             assert!(resource_id::check_job_name(&job.id.name).is_ok(), "kept the name {:?}", job.id.name);
-            assert!(job.ssh_hosts("azml").len() <= 64, "{} hosts", job.ssh_hosts("azml").len());
+            assert!(job.ssh_hosts("azml", true).len() <= 64, "{} hosts", job.ssh_hosts("azml", true).len());
         }
     }
     if let Ok(answer) = serde_json::from_slice::<job::ServiceInstances>(data)

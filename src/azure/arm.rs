@@ -97,14 +97,31 @@ pub(crate) enum ArmError {
     Server { what: String, status: u16, detail: Detail, tries: u32 },
     #[error("Azure Resource Manager refused the request for {what} (HTTP {status}{detail})")]
     Rejected { what: String, status: u16, detail: Detail },
-    #[error("cannot reach Azure Resource Manager at {base} after {tries} tries: {reason}")]
-    Unreachable { base: String, tries: u32, reason: String },
+    #[error("cannot reach {} at {base} after {tries} tries: {reason}", service.name())]
+    Unreachable { service: Service, base: String, tries: u32, reason: String },
     #[error("Azure Resource Manager sent an unreadable answer for {what}: {reason}")]
     BadResponse { what: String, reason: String },
     #[error(transparent)]
     TimedOut(#[from] TimedOut),
     #[error("cannot set up the HTTPS client: {0}")]
     Client(#[from] ClientError),
+}
+
+/// Which Azure service a request went to, for the message that says it cannot be reached.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Service {
+    Arm,
+    /// The Azure ML data plane: a workspace's discovery document, run history.
+    AzureMl,
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Service::Arm => "Azure Resource Manager",
+            Service::AzureMl => "the Azure ML service",
+        }
+    }
 }
 
 fn forbidden_remedy(verb: Verb) -> &'static str {
@@ -404,13 +421,18 @@ impl ArmClient {
     async fn exchange(&self, url: Url, request: &Request<'_>, tries: u32) -> Result<Answer, Failure> {
         let Request { method, verb, what, deadline, body, bearer } = request;
         tracing::debug!(%method, %url, "ARM request");
+        // A call outside ARM (a workspace's discovery document, run history) names its own host when it fails.
+        let (service, base) = match url.origin() == self.base.origin() {
+            true => (Service::Arm, self.base.to_string()),
+            false => (Service::AzureMl, format!("{}/", url.origin().ascii_serialization())),
+        };
         let unreachable = |e: reqwest::Error| match e.is_timeout() && !e.is_connect() {
             true => {
                 let timed_out = deadline.timed_out(format!("{} {what}", verb.doing()));
                 Failure::Final(timed_out.after_failure(self.last_failure()).into())
             }
             false => Failure::Retry {
-                error: ArmError::Unreachable { base: self.base.to_string(), tries, reason: error_chain(&e) },
+                error: ArmError::Unreachable { service, base: base.clone(), tries, reason: error_chain(&e) },
                 wait: None,
             },
         };

@@ -20,8 +20,8 @@ use crate::azure::resource_id::{self, WorkspaceId};
 use crate::util::deadline::Deadline;
 use crate::util::text::one_line_max;
 
-/// How many jobs of a workspace are read at most (the newest first): a busy workspace has tens of thousands,
-/// and only live ones matter here.
+/// How many jobs of a workspace are read at most, the first ARM lists (its order is not documented): a busy
+/// workspace has tens of thousands, and only live ones matter here.
 pub(crate) const MOST_JOBS: usize = 500;
 
 /// A training job: its workspace and its name (which is also its run ID). Names are matched without regard to
@@ -265,13 +265,18 @@ impl Job {
         }
     }
 
-    /// The host names of the nodes that run its SSH service, under `suffix` (lower-cased, as ssh passes them).
-    pub(crate) fn ssh_hosts(&self, suffix: &str) -> Vec<String> {
+    /// The host names of the nodes that run its SSH service, under `suffix` (lower-cased, as ssh passes them);
+    /// with the workspace when the name alone is not unique.
+    pub(crate) fn ssh_hosts(&self, suffix: &str, qualified: bool) -> Vec<String> {
+        let name = match qualified {
+            true => format!("{}.{}", self.id.name, self.id.workspace.workspace),
+            false => self.id.name.clone(),
+        };
         (0..self.nodes.min(64))
             .filter(|node| self.ssh.includes(*node))
             .map(|node| match node {
-                0 => format!("{}.job.{suffix}", self.id.name),
-                n => format!("{n}.{}.job.{suffix}", self.id.name),
+                0 => format!("{name}.job.{suffix}"),
+                n => format!("{n}.{name}.job.{suffix}"),
             })
             .map(|host| host.to_ascii_lowercase())
             .collect()
@@ -353,6 +358,8 @@ impl JobResource {
 pub(crate) enum NodeSsh {
     /// Running: its gateway's base URL (`properties.ProxyEndpoint`, unchecked).
     Running { proxy_endpoint: String },
+    /// Running, but with no `ProxyEndpoint`: both Microsoft clients call that an error, not a wait.
+    NoEndpoint,
     /// Not running (yet, or any more): its status and Azure's error, if any.
     NotRunning { status: String, error: Option<String> },
     /// The node has services, none of them SSH.
@@ -396,10 +403,11 @@ impl ServiceInstances {
         let Some(service) = ssh.into_iter().next() else { return NodeSsh::NoSsh };
         let status = service.status.clone().unwrap_or_else(|| "unknown".into());
         let endpoint = service.properties.as_ref().and_then(|p| p.get("ProxyEndpoint")).and_then(|v| v.as_str());
-        match endpoint {
-            Some(endpoint) if status.eq_ignore_ascii_case("running") && !endpoint.is_empty() => {
+        match endpoint.filter(|e| !e.is_empty()) {
+            Some(endpoint) if status.eq_ignore_ascii_case("running") => {
                 NodeSsh::Running { proxy_endpoint: endpoint.to_owned() }
             }
+            None if status.eq_ignore_ascii_case("running") => NodeSsh::NoEndpoint,
             _ => NodeSsh::NotRunning {
                 status: one_line_max(&status, 40),
                 error: service.error.as_ref().and_then(error_message),
@@ -453,8 +461,8 @@ pub(crate) async fn get(arm: &ArmClient, id: &JobId, deadline: &Deadline) -> Res
     }
 }
 
-/// The job named `name` without regard to case, among the workspace's newest jobs: ssh lower-cases the name it
-/// hands over (`%h`), and a job name may have capitals.
+/// The job named `name` without regard to case, among the first [`MOST_JOBS`] of the workspace's jobs: ssh
+/// lower-cases the name it hands over (`%h`), and a job name may have capitals.
 pub(crate) async fn find_ignoring_case(
     arm: &ArmClient,
     workspace: &WorkspaceId,
@@ -465,7 +473,7 @@ pub(crate) async fn find_ignoring_case(
     Ok(jobs.into_iter().find(|job| job.id.name.eq_ignore_ascii_case(name)))
 }
 
-/// The workspace's newest jobs ([`MOST_JOBS`] at most), and whether it has more.
+/// The workspace's jobs ([`MOST_JOBS`] at most, as ARM lists them), and whether it has more.
 pub(crate) async fn list(
     arm: &ArmClient,
     workspace: &WorkspaceId,
@@ -581,7 +589,8 @@ mod tests {
         assert_eq!((all.ssh, all.nodes, all.id.name.as_str()), (SshNodes::All, 2, "Job1"));
         assert!(all.submitted_by(&["ME@contoso.com".into()]) && !all.submitted_by(&["you@contoso.com".into()]));
         assert!(all.submitted_by(&[]), "a token without sign-in names cannot tell");
-        assert_eq!(all.ssh_hosts("azml"), ["job1.job.azml", "1.job1.job.azml"]);
+        assert_eq!(all.ssh_hosts("azml", false), ["job1.job.azml", "1.job1.job.azml"]);
+        assert_eq!(all.ssh_hosts("azml", true), ["job1.ws1.job.azml", "1.job1.ws1.job.azml"]);
         let first =
             job(doc(json!({"s": {"jobServiceType": "SSH", "nodes": null}, "t": {"jobServiceType": "TensorBoard"}})));
         assert_eq!(first.unwrap().ssh, SshNodes::First);
@@ -607,6 +616,8 @@ mod tests {
             read(failed),
             NodeSsh::NotRunning { status: "Failed".into(), error: Some("sshd did not start".into()) }
         );
+        let no_endpoint = json!({"instances": {"s": {"type": "SSH", "status": "Running", "properties": {}}}});
+        assert_eq!(read(no_endpoint), NodeSsh::NoEndpoint);
         let not_started = json!({"instances": {"s": {"type": "SSH", "status": "NotStarted", "properties": {"ProxyEndpoint": "wss://x"}}}});
         assert!(matches!(read(not_started), NodeSsh::NotRunning { error: None, .. }));
         assert_eq!(read(json!({"instances": {"t": {"type": "TensorBoard", "status": "Running"}}})), NodeSsh::NoSsh);

@@ -39,14 +39,15 @@ struct Listed {
 }
 
 impl Listed {
-    fn new(job: &Job, suffix: &Suffix) -> Listed {
+    /// `qualified`: another listed job has the same name, so the hosts name the workspace too.
+    fn new(job: &Job, suffix: &Suffix, qualified: bool) -> Listed {
         Listed {
             name: job.id.name.clone(),
             status: job.status.to_string(),
             workspace: job.id.workspace.workspace.clone(),
             resource_id: job.id.to_string(),
             nodes: job.nodes,
-            ssh_hosts: job.ssh_hosts(suffix.as_str()),
+            ssh_hosts: job.ssh_hosts(suffix.as_str(), qualified),
             created_by: job.created_by.clone(),
             created_at: job.created_at.clone(),
         }
@@ -75,7 +76,9 @@ pub fn jobs(options: &JobsOptions, azure: &AzureOptions, console: &mut Console) 
             crate::azure::job::MOST_JOBS
         ));
     }
-    let listed: Vec<Listed> = listing.jobs.iter().map(|job| Listed::new(job, &suffix)).collect();
+    let same_name =
+        |job: &Job| listing.jobs.iter().filter(|j| j.id.name.eq_ignore_ascii_case(&job.id.name)).count() > 1;
+    let listed: Vec<Listed> = listing.jobs.iter().map(|job| Listed::new(job, &suffix, same_name(job))).collect();
     if options.json {
         return console.say_json(&JobsJson { jobs: &listed });
     }
@@ -139,6 +142,7 @@ pub(crate) fn status(
         None if found.job.ssh.includes(node.node) => "-".to_owned(),
         None => "none on this node".to_owned(),
         Some(NodeSsh::Running { .. }) => "Running".to_owned(),
+        Some(NodeSsh::NoEndpoint) => "Running, but with no endpoint".to_owned(),
         Some(NodeSsh::NotRunning { status, error }) => match error {
             Some(error) => format!("{status}: {error}"),
             None => status.clone(),

@@ -48,8 +48,8 @@ pub(crate) fn job_node(layout: &Layout, text: &str, azure: &AzureOptions) -> Res
     let WildcardState::On(wildcard) = file.wildcard else { return Ok(None) };
     let Some(query) = JobQuery::parse(text, wildcard.suffix.as_str())? else { return Ok(None) };
     let cache = EndpointCache::open_default();
-    let node = block_on(job::find(&query, azure, cache.as_ref()))??;
-    Ok(Some((node, wildcard.user)))
+    let found = block_on(job::find(&query, azure, cache.as_ref()))??;
+    Ok(Some((found.node, wildcard.user)))
 }
 
 /// `ALIAS|RESOURCE_ID|NAME.SUFFIX`, for the commands that only need the instance (`status`, `start`, `stop`).

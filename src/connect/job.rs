@@ -76,7 +76,9 @@ pub(crate) enum JobConnectError {
     NoSuchNode { name: String, node: u32, nodes: u32 },
     #[error("the SSH service on node {node} of job {name} is {status}{}", because(.error))]
     ServiceFailed { name: String, node: u32, status: String, error: Option<String> },
-    #[error("Azure gives node {node} of job {name} an unusable SSH endpoint {endpoint:?}")]
+    #[error(
+        "Azure gives node {node} of job {name} an unusable SSH endpoint {endpoint:?} (its SSH service's ProxyEndpoint); try again in a minute, or look at the job in Azure ML studio"
+    )]
     BadEndpoint { name: String, node: u32, endpoint: String },
     #[error(
         "the gateway {host} of job {name} is outside the Azure ML node domains ({domains}); no token is sent there"
@@ -114,7 +116,13 @@ impl JobQuery {
         // The name as typed keeps its case (ssh's `%h` has lost it; `%n` and the commands keep it).
         let typed = &host[..name.len()];
         let labels: Vec<&str> = typed.split('.').collect();
-        let is_node = |label: &str| !label.is_empty() && label.len() <= 4 && label.chars().all(|c| c.is_ascii_digit());
+        // One spelling per node (no leading zeros), so known_hosts has one name for it.
+        let is_node = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 4
+                && label.chars().all(|c| c.is_ascii_digit())
+                && (label == "0" || !label.starts_with('0'))
+        };
         let (node, name, workspace) = match labels.as_slice() {
             [name] => ("0", *name, None),
             [node, name] if is_node(node) => (*node, *name, None),
@@ -142,23 +150,32 @@ impl JobQuery {
     /// The file name of this name's answer.
     fn answer_file(&self) -> String {
         use sha2::{Digest, Sha256};
-        let text = format!("job:{}.{}", self.name.to_ascii_lowercase(), self.workspace.as_deref().unwrap_or(""));
+        let text = format!("job:{}.{}", self.name, self.workspace.as_deref().unwrap_or("")).to_ascii_lowercase();
         let hash: String = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
         format!("job-{hash}.json")
     }
 
-    /// The one job `found` holds, or why there is not exactly one.
-    fn choose(&self, mut found: Vec<JobId>, searched: &str) -> Result<JobNode, JobConnectError> {
-        found.sort_by_key(JobId::cache_key);
-        found.dedup_by_key(|id| id.cache_key());
+    /// The one job `found` holds, or why there is not exactly one. Of several jobs of the name (job names are
+    /// unique per workspace only), the one that has not ended is the one meant, when there is just one.
+    fn choose(&self, mut found: Vec<Job>, searched: &str) -> Result<JobNode, JobConnectError> {
+        found.sort_by_key(|job| job.id.cache_key());
+        found.dedup_by_key(|job| job.id.cache_key());
+        let live: Vec<&Job> = found.iter().filter(|job| job.status.phase() != JobPhase::Ended).collect();
+        if let [one] = live.as_slice()
+            && found.len() > 1
+        {
+            return Ok(JobNode { job: one.id.clone(), node: self.node });
+        }
         match found.len() {
             0 => Err(JobConnectError::NotFound { name: self.described(), searched: searched.to_owned() }),
-            1 => Ok(JobNode { job: found.remove(0), node: self.node }),
+            1 => Ok(JobNode { job: found.remove(0).id, node: self.node }),
             count => {
                 let node = if self.node == 0 { String::new() } else { format!("{}.", self.node) };
                 let choices: Vec<String> = found
                     .iter()
-                    .map(|id| format!("{node}{}.{}.{JOB_LABEL}.{}", self.name, id.workspace.workspace, self.suffix))
+                    .map(|job| {
+                        format!("{node}{}.{}.{JOB_LABEL}.{}", self.name, job.id.workspace.workspace, self.suffix)
+                    })
                     .collect();
                 Err(JobConnectError::Ambiguous { host: self.host.clone(), count, choices: choices.join(", ") })
             }
@@ -181,7 +198,8 @@ impl Answer {
         let answer: Answer = cache.state().read_json(NAMES, &query.answer_file(), "a cached job search")?;
         let age = unix_now().saturating_sub(answer.at);
         let fresh = answer.at <= unix_now() + 60 && age <= ANSWER_MAX_AGE.as_secs();
-        (fresh && answer.name == query.described()).then(|| answer.job.parse().ok()).flatten()
+        // ssh hands the name on lower-cased (`%h`), the commands as typed: the same answer serves both.
+        (fresh && answer.name.eq_ignore_ascii_case(&query.described())).then(|| answer.job.parse().ok()).flatten()
     }
 }
 
@@ -191,19 +209,20 @@ pub(crate) async fn find(
     query: &JobQuery,
     azure: &AzureOptions,
     cache: Option<&EndpointCache>,
-) -> Result<JobNode, JobConnectError> {
+) -> Result<Found, JobConnectError> {
     if let Some(job) = cache.and_then(|c| Answer::cached(c, query)) {
-        return Ok(JobNode { job, node: query.node });
+        return Ok(Found { node: JobNode { job, node: query.node }, remembered: true });
     }
     let session = Session::new(azure, azure.deadline())?;
     let filter = names::search_scope(cache, query.workspace.as_deref());
     let scope = discover::workspaces(&session, &filter).await?;
-    let found = search(&scope, &query.name, session.deadline()).await?;
+    let (found, failed) = search(&scope, &query.name, session.deadline()).await;
+    let failed: Vec<String> = scope.failed.iter().map(ToString::to_string).chain(failed).collect();
     if found.is_empty()
-        && let Some(first) = scope.failed.first()
+        && let Some(first) = failed.first()
     {
-        let failed = format!("{} list(s)", scope.failed.len());
-        return Err(JobConnectError::Incomplete { name: query.described(), failed, first: first.to_string() });
+        let (first, failed) = (first.clone(), format!("{} list(s)", failed.len()));
+        return Err(JobConnectError::Incomplete { name: query.described(), failed, first });
     }
     let searched = format!("{} workspace(s) of {} subscription(s)", scope.list.len(), scope.subscriptions);
     let node = query.choose(found, &searched)?;
@@ -211,32 +230,46 @@ pub(crate) async fn find(
         let answer = Answer { name: query.described(), job: node.job.to_string(), at: unix_now() };
         cache.state().write_json(NAMES, &query.answer_file(), &answer);
     }
-    Ok(node)
+    Ok(Found { node, remembered: false })
 }
 
-/// The jobs named `name` in the workspaces: by exact name first (one GET each), then — only when that finds
-/// none, since it lists jobs — without regard to case.
-async fn search(scope: &Workspaces, name: &str, deadline: &Deadline) -> Result<Vec<JobId>, JobConnectError> {
+/// The job node a name means, and whether that came from an earlier search's answer (which may be stale: a job
+/// of the same name may since have been submitted in another workspace).
+#[derive(Debug)]
+pub(crate) struct Found {
+    pub node: JobNode,
+    pub remembered: bool,
+}
+
+/// The jobs named `name` in the workspaces (with the tenant each answered in): by exact name first (one GET
+/// each), then — only when that finds none, since it lists jobs — without regard to case. A workspace that
+/// cannot be asked is a failure of its own, as in the instances' search: the others still answer.
+async fn search(scope: &Workspaces, name: &str, deadline: &Deadline) -> (Vec<Job>, Vec<String>) {
+    let mut failed = Vec::new();
     for exact in [true, false] {
         let answers = stream::iter(scope.list.iter().map(|(workspace, scope)| async move {
             let arm = &scope.arm;
-            match exact {
+            let answer = match exact {
                 true => job::get(arm, &JobId::in_workspace(workspace, name), deadline).await,
                 false => job::find_ignoring_case(arm, workspace, name, deadline).await,
-            }
+            };
+            (workspace, answer)
         }))
         .buffer_unordered(CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
         let mut found = Vec::new();
-        for answer in answers {
-            found.extend(answer?.map(|job| job.id));
+        for (workspace, answer) in answers {
+            match answer {
+                Ok(job) => found.extend(job),
+                Err(e) => failed.push(format!("workspace {}: {e}", workspace.workspace)),
+            }
         }
         if !found.is_empty() || name.chars().any(|c| c.is_ascii_uppercase()) {
-            return Ok(found);
+            return (found, failed);
         }
     }
-    Ok(Vec::new())
+    (Vec::new(), failed)
 }
 
 /// What `azml-ssh jobs` shows: the live jobs with an SSH service in the search scope.
@@ -320,8 +353,9 @@ pub(crate) fn forget(cache: &EndpointCache, query: &JobQuery) {
     cache.state().remove(NAMES, &query.answer_file());
 }
 
-/// The way to `node`'s SSH service: the job is read (in `tenant`, when one is remembered), then polled while it
-/// is queued or its service is starting, within `wait`. Every call to Azure has the `--timeout` budget.
+/// The way to `node`'s SSH service: the job is polled while it is queued or its service is starting, within
+/// `wait`, starting in `tenant` (the one remembered for it, if any). Every call to Azure has the `--timeout`
+/// budget.
 pub(crate) async fn resolve(
     node: &JobNode,
     azure: &AzureOptions,
@@ -329,36 +363,23 @@ pub(crate) async fn resolve(
     wait: Limit,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Resolved, JobConnectError> {
-    let session = Session::new(azure, azure.deadline())?;
-    let (arm, job) = session
-        .call(tenant, |arm| {
-            let deadline = *session.deadline();
-            async move { job::get(&arm, &node.job, &deadline).await }
-        })
-        .await?;
-    let Some(job) = job else {
-        let name = node.job.name.clone();
-        return Err(JobConnectError::NotFound {
-            name,
-            searched: format!("workspace {}", node.job.workspace.workspace),
-        });
-    };
-    let api = job::api_base(&arm, azure.cloud, &node.job.workspace, session.deadline()).await?;
-    let waiting = Waiting { arm: &arm, api: &api, node, azure };
-    let result = waiting.until_ready(job, wait, progress).await;
+    let mut waiting = Waiting { node, azure, tenant: tenant.cloned(), api: None };
+    let result = waiting.until_ready(&wait.begin(), progress).await;
     progress(Progress::Done);
-    let gateway = result?;
+    let (gateway, arm) = result?;
     // The tenant is remembered only when it is not the default one, as for instances.
     let (token, tenant) = (arm.token().clone(), arm.token().tenant.clone());
     Ok(Resolved { endpoint: Endpoint::Tunnel { gateway }, fallback: None, token, tenant, schedules: Vec::new() })
 }
 
-/// What polling a job needs.
+/// Polling one job node.
 struct Waiting<'a> {
-    arm: &'a Arc<ArmClient>,
-    api: &'a ApiBase,
     node: &'a JobNode,
     azure: &'a AzureOptions,
+    /// The tenant the job answered in (it may move there at the first poll).
+    tenant: Option<TenantId>,
+    /// The workspace's Azure ML API, asked for once the job runs.
+    api: Option<ApiBase>,
 }
 
 /// Where a job node stands at one poll.
@@ -370,60 +391,74 @@ enum Step {
 
 impl Waiting<'_> {
     async fn until_ready(
-        &self,
-        mut job: Job,
-        wait: Limit,
+        &mut self,
+        deadline: &Deadline,
         progress: &mut dyn FnMut(Progress<'_>),
-    ) -> Result<Gateway, JobConnectError> {
-        let deadline = wait.begin();
-        let mut pause = FIRST_POLL;
-        let mut waited = false;
+    ) -> Result<(Gateway, Arc<ArmClient>), JobConnectError> {
+        let (mut pause, mut waited) = (FIRST_POLL, false);
         loop {
-            let state = match self.step(&job).await? {
-                Step::Ready(gateway) => {
+            let (arm, state) = match self.poll().await? {
+                (arm, Step::Ready(gateway)) => {
                     if waited {
                         progress(Progress::WaitOver { elapsed: deadline.elapsed() });
                     }
-                    return Ok(gateway);
+                    return Ok((gateway, arm));
                 }
-                Step::Wait(state) => state,
+                (arm, Step::Wait(state)) => (arm, state),
             };
+            drop(arm);
             progress(Progress::Waiting { state: &state, elapsed: deadline.elapsed() });
             if !deadline.allows(pause) {
-                let note = format!(
-                    "job {} is still {state}; try again later, or wait longer with --start-timeout",
-                    job.id.name
-                );
-                return Err(deadline.timed_out(format!("waiting for job {}", job.id.name)).with_note(note).into());
+                let name = &self.node.job.name;
+                let note = format!("job {name} is still {state}; try again later, or wait longer with --start-timeout");
+                return Err(deadline.timed_out(format!("waiting for job {name}")).with_note(note).into());
             }
             waited = true;
             tokio::time::sleep(pause).await;
             pause = (pause * 3 / 2).min(MAX_POLL);
-            job = job::get(self.arm, &self.node.job, &self.azure.deadline()).await?.ok_or_else(|| {
-                JobConnectError::NotFound {
-                    name: job.id.name.clone(),
-                    searched: "its workspace (it was deleted)".into(),
-                }
-            })?;
         }
     }
 
-    /// One look at the job and, once it runs, at its node's SSH service.
-    async fn step(&self, job: &Job) -> Result<Step, JobConnectError> {
+    /// One poll, in a session of its own: a queue can outlast a token, and each session signs in afresh when the
+    /// cached token is near its end.
+    async fn poll(&mut self) -> Result<(Arc<ArmClient>, Step), JobConnectError> {
+        let session = Session::new(self.azure, self.azure.deadline())?;
+        let deadline = *session.deadline();
+        let id = &self.node.job;
+        let (arm, job) =
+            session.call(self.tenant.as_ref(), |arm| async move { job::get(&arm, id, &deadline).await }).await?;
+        self.tenant = arm.token().tenant.clone();
+        let job = job.ok_or_else(|| JobConnectError::NotFound {
+            name: id.name.clone(),
+            searched: format!("workspace {}", id.workspace.workspace),
+        })?;
+        let step = self.step(&arm, &job, &deadline).await?;
+        Ok((arm, step))
+    }
+
+    /// One look at the job and, once it runs, at its node's SSH service. An ended job is told as such first:
+    /// nothing else about it matters then.
+    async fn step(&mut self, arm: &ArmClient, job: &Job, deadline: &Deadline) -> Result<Step, JobConnectError> {
         let (name, node) = (job.id.name.clone(), self.node.node);
-        match (job.ssh, job.status.phase()) {
-            (SshNodes::None, _) => return Err(JobConnectError::NoSshService { name }),
-            (ssh, _) if !ssh.includes(node) => return Err(JobConnectError::FirstNodeOnly { name, node }),
-            _ if node >= job.nodes => return Err(JobConnectError::NoSuchNode { name, node, nodes: job.nodes }),
-            (_, JobPhase::Ended) => {
-                let error = job::run_error(self.arm, self.api, &job.id, &self.azure.deadline()).await;
-                return Err(JobConnectError::Ended { name, status: job.status.to_string(), error });
-            }
-            (_, JobPhase::Waiting) => return Ok(Step::Wait(job.status.to_string())),
-            (_, JobPhase::Running) => {}
+        if job.status.phase() == JobPhase::Ended {
+            // Best effort: the state alone is the answer when run history cannot say more.
+            let error = match self.api(arm, deadline).await {
+                Ok(api) => job::run_error(arm, &api, &job.id, deadline).await,
+                Err(_) => None,
+            };
+            return Err(JobConnectError::Ended { name, status: job.status.to_string(), error });
         }
-        match job::node_ssh(self.arm, self.api, &job.id, node, &self.azure.deadline()).await? {
+        match job.ssh {
+            SshNodes::None => return Err(JobConnectError::NoSshService { name }),
+            ssh if !ssh.includes(node) => return Err(JobConnectError::FirstNodeOnly { name, node }),
+            _ if node >= job.nodes => return Err(JobConnectError::NoSuchNode { name, node, nodes: job.nodes }),
+            _ if job.status.phase() == JobPhase::Waiting => return Ok(Step::Wait(job.status.to_string())),
+            _ => {}
+        }
+        let api = self.api(arm, deadline).await?;
+        match job::node_ssh(arm, &api, &job.id, node, deadline).await? {
             NodeSsh::Running { proxy_endpoint } => self.gateway(&name, &proxy_endpoint).map(Step::Ready),
+            NodeSsh::NoEndpoint => Err(JobConnectError::BadEndpoint { name, node, endpoint: String::new() }),
             NodeSsh::NotRunning { status, error } if status.eq_ignore_ascii_case("failed") => {
                 Err(JobConnectError::ServiceFailed { name, node, status, error })
             }
@@ -431,6 +466,16 @@ impl Waiting<'_> {
             // The services register a little after the job runs (30–120 s for SSH).
             NodeSsh::NoSsh | NodeSsh::NoServices => Ok(Step::Wait("running, its SSH service not up yet".into())),
         }
+    }
+
+    /// The workspace's Azure ML API, asked for the first time it is needed.
+    async fn api(&mut self, arm: &ArmClient, deadline: &Deadline) -> Result<ApiBase, JobConnectError> {
+        if let Some(api) = &self.api {
+            return Ok(api.clone());
+        }
+        let api = job::api_base(arm, self.azure.cloud, &self.node.job.workspace, deadline).await?;
+        self.api = Some(api.clone());
+        Ok(api)
     }
 
     /// The node's gateway, if it may have the token.
@@ -490,15 +535,19 @@ mod tests {
     }
 
     #[test]
-    fn several_jobs_of_one_name_are_listed_with_the_node() {
+    fn several_jobs_of_one_name_are_listed_with_the_node_unless_one_alone_is_live() {
         let q = parse("2.train.job.azml");
-        let ws = |name: &str| -> WorkspaceId {
-            format!("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/{name}").parse().unwrap()
+        let job = |ws: &str, status: &str| -> Job {
+            let workspace: WorkspaceId = format!("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/{ws}").parse().unwrap();
+            let doc = serde_json::json!({"name": "train", "properties": {"status": status}});
+            serde_json::from_value::<job::JobResource>(doc).unwrap().job(&workspace).unwrap()
         };
-        let found = vec![JobId::in_workspace(&ws("b"), "train"), JobId::in_workspace(&ws("a"), "train")];
-        let e = q.choose(found, "").unwrap_err().to_string();
+        let e = q.choose(vec![job("b", "Running"), job("a", "Queued")], "").unwrap_err().to_string();
         assert!(e.contains("2.train.a.job.azml, 2.train.b.job.azml"), "{e}");
-        let one = q.choose(vec![JobId::in_workspace(&ws("a"), "train")], "").unwrap();
-        assert_eq!(one.node, 2);
+        let one = q.choose(vec![job("a", "Running")], "").unwrap();
+        assert_eq!((one.node, one.job.workspace.workspace.as_str()), (2, "a"));
+        let rerun = q.choose(vec![job("a", "Completed"), job("b", "Running")], "").unwrap();
+        assert_eq!(rerun.job.workspace.workspace, "b", "the live one of an ended job and its rerun");
+        assert!(q.choose(vec![job("a", "Completed"), job("b", "Failed")], "").is_err(), "two ended ones");
     }
 }

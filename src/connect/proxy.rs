@@ -130,7 +130,7 @@ pub(crate) enum ProxyError {
     SshGoneAtHandOver(std::io::Error),
     #[error("ssh went away while {name} was being looked up or started; a start already requested goes on")]
     SshGone { name: String },
-    #[error("the gateway {host} is outside the Azure ML instance domains; no token is sent there")]
+    #[error("the gateway {host} is outside the Azure ML gateway domains; no token is sent there")]
     UntrustedGateway { host: String },
     #[error("cannot start the tunnel relay process: {0}")]
     Spawn(std::io::Error),
@@ -221,25 +221,46 @@ pub(crate) async fn run_by_name(
     result
 }
 
-/// Connects the job node the wildcard host's `query` names (see [`job`]), as [`run`] connects an instance.
+/// Connects the job node the wildcard host's `query` names (see [`job`]), as [`run`] connects an instance. A
+/// remembered answer whose job has ended (or is gone) is searched for again, once: a job of that name may have
+/// been submitted since, in another workspace.
 pub(crate) async fn run_job_by_name(
     query: &JobQuery,
     options: &ProxyOptions,
     ssh: &mut SshSide<'_>,
 ) -> Result<(), ProxyError> {
     let cache = EndpointCache::open_default();
-    let lookup = job::find(query, &options.azure, cache.as_ref());
-    let node = tokio::select! {
-        node = lookup => node?,
-        () = ssh_gone(ssh.stdio.as_ref()) => return Err(ProxyError::SshGone { name: query.host.clone() }),
-    };
-    tracing::debug!(%node, "{} names this job node", query.host);
-    let result = run(&Target::JobNode(node), options, ssh).await;
-    // A job that is gone is searched again next time (a new one may take its name in another workspace).
-    if let (Err(ProxyError::Job(JobConnectError::NotFound { .. })), Some(cache)) = (&result, &cache) {
-        job::forget(cache, query);
+    let found = find_job(query, options, cache.as_ref(), ssh).await?;
+    let result = run(&Target::JobNode(found.node.clone()), options, ssh).await;
+    let stale =
+        matches!(&result, Err(ProxyError::Job(JobConnectError::NotFound { .. } | JobConnectError::Ended { .. })));
+    let Some(cache) = cache.as_ref().filter(|_| stale) else { return result };
+    job::forget(cache, query);
+    if !found.remembered {
+        return result;
     }
-    result
+    let again = find_job(query, options, Some(cache), ssh).await?;
+    match again.node.job == found.node.job {
+        true => result,
+        false => run(&Target::JobNode(again.node), options, ssh).await,
+    }
+}
+
+/// [`job::find`], given up when ssh goes away.
+async fn find_job(
+    query: &JobQuery,
+    options: &ProxyOptions,
+    cache: Option<&EndpointCache>,
+    ssh: &mut SshSide<'_>,
+) -> Result<job::Found, ProxyError> {
+    tokio::select! {
+        found = job::find(query, &options.azure, cache) => {
+            let found = found?;
+            tracing::debug!(node = %found.node, remembered = found.remembered, "{} names this job node", query.host);
+            Ok(found)
+        }
+        () = ssh_gone(ssh.stdio.as_ref()) => Err(ProxyError::SshGone { name: query.host.clone() }),
+    }
 }
 
 /// Where an endpoint known before any lookup of ours came from, which decides how it is tried.

@@ -193,9 +193,10 @@ pub(crate) enum TunnelError {
     #[error("the Azure ML gateway {host} does not know this {} (HTTP 404); {}", service.noun(), gone_remedy(*.service))]
     NotFound { host: String, service: GatewayService },
     #[error(
-        "the Azure ML gateway {host} answered HTTP {status} after {tries} tries: the instance is not running or is still starting; try again in a minute"
+        "the Azure ML gateway {host} answered HTTP {status} after {tries} tries: the {} is not running or is still starting; try again in a minute",
+        service.noun()
     )]
-    NotRunning { host: String, status: u16, tries: u32 },
+    NotRunning { host: String, status: u16, tries: u32, service: GatewayService },
     #[error("the Azure ML gateway {host} answered HTTP {status}")]
     Rejected { host: String, status: u16 },
     #[error(
@@ -331,7 +332,7 @@ async fn handshake(
                 401 => TunnelError::Unauthorized { host },
                 403 => TunnelError::Forbidden { host, service: gateway.service },
                 404 => TunnelError::NotFound { host, service: gateway.service },
-                502..=504 => TunnelError::NotRunning { host, status, tries },
+                502..=504 => TunnelError::NotRunning { host, status, tries, service: gateway.service },
                 _ => TunnelError::Rejected { host, status },
             })
         }

@@ -565,11 +565,8 @@ fn answer(state: &mut Inner, recorded: &Recorded, headers: &HeaderMap, body: Byt
     if let Some(next) = state.scripts.get_mut(&path.to_ascii_lowercase()).and_then(VecDeque::pop_front) {
         return next;
     }
-    // The workspace's discovery document is public (the SDK fetches it without a token).
     if method == Method::GET && path == "/discovery" {
-        let api = state.jobs.api.clone().unwrap_or_else(|| state.base_url.clone());
-        let base = &state.base_url;
-        return Reply::json(200, json!({"api": api, "catalog": base, "experimentation": base, "history": base}));
+        return discovery(state);
     }
     let Some(token_tenant) = tenant_of(state, recorded.authorization.as_deref()) else {
         return Reply::error(401, "InvalidAuthenticationToken", "The access token is invalid.");
@@ -608,14 +605,9 @@ fn answer(state: &mut Inner, recorded: &Recorded, headers: &HeaderMap, body: Byt
         return update_idle_shutdown(state, compute, recorded);
     }
     if method == Method::GET
-        && let Some(job) = state.jobs.get(path)
+        && let Some(document) = job_or_workspace(state, path)
     {
-        return Reply::json(200, job);
-    }
-    if method == Method::GET
-        && let Some(workspace) = workspace_document(state, &lower)
-    {
-        return Reply::json(200, workspace);
+        return Reply::json(200, document);
     }
     if method == Method::GET && state.computes.contains_key(&lower) {
         advance(state, &lower);
@@ -707,6 +699,18 @@ fn workspaces(state: &Inner) -> Vec<String> {
     workspaces.sort();
     workspaces.dedup();
     workspaces
+}
+
+/// The workspace's discovery document: public, as the SDK fetches it without a token.
+fn discovery(state: &Inner) -> Reply {
+    let api = state.jobs.api.clone().unwrap_or_else(|| state.base_url.clone());
+    let base = &state.base_url;
+    Reply::json(200, json!({"api": api, "catalog": base, "experimentation": base, "history": base}))
+}
+
+/// `GET …/jobs/{name}` (with the job's next status) or `GET …/workspaces/{ws}`.
+fn job_or_workspace(state: &mut Inner, path: &str) -> Option<Value> {
+    state.jobs.get(path).or_else(|| workspace_document(state, &path.to_ascii_lowercase()))
 }
 
 /// `GET …/workspaces/{ws}`: the workspace's document, with the `discoveryUrl` of its Azure ML API.

@@ -202,6 +202,11 @@ fn ended_jobs_and_jobs_without_ssh_are_refused_with_the_reason() {
         &["Running"],
         HashMap::from([(0, vec![ssh_service("Failed", &broken.proxy_endpoint())])]),
     );
+    jobs.put("ws-test", "pair", 2, &["Running"], HashMap::new());
+    // Running, but run history gives no ProxyEndpoint: an error at once, not a wait.
+    let no_endpoint =
+        serde_json::json!({"instances": {"my_ssh": {"type": "SSH", "status": "Running", "properties": {}}}});
+    jobs.put("ws-test", "noend", 1, &["Running"], HashMap::from([(0, vec![no_endpoint])]));
 
     for (host, expected) in [
         (
@@ -210,7 +215,10 @@ fn ended_jobs_and_jobs_without_ssh_are_refused_with_the_reason() {
         ),
         ("plain.job.azml", "job plain has no SSH service; add one to the job's YAML"),
         ("1.leader.job.azml", "job leader runs its SSH service on node 0 only; to reach node 1, add `nodes: all`"),
-        ("5.crashed.job.azml", "job crashed has 1 node(s), numbered from 0; there is no node 5"),
+        ("5.pair.job.azml", "job pair has 2 node(s), numbered from 0; there is no node 5"),
+        // An ended job is told as such, whatever else is wrong with the name.
+        ("3.crashed.job.azml", "job crashed is Failed: SSH reaches a job only while it runs"),
+        ("noend.job.azml", "Azure gives node 0 of job noend an unusable SSH endpoint \"\""),
         ("sshfail.job.azml", "the SSH service on node 0 of job sshfail is Failed: sshd did not start"),
         ("nosuch.job.azml", "there is no job nosuch in 1 workspace(s) of 1 subscription(s)"),
         ("a_.b_.c.d.job.azml", "does not name a job node"),
@@ -370,4 +378,62 @@ fn code_forward_and_status_take_a_job_node() {
     assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("jupyter ok"), "{answer}");
     assert!(node0.handshakes() >= 1, "through node 0's gateway");
     interrupt_and_check(child, &[local]);
+}
+
+#[test]
+fn the_search_goes_on_past_a_failing_workspace_and_its_answer_serves_every_spelling() {
+    use crate::common::mock_arm::Reply;
+
+    let jobs = Jobs::new();
+    let gateway = jobs.gateway();
+    jobs.put(
+        "ws-test",
+        "Train_Job1",
+        1,
+        &["Running"],
+        HashMap::from([(0, vec![ssh_service("Running", &gateway.proxy_endpoint())])]),
+    );
+    // A workspace this account may not read jobs in: its answer is a failure of its own, not the search's.
+    let bad = compute_id_in(SUB, "rg-test", "ws-bad", "cpu1");
+    jobs.env.arm.put_compute(&bad, compute_instance(&bad, "Running", true, Some("127.0.0.1"), Some(1)));
+    let denied = || {
+        Reply::error(
+            403,
+            "AuthorizationFailed",
+            "The client does not have authorization to perform action 'Microsoft.MachineLearningServices/workspaces/jobs/read'.",
+        )
+    };
+    jobs.env.arm.script(&format!("{}/jobs/train_job1", workspace("ws-bad")), vec![denied(), denied()]);
+    jobs.env.arm.script(&format!("{}/jobs", workspace("ws-bad")), vec![denied(), denied()]);
+
+    let out = jobs.ssh("train_job1.job.azml", &["echo", "found"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "found\n");
+    // The answer is kept for every spelling: the commands pass the name as typed, ssh lower-cased.
+    let lists = format!("/subscriptions/{SUB}/providers/Microsoft.MachineLearningServices/workspaces");
+    let searches = jobs.env.arm.count_method("GET", &lists);
+    let out = jobs.azml(&["status", "Train_Job1.job.azml"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(jobs.env.arm.count_method("GET", &lists), searches, "no second search");
+}
+
+#[test]
+fn a_remembered_job_that_ended_is_searched_for_again_and_its_rerun_found() {
+    let jobs = Jobs::new();
+    let (first, rerun) = (jobs.gateway(), jobs.gateway());
+    let running = |gateway: &Gateway| HashMap::from([(0, vec![ssh_service("Running", &gateway.proxy_endpoint())])]);
+    jobs.put("ws-test", "nightly", 1, &["Running"], running(&first));
+    let out = jobs.ssh("nightly.job.azml", &["true"]);
+    assert!(out.status.success(), "{}", out.stderr);
+
+    // It ends, and a job of the same name is submitted in another workspace.
+    jobs.put("ws-test", "nightly", 1, &["Completed"], running(&first));
+    jobs.put("ws-two", "nightly", 1, &["Running"], running(&rerun));
+    first.refuse_next(&[404, 404]);
+    let out = jobs.ssh("nightly.job.azml", &["true"]);
+    assert!(!out.status.success(), "the cached gateway of the ended job fails once");
+    let out = jobs.ssh("nightly.job.azml", &["echo", "rerun"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "rerun\n");
+    assert_eq!(rerun.handshakes(), 1, "the live job of the name");
 }
