@@ -162,6 +162,75 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+
+    /// Write a man page for the program and each command into DIR (azml-ssh.1, azml-ssh-config.1, …).
+    #[command(hide = true)]
+    Man {
+        /// Where to write them (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// The command tree as the man pages and the reference show it: what is generated depends on neither the terminal
+/// nor the environment it is made in (no values of the variables an option reads).
+pub fn command_tree() -> clap::Command {
+    use clap::CommandFactory;
+    fn without_env_values(command: clap::Command) -> clap::Command {
+        let names: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+        let command = command.mut_args(|arg| arg.hide_env_values(true));
+        names.iter().fold(command, |command, name| command.mut_subcommand(name, without_env_values))
+    }
+    let mut command = without_env_values(Cli::command());
+    command.build();
+    command
+}
+
+/// The commands users see, each with the name its man page and reference section go by (`azml-ssh config`).
+fn visible_commands(root: &clap::Command) -> Vec<(String, &clap::Command)> {
+    let subs = root.get_subcommands().filter(|c| !c.is_hide_set() && c.get_name() != "help");
+    std::iter::once(("azml-ssh".to_owned(), root))
+        .chain(subs.map(|c| (format!("azml-ssh {}", c.get_name()), c)))
+        .collect()
+}
+
+/// Writes `azml-ssh.1` and one `azml-ssh-COMMAND.1` per command into `dir`; returns the files written.
+pub fn write_man_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let root = command_tree();
+    let mut written = Vec::new();
+    for (name, command) in visible_commands(&root) {
+        let page = name.replace(' ', "-");
+        let command = command.clone().name(page.clone()).bin_name(name).version(env!("CARGO_PKG_VERSION"));
+        let mut text = Vec::new();
+        clap_mangen::Man::new(command)
+            .section("1")
+            .source(concat!("azml-ssh ", env!("CARGO_PKG_VERSION")))
+            .render(&mut text)?;
+        let path = dir.join(format!("{page}.1"));
+        std::fs::write(&path, text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// `docs/reference.md`: every command's full help, as `azml-ssh help COMMAND` prints it.
+#[cfg(test)]
+pub fn reference_markdown() -> String {
+    let root = command_tree();
+    let mut text = String::from(
+        "# Command reference\n\n\
+         Every command and option, as `azml-ssh help COMMAND` prints them. This page is generated from the program \
+         (`cli.rs`); a test fails when it is not current (`AZML_SSH_BLESS=1 cargo test --bin azml-ssh reference` \
+         rewrites it). Man pages with the same text come with each release ([Install](install.md)).\n",
+    );
+    for (name, command) in visible_commands(&root) {
+        let mut command = command.clone().bin_name(name.clone());
+        let help = command.render_long_help().to_string();
+        let help: String = help.lines().map(|l| format!("{}\n", l.trim_end())).collect();
+        text.push_str(&format!("\n## `{name}`\n\n```text\n{help}```\n"));
+    }
+    text
 }
 
 #[derive(Debug, Args)]
@@ -355,6 +424,10 @@ pub struct IdleArgs {
     #[arg(value_name = "TIME|off")]
     pub value: String,
 
+    /// Print the setting Azure reports afterwards as JSON.
+    #[arg(long)]
+    pub json: bool,
+
     #[command(flatten)]
     pub azure: AzureArgs,
 }
@@ -488,6 +561,10 @@ pub struct RemoveArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
     #[command(flatten)]
     pub ssh_config: SshConfigArg,
 }
@@ -684,6 +761,124 @@ fn detached_relay_args(child: &DetachedRelay) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn repo(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+    }
+
+    /// `docs/reference.md` is what the program says about itself; `AZML_SSH_BLESS=1` rewrites it.
+    #[test]
+    fn the_reference_is_current() {
+        let path = repo("docs/reference.md");
+        let wanted = reference_markdown();
+        if std::env::var_os("AZML_SSH_BLESS").is_some() {
+            std::fs::write(&path, &wanted).unwrap();
+        }
+        let written = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            written == wanted,
+            "docs/reference.md is not current: run `AZML_SSH_BLESS=1 cargo test --bin azml-ssh reference`"
+        );
+    }
+
+    #[test]
+    fn a_man_page_is_written_for_the_program_and_every_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_man_pages(dir.path()).unwrap();
+        let root = command_tree();
+        assert_eq!(written.len(), visible_commands(&root).len());
+        for name in ["azml-ssh.1", "azml-ssh-config.1", "azml-ssh-jobs.1", "azml-ssh-proxy.1"] {
+            let page = std::fs::read_to_string(dir.path().join(name)).unwrap();
+            let title = name.trim_end_matches(".1");
+            assert!(page.contains(&format!(".TH {title} 1")), "{name}:\n{page}");
+        }
+        let jobs = std::fs::read_to_string(dir.path().join("azml-ssh-jobs.1")).unwrap();
+        assert!(jobs.contains(r"azml\-ssh jobs \-\-workspace ws1 \-\-json"), "the examples are in the page:\n{jobs}");
+    }
+
+    /// Every `azml-ssh …` line of the docs' shell examples, and of every command's `--help` examples, parses with
+    /// the real command line: an option renamed without its examples fails here.
+    #[test]
+    fn every_example_in_the_docs_and_the_help_parses() {
+        let mut files = vec![repo("README.md"), repo("CONTRIBUTING.md")];
+        let mut dirs = vec![repo("docs")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+                match entry.path() {
+                    p if p.is_dir() && !p.ends_with("book") => dirs.push(p),
+                    p if p.extension().is_some_and(|e| e == "md") => files.push(p),
+                    _ => {}
+                }
+            }
+        }
+        let mut examples: Vec<(String, String)> = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            examples.extend(shell_examples(&text).into_iter().map(|e| (file.display().to_string(), e)));
+        }
+        let root = command_tree();
+        for (name, command) in visible_commands(&root) {
+            let help = command.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            let lines = help.lines().map(str::trim).filter(|l| l.starts_with("azml-ssh ")).map(command_part);
+            examples.extend(lines.map(|l| (format!("`{name} --help`"), l)));
+        }
+        assert!(examples.len() > 40, "only {} examples found", examples.len());
+        for (source, line) in examples {
+            let words = words_of(&line);
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("{source}: `{line}` does not parse: {e}");
+            }
+        }
+    }
+
+    /// The `azml-ssh …` command lines of a Markdown text's `sh` blocks, without comments or what follows a pipe or
+    /// a redirection.
+    fn shell_examples(text: &str) -> Vec<String> {
+        let mut examples = Vec::new();
+        let mut in_sh = false;
+        for line in text.lines() {
+            match line.trim_start().strip_prefix("```") {
+                Some(lang) => in_sh = !in_sh && matches!(lang.trim(), "sh" | "console" | "bash" | "powershell"),
+                None if in_sh => {
+                    let line = line.trim().trim_start_matches("$ ").trim_start_matches("PS> ");
+                    if line.starts_with("azml-ssh ") {
+                        examples.push(command_part(line));
+                    }
+                }
+                None => {}
+            }
+        }
+        examples
+    }
+
+    /// An example line without its comment, or what follows a pipe, a redirection or another command.
+    fn command_part(line: &str) -> String {
+        let ends = [" #", "|", ">", ";", "&&"];
+        let end = ends.iter().filter_map(|e| line.find(e)).min().unwrap_or(line.len());
+        line[..end].trim().to_owned()
+    }
+
+    /// Words as a POSIX shell splits a line without expansions: quotes kept together.
+    fn words_of(line: &str) -> Vec<String> {
+        let (mut words, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);
+        for c in line.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => (quote, started) = (Some(c), true),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if started {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    started = false;
+                }
+                (_, c) => (word, started) = (format!("{word}{c}"), true),
+            }
+        }
+        if started {
+            words.push(word);
+        }
+        words
+    }
 
     /// The detached relay's command line, parsed by the real [`Cli`] and read as the relay reads it, says what the
     /// library asked for: every auth method and cloud, a gateway and port, the timeout.

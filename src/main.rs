@@ -48,12 +48,12 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
             config::add(&args.alias, &args.resource_id, &args.host.settings(), &write, console)?;
         }
         Command::Remove(args) => config::remove(&args.alias, &args.write.options(None), console)?,
-        Command::List(args) => config::list(args.ssh_config.path.clone(), console)?,
+        Command::List(args) => config::list(args.ssh_config.path.clone(), args.json, console)?,
         Command::Jobs(args) => cmd::jobs::jobs(&args.options(), &args.azure.options(), console)?,
         Command::Status(args) => status::status(args.target.as_deref(), &args.azure.options(), args.json, console)?,
         Command::Start(args) => status::start(&args.change(), &args.azure.options(), console)?,
         Command::Stop(args) => status::stop(&args.change(), &args.azure.options(), console)?,
-        Command::Idle(args) => cmd::idle::idle(&args.target, &args.value, &args.azure.options(), console)?,
+        Command::Idle(args) => cmd::idle::idle(&args.target, &args.value, &args.azure.options(), args.json, console)?,
         Command::Doctor(args) => {
             let ssh_config = &args.ssh_config.path;
             if let Some(alias) = &args.remote {
@@ -73,6 +73,12 @@ fn run(command: Command, console: &mut Console) -> Result<Outcome, cmd::Error> {
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "azml-ssh", &mut *console.out);
+        }
+        Command::Man { dir } => {
+            let written = cli::write_man_pages(&dir).map_err(cmd::Error::output)?;
+            for path in written {
+                let _ = writeln!(console.out, "{}", path.display());
+            }
         }
     }
     Ok(Outcome::Success)

@@ -125,6 +125,27 @@ impl IdleShutdown {
     }
 }
 
+/// An ISO 8601 duration of whole seconds, in days, hours, minutes and seconds: `PT1H30M`, `P1DT2H`, `PT0S`.
+pub(crate) fn iso8601(seconds: u64) -> String {
+    let (days, hours, minutes, secs) = (seconds / 86400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60);
+    let mut text = String::from("P");
+    if days > 0 {
+        text.push_str(&format!("{days}D"));
+    }
+    if hours + minutes + secs > 0 || days == 0 {
+        text.push('T');
+    }
+    for (value, unit) in [(hours, 'H'), (minutes, 'M'), (secs, 'S')] {
+        if value > 0 {
+            text.push_str(&format!("{value}{unit}"));
+        }
+    }
+    if text == "PT" {
+        text.push_str("0S");
+    }
+    text
+}
+
 /// For people: "after 30 min", "off", "not understood: \"PT1Y\"".
 impl fmt::Display for IdleShutdown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -230,7 +251,11 @@ mod tests {
     }
 
     #[test]
-    fn iso8601_durations_read_back() {
+    fn iso8601_durations_are_written_and_read_back() {
+        for (seconds, text) in [(1800, "PT30M"), (5400, "PT1H30M"), (93600, "P1DT2H"), (86400, "P1D"), (0, "PT0S")] {
+            assert_eq!(iso8601(seconds), text);
+            assert_eq!(parse_iso8601(text), Some(seconds));
+        }
         for (text, seconds) in [
             ("PT30M", 1800),
             ("PT120M", 7200),

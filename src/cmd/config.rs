@@ -147,37 +147,31 @@ pub fn remove(alias: &str, options: &WriteOptions, console: &mut Console) -> Res
 }
 
 /// `azml-ssh list`: the configured hosts, and whether the user's config includes them for every host.
-pub fn list(ssh_config: Option<PathBuf>, console: &mut Console) -> Result<(), Error> {
+pub fn list(ssh_config: Option<PathBuf>, json: bool, console: &mut Console) -> Result<(), Error> {
     let layout = Layout::new(ssh_config.as_deref())?;
     let file = store::read_file(&layout)?;
-    let entries = file.entries;
+    let mut entries = file.entries;
+    entries.sort_by(|a, b| a.alias.cmp(&b.alias));
+    let include = store::include_state(&layout);
+    if json {
+        let hosts: Vec<ListedHost> = entries.iter().map(ListedHost::from).collect();
+        let wildcard = match &file.wildcard {
+            WildcardState::On(w) => Some(w.suffix.as_str().to_owned()),
+            _ => None,
+        };
+        let included = matches!(include, Ok(IncludeState::Effective { .. }));
+        return console.say_versioned(&ListJson { hosts, wildcard_suffix: wildcard, included });
+    }
     if entries.is_empty() {
         return console.say("No hosts configured yet: run `azml-ssh config` or `azml-ssh add <alias> <resource-id>`.");
     }
-    let mut rows = vec![["HOST", "COMPUTE", "WORKSPACE", "RESOURCE GROUP", "USER", "SOURCE"].map(String::from)];
-    let mut sorted = entries;
-    sorted.sort_by(|a, b| a.alias.cmp(&b.alias));
-    for e in &sorted {
-        let source = match e.source {
-            Source::Added => "add",
-            Source::Discovered => "config",
-        };
-        rows.push(
-            [&e.alias, &e.id.compute, &e.id.workspace, &e.id.resource_group, &e.user, source]
-                .map(crate::util::text::visible),
-        );
-    }
-    let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
-    for row in &rows {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
-        console.say(line.join("  ").trim_end())?;
-    }
+    list_table(&entries, console)?;
     if let WildcardState::On(w) = file.wildcard {
         let s = w.suffix.as_str();
         console
             .note(format_args!("any other instance by name: ssh NAME.{s} or NAME.WORKSPACE.{s} (the wildcard host)"));
     }
-    match store::include_state(&layout) {
+    match include {
         Ok(IncludeState::Effective { .. }) => {}
         Ok(_) => console.note(format_args!(
             "{} does not include {} for every host; run `azml-ssh config` to fix that",
@@ -185,6 +179,70 @@ pub fn list(ssh_config: Option<PathBuf>, console: &mut Console) -> Result<(), Er
             layout.include_file.display()
         )),
         Err(e) => console.note(e),
+    }
+    Ok(())
+}
+
+/// What `list --json` prints.
+#[derive(Debug, serde::Serialize)]
+struct ListJson {
+    hosts: Vec<ListedHost>,
+    /// The wildcard host's suffix (`azml`), or `null` when it is off.
+    wildcard_suffix: Option<String>,
+    /// Whether `~/.ssh/config` includes azml-ssh's file so that it applies to every host.
+    included: bool,
+}
+
+/// One host of azml-ssh's file.
+#[derive(Debug, serde::Serialize)]
+struct ListedHost {
+    alias: String,
+    resource_id: String,
+    name: String,
+    workspace: String,
+    resource_group: String,
+    subscription: String,
+    user: String,
+    identity_file: Option<String>,
+    /// Which command wrote it: `config` or `add`.
+    source: &'static str,
+}
+
+impl From<&HostEntry> for ListedHost {
+    fn from(e: &HostEntry) -> Self {
+        ListedHost {
+            alias: e.alias.clone(),
+            resource_id: e.id.to_string(),
+            name: e.id.compute.clone(),
+            workspace: e.id.workspace.clone(),
+            resource_group: e.id.resource_group.clone(),
+            subscription: e.id.subscription.clone(),
+            user: e.user.clone(),
+            identity_file: e.identity_file.as_ref().map(|p| p.display().to_string()),
+            source: source_name(e.source),
+        }
+    }
+}
+
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Added => "add",
+        Source::Discovered => "config",
+    }
+}
+
+fn list_table(entries: &[HostEntry], console: &mut Console) -> Result<(), Error> {
+    let mut rows = vec![["HOST", "COMPUTE", "WORKSPACE", "RESOURCE GROUP", "USER", "SOURCE"].map(String::from)];
+    for e in entries {
+        rows.push(
+            [&e.alias, &e.id.compute, &e.id.workspace, &e.id.resource_group, &e.user, source_name(e.source)]
+                .map(crate::util::text::visible),
+        );
+    }
+    let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    for row in &rows {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
+        console.say(line.join("  ").trim_end())?;
     }
     Ok(())
 }

@@ -3,13 +3,28 @@
 
 use crate::azure::idle::{IdleRequest, IdleShutdown};
 use crate::azure::session::{AzureOptions, Session};
+use crate::cmd::json::IdleJson;
 use crate::cmd::{Console, Error, block_on_within, target};
 use crate::connect::cache::EndpointCache;
 use crate::connect::endpoint;
 use crate::sshconf::store::{Layout, Target};
 
+/// What `idle --json` prints: the instance and the setting Azure reports after the change.
+#[derive(Debug, serde::Serialize)]
+struct IdleReadBack {
+    name: String,
+    resource_id: String,
+    idle_shutdown: IdleJson,
+}
+
 /// `azml-ssh idle TARGET VALUE`.
-pub fn idle(target_text: &str, value: &str, azure: &AzureOptions, console: &mut Console) -> Result<(), Error> {
+pub fn idle(
+    target_text: &str,
+    value: &str,
+    azure: &AzureOptions,
+    json: bool,
+    console: &mut Console,
+) -> Result<(), Error> {
     // Checked before anything else: a wrong value costs no sign-in and no request.
     let request = IdleRequest::parse(value)?;
     let Target { id, .. } = target::target(&Layout::new(None)?, target_text, azure)?;
@@ -36,6 +51,14 @@ pub fn idle(target_text: &str, value: &str, azure: &AzureOptions, console: &mut 
             "Azure accepted the change but still reports idle shutdown {}; `azml-ssh status {}` shows it later",
             instance.idle_shutdown, target_text
         ));
+    }
+    if json {
+        let idle_shutdown = IdleJson::from(&instance.idle_shutdown);
+        return console.say_versioned(&IdleReadBack {
+            name: id.compute.clone(),
+            resource_id: id.to_string(),
+            idle_shutdown,
+        });
     }
     console.say(format_args!("{}: idle shutdown {}", id.compute, instance.idle_shutdown))
 }

@@ -12,6 +12,7 @@ use crate::connect::job;
 use crate::connect::target::Target;
 use crate::sshconf::store::{self, Layout};
 use crate::sshconf::wildcard::{Suffix, WildcardState};
+use crate::util::text;
 
 /// What `azml-ssh jobs` lists.
 #[derive(Clone, Debug, Default)]
@@ -36,6 +37,9 @@ struct Listed {
     ssh_hosts: Vec<String>,
     created_by: Option<String>,
     created_at: Option<String>,
+    /// The status as Azure spells it, for the table.
+    #[serde(skip)]
+    shown_status: String,
 }
 
 impl Listed {
@@ -43,13 +47,14 @@ impl Listed {
     fn new(job: &Job, suffix: &Suffix, qualified: bool) -> Listed {
         Listed {
             name: job.id.name.clone(),
-            status: job.status.to_string(),
+            status: text::stable_name(job.status.name()),
             workspace: job.id.workspace.workspace.clone(),
             resource_id: job.id.to_string(),
             nodes: job.nodes,
             ssh_hosts: job.ssh_hosts(suffix.as_str(), qualified),
             created_by: job.created_by.clone(),
-            created_at: job.created_at.clone(),
+            created_at: job.created_at.as_deref().and_then(crate::util::time::rfc3339_utc),
+            shown_status: job.status.to_string(),
         }
     }
 }
@@ -80,7 +85,7 @@ pub fn jobs(options: &JobsOptions, azure: &AzureOptions, console: &mut Console) 
         |job: &Job| listing.jobs.iter().filter(|j| j.id.name.eq_ignore_ascii_case(&job.id.name)).count() > 1;
     let listed: Vec<Listed> = listing.jobs.iter().map(|job| Listed::new(job, &suffix, same_name(job))).collect();
     if options.json {
-        return console.say_json(&JobsJson { jobs: &listed });
+        return console.say_versioned(&JobsJson { jobs: &listed });
     }
     if listed.is_empty() {
         let whose = if options.all { "" } else { " of yours" };
@@ -108,7 +113,7 @@ fn table(listed: &[Listed], console: &mut Console) -> Result<(), Error> {
     let width = |f: fn(&Listed) -> usize, title: &str| listed.iter().map(f).max().unwrap_or(0).max(title.len());
     let (name, status, workspace) = (
         width(|l| l.name.len(), "JOB"),
-        width(|l| l.status.len(), "STATUS"),
+        width(|l| l.shown_status.len(), "STATUS"),
         width(|l| l.workspace.len(), "WORKSPACE"),
     );
     console.say(format!("{:name$}  {:status$}  NODES  {:workspace$}  CONNECT", "JOB", "STATUS", "WORKSPACE"))?;
@@ -120,7 +125,7 @@ fn table(listed: &[Listed], console: &mut Console) -> Result<(), Error> {
         };
         console.say(format!(
             "{:name$}  {:status$}  {:>5}  {:workspace$}  {connect}{more}",
-            l.name, l.status, l.nodes, l.workspace
+            l.name, l.shown_status, l.nodes, l.workspace
         ))?;
     }
     Ok(())
@@ -152,7 +157,7 @@ pub(crate) fn status(
     let row = NodeRow {
         host: host.to_owned(),
         name: found.job.id.name.clone(),
-        status: found.job.status.to_string(),
+        status: text::stable_name(found.job.status.name()),
         workspace: found.job.id.workspace.workspace.clone(),
         resource_id: found.job.id.to_string(),
         node: node.node,
@@ -160,7 +165,11 @@ pub(crate) fn status(
         ssh_service: ssh,
     };
     if json {
-        return console.say_json(&row);
+        #[derive(Serialize)]
+        struct StatusJson<'a> {
+            job_node: &'a NodeRow,
+        }
+        return console.say_versioned(&StatusJson { job_node: &row });
     }
     console.say(format!(
         "{}: job {} is {}, node {} of {}; its SSH service: {}",

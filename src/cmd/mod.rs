@@ -8,6 +8,7 @@ pub mod config;
 pub mod doctor;
 pub mod idle;
 pub mod jobs;
+pub(crate) mod json;
 pub mod open;
 pub(crate) mod progress;
 pub mod proxy;
@@ -46,6 +47,11 @@ impl Console<'_> {
     /// A line of the command's result. A closed stdout (`azml-ssh list | head -1`) ends the command with an error.
     fn say(&mut self, text: impl std::fmt::Display) -> Result<(), Error> {
         writeln!(self.out, "{}", shown(text)).map_err(|e| Kind::Output(e).into())
+    }
+
+    /// `body` as a `--json` output: its fields after `schema_version` (see [`json`]).
+    fn say_versioned(&mut self, body: &impl serde::Serialize) -> Result<(), Error> {
+        self.say_json(&json::Versioned { schema_version: json::SCHEMA_VERSION, body })
     }
 
     /// `value` as pretty JSON, with what [`visible`] escapes written as JSON escapes (`\u001b`, `\u202e`): the
@@ -118,6 +124,11 @@ where
 }
 
 impl Error {
+    /// Output that could not be written (a file the binary writes itself, such as the man pages).
+    pub fn output(error: std::io::Error) -> Error {
+        Kind::Output(error).into()
+    }
+
     /// Whether the command's output went to a reader that has gone (`azml-ssh list | head -1`): not a failure.
     pub fn is_closed_output(&self) -> bool {
         matches!(&self.0, Kind::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)

@@ -11,6 +11,7 @@ use crate::azure::compute::{ComputeResource, ComputeState};
 use crate::azure::lifecycle::{self, StartOptions, StartOutcome};
 use crate::azure::schedule::{self, Schedule};
 use crate::azure::session::{AzureOptions, Session, SessionError};
+use crate::cmd::json::IdleJson;
 use crate::cmd::progress::Renderer;
 use crate::cmd::{Console, Error, Kind, UsageError, block_on, block_on_within, target};
 use crate::connect::cache::EndpointCache;
@@ -28,21 +29,23 @@ fn find(text: &str, azure: &AzureOptions) -> Result<Target, Error> {
     target::target(&Layout::new(None)?, text, azure)
 }
 
+/// The instance's last start or stop, as stable names (`stop`, `succeeded`, `idle_shutdown`) and a UTC time.
 #[derive(Debug, Serialize)]
 pub(crate) struct LastOperation {
     pub name: Option<String>,
     pub status: Option<String>,
     pub trigger: Option<String>,
+    /// RFC 3339, UTC.
     pub time: Option<String>,
 }
 
 impl From<&crate::azure::compute::Operation> for LastOperation {
     fn from(last: &crate::azure::compute::Operation) -> Self {
         LastOperation {
-            name: last.name.clone(),
-            status: last.status.clone(),
-            trigger: last.trigger.as_ref().map(ToString::to_string),
-            time: last.time.clone(),
+            name: last.name.as_deref().map(text::stable_name),
+            status: last.status.as_deref().map(text::stable_name),
+            trigger: last.trigger.as_ref().map(trigger_name),
+            time: last.time.as_deref().and_then(crate::util::time::rfc3339_utc),
         }
     }
 }
@@ -53,17 +56,28 @@ pub(crate) struct AssignedTo {
     pub tenant_id: Option<String>,
 }
 
+/// Why an operation ran, as a stable name: `user`, `schedule`, `idle_shutdown`, or another trigger's own name.
+fn trigger_name(trigger: &crate::azure::compute::Trigger) -> String {
+    use crate::azure::compute::Trigger;
+    match trigger {
+        Trigger::User => "user".into(),
+        Trigger::Schedule => "schedule".into(),
+        Trigger::IdleShutdown => "idle_shutdown".into(),
+        Trigger::Other(text) => text::stable_name(text),
+    }
+}
+
 /// The earliest next run of an enabled schedule.
 #[derive(Debug, Serialize)]
 pub(crate) struct NextSchedule {
     /// "start" or "stop".
     pub action: &'static str,
-    /// RFC 3339 with the schedule's own UTC offset.
+    /// RFC 3339, UTC.
     pub at: String,
     /// The schedule's time zone (IANA).
     pub time_zone: String,
-    /// Whole minutes from now, rounded up.
-    pub in_minutes: i64,
+    /// Seconds from now.
+    pub in_seconds: i64,
     /// For people: "18:00 (UTC+01:00, in 2 h 10 min)".
     pub text: String,
 }
@@ -98,15 +112,15 @@ pub(crate) struct Status {
     /// Which compute: its ARM resource ID and the parts of it (flattened: the JSON has them at the top level).
     #[serde(flatten)]
     pub compute: ComputeNames,
-    /// ARM's state (`Running`, `Stopped`, …), escaped for the terminal.
+    /// ARM's state as a stable name (`running`, `stopped`, `setting_up`, …).
     pub state: Option<String>,
-    /// Why it is stopped, in words ("idle shutdown", "user"), when the last operation was a stop.
+    /// Why it is stopped (`idle_shutdown`, `user`, `schedule`), when the last operation was a stop.
     pub stopped_by: Option<String>,
     pub last_operation: Option<LastOperation>,
     /// `ip:port` (direct) or `gateway-host:port` (tunnel) when the instance can be reached now.
     pub endpoint: Option<String>,
-    /// How a connection would go: "direct" or "tunnel".
-    pub transport: String,
+    /// How a connection would go: "direct" or "tunnel"; `null` when it cannot go at all.
+    pub transport: Option<&'static str>,
     /// Whether the instance has public SSH (a direct connection is possible).
     pub ssh_public_access: bool,
     /// The instance's admin user, the default login.
@@ -115,23 +129,43 @@ pub(crate) struct Status {
     pub assigned_to: Option<AssignedTo>,
     /// Azure's own reasons for a failure (`provisioningErrors`, `errors`), one line each.
     pub azure_errors: Vec<String>,
-    /// Idle shutdown in words: "after 30 min", "off", or "not understood: …".
-    pub idle_shutdown: Option<String>,
+    /// Idle shutdown: on (after how long), off, or unreadable.
+    pub idle_shutdown: Option<IdleJson>,
     /// Each start/stop schedule in words, including those not understood.
     pub schedules: Vec<String>,
     /// The earliest next run of an enabled schedule.
     pub next_schedule: Option<NextSchedule>,
     /// Set instead of the fields above when the lookup failed.
     pub error: Option<String>,
+    /// What the table shows, in words.
+    #[serde(skip)]
+    pub shown: Shown,
+}
+
+/// The table's words for what the JSON gives as values.
+#[derive(Debug, Default)]
+pub(crate) struct Shown {
+    /// ARM's state as ARM spells it.
+    pub state: Option<String>,
+    /// "idle shutdown", "user".
+    pub stopped_by: Option<String>,
+    /// "after 30 min", "off", "not understood: …".
+    pub idle_shutdown: Option<String>,
+}
+
+/// What `status --json` prints: every host asked about (one when one was named).
+#[derive(Debug, Serialize)]
+struct StatusJson<'a> {
+    instances: &'a [Status],
 }
 
 fn next_schedule(schedules: &[Schedule], now: jiff::Timestamp) -> Option<NextSchedule> {
     let run = schedule::next_run(schedules, now, None)?;
     Some(NextSchedule {
         action: run.action.word(),
-        at: run.at.timestamp().display_with_offset(run.at.offset()).to_string(),
+        at: run.at.timestamp().to_string(),
         time_zone: run.at.time_zone().iana_name().unwrap_or_default().to_owned(),
-        in_minutes: (run.at.timestamp().as_second() - now.as_second() + 59).div_euclid(60),
+        in_seconds: run.at.timestamp().as_second() - now.as_second(),
         text: schedule::when(&run.at, now),
     })
 }
@@ -145,7 +179,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>, no
         stopped_by: None,
         last_operation: None,
         endpoint: None,
-        transport: "none".into(),
+        transport: None,
         ssh_public_access: false,
         admin_user: None,
         assigned_to: None,
@@ -154,6 +188,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>, no
         schedules: Vec::new(),
         next_schedule: None,
         error: None,
+        shown: Shown::default(),
     };
     let instance =
         match compute.map_err(|e| e.to_string()).and_then(|c| endpoint::instance_of(id, &c).map_err(|e| e.to_string()))
@@ -166,15 +201,18 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>, no
         };
     status.ssh_public_access = instance.ssh_access == crate::azure::compute::SshAccess::Enabled;
     status.admin_user = instance.admin_user.clone();
-    status.state = Some(instance.state.name().to_owned());
+    status.state = Some(text::stable_name(instance.state.name()));
+    status.shown.state = Some(instance.state.name().to_owned());
     status.azure_errors = instance.errors.clone();
-    status.idle_shutdown = Some(instance.idle_shutdown.to_string());
+    status.idle_shutdown = Some(IdleJson::from(&instance.idle_shutdown));
+    status.shown.idle_shutdown = Some(instance.idle_shutdown.to_string());
     status.schedules = instance.schedules.iter().map(ToString::to_string).collect();
     status.next_schedule = next_schedule(&instance.schedules, now);
     if let Some(last) = &instance.last_operation {
         let stopped = matches!(instance.state, ComputeState::Stopped | ComputeState::Stopping);
         if stopped && last.is_stop() {
-            status.stopped_by = last.trigger.as_ref().map(|t| t.words());
+            status.shown.stopped_by = last.trigger.as_ref().map(|t| t.words());
+            status.stopped_by = last.trigger.as_ref().map(trigger_name);
         }
         status.last_operation = Some(LastOperation::from(last));
     }
@@ -185,10 +223,10 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>, no
     // What a connection with `--transport auto` would use now; while stopped, what it will use once running.
     match endpoint::choose(id, &instance, endpoint::Transport::Auto) {
         Ok(endpoint) => {
-            status.transport = endpoint.transport().name().into();
+            status.transport = Some(endpoint.transport().name());
             status.endpoint = Some(endpoint.to_string());
         }
-        Err(_) => status.transport = endpoint::expected_transport(&instance).name().into(),
+        Err(_) => status.transport = Some(endpoint::expected_transport(&instance).name()),
     }
     status
 }
@@ -225,10 +263,7 @@ pub fn status(target_text: Option<&str>, azure: &AzureOptions, json: bool, conso
     })?;
 
     if json {
-        match statuses.as_slice() {
-            [one] if target_text.is_some() => console.say_json(one)?,
-            all => console.say_json(&all)?,
-        }
+        console.say_versioned(&StatusJson { instances: &statuses })?;
     } else {
         print_table(&statuses, console)?;
     }
@@ -243,7 +278,7 @@ fn print_table(statuses: &[Status], console: &mut Console) -> Result<(), Error> 
     let mut rows = vec![HEADINGS.map(String::from)];
     for s in statuses {
         let host = s.alias.clone().unwrap_or_else(|| s.compute.name.clone());
-        let mut notes: Vec<String> = match (&s.error, &s.stopped_by, s.azure_errors.as_slice()) {
+        let mut notes: Vec<String> = match (&s.error, &s.shown.stopped_by, s.azure_errors.as_slice()) {
             (Some(e), _, _) => vec![e.clone()],
             (None, _, [_, ..]) => vec![format!("Azure says: {}", s.azure_errors.join("; "))],
             (None, Some(by), []) => vec![format!("stopped by {by}")],
@@ -255,10 +290,10 @@ fn print_table(statuses: &[Status], console: &mut Console) -> Result<(), Error> 
         rows.push(
             [
                 host,
-                s.state.clone().unwrap_or_else(|| "?".into()),
-                s.transport.clone(),
+                s.shown.state.clone().unwrap_or_else(|| "?".into()),
+                s.transport.unwrap_or("none").to_owned(),
                 s.endpoint.clone().unwrap_or_else(dash),
-                s.idle_shutdown.clone().unwrap_or_else(dash),
+                s.shown.idle_shutdown.clone().unwrap_or_else(dash),
                 next.unwrap_or_else(dash),
                 notes.join("; "),
             ]

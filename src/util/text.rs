@@ -128,6 +128,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
         .ok_or_else(|| InvalidDuration::TooLong(text.to_owned()))
 }
 
+/// A name from a server (a state, a trigger) as a stable lower-case identifier for scripts: `SettingUp` →
+/// `setting_up`, `idle shutdown` → `idle_shutdown`; anything but ASCII letters and digits becomes `_`.
+pub(crate) fn stable_name(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    let mut previous: Option<char> = None;
+    for c in text.chars().take(64) {
+        if c.is_ascii_uppercase() && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+            out.push('_');
+        }
+        match c {
+            c if c.is_ascii_alphanumeric() => out.push(c.to_ascii_lowercase()),
+            _ if !out.is_empty() && !out.ends_with('_') => out.push('_'),
+            _ => {}
+        }
+        previous = Some(c);
+    }
+    out.trim_end_matches('_').to_owned()
+}
+
 /// `m:ss`, as people read elapsed times.
 pub(crate) fn clock(elapsed: Duration) -> String {
     let secs = elapsed.as_secs();
@@ -137,6 +156,20 @@ pub(crate) fn clock(elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_names_become_stable_identifiers() {
+        for (text, name) in [
+            ("SettingUp", "setting_up"),
+            ("UserSetupFailed", "user_setup_failed"),
+            ("idle shutdown", "idle_shutdown"),
+            ("Running", "running"),
+            ("\u{1b}[31mOdd-State ", "31m_odd_state"),
+            ("", ""),
+        ] {
+            assert_eq!(stable_name(text), name, "{text:?}");
+        }
+    }
 
     #[test]
     fn durations_parse_units() {

@@ -322,8 +322,9 @@ fn failed_provisioning_and_hopeless_states_say_what_azure_says() {
     env.arm.put_compute(&other, unusable);
     assert_fails_with(&env, &other, &["ci2 is Unusable", "(Azure says: DiskFull: The OS disk is full.)"]);
     let out = run(env.command(crate::common::BIN).args(["status", &other, "--json"]), None, LIMIT);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = crate::common::schema::status_instances(&out.stdout).remove(0);
     assert_eq!(status["azure_errors"], json!(["DiskFull: The OS disk is full."]));
+    assert_eq!(status["state"], "unusable");
 }
 
 /// A start that Azure reports as failed (the instance falls back to Stopped, lastOperation StartFailed) ends the

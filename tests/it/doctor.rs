@@ -50,8 +50,7 @@ fn green() -> Setup {
 /// Runs doctor --json; returns (success, checks).
 fn doctor(env: &TestEnv) -> (bool, Vec<Value>) {
     let out = run(env.command(crate::common::BIN).args(["doctor", "azmlci1", "--json"]), None, LIMIT);
-    let checks: Vec<Value> =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout_text()));
+    let checks = crate::common::schema::doctor_checks(&out.stdout);
     (out.status.success(), checks)
 }
 
@@ -217,8 +216,7 @@ fn a_host_whose_sshd_never_greets_is_reported_silent_and_the_others_are_still_ch
 
     let out = run(setup.env.command(crate::common::BIN).args(["doctor", "--json"]), None, LIMIT);
     assert!(!out.status.success(), "a silent sshd fails doctor");
-    let checks: Vec<Value> =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout_text()));
+    let checks = crate::common::schema::doctor_checks(&out.stdout);
     let banner = |alias: &str| {
         let item = format!("{alias}: SSH banner");
         let position = checks.iter().position(|c| c["item"] == item.as_str());
@@ -340,10 +338,8 @@ fn a_servers_banner_and_arms_messages_reach_the_terminal_with_control_characters
 
 /// The checks of `doctor --remote`, by item (without the alias), as `(verdict, detail, fix)`.
 fn remote_checks(out: &crate::common::Outcome) -> std::collections::HashMap<String, (String, String, String)> {
-    let checks: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("not JSON: {}", out.stderr));
+    let checks = crate::common::schema::doctor_checks(&out.stdout);
     checks
-        .as_array()
-        .unwrap()
         .iter()
         .map(|c| {
             let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
@@ -626,7 +622,7 @@ fn an_ssh_that_hangs_or_floods_is_cut_off() {
     crate::common::write_script(&hung, "#!/bin/sh\nexec sleep 600\n");
     vscode_ssh_path(&env, &hung);
     let out = run(env.command(crate::common::BIN).args(["doctor", "azmlci1", "--json"]), None, LIMIT);
-    let checks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    let checks = crate::common::schema::doctor_checks(&out.stdout);
     let code = item(&checks, "ssh (VS Code remote.SSH.path)");
     assert_eq!(code["verdict"], "fail", "{code}");
     assert!(text(code, "detail").contains("did not finish within 5 s"), "{code}");
@@ -637,7 +633,7 @@ fn an_ssh_that_hangs_or_floods_is_cut_off() {
     crate::common::write_script(&flood, "#!/bin/sh\nyes 'OpenSSH_9.9p1 again and again' >&2 &\nexec yes\n");
     vscode_ssh_path(&env, &flood);
     let out = run(env.command(crate::common::BIN).args(["doctor", "azmlci1", "--json"]), None, LIMIT);
-    let checks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    let checks = crate::common::schema::doctor_checks(&out.stdout);
     let code = item(&checks, "ssh (VS Code remote.SSH.path)");
     assert_eq!(code["verdict"], "fail", "{code}");
     assert!(out.stdout.len() < 64 << 10, "{} bytes of output", out.stdout.len());

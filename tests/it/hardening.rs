@@ -76,7 +76,7 @@ fn status_with_a_silent_server_ends_within_the_timeout() {
     env.arm.put_compute(&id, compute_instance(&id, "Running", true, Some("127.0.0.1"), Some(22)));
     env.arm.delay_gets(&id, Duration::from_secs(600));
     let out = azml(&env, &["status", &id, "--timeout", "2", "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(json!({}));
+    let status = crate::common::schema::status_instances(&out.stdout).pop().unwrap_or(json!({}));
     let error = status["error"].as_str().unwrap_or(&out.stderr).to_owned();
     assert!(!out.status.success());
     assert!(error.contains("2 s (--timeout)"), "{error} / {}", out.stderr);
@@ -138,7 +138,7 @@ fn a_host_the_user_already_has_is_never_taken_over() {
     assert!(out.status.success(), "{}", out.stderr);
 
     let out = azml(&env, &["doctor", "azmlci1", "--json"]);
-    let checks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = crate::common::schema::doctor_checks(&out.stdout);
     let name = checks.iter().find(|c| c["item"] == "azmlci1: name").expect("shadowing is flagged");
     assert_eq!(name["verdict"], "warn", "{name}");
     let ours = std::fs::read_to_string(env.path("home/.ssh/conf.d/azml.conf")).unwrap();
@@ -392,8 +392,8 @@ fn pattern_hosts_and_match_blocks_of_the_users_claim_their_names() {
     assert!(out.status.success(), "{}", out.stderr);
 
     let out = run(env.command(BIN).args(["doctor", "dev-x", "--json"]), None, LIMIT);
-    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let name = checks.as_array().unwrap().iter().find(|c| c["item"] == "dev-x: name").expect("a name check");
+    let checks = crate::common::schema::doctor_checks(&out.stdout);
+    let name = checks.iter().find(|c| c["item"] == "dev-x: name").expect("a name check");
     assert_eq!(name["verdict"], "warn", "{name}");
     assert!(name["detail"].as_str().unwrap().contains("ssh combines that block"), "{name}");
 }

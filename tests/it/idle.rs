@@ -56,13 +56,14 @@ fn status_shows_the_idle_setting_and_the_next_scheduled_stop() {
 
     let out = run(env.command(BIN).args(["status", "azmlci1", "--json"]), None, LIMIT);
     assert!(out.status.success(), "{}", out.stderr);
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(s["idle_shutdown"], "after 45 min");
+    let s = crate::common::schema::status_instances(&out.stdout).remove(0);
+    assert_eq!(s["idle_shutdown"], json!({"state": "on", "after_seconds": 2700, "after_iso8601": "PT45M"}));
     let next = &s["next_schedule"];
     // The weekday 08:00 Berlin start may come first; if not, the enabled stop two hours from now does.
     if next["action"] == "stop" {
-        let minutes = next["in_minutes"].as_i64().unwrap();
-        assert!((119..=121).contains(&minutes), "{next}");
+        let seconds = next["in_seconds"].as_i64().unwrap();
+        assert!((118 * 60..=121 * 60).contains(&seconds), "{next}");
+        assert!(next["at"].as_str().unwrap().ends_with('Z'), "UTC: {next}");
         assert_eq!(next["time_zone"], "Etc/UTC");
         let (hour, minute) = utc_in(121);
         assert!(
@@ -93,8 +94,8 @@ fn status_shows_the_idle_setting_and_the_next_scheduled_stop() {
     env.arm.patch_instance(&id, "idleTimeBeforeShutdown", Value::Null);
     env.arm.patch_instance(&id, "schedules", Value::Null);
     let out = run(env.command(BIN).args(["status", "azmlci1", "--json"]), None, LIMIT);
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((s["idle_shutdown"].as_str(), &s["next_schedule"]), (Some("off"), &Value::Null));
+    let s = crate::common::schema::status_instances(&out.stdout).remove(0);
+    assert_eq!((&s["idle_shutdown"]["state"], &s["next_schedule"]), (&json!("off"), &Value::Null));
 }
 
 #[test]
@@ -119,8 +120,8 @@ fn idle_changes_the_setting_and_prints_what_azure_then_says() {
     assert_eq!(out.stdout_text(), "ci1: idle shutdown after 1 h 30 min\n", "{}", out.stderr);
     assert_eq!(idle_posts(&env, &id)[1].body, r#"{"idleTimeBeforeShutdown":"PT90M"}"#);
     let out = run(env.command(BIN).args(["status", &id, "--json"]), None, LIMIT);
-    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(s["idle_shutdown"], "after 1 h 30 min", "later reads see it");
+    let s = crate::common::schema::status_instances(&out.stdout).remove(0);
+    assert_eq!(s["idle_shutdown"]["after_seconds"], 5400, "later reads see it");
 }
 
 #[test]
@@ -133,6 +134,15 @@ fn idle_off_sends_null_and_the_instance_has_no_idle_shutdown() {
     assert_eq!(out.stdout_text(), "ci1: idle shutdown off\n");
     assert_eq!(idle_posts(&env, &id)[0].body, r#"{"idleTimeBeforeShutdown":null}"#);
     assert_eq!(env.arm.instance_field(&id, "idleTimeBeforeShutdown"), Value::Null);
+
+    // The read-back for scripts, on and off.
+    let out = run(env.command(BIN).args(["idle", "azmlci1", "2h", "--json"]), None, LIMIT);
+    let read_back = crate::common::schema::checked_json(&out.stdout, "idle");
+    assert_eq!(read_back["idle_shutdown"], json!({"state": "on", "after_seconds": 7200, "after_iso8601": "PT2H"}));
+    assert_eq!((read_back["name"].as_str(), read_back["resource_id"].as_str()), (Some("ci1"), Some(id.as_str())));
+    let out = run(env.command(BIN).args(["idle", "azmlci1", "off", "--json"]), None, LIMIT);
+    let read_back = crate::common::schema::checked_json(&out.stdout, "idle");
+    assert_eq!(read_back["idle_shutdown"], json!({"state": "off", "after_seconds": null, "after_iso8601": null}));
 }
 
 #[test]

@@ -294,7 +294,7 @@ fn jobs_lists_the_live_jobs_with_ssh_and_how_to_reach_them() {
 
     let out = jobs.azml(&["jobs", "--all", "--json"]);
     assert!(out.status.success(), "{}", out.stderr);
-    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = crate::common::schema::checked_json(&out.stdout, "jobs");
     let names: Vec<&str> = listed["jobs"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Train_Job1", "theirs", "waiting"], "{listed}");
     assert_eq!(listed["jobs"][0]["nodes"], 2);
@@ -361,12 +361,12 @@ fn code_forward_and_status_take_a_job_node() {
 
     let out = jobs.azml(&["status", "1.train_job1.job.azml", "--json"]);
     assert!(out.status.success(), "{}", out.stderr);
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = crate::common::schema::checked_json(&out.stdout, "status")["job_node"].clone();
     assert_eq!(
         (status["name"].as_str(), status["node"].as_u64(), status["nodes"].as_u64()),
         (Some("Train_Job1"), Some(1), Some(2))
     );
-    assert_eq!((status["status"].as_str(), status["ssh_service"].as_str()), (Some("Running"), Some("Running")));
+    assert_eq!((status["status"].as_str(), status["ssh_service"].as_str()), (Some("running"), Some("Running")));
 
     // TensorBoard on a job node, through the node's tunnel.
     let tensorboard = fake_jupyter_server("t");

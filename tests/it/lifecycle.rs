@@ -167,13 +167,13 @@ fn status_json_and_start_stop_wait_drive_the_state() {
     let status = |target: &str| {
         let out = run(env.command(crate::common::BIN).args(["status", target, "--json"]), None, LIMIT);
         assert!(out.status.success(), "{}", out.stderr);
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("status --json prints JSON")
+        crate::common::schema::status_instances(&out.stdout).remove(0)
     };
     let s = status("azmlci1");
     assert_eq!(s["alias"], "azmlci1");
     assert_eq!(s["resource_id"], id);
-    assert_eq!(s["state"], "Stopped");
-    assert_eq!(s["stopped_by"], "idle shutdown");
+    assert_eq!(s["state"], "stopped");
+    assert_eq!(s["stopped_by"], "idle_shutdown");
     assert_eq!(s["transport"], "direct");
     assert_eq!(s["endpoint"], serde_json::Value::Null);
     assert_eq!(s["assigned_to"]["object_id"], crate::common::MY_OID);
@@ -183,7 +183,7 @@ fn status_json_and_start_stop_wait_drive_the_state() {
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(env.arm.state_of(&id), "Running");
     let s = status(&id);
-    assert_eq!(s["state"], "Running");
+    assert_eq!(s["state"], "running");
     assert_eq!(s["endpoint"], "127.0.0.1:50000");
 
     let out = run(env.command(crate::common::BIN).args(["stop", "azmlci1", "--wait"]), None, LIMIT);

@@ -106,7 +106,8 @@ fn an_instance_created_after_config_is_reached_by_name() {
     // The commands that take an ALIAS take a name too, found the same way.
     let out = wild.azml(&["status", "ci7.azml", "--json"]);
     assert!(out.status.success(), "{}", out.stderr);
-    assert!(out.stdout_text().contains(&ci7), "{}", out.stdout_text());
+    let status = crate::common::schema::status_instances(&out.stdout).remove(0);
+    assert_eq!(status["resource_id"], ci7.as_str());
     let out = wild.azml(&["code", "ci7.azml", "--dry-run"]);
     assert!(out.status.success(), "{}", out.stderr);
     let user = current_user();
@@ -215,6 +216,9 @@ fn the_wildcard_host_can_be_renamed_and_turned_off_for_good() {
 
     let out = wild.azml(&["list"]);
     assert!(out.stderr.contains("any other instance by name: ssh NAME.ml.dev"), "{}", out.stderr);
+    let out = wild.azml(&["list", "--json"]);
+    let listed = crate::common::schema::checked_json(&out.stdout, "list");
+    assert_eq!(listed["wildcard_suffix"], "ml.dev", "{listed}");
     wild.know(&["ci1.ml.dev"]);
     let out = wild.echo("ci1.ml.dev");
     assert!(out.status.success(), "{}", out.stderr);

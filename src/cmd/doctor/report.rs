@@ -39,7 +39,14 @@ pub(super) fn warn(item: impl Into<String>, detail: impl Into<String>, fix: impl
 /// The checklist (or JSON) on the console's output.
 pub(crate) fn render(checks: &[Check], json: bool, console: &mut Console) -> Result<(), Error> {
     if json {
-        return console.say_json(&checks);
+        #[derive(Serialize)]
+        struct DoctorJson<'a> {
+            checks: &'a [Check],
+            /// Whether every required item passed (the exit status says the same).
+            ok: bool,
+        }
+        let ok = checks.iter().all(|c| c.verdict != Verdict::Fail);
+        return console.say_versioned(&DoctorJson { checks, ok });
     }
     for c in checks {
         let mark = match c.verdict {

@@ -2,6 +2,7 @@
 //! helper that runs a command with a hard deadline so no test can hang.
 
 pub mod instance;
+pub mod schema;
 pub mod wine;
 
 pub use azml_ssh_testkit::{connect_proxy, gateway, mock_arm, mock_jobs, sshd, tls};
