@@ -139,7 +139,7 @@ cache_entry() { # RESOURCE_ID ENDPOINT_JSON
     local id key dir="$XDG_CACHE_HOME/azml-ssh/endpoints"
     id=$(printf %s "$1" | tr 'A-Z' 'a-z')
     key=$(printf %s "$id" | sha256sum | cut -d' ' -f1)
-    # azml-ssh trusts only private cache files of its user (README, Security notes).
+    # azml-ssh trusts only private cache files of its user (docs/security.md).
     (umask 077 && mkdir -p "$dir" &&
         printf '{"resource_id":"%s","endpoint":%s,"resolved_at":%s}' "$id" "$2" "$(date +%s)" > "$dir/$key.json")
 }

@@ -7,7 +7,7 @@
 #   contrib/test.sh
 #
 # Needs (Debian/Ubuntu): openssh-server openssh-client git, and for Windows: rustc-web rust-web-src cargo-web
-# gcc-mingw-w64-x86-64 wine64, and g++ for libFuzzer (see README → Development). Environment (optional):
+# gcc-mingw-w64-x86-64 wine64, and g++ for libFuzzer (see CONTRIBUTING.md). Environment (optional):
 #   AZML_SSH_WINDOWS_EXE   an azml-ssh.exe already built from this checkout (CI passes the one in its wheel);
 #                          otherwise it is built here with contrib/windows/build-exe.sh
 #   AZML_SSH_WINE_PREFIX   the Wine prefix to run it in (default: target/wine-prefix, prepared on first use)

@@ -7,7 +7,7 @@
 # On Debian: apt-get install -y openssh-server openssh-client socat netcat-openbsd hyperfine time python3
 # Everything runs on 127.0.0.1; nothing here talks to Azure. Not part of the test suite.
 set -euo pipefail
-# azml-ssh trusts only private cache files of its user (see README, Security notes).
+# azml-ssh trusts only private cache files of its user (see docs/security.md).
 umask 077
 SIZE_MIB=${1:-2048}
 RUNS=${RUNS:-3}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Crash consistency at scale: the integration tests of tests/it/crash.rs with KILLS SIGKILLs that land while
 # `config`, `add`, `remove` or `config --remove` runs (the suite's default is 150), then two writers at once, an
-# editor saving in between, a full disk and a read-only ~/.ssh. Prints the counts the README quotes.
+# editor saving in between, a full disk and a read-only ~/.ssh. Prints the counts docs/security.md quotes.
 #
 #   contrib/crash/run.sh [KILLS] [SEED]        (default 1000, a seed from the clock)
 #

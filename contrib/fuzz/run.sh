@@ -5,7 +5,7 @@
 # target/fuzz-work/artifacts/TARGET/). Exits non-zero when any target found one.
 #
 #   contrib/fuzz/run.sh [--brief] [SECONDS] [TARGET...]
-#       contrib/fuzz/run.sh 600        the campaign in the README (profile `fuzz`: optimised, quick to link)
+#       contrib/fuzz/run.sh 600        the campaign in CONTRIBUTING.md (profile `fuzz`: optimised, quick to link)
 #       contrib/fuzz/run.sh --brief 5  CI's run (contrib/test.sh): the test build's profile, whose compiled
 #                                      dependencies it reuses, so it costs the instrumented crates and a link each
 #

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Checks that the release workflow and the README name exactly the supported targets.
+"""Checks that the release workflow and the install guide (docs/install.md) name exactly the supported targets.
 
 Usage: check-targets.py [REPO_DIR]
 
 contrib/release/targets.txt is the one list of the Rust targets azml-ssh is built for. This fails (exit 1, one
 line per problem on stderr) when .github/workflows/release.yml names a target that is not on the list or leaves
-one out (every supported target is released), or when the README's "Platforms and releases" section does not
+one out (every supported target is released), or when the install guide's "Platforms and releases" section does not
 name each of them, or names another. check-macos.sh reads its targets from the same list. Standard library only.
 """
 import re
@@ -49,13 +49,13 @@ def main():
     problems += [f"release.yml names {t}, which targets.txt does not list" for t in sorted(named - set(targets))]
     problems += [f"release.yml does not build {t}, which targets.txt lists" for t in targets if t not in named]
 
-    section = readme_section((repo / "README.md").read_text(), "Platforms and releases")
+    section = readme_section((repo / "docs/install.md").read_text(), "Platforms and releases")
     if section is None:
-        problems.append("README.md has no `## Platforms and releases` section")
+        problems.append("docs/install.md has no `## Platforms and releases` section")
     else:
         named = set(TRIPLE.findall(section))
-        problems += [f"README's platforms name {t}, which targets.txt does not list" for t in sorted(named - set(targets))]
-        problems += [f"README's platforms do not name {t}" for t in targets if t not in named]
+        problems += [f"docs/install.md's platforms name {t}, which targets.txt does not list" for t in sorted(named - set(targets))]
+        problems += [f"docs/install.md's platforms do not name {t}" for t in targets if t not in named]
 
     if "targets.txt" not in (repo / "contrib/release/check-macos.sh").read_text():
         problems.append("check-macos.sh does not take its targets from targets.txt")
@@ -64,7 +64,7 @@ def main():
         print(f"{PROG}: FAIL {problem}", file=sys.stderr)
     if problems:
         sys.exit(1)
-    print(f"{PROG}: OK release.yml and README.md name the {len(targets)} targets of targets.txt: {' '.join(targets)}")
+    print(f"{PROG}: OK release.yml and docs/install.md name the {len(targets)} targets of targets.txt: {' '.join(targets)}")
 
 
 if __name__ == "__main__":

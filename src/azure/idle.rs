@@ -90,7 +90,7 @@ impl IdleRequest {
     }
 
     /// The JSON body of `updateIdleShutdownSetting`. Off is the property set to null: the spec's
-    /// `IdleShutdownSetting` has no other way to say "none", and the SDK's `None` means the same (see README).
+    /// `IdleShutdownSetting` has no other way to say "none", and the SDK's `None` means the same (see docs/guide/idle.md).
     pub(crate) fn body(self) -> serde_json::Value {
         match self {
             IdleRequest::After(time) => serde_json::json!({"idleTimeBeforeShutdown": time.iso8601()}),

@@ -4,7 +4,7 @@
 //! two writers at once, an editor saving in between, a full disk and a read-only `~/.ssh`.
 //!
 //! `AZML_SSH_CRASH_KILLS` sets the number of kills (150 by default, about 15 s); `contrib/crash/run.sh` runs
-//! 1,000 or more and prints the counts that the README quotes. `AZML_SSH_CRASH_SEED` replays a run.
+//! 1,000 or more and prints the counts that docs/security.md quotes. `AZML_SSH_CRASH_SEED` replays a run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

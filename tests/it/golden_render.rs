@@ -81,15 +81,22 @@ fn windows_rendering_of_a_program_without_spaces() {
     check("windows-plain.config", Path::new(r"C:\Users\me\.local\bin\azml-sshw.exe"), Flavor::Windows);
 }
 
-/// The README shows what `azml-ssh config` writes; it is a block of the golden file, so it cannot drift.
+/// The guide shows what `azml-ssh config` writes; it is a block of the golden file, so it cannot drift.
 #[test]
-fn the_readme_example_is_what_is_written() {
+fn the_guides_example_is_what_is_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let golden = std::fs::read_to_string(root.join("tests/golden/posix.config")).unwrap();
     let block = golden.split("\n\n").find(|b| b.starts_with("Host bare\n")).expect("a block for host bare");
     let indented: String = block.lines().map(|l| format!("   {l}\n")).collect();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    assert!(readme.contains(&format!("   ```\n{indented}   ```\n")), "README's example differs from:\n{indented}");
+    let config = std::fs::read_to_string(root.join("docs/guide/config.md")).unwrap();
+    assert!(
+        config.contains(&format!("   ```\n{indented}   ```\n")),
+        "docs/guide/config.md's example differs from:\n{indented}"
+    );
     let wildcard = golden.split("\n\n").find(|b| b.starts_with("Host *.azml")).expect("the wildcard block");
-    assert!(readme.contains(&format!("```\n{wildcard}```\n")), "README's wildcard example differs from:\n{wildcard}");
+    let names = std::fs::read_to_string(root.join("docs/guide/names.md")).unwrap();
+    assert!(
+        names.contains(&format!("```\n{wildcard}```\n")),
+        "docs/guide/names.md's example differs from:\n{wildcard}"
+    );
 }

@@ -46,6 +46,9 @@ mod idle;
 // Training jobs by name (`ssh JOB.job.azml`, `ssh N.JOB.job.azml`) through mock node gateways found as the Azure ML
 // SDK finds them, every job state's wait or refusal, the allow-list, and `azml-ssh jobs`.
 mod jobs;
+// The documentation holds together: links, the book's summary, a troubleshooting entry per error kind, a schema
+// per `--json` output.
+mod docs;
 // Property test: any `--identity-file` path is either refused or read back exactly by the real `ssh -G`.
 mod identity_props;
 // Property tests: adding and removing our Include in any user ssh config is exact and idempotent.

@@ -7,7 +7,7 @@
 //! These need the Windows build and a prepared Wine prefix, so `cargo test` alone lists them as ignored;
 //! `contrib/test.sh` (the README's test command) builds both and runs them with `--ignored`. What Wine cannot
 //! show — Windows OpenSSH launching the ProxyCommand itself, NTFS enforcing the ACLs, Ctrl-C in a console — is
-//! listed in the README.
+//! listed in docs/windows.md.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

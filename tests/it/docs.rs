@@ -1,0 +1,187 @@
+//! The documentation holds together: every link between the Markdown files (README, CONTRIBUTING, CHANGELOG,
+//! SECURITY and the `docs/` book) leads to a file and a heading that exist — checked offline, as mdBook and GitHub
+//! make anchors of headings; every page of `docs/` is in the book's summary; every kind of error the program has
+//! an entry in the troubleshooting page, with its cause and fix; every `--json` output has its schema.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Markdown files of the repository's documentation, `docs/` included (its built book excluded).
+fn markdown_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        ["README.md", "CONTRIBUTING.md", "CHANGELOG.md", "SECURITY.md"].iter().map(|f| root().join(f)).collect();
+    let mut dirs = vec![root().join("docs")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() && !path.ends_with("book") {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The text outside fenced code blocks and inline code, line by line.
+fn prose(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            let parts: Vec<&str> = line.split('`').collect();
+            lines.push(parts.iter().step_by(2).copied().collect::<Vec<_>>().join(" "));
+        }
+    }
+    lines
+}
+
+/// The anchor mdBook and GitHub make of a heading: lower case, punctuation dropped, spaces to `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut fenced = false;
+    let mut anchors = BTreeSet::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            anchors.insert(slug(line.trim_start_matches('#')));
+        }
+    }
+    anchors
+}
+
+/// `[text](target)` links of a line of prose.
+fn links(line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("](") {
+        let after = &rest[start + 2..];
+        match after.find(')') {
+            Some(end) => {
+                found.push(after[..end].to_owned());
+                rest = &after[end..];
+            }
+            None => break,
+        }
+    }
+    found
+}
+
+#[test]
+fn every_link_between_the_documents_leads_somewhere() {
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for file in markdown_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for target in prose(&text).iter().flat_map(|l| links(l)) {
+            if target.contains("://") || target.starts_with("mailto:") || target.is_empty() {
+                continue;
+            }
+            checked += 1;
+            let (path, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let dest = if path.is_empty() { file.clone() } else { file.parent().unwrap().join(path) };
+            if !dest.exists() {
+                broken.push(format!("{}: {target} (no such file)", file.display()));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let dest_text = std::fs::read_to_string(&dest).unwrap_or_default();
+                if !anchors(&dest_text).contains(anchor) {
+                    broken.push(format!("{}: {target} (no such heading)", file.display()));
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} links found");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn every_page_of_the_book_is_in_its_summary() {
+    let summary = std::fs::read_to_string(root().join("docs/SUMMARY.md")).unwrap();
+    let listed: BTreeSet<String> = links(&summary.replace('\n', " ")).into_iter().collect();
+    for file in markdown_files().iter().filter(|f| f.starts_with(root().join("docs"))) {
+        let page = file.strip_prefix(root().join("docs")).unwrap().to_string_lossy().replace('\\', "/");
+        if page != "SUMMARY.md" {
+            assert!(listed.contains(&page), "docs/{page} is not in docs/SUMMARY.md");
+        }
+    }
+}
+
+/// The error types below the command layer and the command layer's own: every `thiserror` enum or struct in `src/`.
+fn error_kinds(dir: &Path, kinds: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() {
+            error_kinds(&path, kinds);
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !(line.contains("#[derive(") && line.contains("thiserror::Error")) {
+                continue;
+            }
+            let declaration = lines[i + 1..].iter().find(|l| l.contains("enum ") || l.contains("struct ")).unwrap();
+            let name = declaration.split_whitespace().skip_while(|w| !matches!(*w, "enum" | "struct")).nth(1).unwrap();
+            kinds.insert(name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
+        }
+    }
+}
+
+#[test]
+fn every_kind_of_error_has_a_troubleshooting_entry_with_its_cause_and_fix() {
+    let mut kinds = BTreeSet::new();
+    error_kinds(&root().join("src"), &mut kinds);
+    assert!(kinds.len() > 40, "found only {kinds:?}");
+    let page = std::fs::read_to_string(root().join("docs/troubleshooting.md")).unwrap();
+    let missing: Vec<&String> = kinds.iter().filter(|k| !page.contains(&format!("`{k}`"))).collect();
+    assert!(missing.is_empty(), "docs/troubleshooting.md has no entry for {missing:?}");
+    let kinds_section = page.split("## Errors, kind by kind").nth(1).expect("the section of error kinds");
+    for entry in kinds_section.split("\n### ").skip(1) {
+        let title = entry.lines().next().unwrap_or_default();
+        if title.starts_with("Parts of other messages") {
+            continue;
+        }
+        for part in ["**You see:**", "**Cause", "**Fix"] {
+            assert!(entry.contains(part), "the entry {title:?} has no {part}");
+        }
+    }
+}
+
+#[test]
+fn every_json_output_has_a_schema_and_a_row_in_the_json_page() {
+    let page = std::fs::read_to_string(root().join("docs/json.md")).unwrap();
+    for name in ["status", "list", "doctor", "jobs", "idle"] {
+        let path = root().join(format!("docs/schemas/{name}.schema.json"));
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(schema["properties"]["schema_version"]["const"], 1, "{name}");
+        assert!(page.contains(&format!("(schemas/{name}.schema.json)")), "docs/json.md does not link {name}'s schema");
+    }
+    // The commands with --json are those: a new one needs its schema (and a line above).
+    let cli = std::fs::read_to_string(root().join("src/cli.rs")).unwrap();
+    assert_eq!(cli.matches("pub json: bool").count(), 5, "a --json flag was added or removed: update docs/schemas");
+}
