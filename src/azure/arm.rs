@@ -81,7 +81,9 @@ pub(crate) enum ArmError {
     WrongTenant { what: String, tenant: TenantId, detail: Detail },
     #[error("no permission to {verb} {what} (HTTP 403{detail}); {}", forbidden_remedy(*verb))]
     Forbidden { verb: Verb, what: String, detail: Detail },
-    #[error("cannot {verb} {what} now: another operation is in progress (HTTP 409{detail})")]
+    #[error(
+        "cannot {verb} {what} now: another operation is in progress (HTTP 409{detail}); wait for it to finish (`azml-ssh status` shows the state) and try again"
+    )]
     Conflict { verb: Verb, what: String, detail: Detail },
     #[error(
         "{what} was not found (HTTP 404{detail}); check the subscription, resource group, workspace and compute names"
@@ -95,11 +97,15 @@ pub(crate) enum ArmError {
         "Azure Resource Manager failed while reading {what} after {tries} tries (HTTP {status}{detail}); try again later"
     )]
     Server { what: String, status: u16, detail: Detail, tries: u32 },
-    #[error("Azure Resource Manager refused the request for {what} (HTTP {status}{detail})")]
+    #[error(
+        "Azure Resource Manager refused the request for {what} (HTTP {status}{detail}); if it persists, run with -v and report it with the output"
+    )]
     Rejected { what: String, status: u16, detail: Detail },
-    #[error("cannot reach {} at {base} after {tries} tries: {reason}", service.name())]
+    #[error("cannot reach {} at {base} after {tries} tries: {reason}; check the network, and HTTPS_PROXY if you are behind a proxy", service.name())]
     Unreachable { service: Service, base: String, tries: u32, reason: String },
-    #[error("Azure Resource Manager sent an unreadable answer for {what}: {reason}")]
+    #[error(
+        "Azure sent an unreadable answer for {what}: {reason}; try again, and if it persists run with -v and report it"
+    )]
     BadResponse { what: String, reason: String },
     #[error(transparent)]
     TimedOut(#[from] TimedOut),

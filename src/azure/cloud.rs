@@ -195,7 +195,7 @@ impl fmt::Display for Cloud {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{ARM_ENDPOINT_ENV}={value:?} is not usable: {why}")]
+#[error("{ARM_ENDPOINT_ENV}={value:?} is not usable: {why}; fix it, or unset it to use the cloud's")]
 pub(crate) struct BadArmEndpoint {
     value: String,
     why: BadUrl,

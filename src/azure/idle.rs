@@ -32,7 +32,7 @@ pub(crate) enum IdleRequest {
 pub(crate) enum IdleValueError {
     #[error("{0:?} is not an idle time: give minutes, hours or days such as 30m, 2h, 1h30m or 1d, or off")]
     Malformed(String),
-    #[error("{0:?} is outside what Azure allows for idle shutdown: 15m to 3d (72h), or off")]
+    #[error("{0:?} is outside what Azure allows for idle shutdown: give 15m to 3d (72h), or off")]
     OutOfBounds(String),
 }
 

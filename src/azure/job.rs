@@ -36,7 +36,7 @@ pub struct JobId {
 
 /// A string is not a job resource ID.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid job resource ID {input:?}: {why}")]
+#[error("invalid job resource ID {input:?}: {why}; expected …/workspaces/WORKSPACE/jobs/NAME")]
 pub struct InvalidJobId {
     input: String,
     why: String,

@@ -65,6 +65,13 @@ pub(crate) struct Plan {
     pub summary: String,
 }
 
+impl Plan {
+    /// The schedule's time zone, as an IANA name.
+    pub(crate) fn time_zone(&self) -> &'static str {
+        self.zone
+    }
+}
+
 /// The minutes of a day and the days on which a schedule fires, cron-style, as bit sets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Pattern {

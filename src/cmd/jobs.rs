@@ -143,17 +143,7 @@ pub(crate) fn status(
     let target = Target::JobNode(node.clone());
     let tenant = cache.as_ref().and_then(|c| c.tenant(&target));
     let found = block_on(job::status(node, azure, tenant.as_ref()))??;
-    let ssh = match &found.ssh {
-        None if found.job.ssh.includes(node.node) => "-".to_owned(),
-        None => "none on this node".to_owned(),
-        Some(NodeSsh::Running { .. }) => "Running".to_owned(),
-        Some(NodeSsh::NoEndpoint) => "Running, but with no endpoint".to_owned(),
-        Some(NodeSsh::NotRunning { status, error }) => match error {
-            Some(error) => format!("{status}: {error}"),
-            None => status.clone(),
-        },
-        Some(NodeSsh::NoSsh | NodeSsh::NoServices) => "not up yet".to_owned(),
-    };
+    let ssh = SshServiceJson::of(found.ssh.as_ref(), found.job.ssh.includes(node.node));
     let row = NodeRow {
         host: host.to_owned(),
         name: found.job.id.name.clone(),
@@ -173,7 +163,12 @@ pub(crate) fn status(
     }
     console.say(format!(
         "{}: job {} is {}, node {} of {}; its SSH service: {}",
-        row.host, row.name, row.status, row.node, row.nodes, row.ssh_service
+        row.host,
+        row.name,
+        found.job.status,
+        row.node,
+        row.nodes,
+        row.ssh_service.words()
     ))
 }
 
@@ -187,5 +182,46 @@ struct NodeRow {
     resource_id: String,
     node: u32,
     nodes: u32,
-    ssh_service: String,
+    ssh_service: SshServiceJson,
+}
+
+/// A job node's SSH service, for scripts.
+#[derive(Debug, Serialize)]
+struct SshServiceJson {
+    /// `running`, `not_running` (see `azure_status`), `not_up` (not registered yet), `no_endpoint` (running
+    /// without one), `not_on_node` (the job runs SSH on node 0 only, or not at all), `not_asked` (the job does not
+    /// run, so run history was not asked).
+    state: &'static str,
+    /// Run history's status of the service, as a stable name (`not_started`, `failed`, …).
+    azure_status: Option<String>,
+    /// Azure's error for it.
+    error: Option<String>,
+}
+
+impl SshServiceJson {
+    fn of(ssh: Option<&NodeSsh>, on_node: bool) -> Self {
+        let plain = |state| SshServiceJson { state, azure_status: None, error: None };
+        match ssh {
+            None if on_node => plain("not_asked"),
+            None => plain("not_on_node"),
+            Some(NodeSsh::Running { .. }) => plain("running"),
+            Some(NodeSsh::NoEndpoint) => plain("no_endpoint"),
+            Some(NodeSsh::NotRunning { status, error }) => SshServiceJson {
+                state: "not_running",
+                azure_status: Some(text::stable_name(status)),
+                error: error.clone(),
+            },
+            Some(NodeSsh::NoSsh | NodeSsh::NoServices) => plain("not_up"),
+        }
+    }
+
+    /// In words, for the line without --json.
+    fn words(&self) -> String {
+        let state = self.state.replace('_', " ");
+        match (&self.azure_status, &self.error) {
+            (Some(status), Some(error)) => format!("{state} ({status}: {error})"),
+            (Some(status), None) => format!("{state} ({status})"),
+            _ => state,
+        }
+    }
 }

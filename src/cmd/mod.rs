@@ -178,18 +178,18 @@ pub(crate) enum Kind {
         "{failed} list(s) could not be read (see the notes above); their hosts were kept as they were: run again, or pass --keep-going to accept a partial result"
     )]
     Incomplete { failed: usize },
-    #[error("{failed} of {total} instance(s) could not be looked up; the output says why")]
+    #[error("{failed} of {total} instance(s) could not be looked up; see the output for why and what to do")]
     LookupsFailed { failed: usize, total: usize },
-    #[error("cannot start the async runtime: {0}")]
+    #[error("cannot start the async runtime: {0}; the system is out of threads or memory: try again")]
     Runtime(std::io::Error),
-    #[error("cannot write the output: {0}")]
+    #[error("cannot write the output: {0}; check where stdout goes (a full disk, a closed pipe)")]
     Output(std::io::Error),
 }
 
 /// Arguments that are well-formed for the command line but wrong for the command.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UsageError {
-    #[error("--subscription {0:?} is not a subscription ID (a GUID)")]
+    #[error("--subscription {0:?} is not a subscription ID: give its GUID (`az account list` shows them)")]
     Subscription(String),
     #[error("--resource-group {0:?} is not a valid resource group name")]
     ResourceGroup(String),
@@ -201,7 +201,9 @@ pub(crate) enum UsageError {
     NoHosts,
     #[error("--relay-gateway takes HOST:PORT of an Azure ML gateway")]
     RelayGateway,
-    #[error("the detached relay's target is not usable: {0}")]
+    #[error(
+        "the detached relay's target is not usable: {0}; azml-ssh starts that relay itself: run `azml-ssh config` to rewrite the ProxyCommand"
+    )]
     RelayTarget(crate::connect::target::InvalidTarget),
 }
 

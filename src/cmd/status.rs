@@ -119,7 +119,8 @@ pub(crate) struct Status {
     pub last_operation: Option<LastOperation>,
     /// `ip:port` (direct) or `gateway-host:port` (tunnel) when the instance can be reached now.
     pub endpoint: Option<String>,
-    /// How a connection would go: "direct" or "tunnel"; `null` when it cannot go at all.
+    /// How a connection goes (or, while stopped, will go once running): "direct" or "tunnel"; `null` when the
+    /// lookup failed.
     pub transport: Option<&'static str>,
     /// Whether the instance has public SSH (a direct connection is possible).
     pub ssh_public_access: bool,
@@ -131,8 +132,8 @@ pub(crate) struct Status {
     pub azure_errors: Vec<String>,
     /// Idle shutdown: on (after how long), off, or unreadable.
     pub idle_shutdown: Option<IdleJson>,
-    /// Each start/stop schedule in words, including those not understood.
-    pub schedules: Vec<String>,
+    /// Each start/stop schedule, including those not understood.
+    pub schedules: Vec<ScheduleJson>,
     /// The earliest next run of an enabled schedule.
     pub next_schedule: Option<NextSchedule>,
     /// Set instead of the fields above when the lookup failed.
@@ -151,6 +152,38 @@ pub(crate) struct Shown {
     pub stopped_by: Option<String>,
     /// "after 30 min", "off", "not understood: …".
     pub idle_shutdown: Option<String>,
+}
+
+/// One start/stop schedule, for scripts.
+#[derive(Debug, Serialize)]
+pub(crate) struct ScheduleJson {
+    /// `start` or `stop`; `null` for one azml-ssh cannot read.
+    pub action: Option<&'static str>,
+    pub enabled: Option<bool>,
+    /// Whether azml-ssh can compute its runs.
+    pub understood: bool,
+    /// IANA name.
+    pub time_zone: Option<&'static str>,
+    /// In words, for people.
+    pub text: String,
+}
+
+impl From<&Schedule> for ScheduleJson {
+    fn from(schedule: &Schedule) -> Self {
+        let text = schedule.to_string();
+        match schedule {
+            Schedule::Known(plan) => ScheduleJson {
+                action: Some(plan.action.word()),
+                enabled: Some(plan.enabled),
+                understood: true,
+                time_zone: Some(plan.time_zone()),
+                text,
+            },
+            Schedule::NotUnderstood { .. } => {
+                ScheduleJson { action: None, enabled: None, understood: false, time_zone: None, text }
+            }
+        }
+    }
 }
 
 /// What `status --json` prints: every host asked about (one when one was named).
@@ -206,7 +239,7 @@ fn status_of(target: &Target, compute: Result<ComputeResource, SessionError>, no
     status.azure_errors = instance.errors.clone();
     status.idle_shutdown = Some(IdleJson::from(&instance.idle_shutdown));
     status.shown.idle_shutdown = Some(instance.idle_shutdown.to_string());
-    status.schedules = instance.schedules.iter().map(ToString::to_string).collect();
+    status.schedules = instance.schedules.iter().map(ScheduleJson::from).collect();
     status.next_schedule = next_schedule(&instance.schedules, now);
     if let Some(last) = &instance.last_operation {
         let stopped = matches!(instance.state, ComputeState::Stopped | ComputeState::Stopping);
@@ -284,7 +317,7 @@ fn print_table(statuses: &[Status], console: &mut Console) -> Result<(), Error> 
             (None, Some(by), []) => vec![format!("stopped by {by}")],
             _ => Vec::new(),
         };
-        notes.extend(s.schedules.iter().filter(|t| t.starts_with("schedule not understood")).cloned());
+        notes.extend(s.schedules.iter().filter(|s| !s.understood).map(|s| s.text.clone()));
         let next = s.next_schedule.as_ref().map(|n| format!("{} {}", n.action, n.text));
         let dash = || "-".to_owned();
         rows.push(

@@ -84,11 +84,17 @@ pub(crate) enum EndpointError {
         "{name} is running but ARM reports no public IP address (connectivityEndpoints.publicIpAddress); instances in a virtual network without a public IP cannot be reached directly"
     )]
     NoPublicIp { name: String },
-    #[error("ARM reports a public IP address for {name} that is not an IP address: {value:?}")]
+    #[error(
+        "ARM reports a public IP address for {name} that is not an IP address: {value:?}; use the tunnel (--transport tunnel) meanwhile"
+    )]
     BadIp { name: String, value: String },
-    #[error("ARM reports no SSH port for {name} (sshSettings.sshPort)")]
+    #[error(
+        "ARM reports no SSH port for {name} (sshSettings.sshPort); use the tunnel (--transport tunnel), or wait until it has finished setting up"
+    )]
     NoPort { name: String },
-    #[error("ARM reports an SSH port for {name} that is not a number from 1 to 65535: {value}")]
+    #[error(
+        "ARM reports an SSH port for {name} that is not a number from 1 to 65535: {value}; use the tunnel (--transport tunnel) meanwhile"
+    )]
     BadPort { name: String, value: String },
     #[error(
         "the gateway of {name}, {host}, is not under {domains}, where Azure ML instances live; refusing to send it a token (set AZML_SSH_GATEWAY_DOMAINS if your cloud uses another domain)"

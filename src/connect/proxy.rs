@@ -118,7 +118,9 @@ pub(crate) enum ProxyError {
     Tunnel(#[from] TunnelError),
     #[error(transparent)]
     Credential(#[from] CredentialError),
-    #[error("cannot take over stdin/stdout: {0}")]
+    #[error(
+        "cannot take over stdin/stdout: {0}; azml-ssh proxy runs only as ssh's ProxyCommand: use it from an ssh config"
+    )]
     Stdio(std::io::Error),
     #[error("cannot hand the connection to ssh: {0}; --fdpass needs `ProxyUseFdpass yes` for this host")]
     FdPass(std::io::Error),
@@ -126,13 +128,19 @@ pub(crate) enum ProxyError {
         "--fdpass is not available here: Windows OpenSSH has no ProxyUseFdpass; remove --fdpass from the ProxyCommand (`azml-ssh config` writes it without)"
     )]
     FdPassUnsupported,
-    #[error("ssh went away before the connection could be handed over ({0})")]
+    #[error("ssh went away before the connection could be handed over ({0}); connect again")]
     SshGoneAtHandOver(std::io::Error),
-    #[error("ssh went away while {name} was being looked up or started; a start already requested goes on")]
+    #[error(
+        "ssh went away while {name} was being looked up or started; a start already requested goes on: connect again in a minute (in VS Code, raise remote.SSH.connectTimeout)"
+    )]
     SshGone { name: String },
-    #[error("the gateway {host} is outside the Azure ML gateway domains; no token is sent there")]
+    #[error(
+        "the gateway {host} is outside the Azure ML gateway domains; no token is sent there (set AZML_SSH_GATEWAY_DOMAINS if your cloud uses another domain)"
+    )]
     UntrustedGateway { host: String },
-    #[error("cannot start the tunnel relay process: {0}")]
+    #[error(
+        "cannot start the tunnel relay process: {0}; remove --fdpass from the ProxyCommand to relay in this process"
+    )]
     Spawn(std::io::Error),
 }
 

@@ -14,11 +14,11 @@ pub(crate) struct Choice {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProgramError {
-    #[error("--binary {path}: {source}")]
+    #[error("--binary {path}: {source}; give the path of the installed azml-ssh (`which azml-ssh`)")]
     Unusable { path: String, source: std::io::Error },
-    #[error("--binary {path}: no such file")]
+    #[error("--binary {path}: no such file; give the path of the installed azml-ssh (`which azml-ssh`)")]
     Missing { path: String },
-    #[error("cannot find this program's own path: {0}")]
+    #[error("cannot find this program's own path: {0}; name it with --binary")]
     OwnPath(std::io::Error),
 }
 

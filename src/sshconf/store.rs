@@ -16,9 +16,9 @@ use crate::util::{dirs, fs};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConfigError {
-    #[error("HOME is not set, so there is no ~/.ssh to configure")]
+    #[error("HOME is not set, so there is no ~/.ssh to configure; set HOME, or name the file with --ssh-config")]
     NoHome,
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}: {source}; check its owner and permissions")]
     Io { action: &'static str, path: String, source: std::io::Error },
     #[error("{path} is a symbolic link to {target}, which does not exist; create it or fix the link")]
     DanglingSymlink { path: String, target: String },
@@ -30,13 +30,15 @@ pub(crate) enum ConfigError {
     Invalid(#[from] InvalidValue),
     #[error(transparent)]
     ComputeId(#[from] InvalidComputeId),
-    #[error("{path} has no parent directory")]
+    #[error("{path} has no parent directory; give a path inside a directory")]
     NoParent { path: String },
     #[error(
         "{found}, so `Host {alias}` would take that name over; choose another alias, remove that entry, or pass --force"
     )]
     Shadows { alias: String, found: UserHost },
-    #[error("the backup {path} does not read back as written; nothing was changed (is the disk full?)")]
+    #[error(
+        "the backup {path} does not read back as written; nothing was changed: check the disk (is it full?) and run the command again"
+    )]
     BackupMismatch { path: String },
     #[error("there is no host {alias:?} in {file} (see `azml-ssh list`)")]
     NoSuchHost { alias: String, file: String },

@@ -14,7 +14,7 @@ use crate::sshconf::flavor::{self, Flavor, windows_path_text};
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidValue {
     /// ssh would read it otherwise than meant (a space, a quote, a control character, `${`…).
-    #[error("{what} {value:?} is not usable in an ssh config: {why}")]
+    #[error("{what} {value:?} is not usable in an ssh config: {why}; choose another")]
     Refused {
         /// What the value is ("alias", "IdentityFile", …).
         what: &'static str,
@@ -34,7 +34,7 @@ pub enum InvalidValue {
         fix: String,
     },
     /// The file is not a private key.
-    #[error("{path} is not a private key file ({why})")]
+    #[error("{path} is not a private key file ({why}); give the private key (not the .pub)")]
     NotAKey {
         /// The file.
         path: String,

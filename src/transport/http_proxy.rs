@@ -17,13 +17,15 @@ pub struct Proxy {
 /// Why the HTTPS proxy did not open the way to the gateway.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HttpProxyError {
-    #[error("cannot reach the HTTPS proxy {proxy}: {source}")]
+    #[error("cannot reach the HTTPS proxy {proxy}: {source}; check HTTPS_PROXY, or exempt the host with NO_PROXY")]
     Unreachable { proxy: String, source: std::io::Error },
     #[error(
         "the HTTPS proxy {proxy} requires authentication (HTTP 407); put the credentials in HTTPS_PROXY (http://user:password@host:port) or exempt the host with NO_PROXY"
     )]
     AuthenticationRequired { proxy: String },
-    #[error("the HTTPS proxy {proxy} refused to connect to {target}: {status}")]
+    #[error(
+        "the HTTPS proxy {proxy} refused to connect to {target}: {status}; ask for *.azureml.ms (and your cloud's Azure ML domains) to be allowed, or exempt the host with NO_PROXY"
+    )]
     Refused { proxy: String, target: String, status: String },
 }
 

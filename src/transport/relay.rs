@@ -26,11 +26,13 @@ const BUFFER_SIZE: usize = 128 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RelayError {
-    #[error("the connection to {peer} broke: {source}")]
+    #[error(
+        "the connection to {peer} broke: {source}; connect again (the instance may have stopped: `azml-ssh status`)"
+    )]
     FromPeer { peer: SocketAddr, source: io::Error },
-    #[error("sending to {peer} failed: {source}")]
+    #[error("sending to {peer} failed: {source}; connect again (the instance may have stopped: `azml-ssh status`)")]
     ToPeer { peer: SocketAddr, source: io::Error },
-    #[error("the relay thread failed")]
+    #[error("the relay thread failed; connect again, and report it with the output of -v")]
     Panicked,
 }
 

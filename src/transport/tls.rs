@@ -19,15 +19,15 @@ const SYSTEM_BUNDLES: [&str; 5] = [
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TlsError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {source}; check SSL_CERT_FILE")]
     Read { path: String, source: std::io::Error },
-    #[error("{path} holds no PEM certificate")]
+    #[error("{path} holds no PEM certificate; point SSL_CERT_FILE at a PEM bundle, or unset it")]
     Empty { path: String },
-    #[error("{path} is not a PEM certificate bundle: {reason}")]
+    #[error("{path} is not a PEM certificate bundle: {reason}; point SSL_CERT_FILE at a PEM bundle, or unset it")]
     NotPem { path: String, reason: String },
     #[error("SSL_CERT_FILE: {0}")]
     CertFile(Box<TlsError>),
-    #[error("cannot load trusted certificates: {0}")]
+    #[error("cannot load trusted certificates: {0}; set SSL_CERT_FILE to a PEM bundle of the CAs you trust")]
     Verifier(String),
     #[error("{0}")]
     Config(String),

@@ -184,11 +184,13 @@ impl AllowedGateway {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TunnelError {
-    #[error("the gateway {host} is outside the Azure ML instance domains, so it gets no token")]
+    #[error(
+        "the gateway {host} is outside the Azure ML gateway domains, so it gets no token; set AZML_SSH_GATEWAY_DOMAINS if your cloud uses another domain"
+    )]
     Untrusted { host: String },
     #[error("the Azure ML gateway {host} refused the sign-in (HTTP 401); run `az login` again")]
     Unauthorized { host: String },
-    #[error("the Azure ML gateway {host} refused access (HTTP 403): {}", who_may_connect(*.service))]
+    #[error("the Azure ML gateway {host} refused access (HTTP 403): {}", connect_remedy(*.service))]
     Forbidden { host: String, service: GatewayService },
     #[error("the Azure ML gateway {host} does not know this {} (HTTP 404); {}", service.noun(), gone_remedy(*.service))]
     NotFound { host: String, service: GatewayService },
@@ -197,21 +199,27 @@ pub(crate) enum TunnelError {
         service.noun()
     )]
     NotRunning { host: String, status: u16, tries: u32, service: GatewayService },
-    #[error("the Azure ML gateway {host} answered HTTP {status}")]
+    #[error(
+        "the Azure ML gateway {host} answered HTTP {status}; try again, and if it persists run with -v and report it"
+    )]
     Rejected { host: String, status: u16 },
     #[error(
         "cannot resolve {host}: the workspace most likely uses a private endpoint whose private DNS zones (privatelink.api.azureml.ms, instances.azureml.ms) this machine cannot see; connect the VPN, use the private DNS server, or add a hosts entry for it"
     )]
     Dns { host: String },
-    #[error("cannot reach the Azure ML gateway {host}:{port} after {tries} tries: {reason}")]
+    #[error(
+        "cannot reach the Azure ML gateway {host}:{port} after {tries} tries: {reason}; check that port 443 is open to it (or set HTTPS_PROXY)"
+    )]
     Unreachable { host: String, port: u16, tries: u32, reason: String },
     #[error(transparent)]
     HttpProxy(#[from] HttpProxyError),
-    #[error("the tunnel was closed by the gateway with code {code}{reason}")]
+    #[error(
+        "the tunnel was closed by the gateway with code {code}{reason}; connect again (an SSH session cannot resume)"
+    )]
     Closed { code: u16, reason: String },
-    #[error("the tunnel connection broke: {0}")]
+    #[error("the tunnel connection broke: {0}; connect again (an SSH session cannot resume)")]
     Broken(String),
-    #[error("the tunnel stopped answering pings; the network connection is probably gone")]
+    #[error("the tunnel stopped answering pings; the network connection is probably gone: connect again")]
     Dead,
     #[error("cannot set up TLS: {0}")]
     Tls(String),
@@ -228,7 +236,7 @@ impl GatewayService {
     }
 }
 
-fn who_may_connect(service: GatewayService) -> &'static str {
+fn connect_remedy(service: GatewayService) -> &'static str {
     match service {
         GatewayService::Instance => {
             "only the instance's assigned user (or someone with access to the workspace) may connect"
@@ -786,7 +794,10 @@ mod tests {
         let closed = relay_on_paused_time(input, gateway);
         assert!(matches!(&closed, Err(TunnelError::Closed { code: 4000, .. })), "{closed:?}");
         let message = closed.unwrap_err().to_string();
-        assert_eq!(message, "the tunnel was closed by the gateway with code 4000 (bye)");
+        assert_eq!(
+            message,
+            "the tunnel was closed by the gateway with code 4000 (bye); connect again (an SSH session cannot resume)"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ const FILE_ONLY: &str = "azmlsshfile";
 
 /// The log file could not be opened; logging goes on without it.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open the log file {path}: {source}")]
+#[error("cannot open the log file {path}: {source}; choose a writable path for --log-file (or AZML_SSH_LOG_FILE)")]
 pub struct LogFileError {
     path: String,
     source: std::io::Error,

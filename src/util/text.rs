@@ -94,13 +94,13 @@ pub(crate) fn error_chain(error: &dyn Error) -> String {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidDuration {
     /// No number where one should be.
-    #[error("{0:?} is not a duration like 90s, 15m, 2h or 1d")]
+    #[error("{0:?} is not a duration: write one like 90s, 15m, 2h or 1d")]
     NotANumber(String),
     /// A unit other than s, m, h or d.
     #[error("{0:?} has an unknown unit; use s, m, h or d")]
     UnknownUnit(String),
     /// More than `MAX_DURATION`.
-    #[error("{0:?} is too long; at most 30d")]
+    #[error("{0:?} is too long: give at most 30d")]
     TooLong(String),
 }
 

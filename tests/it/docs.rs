@@ -90,6 +90,21 @@ fn links(line: &str) -> Vec<String> {
     found
 }
 
+/// `path` with its `..` and `.` parts resolved, without touching the file system.
+fn normal(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[test]
 fn every_link_between_the_documents_leads_somewhere() {
     let mut broken = Vec::new();
@@ -103,6 +118,16 @@ fn every_link_between_the_documents_leads_somewhere() {
             checked += 1;
             let (path, anchor) = target.split_once('#').unwrap_or((&target, ""));
             let dest = if path.is_empty() { file.clone() } else { file.parent().unwrap().join(path) };
+            // The book is published from docs/ alone: a link out of it would be broken on the site.
+            let in_book = |p: &Path| p.starts_with(root().join("docs"));
+            if in_book(&file) && !in_book(&normal(&dest)) {
+                broken.push(format!("{}: {target} (leaves docs/, so the site cannot have it)", file.display()));
+                continue;
+            }
+            if in_book(&file) && dest.is_dir() {
+                broken.push(format!("{}: {target} (a folder: the site has no page for it)", file.display()));
+                continue;
+            }
             if !dest.exists() {
                 broken.push(format!("{}: {target} (no such file)", file.display()));
                 continue;
@@ -157,16 +182,21 @@ fn every_kind_of_error_has_a_troubleshooting_entry_with_its_cause_and_fix() {
     let mut kinds = BTreeSet::new();
     error_kinds(&root().join("src"), &mut kinds);
     assert!(kinds.len() > 40, "found only {kinds:?}");
+    // No error type hides from the search: every one derives thiserror's Error by its full path.
+    let uses = std::process::Command::new("grep").args(["-rln", "use thiserror", "src"]).current_dir(root()).output();
+    assert!(uses.map(|o| o.stdout.is_empty()).unwrap_or(true), "import thiserror::Error by path, not with `use`");
     let page = std::fs::read_to_string(root().join("docs/troubleshooting.md")).unwrap();
-    let missing: Vec<&String> = kinds.iter().filter(|k| !page.contains(&format!("`{k}`"))).collect();
-    assert!(missing.is_empty(), "docs/troubleshooting.md has no entry for {missing:?}");
     let kinds_section = page.split("## Errors, kind by kind").nth(1).expect("the section of error kinds");
-    for entry in kinds_section.split("\n### ").skip(1) {
+    let (entries, parts) = kinds_section.split_once("### Parts of other messages").expect("the list of parts");
+    let headings: Vec<&str> = entries.lines().filter(|l| l.starts_with("### ")).collect();
+    for kind in &kinds {
+        let named = |text: &str| text.contains(&format!("`{kind}`"));
+        let in_part = PARTS.contains(&kind.as_str()) && named(parts);
+        assert!(in_part || headings.iter().any(|h| named(h)), "docs/troubleshooting.md has no entry for `{kind}`");
+    }
+    for entry in entries.split("\n### ").skip(1) {
         let title = entry.lines().next().unwrap_or_default();
-        if title.starts_with("Parts of other messages") {
-            continue;
-        }
-        for part in ["**You see:**", "**Cause", "**Fix"] {
+        for part in ["**You see:**", "**Cause:**", "**Fix:**"] {
             assert!(entry.contains(part), "the entry {title:?} has no {part}");
         }
     }
@@ -184,4 +214,97 @@ fn every_json_output_has_a_schema_and_a_row_in_the_json_page() {
     // The commands with --json are those: a new one needs its schema (and a line above).
     let cli = std::fs::read_to_string(root().join("src/cli.rs")).unwrap();
     assert_eq!(cli.matches("pub json: bool").count(), 5, "a --json flag was added or removed: update docs/schemas");
+}
+
+/// The kinds whose messages are only ever part of another kind's message (the "why" after a colon); the
+/// troubleshooting page lists them as such.
+const PARTS: [&str; 13] = [
+    "RunError",
+    "Reason",
+    "BadUrl",
+    "Unreadable",
+    "Skipped",
+    "HandOverError",
+    "ClientError",
+    "BannerError",
+    "NoSettings",
+    "Untrusted",
+    "Distrust",
+    "InstanceError",
+    "BadServerUrl",
+];
+
+/// Words that say what to do: every message a user can get as the one error line has one.
+const REMEDIES: [&str; 35] = [
+    "run", "check", "try", "use", "set", "give", "add", "connect", "wait", "remove", "install", "ask", "choose",
+    "look", "put", "start", "name", "pass", "fix", "create", "move", "raise", "exempt", "write", "point", "sign",
+    "restart", "report", "forward", "retry", "see", "expected", "must", "needs", "takes",
+];
+
+/// Each `#[error("…")]` message of the kind declared after it, with the kind's name: `(kind, message)`.
+fn error_messages(dir: &Path, found: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() {
+            error_messages(&path, found);
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut kind = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("#[error(") {
+            let before = &rest[..at];
+            for line in before.lines() {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if let Some(i) = words.iter().position(|w| *w == "enum" || *w == "struct") {
+                    kind = words.get(i + 1).unwrap_or(&"").chars().take_while(|c| c.is_alphanumeric()).collect();
+                }
+            }
+            let after = &rest[at + 8..];
+            let end = after.find(")]").unwrap_or(after.len());
+            let message = string_literal(&after[..end]);
+            // A remedy chosen by a function (`forbidden_remedy(verb)`) counts as said.
+            let message = if after[..end].contains("remedy(") { format!("{message} (check: remedy)") } else { message };
+            // `{0}`, or a label before one (`SSL_CERT_FILE: {0}`): the wrapped error says what to do.
+            let wrapper = message.ends_with("{0}") && message.matches('{').count() == 1 && message.len() <= 24;
+            if !after[..end].trim_start().starts_with("transparent") && !wrapper {
+                found.push((kind.clone(), message));
+            }
+            rest = &after[end..];
+        }
+    }
+}
+
+/// The first string literal of `text`, escapes kept as written.
+fn string_literal(text: &str) -> String {
+    let Some(start) = text.find('"') else { return String::new() };
+    let mut literal = String::new();
+    let mut escaped = false;
+    for c in text[start + 1..].chars() {
+        match (escaped, c) {
+            (false, '"') => break,
+            (false, '\\') => escaped = true,
+            _ => escaped = false,
+        }
+        literal.push(c);
+    }
+    literal
+}
+
+#[test]
+fn every_error_message_says_what_to_do() {
+    let mut messages = Vec::new();
+    error_messages(&root().join("src"), &mut messages);
+    assert!(messages.len() > 150, "found only {} messages", messages.len());
+    let lacking: Vec<String> = messages
+        .iter()
+        .filter(|(kind, _)| !PARTS.contains(&kind.as_str()))
+        .filter(|(_, message)| {
+            let lower = message.to_lowercase();
+            let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
+            !REMEDIES.iter().any(|r| words.contains(r))
+        })
+        .map(|(kind, message)| format!("{kind}: {message}"))
+        .collect();
+    assert!(lacking.is_empty(), "messages that do not say what to do:\n{}", lacking.join("\n"));
 }

@@ -293,7 +293,7 @@ fn a_gateway_outside_the_allowed_domains_is_never_probed_with_the_token() {
     let (_, checks) = doctor(&env);
     let banner = checks.iter().find(|c| c["item"] == "azmlci1: SSH banner").expect("banner item");
     assert_eq!(banner["verdict"], "fail", "{banner}");
-    assert!(banner["detail"].as_str().unwrap().contains("outside the Azure ML instance domains"), "{banner}");
+    assert!(banner["detail"].as_str().unwrap().contains("outside the Azure ML gateway domains"), "{banner}");
     assert_eq!(gateway.handshakes(), 0, "the token went to a gateway outside the allow-list");
 
     // The same when the tunnel is only the fallback for a blocked SSH port.

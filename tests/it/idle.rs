@@ -75,10 +75,14 @@ fn status_shows_the_idle_setting_and_the_next_scheduled_stop() {
         assert_eq!(next["time_zone"], "Europe/Berlin");
         assert!(next["text"].as_str().unwrap().contains("08:00 (UTC+01:00, in"), "{next}");
     }
-    let schedules: Vec<&str> = s["schedules"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(schedules[1].ends_with("(UTC), disabled"), "{schedules:?}");
-    assert_eq!(schedules[2], "start: every week on Mon, Tue, Wed, Thu, Fri at 08:00 (W. Europe Standard Time)");
-    assert_eq!(schedules[3], "schedule not understood: time zone \"Mars Standard Time\"");
+    let schedules = s["schedules"].as_array().unwrap();
+    let text = |i: usize| schedules[i]["text"].as_str().unwrap();
+    assert!(text(1).ends_with("(UTC), disabled"), "{schedules:?}");
+    assert_eq!(schedules[1]["enabled"], false);
+    assert_eq!(text(2), "start: every week on Mon, Tue, Wed, Thu, Fri at 08:00 (W. Europe Standard Time)");
+    assert_eq!((&schedules[2]["action"], &schedules[2]["time_zone"]), (&json!("start"), &json!("Europe/Berlin")));
+    assert_eq!(text(3), "schedule not understood: time zone \"Mars Standard Time\"");
+    assert_eq!((&schedules[3]["understood"], &schedules[3]["action"]), (&json!(false), &Value::Null));
 
     // The table: the setting, the next run, and the schedule it could not read — and still success.
     let out = run(env.command(BIN).args(["status"]), None, LIMIT);
@@ -155,7 +159,9 @@ fn values_out_of_bounds_or_malformed_are_refused_before_any_request() {
         assert!(!out.status.success(), "{value}");
         assert_eq!(
             out.stderr,
-            format!("azml-ssh: {value:?} is outside what Azure allows for idle shutdown: 15m to 3d (72h), or off\n")
+            format!(
+                "azml-ssh: {value:?} is outside what Azure allows for idle shutdown: give 15m to 3d (72h), or off\n"
+            )
         );
     }
     for value in ["30", "abc", "1x", "30m2h", "1.5h", "", "on"] {

@@ -229,6 +229,14 @@ fn ended_jobs_and_jobs_without_ssh_are_refused_with_the_reason() {
         assert_eq!(lines.len(), 1, "{host}: one line:\n{}", out.stderr);
         assert!(lines[0].contains(expected), "{host}: {}", out.stderr);
     }
+    // The same states for scripts: a failed SSH service, and an ended job whose run history is not asked.
+    let out = jobs.azml(&["status", "sshfail.job.azml", "--json"]);
+    let node = crate::common::schema::checked_json(&out.stdout, "status")["job_node"].clone();
+    let failed = serde_json::json!({"state": "not_running", "azure_status": "failed", "error": "sshd did not start"});
+    assert_eq!(node["ssh_service"], failed, "{node}");
+    let out = jobs.azml(&["status", "crashed.job.azml", "--json"]);
+    let node = crate::common::schema::checked_json(&out.stdout, "status")["job_node"].clone();
+    assert_eq!((node["status"].as_str(), node["ssh_service"]["state"].as_str()), (Some("failed"), Some("not_asked")));
     assert_eq!(broken.handshakes(), 0);
 }
 
@@ -366,7 +374,10 @@ fn code_forward_and_status_take_a_job_node() {
         (status["name"].as_str(), status["node"].as_u64(), status["nodes"].as_u64()),
         (Some("Train_Job1"), Some(1), Some(2))
     );
-    assert_eq!((status["status"].as_str(), status["ssh_service"].as_str()), (Some("running"), Some("Running")));
+    assert_eq!(
+        (status["status"].as_str(), status["ssh_service"]["state"].as_str()),
+        (Some("running"), Some("running"))
+    );
 
     // TensorBoard on a job node, through the node's tunnel.
     let tensorboard = fake_jupyter_server("t");

@@ -283,6 +283,6 @@ fn forward_says_what_it_cannot_do() {
     for bad in ["0", "http", "80:99999"] {
         let out = run(setup.env.command(BIN).args(["forward", "azmlci1", bad]), None, LIMIT);
         assert!(!out.status.success());
-        assert!(out.stderr.contains("is not PORT or PORT:LOCAL_PORT"), "{bad}: {}", out.stderr);
+        assert!(out.stderr.contains("write PORT or PORT:LOCAL_PORT"), "{bad}: {}", out.stderr);
     }
 }

@@ -22,7 +22,7 @@ const MAX_LINES: usize = 10;
 
 /// Why the download address cannot go into the script.
 #[derive(Debug, thiserror::Error)]
-#[error("{url:?} (from {VSCODE_UPDATE_URL_ENV}) is not an http(s) URL of plain characters")]
+#[error("{url:?} (from {VSCODE_UPDATE_URL_ENV}) is not an http(s) URL of plain characters; set it to one, or unset it")]
 pub(crate) struct BadUpdateUrl {
     url: String,
 }

@@ -18,11 +18,13 @@ pub(crate) enum OpenError {
         "`{editor}` is not on PATH; install VS Code and run \"Shell Command: Install 'code' command in PATH\" from its command palette, or name another editor with --editor"
     )]
     EditorMissing { editor: String },
-    #[error("cannot run {what}: {source}")]
+    #[error("cannot run {what}: {source}; check that it is installed and on PATH")]
     Spawn { what: String, source: std::io::Error },
-    #[error("{editor} exited with {status}")]
+    #[error("{editor} exited with {status}; run it by hand (`azml-ssh code --dry-run` prints the command) to see why")]
     EditorFailed { editor: String, status: std::process::ExitStatus },
-    #[error("cannot list Jupyter servers on {alias} over ssh: {reason}")]
+    #[error(
+        "cannot list Jupyter servers on {alias} over ssh: {reason}; run `azml-ssh doctor {alias}` to check the connection"
+    )]
     ListFailed { alias: String, reason: String },
     #[error(
         "no Jupyter server is running on {alias}; start one there, e.g. `ssh {alias} 'nohup jupyter lab --no-browser >/dev/null 2>&1 &'`, or start the instance's Jupyter from Azure ML studio"
@@ -32,9 +34,11 @@ pub(crate) enum OpenError {
     LocalPortTaken { port: u16, how: &'static str },
     #[error("no free local port from {from} on; choose one ({how})")]
     NoFreePort { from: u16, how: &'static str },
-    #[error("local port {port} is asked for twice")]
+    #[error("local port {port} is asked for twice; give each forward its own")]
     LocalPortTwice { port: u16 },
-    #[error("ssh could not forward 127.0.0.1:{local} to port {remote} on {alias}: {reason}")]
+    #[error(
+        "ssh could not forward 127.0.0.1:{local} to port {remote} on {alias}: {reason}; check that something listens on port {remote} there"
+    )]
     ForwardFailed { alias: String, local: u16, remote: u16, reason: String },
     #[error(
         "cannot run the check on {alias} over ssh: {reason}; `azml-ssh doctor {alias}` checks the connection itself"
@@ -42,9 +46,13 @@ pub(crate) enum OpenError {
     CheckupFailed { alias: String, reason: String },
     #[error(transparent)]
     FolderUri(#[from] BadFolderUri),
-    #[error("the forwards from {alias} ended: {reason}")]
+    #[error(
+        "the forwards from {alias} ended: {reason}; run the command again (`azml-ssh doctor {alias}` if it keeps ending)"
+    )]
     ForwardsEnded { alias: String, reason: String },
-    #[error("the Jupyter server on {alias} describes itself oddly: {why}")]
+    #[error(
+        "the Jupyter server on {alias} describes itself oddly: {why}; restart it there, or forward its port with `azml-ssh forward`"
+    )]
     BadServer { alias: String, why: BadServerUrl },
 }
 
@@ -211,7 +219,7 @@ pub struct PortSpec {
 
 /// A `PORT[:LOCAL_PORT]` that is not one; the Display form is the whole message.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not PORT or PORT:LOCAL_PORT (ports 1-65535)")]
+#[error("{0:?} is not a port to forward: write PORT or PORT:LOCAL_PORT (ports 1-65535)")]
 pub struct InvalidPortSpec(String);
 
 impl FromStr for PortSpec {
