@@ -66,7 +66,7 @@ pub struct Cli {
 pub enum Command {
     /// Connect stdin/stdout to a compute instance's SSH port (for ProxyCommand).
     #[command(after_help = "Example ~/.ssh/config entry:\n\n  \
-        Host azmlci1\n      \
+        Host ci1\n      \
         User azureuser\n      \
         IdentityFile ~/.ssh/id_azmlcitest_rsa\n      \
         ProxyCommand azml-ssh proxy /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>/computes/<ci>")]
@@ -85,12 +85,12 @@ pub enum Command {
 
     /// Add or update one host by resource ID, with no discovery.
     #[command(after_help = "Example:\n  \
-        azml-ssh add azmlci1 /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>/computes/<ci> \\\n      \
+        azml-ssh add ci1 /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>/computes/<ci> \\\n      \
         --identity-file ~/.ssh/id_azmlcitest_rsa")]
     Add(AddArgs),
 
     /// Remove one host written by azml-ssh.
-    #[command(after_help = "Example:\n  azml-ssh remove azmlci1 --dry-run")]
+    #[command(after_help = "Example:\n  azml-ssh remove ci1 --dry-run")]
     Remove(RemoveArgs),
 
     /// Show the hosts azml-ssh has configured.
@@ -106,50 +106,50 @@ pub enum Command {
 
     /// Show instances' state, why they are stopped, endpoint and transport.
     #[command(
-        after_help = "Examples:\n  azml-ssh status              # every configured host\n  azml-ssh status azmlci1 --json"
+        after_help = "Examples:\n  azml-ssh status              # every configured host\n  azml-ssh status ci1 --json"
     )]
     Status(StatusArgs),
 
     /// Start an instance (once, even if connections are starting it too).
     #[command(
-        after_help = "Examples:\n  azml-ssh start azmlci1 --wait\n  azml-ssh start /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>/computes/<ci>"
+        after_help = "Examples:\n  azml-ssh start ci1 --wait\n  azml-ssh start /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.MachineLearningServices/workspaces/<ws>/computes/<ci>"
     )]
     Start(LifecycleArgs),
 
     /// Stop an instance.
-    #[command(after_help = "Example:\n  azml-ssh stop azmlci1 --wait")]
+    #[command(after_help = "Example:\n  azml-ssh stop ci1 --wait")]
     Stop(LifecycleArgs),
 
     /// Change how long an instance may be idle before Azure stops it (15m to 3d), or turn idle shutdown off.
     #[command(after_help = "Examples:\n  \
-        azml-ssh idle azmlci1 30m\n  \
-        azml-ssh idle azmlci1 1h30m\n  \
-        azml-ssh idle azmlci1 off\n\n\
+        azml-ssh idle ci1 30m\n  \
+        azml-ssh idle ci1 1h30m\n  \
+        azml-ssh idle ci1 off\n\n\
         `azml-ssh status` shows the setting and the next scheduled start or stop.")]
     Idle(IdleArgs),
 
     /// Check that `ssh <alias>` will work, item by item, with the fix for anything that will not.
     #[command(
-        after_help = "Examples:\n  azml-ssh doctor             # every configured host\n  azml-ssh doctor azmlci1 --json"
+        after_help = "Examples:\n  azml-ssh doctor             # every configured host\n  azml-ssh doctor ci1 --json"
     )]
     Doctor(DoctorArgs),
 
     /// Open VS Code on an instance (starting the instance first, so VS Code's connect timeout never matters).
     #[command(after_help = "Examples:\n  \
-        azml-ssh code azmlci1                      # the login user's home\n  \
-        azml-ssh code azmlci1 cloudfiles/code      # relative to the home directory\n  \
-        azml-ssh code azmlci1 --editor cursor")]
+        azml-ssh code ci1                      # the login user's home\n  \
+        azml-ssh code ci1 cloudfiles/code      # relative to the home directory\n  \
+        azml-ssh code ci1 --editor cursor")]
     Code(CodeArgs),
 
     /// Forward an instance's Jupyter server to 127.0.0.1 and print its URL, until Ctrl-C.
-    #[command(after_help = "Example:\n  azml-ssh jupyter azmlci1 --open")]
+    #[command(after_help = "Example:\n  azml-ssh jupyter ci1 --open")]
     Jupyter(JupyterArgs),
 
     /// Forward ports of an instance to 127.0.0.1 (TensorBoard, MLflow, a web app) and print their URLs, until
     /// Ctrl-C.
     #[command(after_help = "Examples:\n  \
-        azml-ssh forward azmlci1 6006                # TensorBoard at http://127.0.0.1:6006/\n  \
-        azml-ssh forward azmlci1 5000:15000 8050     # MLflow on local port 15000, and a Dash app")]
+        azml-ssh forward ci1 6006                # TensorBoard at http://127.0.0.1:6006/\n  \
+        azml-ssh forward ci1 5000:15000 8050     # MLflow on local port 15000, and a Dash app")]
     Forward(ForwardArgs),
 
     /// Print a shell completion script.
@@ -164,7 +164,7 @@ pub enum Command {
     },
 
     /// Write a man page for the program and each command into DIR (azml-ssh.1, azml-ssh-config.1, …).
-    #[command(hide = true)]
+    #[command(after_help = "Example:\n  azml-ssh man ~/.local/share/man/man1")]
     Man {
         /// Where to write them (created if missing).
         #[arg(value_name = "DIR")]
@@ -818,9 +818,7 @@ mod tests {
         }
         let root = command_tree();
         for (name, command) in visible_commands(&root) {
-            let help = command.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-            let lines = help.lines().map(str::trim).filter(|l| l.starts_with("azml-ssh ")).map(command_part);
-            examples.extend(lines.map(|l| (format!("`{name} --help`"), l)));
+            examples.extend(help_examples(command).into_iter().map(|l| (format!("`{name} --help`"), l)));
         }
         assert!(examples.len() > 40, "only {} examples found", examples.len());
         for (source, line) in examples {
@@ -831,16 +829,61 @@ mod tests {
         }
     }
 
+    /// Every command's `--help` examples are the docs' own: each appears, word for word, in a page of the docs other
+    /// than the generated reference (or the README).
+    #[test]
+    fn every_help_example_is_in_the_docs() {
+        let mut docs = std::fs::read_to_string(repo("README.md")).unwrap();
+        let mut dirs = vec![repo("docs")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+                match entry.path() {
+                    p if p.is_dir() && !p.ends_with("book") => dirs.push(p),
+                    p if p.extension().is_some_and(|e| e == "md") && !p.ends_with("reference.md") => {
+                        docs.push_str(&std::fs::read_to_string(p).unwrap());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let squeeze = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let docs_lines: Vec<String> = docs.lines().map(|l| squeeze(&command_part(l.trim()))).collect();
+        let root = command_tree();
+        for (name, command) in visible_commands(&root) {
+            for line in help_examples(command) {
+                let example = squeeze(&line);
+                assert!(
+                    docs_lines.iter().any(|d| d.contains(&example)),
+                    "`{name} --help` shows `{example}`, which no page of the docs does"
+                );
+            }
+        }
+    }
+
+    /// A command's `--help` examples: its after-help lines that start with `azml-ssh` (after a label such as
+    /// `bash:`), continuation lines joined, without comments or redirections.
+    fn help_examples(command: &clap::Command) -> Vec<String> {
+        let help = command.get_after_help().map(|h| h.to_string()).unwrap_or_default().replace("\\\n", " ");
+        let lines = help.lines().filter_map(|l| l.find("azml-ssh ").map(|at| (l, at)));
+        let lines = lines.filter(|(l, at)| l[..*at].trim().is_empty() || l[..*at].trim_end().ends_with(':'));
+        lines.map(|(l, at)| command_part(&l[at..])).collect()
+    }
+
     /// The `azml-ssh …` command lines of a Markdown text's `sh` blocks, without comments or what follows a pipe or
     /// a redirection.
     fn shell_examples(text: &str) -> Vec<String> {
         let mut examples = Vec::new();
-        let mut in_sh = false;
+        let (mut in_fence, mut in_sh) = (false, false);
         for line in text.lines() {
             match line.trim_start().strip_prefix("```") {
-                Some(lang) => in_sh = !in_sh && matches!(lang.trim(), "sh" | "console" | "bash" | "powershell"),
-                None if in_sh => {
-                    let line = line.trim().trim_start_matches("$ ").trim_start_matches("PS> ");
+                Some(lang) => {
+                    (in_fence, in_sh) =
+                        (!in_fence, !in_fence && matches!(lang.trim(), "sh" | "console" | "bash" | "powershell"))
+                }
+                // In a shell block every `azml-ssh` line; in any other block the ones after a `$ ` prompt.
+                None if in_fence => {
+                    let prompted = line.trim().strip_prefix("$ ").or_else(|| line.trim().strip_prefix("PS> "));
+                    let line = prompted.or(in_sh.then_some(line.trim())).unwrap_or_default();
                     if line.starts_with("azml-ssh ") {
                         examples.push(command_part(line));
                     }
