@@ -766,6 +766,22 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
     }
 
+    /// The README and every page of `docs/` (not the built book).
+    fn doc_pages() -> Vec<PathBuf> {
+        let mut pages = vec![repo("README.md")];
+        let mut dirs = vec![repo("docs")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+                match entry.path() {
+                    p if p.is_dir() && !p.ends_with("book") => dirs.push(p),
+                    p if p.extension().is_some_and(|e| e == "md") => pages.push(p),
+                    _ => {}
+                }
+            }
+        }
+        pages
+    }
+
     /// `docs/reference.md` is what the program says about itself; `AZML_SSH_BLESS=1` rewrites it.
     #[test]
     fn the_reference_is_current() {
@@ -800,19 +816,8 @@ mod tests {
     /// the real command line: an option renamed without its examples fails here.
     #[test]
     fn every_example_in_the_docs_and_the_help_parses() {
-        let mut files = vec![repo("README.md"), repo("CONTRIBUTING.md")];
-        let mut dirs = vec![repo("docs")];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-                match entry.path() {
-                    p if p.is_dir() && !p.ends_with("book") => dirs.push(p),
-                    p if p.extension().is_some_and(|e| e == "md") => files.push(p),
-                    _ => {}
-                }
-            }
-        }
         let mut examples: Vec<(String, String)> = Vec::new();
-        for file in &files {
+        for file in doc_pages().iter().chain([&repo("CONTRIBUTING.md")]) {
             let text = std::fs::read_to_string(file).unwrap();
             examples.extend(shell_examples(&text).into_iter().map(|e| (file.display().to_string(), e)));
         }
@@ -833,19 +838,8 @@ mod tests {
     /// than the generated reference (or the README).
     #[test]
     fn every_help_example_is_in_the_docs() {
-        let mut docs = std::fs::read_to_string(repo("README.md")).unwrap();
-        let mut dirs = vec![repo("docs")];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-                match entry.path() {
-                    p if p.is_dir() && !p.ends_with("book") => dirs.push(p),
-                    p if p.extension().is_some_and(|e| e == "md") && !p.ends_with("reference.md") => {
-                        docs.push_str(&std::fs::read_to_string(p).unwrap());
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let pages = doc_pages().into_iter().filter(|p| !p.ends_with("reference.md"));
+        let docs: String = pages.map(|p| std::fs::read_to_string(p).unwrap()).collect::<Vec<_>>().join("\n");
         let squeeze = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
         let docs_lines: Vec<String> = docs.lines().map(|l| squeeze(&command_part(l.trim()))).collect();
         let root = command_tree();

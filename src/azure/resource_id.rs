@@ -285,8 +285,7 @@ impl ComputeId {
 
     /// [`Self::cache_key`] as a file-name-safe SHA-256 hex digest: the name of this compute's cache and lock files.
     pub(crate) fn key_hash(&self) -> String {
-        use sha2::{Digest, Sha256};
-        Sha256::digest(self.cache_key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        crate::util::state::hashed(&self.cache_key())
     }
 }
 

@@ -149,10 +149,8 @@ impl JobQuery {
 
     /// The file name of this name's answer.
     fn answer_file(&self) -> String {
-        use sha2::{Digest, Sha256};
         let text = format!("job:{}.{}", self.name, self.workspace.as_deref().unwrap_or("")).to_ascii_lowercase();
-        let hash: String = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-        format!("job-{hash}.json")
+        format!("job-{}.json", crate::util::state::hashed(&text))
     }
 
     /// The one job `found` holds, or why there is not exactly one. Of several jobs of the name (job names are

@@ -103,9 +103,7 @@ impl NameQuery {
 
     /// The file name of this name's answer and lock.
     fn key(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let text = format!("{}.{}", self.compute, self.workspace.as_deref().unwrap_or(""));
-        Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        crate::util::state::hashed(&format!("{}.{}", self.compute, self.workspace.as_deref().unwrap_or("")))
     }
 
     /// The one instance `found` holds, or why there is not exactly one.

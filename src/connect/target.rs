@@ -47,8 +47,7 @@ pub(crate) trait CacheKey {
 
     /// [`Self::cache_key`] as a file-name-safe SHA-256 hex digest.
     fn key_hash(&self) -> String {
-        use sha2::{Digest, Sha256};
-        Sha256::digest(self.cache_key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        crate::util::state::hashed(&self.cache_key())
     }
 }
 

@@ -26,6 +26,13 @@ pub struct StateDir {
     root: PathBuf,
 }
 
+/// A file-name-safe name for a key (a resource ID, a name searched): its SHA-256 in hex. Keys hold characters no
+/// file name may, and equal keys must name the same file whoever computes them.
+pub(crate) fn hashed(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl StateDir {
     /// The state folder at `root` (the tests' own, or the user's).
     pub fn new(root: &Path) -> Self {

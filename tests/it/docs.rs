@@ -10,23 +10,28 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Markdown files of the repository's documentation, `docs/` included (its built book excluded).
-fn markdown_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> =
-        ["README.md", "CONTRIBUTING.md", "CHANGELOG.md", "SECURITY.md"].iter().map(|f| root().join(f)).collect();
-    let mut dirs = vec![root().join("docs")];
+/// The files under `dir` whose names end in `.ext`, sorted; a built book (`docs/book`) is not documentation.
+fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
             let path = entry.path();
-            if path.is_dir() && !path.ends_with("book") {
+            if path.is_dir() && !path.ends_with("docs/book") {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
+            } else if path.extension().is_some_and(|e| e == ext) {
                 files.push(path);
             }
         }
     }
     files.sort();
     files
+}
+
+/// The Markdown files of the repository's documentation, `docs/` included.
+fn markdown_files() -> Vec<PathBuf> {
+    let top = ["README.md", "CONTRIBUTING.md", "CHANGELOG.md", "SECURITY.md"].iter().map(|f| root().join(f));
+    top.chain(files_under(&root().join("docs"), "md")).collect()
 }
 
 /// The text outside fenced code blocks and inline code, line by line.
@@ -157,13 +162,9 @@ fn every_page_of_the_book_is_in_its_summary() {
 }
 
 /// The error types below the command layer and the command layer's own: every `thiserror` enum or struct in `src/`.
-fn error_kinds(dir: &Path, kinds: &mut BTreeSet<String>) {
-    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-        let path = entry.path();
-        if path.is_dir() {
-            error_kinds(&path, kinds);
-            continue;
-        }
+fn error_kinds() -> BTreeSet<String> {
+    let mut kinds = BTreeSet::new();
+    for path in files_under(&root().join("src"), "rs") {
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
@@ -175,12 +176,12 @@ fn error_kinds(dir: &Path, kinds: &mut BTreeSet<String>) {
             kinds.insert(name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
         }
     }
+    kinds
 }
 
 #[test]
 fn every_kind_of_error_has_a_troubleshooting_entry_with_its_cause_and_fix() {
-    let mut kinds = BTreeSet::new();
-    error_kinds(&root().join("src"), &mut kinds);
+    let kinds = error_kinds();
     assert!(kinds.len() > 40, "found only {kinds:?}");
     // No error type hides from the search: every one derives thiserror's Error by its full path.
     let uses = std::process::Command::new("grep").args(["-rln", "use thiserror", "src"]).current_dir(root()).output();
@@ -242,13 +243,9 @@ const REMEDIES: [&str; 35] = [
 ];
 
 /// Each `#[error("…")]` message of the kind declared after it, with the kind's name: `(kind, message)`.
-fn error_messages(dir: &Path, found: &mut Vec<(String, String)>) {
-    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
-        let path = entry.path();
-        if path.is_dir() {
-            error_messages(&path, found);
-            continue;
-        }
+fn error_messages() -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for path in files_under(&root().join("src"), "rs") {
         let text = std::fs::read_to_string(&path).unwrap();
         let mut kind = String::new();
         let mut rest = text.as_str();
@@ -273,6 +270,7 @@ fn error_messages(dir: &Path, found: &mut Vec<(String, String)>) {
             rest = &after[end..];
         }
     }
+    found
 }
 
 /// The first string literal of `text`, escapes kept as written.
@@ -293,8 +291,7 @@ fn string_literal(text: &str) -> String {
 
 #[test]
 fn every_error_message_says_what_to_do() {
-    let mut messages = Vec::new();
-    error_messages(&root().join("src"), &mut messages);
+    let messages = error_messages();
     assert!(messages.len() > 150, "found only {} messages", messages.len());
     let lacking: Vec<String> = messages
         .iter()
